@@ -1,0 +1,79 @@
+/**
+ * Waiting on shared memory, the one place that knows Deno's quirks:
+ * a pending `Atomics.waitAsync` does not keep the event loop alive, so every
+ * async wait holds a ref'd timer for as long as it waits; and waits are cut in
+ * slices so that a waiter can notice a dead peer (see `_proctable.ts`) without
+ * a busy loop.
+ *
+ * @module
+ */
+
+/** How a wait ended. */
+export type WaitResult = "ok" | "not-equal" | "timed-out";
+
+/** Longest single slice of a wait, so liveness checks run at least this often. */
+export const SLICE_MS = 50;
+
+const KEEPALIVE_MS = 2 ** 30;
+
+/**
+ * `Atomics.waitAsync` that keeps the program alive while it waits and honours
+ * `timeoutMs` (undefined = forever).
+ */
+export function waitAsync(
+  i32: Int32Array,
+  index: number,
+  expected: number,
+  timeoutMs?: number,
+): Promise<WaitResult> | WaitResult {
+  const ms = timeoutMs === undefined || timeoutMs === Infinity
+    ? undefined
+    : Math.max(0, timeoutMs);
+  const r = Atomics.waitAsync(i32, index, expected, ms);
+  if (!r.async) return r.value;
+  const keepAlive = setTimeout(() => {}, ms === undefined ? KEEPALIVE_MS : ms + 1000);
+  return r.value.then((v) => {
+    clearTimeout(keepAlive);
+    return v;
+  });
+}
+
+/** `Atomics.wait`, with `timeoutMs` (undefined = forever). */
+export function waitSync(
+  i32: Int32Array,
+  index: number,
+  expected: number,
+  timeoutMs?: number,
+): WaitResult {
+  return Atomics.wait(
+    i32,
+    index,
+    expected,
+    timeoutMs === undefined ? Infinity : Math.max(0, timeoutMs),
+  );
+}
+
+/** A deadline from a timeout in ms; `Infinity` when there is none. */
+export function deadline(timeoutMs?: number): number {
+  return timeoutMs === undefined || timeoutMs === Infinity
+    ? Infinity
+    : performance.now() + Math.max(0, timeoutMs);
+}
+
+/** Milliseconds left until `deadline`, cut to one slice. */
+export function sliceUntil(deadline: number): number {
+  const left = deadline - performance.now();
+  return Math.max(0, Math.min(SLICE_MS, left));
+}
+
+/** Rejects a timeout that is not a non-negative number (or undefined). */
+export function checkTimeout(timeoutMs: unknown, what = "timeout"): void {
+  if (timeoutMs === undefined) return;
+  if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+    throw new RangeError(
+      `${what} must be a non-negative number of milliseconds or undefined (wait forever), got ${
+        String(timeoutMs)
+      }`,
+    );
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Python's `multiprocessing` for Deno: processes, pipes, queues, locks,
+ * shared memory, managers and pools, on Web Workers, MessageChannel and
+ * SharedArrayBuffer/Atomics.
+ *
+ * @example
+ * ```ts
+ * import { Pipe } from "@mp/multiprocessing";
+ * const [a, b] = Pipe();
+ * a.send("hello");
+ * console.log(await b.recv()); // "hello"
+ * a.close();
+ * b.close();
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/errors.ts";
+export * from "./lib/reduction.ts";
