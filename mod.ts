@@ -17,3 +17,13 @@
  */
 export * from "./lib/errors.ts";
 export * from "./lib/reduction.ts";
+export {
+  activeChildren,
+  cpuCount,
+  currentProcess,
+  exit,
+  parentProcess,
+  type Permissions,
+  Process,
+  type ProcessOptions,
+} from "./lib/process.ts";

@@ -31,7 +31,10 @@ export function waitAsync(
     : Math.max(0, timeoutMs);
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
-  const keepAlive = setTimeout(() => {}, ms === undefined ? KEEPALIVE_MS : ms + 1000);
+  const keepAlive = setTimeout(
+    () => {},
+    ms === undefined ? KEEPALIVE_MS : ms + 1000,
+  );
   return r.value.then((v) => {
     clearTimeout(keepAlive);
     return v;
@@ -69,7 +72,9 @@ export function sliceUntil(deadline: number): number {
 /** Rejects a timeout that is not a non-negative number (or undefined). */
 export function checkTimeout(timeoutMs: unknown, what = "timeout"): void {
   if (timeoutMs === undefined) return;
-  if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+  if (
+    typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0
+  ) {
     throw new RangeError(
       `${what} must be a non-negative number of milliseconds or undefined (wait forever), got ${
         String(timeoutMs)

@@ -192,7 +192,8 @@ export class RemoteError extends MultiprocessingError {
     this.remoteStack = error.stack ?? "";
     this.processName = processName;
     if (error.stack) {
-      this.stack = `${this.name}: ${this.message}\n--- remote stack ---\n${error.stack}`;
+      this.stack =
+        `${this.name}: ${this.message}\n--- remote stack ---\n${error.stack}`;
     }
   }
 }

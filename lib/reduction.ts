@@ -213,7 +213,9 @@ function unwalk(value: unknown, seen: Map<object, unknown>): unknown {
   }
   if (value instanceof Map) {
     seen.set(value, value);
-    const entries = [...value].map(([k, v]) => [unwalk(k, seen), unwalk(v, seen)] as const);
+    const entries = [...value].map(([k, v]) =>
+      [unwalk(k, seen), unwalk(v, seen)] as const
+    );
     value.clear();
     for (const [k, v] of entries) value.set(k, v);
     return value;

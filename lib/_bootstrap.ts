@@ -1,0 +1,165 @@
+/**
+ * The child side of a process: the entry module (see `_spawn.ts`) calls
+ * {@linkcode bootstrap} after statically importing the target's module.
+ * It waits for the parent's init message, rebuilds the arguments, runs the
+ * target, and reports how the child ended. `Deno.exit(n)` and `self.close()`
+ * are wrapped so the parent learns the code (Deno tells it nothing).
+ *
+ * @module
+ */
+
+// Loads every module of the library, so every shared object's rebuilder is
+// registered before the arguments are rebuilt.
+import "../mod.ts";
+import { parentPort } from "node:worker_threads";
+import { rebuild } from "./reduction.ts";
+import { attachTable, markDead } from "./_proctable.ts";
+import { registerModule, resolveRef } from "./_target.ts";
+import {
+  _serializeError,
+  adoptAsCurrent,
+  type InitMessage,
+  isDaemon,
+  liveChildren,
+  Process,
+} from "./process.ts";
+import { TargetNotExportedError } from "./errors.ts";
+
+type Post = (msg: unknown) => void;
+
+let finished = false;
+
+/** Entry point of a child worker. */
+export function bootstrap(
+  modules: [string, Record<string, unknown>][],
+  kind: "web" | "node",
+): void {
+  for (const [url, ns] of modules) registerModule(url, ns);
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")];
+  const scope = globalThis as unknown as {
+    postMessage(msg: unknown): void;
+    close(): void;
+    onmessage: ((e: MessageEvent) => void) | null;
+  };
+  const post: Post = kind === "node"
+    ? (msg) => parentPort!.postMessage(msg)
+    : (msg) => scope.postMessage(msg);
+  const realExit = Deno.exit.bind(Deno);
+  const realClose = kind === "web"
+    ? scope.close.bind(scope)
+    : () => realExit(0);
+  let ident = 0;
+  const finish = (code: number): never => {
+    if (!finished) {
+      finished = true;
+      for (const c of liveChildren()) if (isDaemon(c)) c.terminate();
+      post({ kind: "exit", code });
+      if (ident) markDead(ident);
+    }
+    if (kind === "node") return realExit(code);
+    realClose();
+    // close() lets the current task finish; nothing of the child may run on.
+    throw new ChildExit();
+  };
+  Object.defineProperty(Deno, "exit", {
+    value: (code?: number) => finish(code ?? (Deno.exitCode || 0)),
+    configurable: true,
+    writable: true,
+  });
+  if (kind === "web") scope.close = () => void finish(0);
+
+  const onInit = (init: InitMessage) => {
+    ident = init.ident;
+    attachTable(init.table, init.ident);
+    run(init, post, finish);
+  };
+  if (kind === "node") parentPort!.once("message", onInit);
+  else {
+    scope.onmessage = (e: MessageEvent) => {
+      scope.onmessage = null;
+      onInit(e.data);
+    };
+  }
+}
+
+/** Thrown to unwind a child after it asked to end. */
+class ChildExit extends Error {}
+
+function printUncaught(name: string, e: unknown): void {
+  const text = e instanceof Error
+    ? (e.stack ?? `${e.name}: ${e.message}`)
+    : String(e);
+  console.error(`Process ${name}:\n${text}`);
+}
+
+async function run(
+  init: InitMessage,
+  post: Post,
+  finish: (code: number) => never,
+): Promise<void> {
+  addEventListener("error", (e: ErrorEvent) => {
+    if (e.error instanceof ChildExit || finished) {
+      e.preventDefault();
+      return;
+    }
+    e.preventDefault();
+    printUncaught(init.name, e.error ?? e.message);
+    finish(1);
+  });
+  addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    if (e.reason instanceof ChildExit || finished) return;
+    printUncaught(init.name, e.reason);
+    finish(1);
+  });
+  let proc: Process;
+  try {
+    const found = init.target.name ? await resolveRef(init.target) : undefined;
+    if (init.isClass) {
+      if (
+        typeof found !== "function" || !(found.prototype instanceof Process)
+      ) {
+        throw new TargetNotExportedError(
+          init.target.module,
+          init.target.name,
+          "the export is not a subclass of Process",
+        );
+      }
+      proc = Object.create(found.prototype) as Process;
+      Object.assign(proc, rebuild(init.fields));
+      adoptAsCurrent(proc, init, undefined, []);
+    } else {
+      if (init.target.name && typeof found !== "function") {
+        throw new TargetNotExportedError(
+          init.target.module,
+          init.target.name,
+          "the export is not a function",
+        );
+      }
+      proc = Object.create(Process.prototype) as Process;
+      adoptAsCurrent(
+        proc,
+        init,
+        found as (...a: never[]) => unknown,
+        rebuild(init.args) as unknown[],
+      );
+    }
+  } catch (e) {
+    printUncaught(init.name, e);
+    post({ kind: "failed", error: _serializeError(e) });
+    finish(1);
+    return;
+  }
+  post({ kind: "started" });
+  let code = 0;
+  try {
+    await proc.run();
+  } catch (e) {
+    if (e instanceof ChildExit) return;
+    printUncaught(init.name, e);
+    code = 1;
+  }
+  // Like Python, a process waits for its non-daemon children before it ends.
+  for (const c of liveChildren()) if (!isDaemon(c)) await c.join();
+  finish(code);
+}

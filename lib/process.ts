@@ -1,0 +1,642 @@
+/**
+ * Processes: a child runs an exported function (or an exported `Process`
+ * subclass's `run()`) in its own worker, with its own memory, in parallel.
+ *
+ * @example
+ * ```ts
+ * import { Process } from "@mp/multiprocessing";
+ *
+ * export function greet(name: string) {
+ *   console.log(`hello, ${name}`);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const p = new Process({ target: greet, args: ["world"] });
+ *   await p.start();
+ *   await p.join();
+ *   console.log(p.exitCode); // 0
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { findUncloneable, reduce } from "./reduction.ts";
+import {
+  allocateIdent,
+  currentIdent,
+  isIdentAlive,
+  markDead,
+  tableBuffer,
+} from "./_proctable.ts";
+import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
+import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
+import * as errors from "./errors.ts";
+import { ProcessError } from "./errors.ts";
+import { checkTimeout } from "./_wait.ts";
+
+export type { Permissions } from "./_spawn.ts";
+
+/** Options of {@linkcode Process}. */
+export interface ProcessOptions<A extends unknown[] = unknown[]> {
+  /** The exported function the child runs (sync or async). Omit in subclasses that override `run()`. */
+  target?: (...args: A) => unknown;
+  /** Arguments for `target`; structured-cloned, the module's shared objects stay shared. */
+  args?: A;
+  /** Keyword arguments, passed to `target` as one extra last argument (JS has no keywords). */
+  kwargs?: Record<string, unknown>;
+  /** The process name (default `Process-N`, nested `Process-N:M`). */
+  name?: string;
+  /** A daemon child is ended when the program ends and never keeps it alive. */
+  daemon?: boolean;
+  /** The module that exports the target (`import.meta.url`); default: the caller's module. */
+  module?: string | URL;
+  /** Deno's worker permissions for the child (needs `--unstable-worker-options`). */
+  permissions?: Permissions;
+  /** Internal: extra modules the child imports statically (used by Pool). */
+  preload?: string[];
+}
+
+/** The message a child's bootstrap receives to start. */
+export interface InitMessage {
+  kind: "init";
+  ident: number;
+  parentIdent: number;
+  parentName: string;
+  table: SharedArrayBuffer;
+  name: string;
+  identity: number[];
+  daemon: boolean;
+  target: TargetRef;
+  isClass: boolean;
+  fields: unknown;
+  args: unknown[];
+  module: string;
+}
+
+interface State {
+  target?: (...args: never[]) => unknown;
+  args: unknown[];
+  name: string;
+  daemon: boolean;
+  module?: string;
+  permissions: Permissions;
+  preload: string[];
+  ident: number | null;
+  identity: number[];
+  exitCode: number | null;
+  handle?: ChildHandle;
+  started: boolean;
+  closed: boolean;
+  exited: Promise<void>;
+  resolveExited: () => void;
+  startup?: Promise<void>;
+  settleStartup?: (error?: Error) => void;
+  startError?: Error;
+  /** Set in a child for its own process object. */
+  self: boolean;
+  /** A view of the parent: only name, pid and isAlive work. */
+  parentView: boolean;
+}
+
+const states = new WeakMap<Process, State>();
+const children = new Set<Process>();
+let childCounter = 0;
+let current: Process | undefined;
+let parent: Process | null = null;
+
+function newState(init: Partial<State>): State {
+  let resolveExited!: () => void;
+  const exited = new Promise<void>((r) => resolveExited = r);
+  return {
+    args: [],
+    name: "",
+    daemon: false,
+    permissions: "inherit",
+    preload: [],
+    ident: null,
+    identity: [],
+    exitCode: null,
+    started: false,
+    closed: false,
+    exited,
+    resolveExited,
+    self: false,
+    parentView: false,
+    ...init,
+  };
+}
+
+function importing(): boolean {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")] ===
+    true;
+}
+
+function serializeError(
+  e: unknown,
+): { name: string; message: string; stack: string } {
+  if (e instanceof Error) {
+    return {
+      name: e.name,
+      message: e.message,
+      stack: e.stack ?? `${e.name}: ${e.message}`,
+    };
+  }
+  return { name: "Error", message: String(e), stack: String(e) };
+}
+
+/**
+ * A child process: Python's `multiprocessing.Process` on a worker.
+ *
+ * The child imports the module that defines `target` (the `module` option,
+ * else the module that called the constructor) and calls the target by its
+ * exported name, so targets must be exported, and the module's own start-up
+ * code must sit under `if (import.meta.main)`. Subclasses that override
+ * `run()` must be exported too; their own fields travel to the child.
+ *
+ * Exit codes: 0 after a normal end, 1 when the target throws (its stack goes
+ * to stderr, headed `Process <name>:`), n after `exit(n)` or `Deno.exit(n)`,
+ * -15 after `terminate()`, -9 after `kill()`.
+ *
+ * @example
+ * ```ts
+ * import { Process } from "@mp/multiprocessing";
+ *
+ * export function square(x: number) {
+ *   console.log(x * x);
+ * }
+ *
+ * if (import.meta.main) {
+ *   using p = new Process({ target: square, args: [7] });
+ *   await p.start();
+ *   await p.join(5_000);
+ *   console.log(p.exitCode); // 0
+ * }
+ * ```
+ */
+export class Process {
+  /** Creates a process; nothing runs until {@linkcode Process.start}. */
+  constructor(
+    options: ProcessOptions<never[]> | ProcessOptions<unknown[]> = {},
+  ) {
+    const opts = options as ProcessOptions<unknown[]>;
+    if (opts.args !== undefined && !Array.isArray(opts.args)) {
+      throw new TypeError(
+        `args must be an array of arguments, got ${typeof opts
+          .args}; write args: [x] (Python's args=(x,))`,
+      );
+    }
+    const permissions = opts.permissions ?? "inherit";
+    const identity = [
+      ...(current ? stateOf(current).identity : []),
+      ++childCounter,
+    ];
+    const subclass = new.target !== Process;
+    let module: string | undefined;
+    if (opts.module !== undefined) module = moduleUrl(opts.module);
+    else if (opts.target !== undefined || subclass) {
+      try {
+        module = moduleUrl(undefined);
+      } catch {
+        module = undefined;
+      }
+    }
+    states.set(
+      this,
+      newState({
+        target: opts.target as State["target"],
+        args: opts.kwargs !== undefined
+          ? [...(opts.args ?? []), opts.kwargs]
+          : [...(opts.args ?? [])],
+        name: opts.name ?? `Process-${identity.join(":")}`,
+        daemon: opts.daemon ?? (current ? stateOf(current).daemon : false),
+        module,
+        permissions,
+        preload: opts.preload ?? [],
+        identity,
+      }),
+    );
+  }
+
+  /**
+   * The child's work. By default it calls `target(...args)`; subclasses
+   * override it (and are exported so the child can find them).
+   */
+  run(): unknown {
+    const s = stateOf(this);
+    if (s.target) return (s.target as (...a: unknown[]) => unknown)(...s.args);
+    return undefined;
+  }
+
+  /**
+   * Starts the child. The returned promise settles when the child has loaded
+   * its module and begun its work; it rejects (for example with
+   * `TargetNotExportedError`) when the child cannot start. Awaiting it is
+   * optional: `join()` reports the same failure.
+   */
+  start(): Promise<void> {
+    const s = stateOf(this);
+    this.#checkOpen();
+    if (s.self || s.parentView) {
+      throw new ProcessError("cannot start a process twice");
+    }
+    if (s.started) throw new ProcessError("cannot start a process twice");
+    if (importing()) {
+      throw new ProcessError(
+        `Process '${s.name}' was started while a child process was still importing its module: ` +
+          `the module's top level starts processes, so every child would start more. ` +
+          `Fix: put the program's start-up code under \`if (import.meta.main) { ... }\` ` +
+          `(Python's \`if __name__ == "__main__":\`).`,
+      );
+    }
+    const isClass = s.target === undefined && this.constructor !== Process;
+    let ref: TargetRef;
+    if (isClass) {
+      ref = targetRef(this.constructor, s.module);
+    } else if (s.target !== undefined) {
+      ref = targetRef(s.target, s.module);
+    } else {
+      ref = { module: "", name: "" };
+    }
+    const transfer: Transferable[] = [];
+    const args = reduce(s.args, transfer) as unknown[];
+    const fields = isClass ? reduce({ ...this }, transfer) : undefined;
+    const ident = allocateIdent();
+    const me = current ? stateOf(current) : undefined;
+    const init: InitMessage = {
+      kind: "init",
+      ident,
+      parentIdent: currentIdent(),
+      parentName: me?.name ?? "MainProcess",
+      table: tableBuffer(),
+      name: s.name,
+      identity: s.identity,
+      daemon: s.daemon,
+      target: ref,
+      isClass,
+      fields,
+      args,
+      module: ref.module,
+    };
+    // Check cloneability before anything starts, naming the culprit.
+    try {
+      structuredClone({ args, fields });
+    } catch (e) {
+      markDead(ident);
+      const bad = findUncloneable(s.args, "args") ??
+        (isClass ? findUncloneable({ ...this }, "this") : undefined);
+      throw new TypeError(
+        bad
+          ? `Process '${s.name}': ${bad.path} is a ${bad.type}, which cannot be sent to a child ` +
+            `process (only structured-cloneable values and this module's shared objects can); ` +
+            `pass data instead, or an exported function's name`
+          : `Process '${s.name}': args cannot be sent to a child process: ${
+            (e as Error).message
+          }`,
+      );
+    }
+    const modules = ref.module ? [ref.module, ...s.preload] : [...s.preload];
+    let settle!: (error?: Error) => void;
+    s.startup = new Promise<void>((resolve, reject) => {
+      settle = (error) => error ? reject(error) : resolve();
+    });
+    s.startup.catch(() => {});
+    s.settleStartup = (error) => {
+      if (!s.settleStartup) return;
+      s.settleStartup = undefined;
+      if (error) s.startError = error;
+      settle(error);
+    };
+    try {
+      s.handle = spawnWorker(modules, {
+        name: s.name,
+        daemon: s.daemon,
+        permissions: s.permissions,
+      }, {
+        onMessage: (msg) => this.#onMessage(msg as ChildMessage),
+        onExit: (code) => this.#ended(code ?? 1),
+        onError: (message) => {
+          if (s.exitCode === null) {
+            console.error(`Process ${s.name}:\n${message}`);
+            this.#ended(1);
+          }
+        },
+      });
+    } catch (e) {
+      markDead(ident);
+      throw e;
+    }
+    s.started = true;
+    s.ident = ident;
+    children.add(this);
+    s.handle.post(init, transfer);
+    return s.startup;
+  }
+
+  #onMessage(msg: ChildMessage): void {
+    const s = stateOf(this);
+    if (msg?.kind === "started") s.settleStartup?.();
+    else if (msg?.kind === "failed") {
+      s.settleStartup?.(rebuildError(msg.error));
+    } else if (msg?.kind === "exit") this.#ended(msg.code);
+  }
+
+  #ended(code: number): void {
+    const s = stateOf(this);
+    if (s.exitCode !== null) return;
+    s.exitCode = code;
+    if (s.ident !== null) markDead(s.ident);
+    s.handle?.terminate();
+    children.delete(this);
+    s.settleStartup?.(
+      new ProcessError(
+        `Process '${s.name}' ended (exit code ${code}) before it started`,
+      ),
+    );
+    s.resolveExited();
+  }
+
+  /**
+   * Waits until the child ends, or until `timeoutMs` passed (then it returns
+   * with the child still running: check `exitCode`). Rejects when the child
+   * could not start (e.g. `TargetNotExportedError`).
+   */
+  async join(timeoutMs?: number): Promise<void> {
+    const s = stateOf(this);
+    this.#checkOpen();
+    checkTimeout(timeoutMs, "join timeout");
+    if (s.self) throw new ProcessError("a process cannot join itself");
+    if (s.parentView) throw new ProcessError("can only join a child process");
+    if (!s.started) throw new ProcessError("can only join a started process");
+    if (s.exitCode === null) {
+      if (timeoutMs === undefined) await s.exited;
+      else {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          s.exited,
+          new Promise<void>((r) => timer = setTimeout(r, timeoutMs)),
+        ]);
+        clearTimeout(timer);
+      }
+    }
+    if (s.startError) throw s.startError;
+  }
+
+  /** Ends the child at once (Python's SIGTERM); its exit code becomes -15. */
+  terminate(): void {
+    this.#stop(-15);
+  }
+
+  /** Ends the child at once (Python's SIGKILL); its exit code becomes -9. */
+  kill(): void {
+    this.#stop(-9);
+  }
+
+  #stop(code: number): void {
+    const s = stateOf(this);
+    this.#checkOpen();
+    if (s.self || s.parentView) {
+      throw new ProcessError("can only terminate a child process");
+    }
+    if (!s.started || s.exitCode !== null) return;
+    this.#ended(code);
+  }
+
+  /** Releases the process object; throws while the child is still running. */
+  close(): void {
+    const s = stateOf(this);
+    if (s.closed) return;
+    if (s.started && s.exitCode === null) {
+      throw new ProcessError(
+        `Cannot close process '${s.name}' while it is still running. You should first call join() or terminate().`,
+      );
+    }
+    s.closed = true;
+    s.handle = undefined;
+  }
+
+  /** True from `start()` until the child ends. */
+  isAlive(): boolean {
+    const s = stateOf(this);
+    this.#checkOpen();
+    if (s.self) return true;
+    if (s.parentView) return s.ident !== null && isIdentAlive(s.ident);
+    return s.started && s.exitCode === null;
+  }
+
+  /** null while running (or before start); then the exit code. */
+  get exitCode(): number | null {
+    const s = stateOf(this);
+    this.#checkOpen();
+    return s.exitCode;
+  }
+
+  /** The child's id (unique in this program); null before start. The main program's is `Deno.pid`. */
+  get pid(): number | null {
+    const s = stateOf(this);
+    if (s.ident === 0) return Deno.pid;
+    return s.ident;
+  }
+
+  /** The process name. */
+  get name(): string {
+    return stateOf(this).name;
+  }
+  set name(value: string) {
+    if (typeof value !== "string") {
+      throw new TypeError(`name must be a string, got ${typeof value}`);
+    }
+    stateOf(this).name = value;
+  }
+
+  /** Whether the child is a daemon; settable only before `start()`. */
+  get daemon(): boolean {
+    return stateOf(this).daemon;
+  }
+  set daemon(value: boolean) {
+    const s = stateOf(this);
+    if (s.started) {
+      throw new ProcessError(
+        "process has already started: cannot change daemon",
+      );
+    }
+    s.daemon = Boolean(value);
+  }
+
+  /** Terminates the child if it still runs, then closes: `using p = new Process(...)`. */
+  [Symbol.dispose](): void {
+    const s = stateOf(this);
+    if (s.self || s.parentView || s.closed) return;
+    if (s.started && s.exitCode === null) this.terminate();
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (stateOf(this).closed) {
+      throw new ProcessError("process object is closed");
+    }
+  }
+}
+
+type ChildMessage =
+  | { kind: "started" }
+  | { kind: "failed"; error: { name: string; message: string; stack: string } }
+  | { kind: "exit"; code: number };
+
+/** Rebuilds a child's error as this module's class of that name, when it has one. */
+function rebuildError(
+  e: { name: string; message: string; stack: string },
+): Error {
+  const cls = (errors as Record<string, unknown>)[e.name];
+  const err = new ProcessError(e.message);
+  if (typeof cls === "function" && cls.prototype instanceof Error) {
+    Object.setPrototypeOf(err, cls.prototype);
+  }
+  err.name = e.name;
+  err.stack = e.stack;
+  return err;
+}
+
+function stateOf(p: Process): State {
+  let s = states.get(p);
+  if (!s) {
+    // A subclass instance rebuilt in a child before the bootstrap adopted it.
+    s = newState({});
+    states.set(p, s);
+  }
+  return s;
+}
+
+/** Internal: the bootstrap makes `p` this child's own process object. */
+export function adoptAsCurrent(
+  p: Process,
+  init: InitMessage,
+  target: ((...args: never[]) => unknown) | undefined,
+  args: unknown[],
+): void {
+  states.set(
+    p,
+    newState({
+      target,
+      args,
+      name: init.name,
+      daemon: init.daemon,
+      module: init.module,
+      ident: init.ident,
+      identity: init.identity,
+      started: true,
+      self: true,
+    }),
+  );
+  current = p;
+  const view = Object.create(Process.prototype) as Process;
+  states.set(
+    view,
+    newState({
+      name: init.parentName,
+      ident: init.parentIdent,
+      parentView: true,
+      started: true,
+    }),
+  );
+  parent = view;
+}
+
+/** Internal: serializes an error for the wire. */
+export { serializeError as _serializeError };
+
+/** Internal: the children of this process that have not ended. */
+export function liveChildren(): Process[] {
+  return [...children].filter((c) => stateOf(c).exitCode === null);
+}
+
+/** Internal: the daemon flag of a child. */
+export function isDaemon(p: Process): boolean {
+  return stateOf(p).daemon;
+}
+
+/**
+ * The process object of the code that calls it: `MainProcess` in the main
+ * program, the child's own `Process` in a child.
+ *
+ * @example
+ * ```ts
+ * import { currentProcess } from "@mp/multiprocessing";
+ * console.log(currentProcess().name); // "MainProcess"
+ * ```
+ */
+export function currentProcess(): Process {
+  if (!current) {
+    const main = Object.create(Process.prototype) as Process;
+    states.set(
+      main,
+      newState({ name: "MainProcess", ident: 0, started: true, self: true }),
+    );
+    current = main;
+  }
+  return current;
+}
+
+/**
+ * The parent of this process (only `name`, `pid` and `isAlive()` work on it),
+ * or null in the main program.
+ *
+ * @example
+ * ```ts
+ * import { parentProcess } from "@mp/multiprocessing";
+ * console.log(parentProcess()); // null in the main program
+ * ```
+ */
+export function parentProcess(): Process | null {
+  return parent;
+}
+
+/**
+ * The children of this process that are still running.
+ *
+ * @example
+ * ```ts
+ * import { activeChildren } from "@mp/multiprocessing";
+ * console.log(activeChildren().length); // 0
+ * ```
+ */
+export function activeChildren(): Process[] {
+  return liveChildren();
+}
+
+/**
+ * The number of logical CPUs (Python's `cpu_count()`).
+ *
+ * @example
+ * ```ts
+ * import { cpuCount } from "@mp/multiprocessing";
+ * console.log(cpuCount() >= 1); // true
+ * ```
+ */
+export function cpuCount(): number {
+  return navigator.hardwareConcurrency || 1;
+}
+
+/**
+ * Ends the calling process with `code` (in a child: its `exitCode` becomes
+ * `code`; in the main program: `Deno.exit(code)`).
+ *
+ * @example
+ * ```ts
+ * import { exit, Process } from "@mp/multiprocessing";
+ *
+ * export function quitter() {
+ *   exit(3);
+ * }
+ *
+ * if (import.meta.main) {
+ *   const p = new Process({ target: quitter });
+ *   await p.start();
+ *   await p.join();
+ *   console.log(p.exitCode); // 3
+ * }
+ * ```
+ */
+export function exit(code = 0): never {
+  return Deno.exit(code);
+}
