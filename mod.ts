@@ -27,3 +27,4 @@ export {
   Process,
   type ProcessOptions,
 } from "./lib/process.ts";
+export * from "./lib/connection.ts";

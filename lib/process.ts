@@ -278,23 +278,6 @@ export class Process {
       args,
       module: ref.module,
     };
-    // Check cloneability before anything starts, naming the culprit.
-    try {
-      structuredClone({ args, fields });
-    } catch (e) {
-      markDead(ident);
-      const bad = findUncloneable(s.args, "args") ??
-        (isClass ? findUncloneable({ ...this }, "this") : undefined);
-      throw new TypeError(
-        bad
-          ? `Process '${s.name}': ${bad.path} is a ${bad.type}, which cannot be sent to a child ` +
-            `process (only structured-cloneable values and this module's shared objects can); ` +
-            `pass data instead, or an exported function's name`
-          : `Process '${s.name}': args cannot be sent to a child process: ${
-            (e as Error).message
-          }`,
-      );
-    }
     const modules = ref.module ? [ref.module, ...s.preload] : [...s.preload];
     let settle!: (error?: Error) => void;
     s.startup = new Promise<void>((resolve, reject) => {
@@ -326,10 +309,28 @@ export class Process {
       markDead(ident);
       throw e;
     }
+    try {
+      s.handle.post(init, transfer);
+    } catch (e) {
+      // Nothing ran: the child never got its init message.
+      s.handle.terminate();
+      s.handle = undefined;
+      markDead(ident);
+      const bad = findUncloneable(s.args, "args") ??
+        (isClass ? findUncloneable({ ...this }, "this") : undefined);
+      throw new TypeError(
+        bad
+          ? `Process '${s.name}': ${bad.path} is a ${bad.type}, which cannot be sent to a child ` +
+            `process (only structured-cloneable values and this module's shared objects can); ` +
+            `pass data instead, or an exported function's name`
+          : `Process '${s.name}': args cannot be sent to a child process: ${
+            (e as Error).message
+          }`,
+      );
+    }
     s.started = true;
     s.ident = ident;
     children.add(this);
-    s.handle.post(init, transfer);
     return s.startup;
   }
 
