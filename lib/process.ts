@@ -174,12 +174,11 @@ function serializeError(
  * }
  * ```
  */
-export class Process {
+// deno-lint-ignore no-explicit-any
+export class Process<A extends unknown[] = any[]> {
   /** Creates a process; nothing runs until {@linkcode Process.start}. */
-  constructor(
-    options: ProcessOptions<never[]> | ProcessOptions<unknown[]> = {},
-  ) {
-    const opts = options as ProcessOptions<unknown[]>;
+  constructor(options: ProcessOptions<A> = {}) {
+    const opts = options as unknown as ProcessOptions<unknown[]>;
     if (opts.args !== undefined && !Array.isArray(opts.args)) {
       throw new TypeError(
         `args must be an array of arguments, got ${typeof opts
@@ -236,7 +235,7 @@ export class Process {
    */
   start(): Promise<void> {
     const s = stateOf(this);
-    this.#checkOpen();
+    checkOpen(this);
     if (s.self || s.parentView) {
       throw new ProcessError("cannot start a process twice");
     }
@@ -296,12 +295,12 @@ export class Process {
         daemon: s.daemon,
         permissions: s.permissions,
       }, {
-        onMessage: (msg) => this.#onMessage(msg as ChildMessage),
-        onExit: (code) => this.#ended(code ?? 1),
+        onMessage: (msg) => onChildMessage(this, msg as ChildMessage),
+        onExit: (code) => ended(this, code ?? 1),
         onError: (message) => {
           if (s.exitCode === null) {
             console.error(`Process ${s.name}:\n${message}`);
-            this.#ended(1);
+            ended(this, 1);
           }
         },
       });
@@ -334,29 +333,6 @@ export class Process {
     return s.startup;
   }
 
-  #onMessage(msg: ChildMessage): void {
-    const s = stateOf(this);
-    if (msg?.kind === "started") s.settleStartup?.();
-    else if (msg?.kind === "failed") {
-      s.settleStartup?.(rebuildError(msg.error));
-    } else if (msg?.kind === "exit") this.#ended(msg.code);
-  }
-
-  #ended(code: number): void {
-    const s = stateOf(this);
-    if (s.exitCode !== null) return;
-    s.exitCode = code;
-    if (s.ident !== null) markDead(s.ident);
-    s.handle?.terminate();
-    children.delete(this);
-    s.settleStartup?.(
-      new ProcessError(
-        `Process '${s.name}' ended (exit code ${code}) before it started`,
-      ),
-    );
-    s.resolveExited();
-  }
-
   /**
    * Waits until the child ends, or until `timeoutMs` passed (then it returns
    * with the child still running: check `exitCode`). Rejects when the child
@@ -364,7 +340,7 @@ export class Process {
    */
   async join(timeoutMs?: number): Promise<void> {
     const s = stateOf(this);
-    this.#checkOpen();
+    checkOpen(this);
     checkTimeout(timeoutMs, "join timeout");
     if (s.self) throw new ProcessError("a process cannot join itself");
     if (s.parentView) throw new ProcessError("can only join a child process");
@@ -385,22 +361,12 @@ export class Process {
 
   /** Ends the child at once (Python's SIGTERM); its exit code becomes -15. */
   terminate(): void {
-    this.#stop(-15);
+    stop(this, -15);
   }
 
   /** Ends the child at once (Python's SIGKILL); its exit code becomes -9. */
   kill(): void {
-    this.#stop(-9);
-  }
-
-  #stop(code: number): void {
-    const s = stateOf(this);
-    this.#checkOpen();
-    if (s.self || s.parentView) {
-      throw new ProcessError("can only terminate a child process");
-    }
-    if (!s.started || s.exitCode !== null) return;
-    this.#ended(code);
+    stop(this, -9);
   }
 
   /** Releases the process object; throws while the child is still running. */
@@ -419,7 +385,7 @@ export class Process {
   /** True from `start()` until the child ends. */
   isAlive(): boolean {
     const s = stateOf(this);
-    this.#checkOpen();
+    checkOpen(this);
     if (s.self) return true;
     if (s.parentView) return s.ident !== null && isIdentAlive(s.ident);
     return s.started && s.exitCode === null;
@@ -428,7 +394,7 @@ export class Process {
   /** null while running (or before start); then the exit code. */
   get exitCode(): number | null {
     const s = stateOf(this);
-    this.#checkOpen();
+    checkOpen(this);
     return s.exitCode;
   }
 
@@ -471,14 +437,43 @@ export class Process {
     if (s.started && s.exitCode === null) this.terminate();
     this.close();
   }
-
-  #checkOpen(): void {
-    if (stateOf(this).closed) {
-      throw new ProcessError("process object is closed");
-    }
-  }
 }
 
+function onChildMessage(p: Process, msg: ChildMessage): void {
+  const s = stateOf(p);
+  if (msg?.kind === "started") s.settleStartup?.();
+  else if (msg?.kind === "failed") {
+    s.settleStartup?.(rebuildError(msg.error));
+  } else if (msg?.kind === "exit") ended(p, msg.code);
+}
+function ended(p: Process, code: number): void {
+  const s = stateOf(p);
+  if (s.exitCode !== null) return;
+  s.exitCode = code;
+  if (s.ident !== null) markDead(s.ident);
+  s.handle?.terminate();
+  children.delete(p);
+  s.settleStartup?.(
+    new ProcessError(
+      `Process '${s.name}' ended (exit code ${code}) before it started`,
+    ),
+  );
+  s.resolveExited();
+}
+function stop(p: Process, code: number): void {
+  const s = stateOf(p);
+  checkOpen(p);
+  if (s.self || s.parentView) {
+    throw new ProcessError("can only terminate a child process");
+  }
+  if (!s.started || s.exitCode !== null) return;
+  ended(p, code);
+}
+function checkOpen(p: Process): void {
+  if (stateOf(p).closed) {
+    throw new ProcessError("process object is closed");
+  }
+}
 type ChildMessage =
   | { kind: "started" }
   | { kind: "failed"; error: { name: string; message: string; stack: string } }

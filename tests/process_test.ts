@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import {
+  activeChildren,
+  cpuCount,
+  currentProcess,
+  parentProcess,
+  Pipe,
+  Process,
+  ProcessError,
+  TargetNotExportedError,
+} from "../mod.ts";
+import {
+  Counter,
+  denoExitWith,
+  exitWith,
+  forever,
+  nested,
+  noop,
+  report,
+  thrower,
+  tryRead,
+} from "./fixtures/targets.ts";
+
+const FIXTURES = new URL("./fixtures/", import.meta.url);
+const T = 20_000; // bound of every wait in this file
+// The targets live in fixtures/targets.ts, not in this module: name it.
+const module = new URL("targets.ts", FIXTURES);
+
+async function runChild(
+  target: (...a: never[]) => unknown,
+  args: unknown[] = [],
+) {
+  const p = new Process({
+    target: target as (...a: unknown[]) => unknown,
+    args,
+    module,
+  });
+  await p.start();
+  await p.join(T);
+  return p;
+}
+
+Deno.test("exit codes: 0 normal, 1 on throw, n on exit(n) and Deno.exit(n)", async () => {
+  assert.equal((await runChild(noop)).exitCode, 0);
+  assert.equal((await runChild(thrower)).exitCode, 1);
+  assert.equal((await runChild(exitWith, [7])).exitCode, 7);
+  assert.equal((await runChild(denoExitWith, [9])).exitCode, 9);
+});
+
+Deno.test("terminate gives -15, kill gives -9; isAlive follows", async () => {
+  for (const [stop, code] of [["terminate", -15], ["kill", -9]] as const) {
+    const p = new Process({ module, target: forever });
+    assert.equal(p.isAlive(), false);
+    await p.start();
+    assert.equal(p.isAlive(), true);
+    assert.equal(p.exitCode, null);
+    assert.ok(activeChildren().includes(p));
+    p[stop]();
+    await p.join(T);
+    assert.equal(p.exitCode, code);
+    assert.equal(p.isAlive(), false);
+    assert.ok(!activeChildren().includes(p));
+    p.close();
+  }
+});
+
+Deno.test("join(timeout) returns with the child still running", async () => {
+  using p = new Process({ module, target: forever });
+  await p.start();
+  await p.join(50);
+  assert.equal(p.exitCode, null);
+  assert.equal(p.isAlive(), true);
+  // `using` terminates it.
+});
+
+Deno.test("misuse errors as Python gives them", async () => {
+  const p = new Process({ module, target: noop });
+  await assert.rejects(p.join(), ProcessError);
+  await p.start();
+  assert.throws(() => p.start(), ProcessError);
+  await p.join(T);
+  p.close();
+  assert.throws(() => p.isAlive(), /closed/);
+
+  const live = new Process({ module, target: forever });
+  await live.start();
+  assert.throws(() => live.close(), /still running/);
+  live.terminate();
+  await live.join(T);
+  live.close();
+});
+
+function hidden() {}
+
+Deno.test("a target that is not exported: TargetNotExportedError naming module, name and fix", async () => {
+  const p = new Process({ target: hidden });
+  const err = await p.start().then(() => undefined, (e) => e);
+  assert.ok(err instanceof TargetNotExportedError, String(err));
+  assert.match(
+    err.message,
+    /'hidden' is not exported from file:.*process_test\.ts/,
+  );
+  assert.match(err.message, /export function hidden/);
+  await assert.rejects(p.join(T), TargetNotExportedError);
+  assert.equal(p.exitCode, 1);
+});
+
+Deno.test("non-cloneable args fail before anything starts, naming position and type", () => {
+  const before = activeChildren().length;
+  const p = new Process({
+    module,
+    target: noop,
+    args: [1, { deep: [() => 1] }] as never,
+  });
+  assert.throws(() => p.start(), (e: Error) => {
+    assert.ok(e instanceof TypeError);
+    assert.match(e.message, /args\[1\]\.deep\[0\] is a function/);
+    return true;
+  });
+  assert.equal(activeChildren().length, before);
+  assert.equal(p.isAlive(), false);
+  assert.throws(
+    () => new Process({ module, target: noop, args: 5 as never }),
+    TypeError,
+  );
+});
+
+Deno.test("names, pids, currentProcess and parentProcess", async () => {
+  assert.equal(currentProcess().name, "MainProcess");
+  assert.equal(currentProcess().pid, Deno.pid);
+  assert.equal(parentProcess(), null);
+  assert.ok(cpuCount() >= 1);
+  const [a, b] = Pipe();
+  const p = new Process({
+    module,
+    target: report,
+    args: [b, "x", { y: [1] }],
+    name: "Reporter",
+  });
+  assert.equal(p.pid, null);
+  await p.start();
+  const got = await a.recv() as Record<string, unknown>;
+  await p.join(T);
+  a.close();
+  assert.equal(got.name, "Reporter");
+  assert.equal(got.pid, p.pid);
+  assert.equal(got.parentName, "MainProcess");
+  assert.equal(got.parentAlive, true);
+  assert.deepEqual(got.args, ["x", { y: [1] }]);
+  assert.match(new Process({ module, target: noop }).name, /^Process-\d+$/);
+});
+
+Deno.test("nested processes: a child starts its own child, named Process-N:M", async () => {
+  const [a, b] = Pipe();
+  const p = new Process({ module, target: nested, args: [b] });
+  await p.start();
+  const got = await a.recv() as {
+    me: string;
+    grandchild: { name: string; parentName: string };
+    exitCode: number;
+  };
+  await p.join(T);
+  a.close();
+  assert.equal(p.exitCode, 0);
+  assert.equal(got.exitCode, 0);
+  assert.match(got.me, /^Process-\d+$/);
+  assert.equal(got.grandchild.name, `${got.me}:1`);
+  assert.equal(got.grandchild.parentName, got.me);
+});
+
+Deno.test("an exported Process subclass runs with its own fields", async () => {
+  const [a, b] = Pipe();
+  const p = new Counter(b); // the class is found from its own constructor's module
+  p.start_ = 41;
+  await p.start();
+  assert.match(await a.recv() as string, /^Process-\d+: 42$/);
+  await p.join(T);
+  a.close();
+  assert.equal(p.exitCode, 0);
+});
+
+Deno.test("permissions: a child with none cannot read files, yet loads its module", async () => {
+  const [a, b] = Pipe();
+  const p = new Process({
+    module,
+    target: tryRead,
+    args: [b, new URL("targets.ts", FIXTURES).pathname],
+    permissions: "none",
+  });
+  await p.start();
+  assert.equal(await a.recv(), "NotCapable");
+  await p.join(T);
+  a.close();
+  const [c, d] = Pipe();
+  const q = new Process({
+    module,
+    target: tryRead,
+    args: [d, new URL("targets.ts", FIXTURES).pathname],
+  });
+  await q.start();
+  assert.equal(await c.recv(), "read ok");
+  await q.join(T);
+  c.close();
+});
+
+async function runProgram(file: string, ...flags: string[]) {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...flags, new URL(file, FIXTURES).pathname],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(T),
+  });
+  const out = await cmd.output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("program exit: a daemon child never keeps the program alive; a non-daemon one does", async () => {
+  const r = await runProgram("program_exit.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    "main done",
+    "non-daemon child finished",
+  ]);
+});
+
+Deno.test("an uncaught error in a child is printed to stderr headed 'Process <name>:'", async () => {
+  const r = await runProgram("child_throws.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /Process Thrower:\nRangeError: thrown in the child\n\s+at .*thrower.*targets\.ts/,
+  );
+  assert.equal(r.stdout.trim(), "exitCode 1");
+});
+
+Deno.test("a missing import.meta.main guard is an error, not a spawn storm", async () => {
+  const r = await runProgram("no_guard.ts");
+  assert.match(r.stderr, /import\.meta\.main/);
+  assert.equal(r.stdout.trim(), "exitCode 1");
+});
+
+Deno.test("permissions without --unstable-worker-options: the error names the flag", async () => {
+  const r = await runProgram("permissions_no_flag.ts", "--no-config");
+  assert.match(r.stdout, /--unstable-worker-options/);
+});
