@@ -28,3 +28,5 @@ export {
   type ProcessOptions,
 } from "./lib/process.ts";
 export * from "./lib/connection.ts";
+export * from "./lib/synchronize.ts";
+export * from "./lib/sharedctypes.ts";

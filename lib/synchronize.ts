@@ -1,0 +1,1270 @@
+/**
+ * Synchronization between processes, as Python's `multiprocessing` has it:
+ * {@linkcode Lock}, {@linkcode RLock}, {@linkcode Semaphore},
+ * {@linkcode BoundedSemaphore}, {@linkcode Event}, {@linkcode Condition} and
+ * {@linkcode Barrier}, all over SharedArrayBuffer and Atomics, so they work
+ * across workers running truly in parallel.
+ *
+ * Every wait is async (`Atomics.waitAsync`, the thread stays free) and has a
+ * `...Sync` twin that blocks the thread with `Atomics.wait` (for workers and
+ * tight loops). Timeouts are milliseconds; `undefined` waits forever. Each
+ * object crosses into a child inside `args` (see `reduction.ts`) and is the
+ * same object there: the same shared memory.
+ *
+ * Beyond Python: a process that ends while holding a Lock, RLock or Semaphore
+ * (terminated, crashed, `exit()`) does not leave the others blocked forever.
+ * The next waiter takes the lock over, the lock's `abandoned` count goes up
+ * and a warning is printed once, since the data it protects may be
+ * half-written.
+ *
+ * Misuse throws {@linkcode ProcessError}: releasing an unlocked Lock, an
+ * RLock this process does not hold, a BoundedSemaphore past its start value,
+ * or waiting on (notifying) a Condition whose lock is not held.
+ *
+ * @module
+ */
+
+import { BrokenBarrierError, ProcessError, TimeoutError } from "./errors.ts";
+import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
+import { isIdentAlive } from "./_proctable.ts";
+import {
+  checkTimeout,
+  deadline,
+  sliceUntil,
+  waitAsync,
+  waitSync,
+} from "./_wait.ts";
+import {
+  isMine,
+  lockAsync,
+  type LockOutcome,
+  lockSync,
+  ownerIdent,
+  selfMark,
+  unlock,
+} from "./_owner.ts";
+import { resolveRef, type TargetRef, targetRef } from "./_target.ts";
+
+/** Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`. */
+export interface AcquireOptions {
+  /** `false`: one try, never waits (Python's `block=False`). Default `true`. */
+  blocking?: boolean;
+  /** Milliseconds to wait at most; `undefined` waits forever. */
+  timeout?: number;
+}
+
+/** Options of `hold()` / `holdSync()`. */
+export interface HoldOptions {
+  /** Milliseconds to wait at most, then throw `TimeoutError`; `undefined` waits forever. */
+  timeout?: number;
+}
+
+/** The lock types a {@linkcode Condition} (and a shared Value or array) can use. */
+export type AnyLock = Lock | RLock;
+
+// --- plumbing -------------------------------------------------------------
+
+/** The buffer a rebuilder hands to the constructor it calls next. */
+let adopted: SharedArrayBuffer | undefined;
+
+function words(bytes: number): Int32Array {
+  const buffer = adopted ?? new SharedArrayBuffer(bytes);
+  adopted = undefined;
+  return new Int32Array(buffer);
+}
+
+function adopt<T>(buffer: SharedArrayBuffer, make: () => T): T {
+  adopted = buffer;
+  try {
+    return make();
+  } finally {
+    adopted = undefined;
+  }
+}
+
+/** The timeout `acquire` options come to: 0 for a non-blocking try. */
+function acquireTimeout(
+  options: AcquireOptions | undefined,
+): number | undefined {
+  if (options === undefined) return undefined;
+  checkTimeout(options.timeout);
+  return options.blocking === false ? 0 : options.timeout;
+}
+
+function notHeld(what: string, timeout: number | undefined): TimeoutError {
+  return new TimeoutError(
+    `could not acquire the ${what} within ${timeout} ms (hold({ timeout }))`,
+  );
+}
+
+/** Counts a takeover in the shared word and warns once per object. */
+function abandonedBy(
+  w: Int32Array,
+  index: number,
+  what: string,
+  ident: number,
+  warned: { warned: boolean },
+): void {
+  Atomics.add(w, index, 1);
+  if (warned.warned) return;
+  warned.warned = true;
+  console.warn(
+    `multiprocessing: a ${what} was taken over from process ${ident}, which ended while holding it; ` +
+      `the data it protects may be half-written (see .abandoned)`,
+  );
+}
+
+function guardFor(release: () => void): Disposable {
+  return { [Symbol.dispose]: release };
+}
+
+const TRUE: Promise<boolean> = Promise.resolve(true);
+
+// --- Lock -----------------------------------------------------------------
+
+const L_OWNER = 0;
+const L_ABANDONED = 1;
+
+let lockWords: (lock: AnyLock) => Int32Array;
+
+/**
+ * A non-recursive lock shared between processes (Python's
+ * `multiprocessing.Lock`). As in Python, any process may release it, not
+ * only the one that acquired it; releasing it when it is not locked throws
+ * {@linkcode ProcessError}.
+ *
+ * The holder is recorded: when it ends while holding the lock, the next waiter
+ * gets the lock and {@linkcode Lock.abandoned} counts it.
+ *
+ * @example
+ * ```ts
+ * import { Lock } from "@mp/multiprocessing";
+ * const lock = new Lock();
+ * {
+ *   using _ = await lock.hold(); // Python's `with lock:`
+ *   console.log(lock.acquireSync({ blocking: false })); // false: held
+ * }
+ * console.log(await lock.acquire()); // true
+ * lock.release();
+ * ```
+ */
+export class Lock {
+  #w: Int32Array;
+  #warn = { warned: false };
+  #guard: Disposable = guardFor(() => this.release());
+
+  static {
+    lockWords = (lock) => lock instanceof Lock ? lock.#w : rlockWords(lock);
+  }
+
+  /** Creates an unlocked lock in shared memory. */
+  constructor() {
+    this.#w = words(8);
+  }
+
+  /**
+   * Acquires the lock, waiting without blocking the thread; resolves `true`
+   * once held, `false` when `blocking: false` or `timeout` ran out first.
+   */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    const timeout = acquireTimeout(options);
+    if (Atomics.compareExchange(this.#w, L_OWNER, 0, selfMark()) === 0) {
+      return TRUE;
+    }
+    return lockAsync(this.#w, L_OWNER, timeout).then((r) => this.#took(r));
+  }
+
+  /** {@linkcode Lock.acquire} that blocks the thread (`Atomics.wait`). */
+  acquireSync(options?: AcquireOptions): boolean {
+    const timeout = acquireTimeout(options);
+    if (Atomics.compareExchange(this.#w, L_OWNER, 0, selfMark()) === 0) {
+      return true;
+    }
+    return this.#took(lockSync(this.#w, L_OWNER, timeout));
+  }
+
+  #took(r: LockOutcome): boolean {
+    if (r === "timed-out") return false;
+    if (r !== "taken") {
+      abandonedBy(this.#w, L_ABANDONED, "Lock", r.abandonedBy, this.#warn);
+    }
+    return true;
+  }
+
+  /** Releases the lock; throws {@linkcode ProcessError} when it is not locked. */
+  release(): void {
+    if (unlock(this.#w, L_OWNER) === 0) {
+      throw new ProcessError(
+        "release() of an unlocked Lock: acquire it first (or use `using _ = await lock.hold()`)",
+      );
+    }
+  }
+
+  /**
+   * Acquires the lock and returns a guard that releases it: Python's
+   * `with lock:` is `using _ = await lock.hold();`. Throws
+   * {@linkcode TimeoutError} when `timeout` runs out first.
+   */
+  async hold(options?: HoldOptions): Promise<Disposable> {
+    if (!(await this.acquire(options))) throw notHeld("Lock", options?.timeout);
+    return this.#guard;
+  }
+
+  /** {@linkcode Lock.hold} that blocks the thread: `using _ = lock.holdSync();`. */
+  holdSync(options?: HoldOptions): Disposable {
+    if (!this.acquireSync(options)) throw notHeld("Lock", options?.timeout);
+    return this.#guard;
+  }
+
+  /**
+   * How many times, in any process, this lock was taken over from a process
+   * that ended while holding it (the data it protects may be half-written).
+   */
+  get abandoned(): number {
+    return Atomics.load(this.#w, L_ABANDONED);
+  }
+
+  /** How the lock crosses into another process: its shared memory. */
+  [reduceSymbol](): Reduced {
+    return { tag: "mp.Lock", state: this.#w.buffer };
+  }
+}
+
+registerRebuilder(
+  "mp.Lock",
+  (b) => adopt(b as SharedArrayBuffer, () => new Lock()),
+);
+
+// --- RLock ----------------------------------------------------------------
+
+const R_OWNER = 0;
+const R_COUNT = 1;
+const R_ABANDONED = 2;
+
+let rlockWords: (lock: RLock) => Int32Array;
+
+/**
+ * A recursive lock (Python's `multiprocessing.RLock`): the process that holds
+ * it may acquire it again, and must release it as many times. It is owned by
+ * a process: another process cannot release it ({@linkcode ProcessError}).
+ * Async code of the holding process shares its ownership.
+ *
+ * @example
+ * ```ts
+ * import { RLock } from "@mp/multiprocessing";
+ * const rlock = new RLock();
+ * using _outer = rlock.holdSync();
+ * using _inner = rlock.holdSync(); // re-entered, no deadlock
+ * console.log(rlock.isMine()); // true
+ * ```
+ */
+export class RLock {
+  #w: Int32Array;
+  #warn = { warned: false };
+  #guard: Disposable = guardFor(() => this.release());
+
+  static {
+    rlockWords = (lock) => lock.#w;
+  }
+
+  /** Creates an unlocked recursive lock in shared memory. */
+  constructor() {
+    this.#w = words(12);
+  }
+
+  #fast(): boolean {
+    const w = this.#w;
+    const me = selfMark();
+    if (Atomics.compareExchange(w, R_OWNER, 0, me) === 0) {
+      w[R_COUNT] = 1;
+      return true;
+    }
+    if (isMine(w, R_OWNER)) {
+      w[R_COUNT]++;
+      return true;
+    }
+    return false;
+  }
+
+  #took(r: LockOutcome): boolean {
+    if (r === "timed-out") return false;
+    if (r !== "taken") {
+      abandonedBy(this.#w, R_ABANDONED, "RLock", r.abandonedBy, this.#warn);
+    }
+    this.#w[R_COUNT] = 1;
+    return true;
+  }
+
+  /** Acquires (or re-enters) the lock without blocking the thread. */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    const timeout = acquireTimeout(options);
+    if (this.#fast()) return TRUE;
+    return lockAsync(this.#w, R_OWNER, timeout).then((r) => this.#took(r));
+  }
+
+  /** {@linkcode RLock.acquire} that blocks the thread (`Atomics.wait`). */
+  acquireSync(options?: AcquireOptions): boolean {
+    const timeout = acquireTimeout(options);
+    if (this.#fast()) return true;
+    return this.#took(lockSync(this.#w, R_OWNER, timeout));
+  }
+
+  /**
+   * Releases one level; the lock is free once every acquire was released.
+   * Throws {@linkcode ProcessError} when this process does not hold it.
+   */
+  release(): void {
+    const w = this.#w;
+    if (!isMine(w, R_OWNER)) {
+      const s = Atomics.load(w, R_OWNER);
+      throw new ProcessError(
+        s === 0
+          ? "release() of an unlocked RLock: acquire it first"
+          : `release() of an RLock held by another process (ident ${
+            ownerIdent(s)
+          }): only its holder can release it`,
+      );
+    }
+    if (--w[R_COUNT] === 0) unlock(w, R_OWNER);
+  }
+
+  /** True when this process holds the lock. */
+  isMine(): boolean {
+    return isMine(this.#w, R_OWNER);
+  }
+
+  /** Acquires and returns a guard that releases: `using _ = await rlock.hold();`. */
+  async hold(options?: HoldOptions): Promise<Disposable> {
+    if (!(await this.acquire(options))) {
+      throw notHeld("RLock", options?.timeout);
+    }
+    return this.#guard;
+  }
+
+  /** {@linkcode RLock.hold} that blocks the thread: `using _ = rlock.holdSync();`. */
+  holdSync(options?: HoldOptions): Disposable {
+    if (!this.acquireSync(options)) throw notHeld("RLock", options?.timeout);
+    return this.#guard;
+  }
+
+  /** How many times this lock was taken over from a process that died holding it. */
+  get abandoned(): number {
+    return Atomics.load(this.#w, R_ABANDONED);
+  }
+
+  /** How the lock crosses into another process: its shared memory. */
+  [reduceSymbol](): Reduced {
+    return { tag: "mp.RLock", state: this.#w.buffer };
+  }
+}
+
+registerRebuilder(
+  "mp.RLock",
+  (b) => adopt(b as SharedArrayBuffer, () => new RLock()),
+);
+
+/** True when this process holds `lock` (for a Lock: it acquired it). */
+function holds(lock: AnyLock): boolean {
+  return isMine(lockWords(lock), 0);
+}
+
+/** Frees `lock` entirely; returns the recursion level to restore. */
+function releaseAll(lock: AnyLock): number {
+  if (lock instanceof Lock) {
+    lock.release();
+    return 1;
+  }
+  const w = rlockWords(lock);
+  const count = w[R_COUNT];
+  w[R_COUNT] = 1;
+  lock.release();
+  return count;
+}
+
+function restoreLevel(lock: AnyLock, count: number): void {
+  if (lock instanceof RLock) rlockWords(lock)[R_COUNT] = count;
+}
+
+// --- Semaphore --------------------------------------------------------------
+
+const S_VALUE = 0;
+const S_SLEEPERS = 1;
+const S_ABANDONED = 2;
+const S_CAP = 3; // most units one process is recorded as holding: the start value
+const S_MAX = 4; // BoundedSemaphore's bound, -1 when unbounded
+const S_SLOTS = 8; // then HOLDERS pairs (ident + 1, units held)
+const HOLDERS = 64;
+const RECLAIMING = -1;
+
+let semWords: (sem: Semaphore) => Int32Array;
+
+function checkCount(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `${what} must be a non-negative integer, got ${String(value)}`,
+    );
+  }
+  if (value > 0x7fffffff) {
+    throw new RangeError(`${what} must be at most 2147483647, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * A counting semaphore shared between processes (Python's
+ * `multiprocessing.Semaphore`). `release()` adds one, `acquire()` takes one,
+ * waiting while there is none.
+ *
+ * Units taken by a process are recorded (up to the start value per process,
+ * in up to 64 processes at once); when a process ends holding some, a waiter
+ * gives them back and {@linkcode Semaphore.abandoned} counts it. A semaphore
+ * that starts at 0 and is used to signal between processes records nothing.
+ *
+ * @example
+ * ```ts
+ * import { Semaphore } from "@mp/multiprocessing";
+ * const sem = new Semaphore(2);
+ * await sem.acquire();
+ * sem.acquireSync();
+ * console.log(sem.acquireSync({ blocking: false })); // false: none left
+ * sem.release();
+ * console.log(sem.getValue()); // 1
+ * ```
+ */
+export class Semaphore {
+  #w: Int32Array;
+  #slot = -1;
+  #warn = { warned: false };
+  #guard: Disposable = guardFor(() => this.release());
+
+  static {
+    semWords = (sem) => sem.#w;
+  }
+
+  /** Creates a semaphore holding `value` units (default 1). */
+  constructor(value = 1) {
+    checkCount(value, "Semaphore value");
+    const fresh = adopted === undefined;
+    this.#w = words((S_SLOTS + 2 * HOLDERS) * 4);
+    if (fresh) {
+      this.#w[S_VALUE] = value;
+      this.#w[S_CAP] = value;
+      this.#w[S_MAX] = -1;
+    }
+  }
+
+  #take(): boolean {
+    const w = this.#w;
+    const v = Atomics.load(w, S_VALUE);
+    if (v > 0 && Atomics.compareExchange(w, S_VALUE, v, v - 1) === v) {
+      this.#record();
+      return true;
+    }
+    return false;
+  }
+
+  #record(): void {
+    const w = this.#w;
+    const cap = w[S_CAP];
+    if (cap === 0) return;
+    const slot = this.#mySlot(true);
+    if (slot >= 0 && Atomics.load(w, slot + 1) < cap) {
+      Atomics.add(w, slot + 1, 1);
+    }
+  }
+
+  /** This process's holder slot, claimed when `claim`; -1 when none. */
+  #mySlot(claim: boolean): number {
+    const w = this.#w;
+    const me = selfMark();
+    if (this.#slot >= 0 && Atomics.load(w, this.#slot) === me) {
+      return this.#slot;
+    }
+    const end = S_SLOTS + 2 * HOLDERS;
+    for (let i = S_SLOTS; i < end; i += 2) {
+      if (Atomics.load(w, i) === me) return this.#slot = i;
+    }
+    if (!claim) return -1;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = S_SLOTS; i < end; i += 2) {
+        if (Atomics.compareExchange(w, i, 0, me) === 0) return this.#slot = i;
+      }
+      this.#reclaim();
+    }
+    return -1;
+  }
+
+  /** Gives back the units of holders that died; true when there were some. */
+  #reclaim(): boolean {
+    const w = this.#w;
+    let any = false;
+    for (let i = S_SLOTS; i < S_SLOTS + 2 * HOLDERS; i += 2) {
+      const id = Atomics.load(w, i);
+      if (id <= 0 || isIdentAlive(id - 1)) continue;
+      if (Atomics.compareExchange(w, i, id, RECLAIMING) !== id) continue;
+      const units = Atomics.exchange(w, i + 1, 0);
+      Atomics.store(w, i, 0);
+      if (units > 0) {
+        Atomics.add(w, S_VALUE, units);
+        Atomics.notify(w, S_VALUE, units);
+        abandonedBy(w, S_ABANDONED, "Semaphore", id - 1, this.#warn);
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  #step(end: number): number | boolean {
+    if (this.#take()) return true;
+    if (this.#reclaim()) return -1;
+    const slice = sliceUntil(end);
+    return slice <= 0 ? false : slice;
+  }
+
+  /** Takes one unit without blocking the thread; `false` on timeout / non-blocking. */
+  async acquire(options?: AcquireOptions): Promise<boolean> {
+    const timeout = acquireTimeout(options);
+    if (this.#take()) return true;
+    const w = this.#w;
+    const end = deadline(timeout);
+    Atomics.add(w, S_SLEEPERS, 1);
+    try {
+      for (;;) {
+        const r = this.#step(end);
+        if (typeof r === "boolean") return r;
+        if (r > 0) await waitAsync(w, S_VALUE, 0, r);
+      }
+    } finally {
+      Atomics.sub(w, S_SLEEPERS, 1);
+    }
+  }
+
+  /** {@linkcode Semaphore.acquire} that blocks the thread (`Atomics.wait`). */
+  acquireSync(options?: AcquireOptions): boolean {
+    const timeout = acquireTimeout(options);
+    if (this.#take()) return true;
+    const w = this.#w;
+    const end = deadline(timeout);
+    Atomics.add(w, S_SLEEPERS, 1);
+    try {
+      for (;;) {
+        const r = this.#step(end);
+        if (typeof r === "boolean") return r;
+        if (r > 0) waitSync(w, S_VALUE, 0, r);
+      }
+    } finally {
+      Atomics.sub(w, S_SLEEPERS, 1);
+    }
+  }
+
+  /**
+   * Gives one unit back, waking a waiter. On a BoundedSemaphore, a release
+   * past the start value throws {@linkcode ProcessError}.
+   */
+  release(): void {
+    const w = this.#w;
+    const max = w[S_MAX];
+    if (max >= 0 && Atomics.load(w, S_VALUE) >= max) throw tooMany(max);
+    // Forget the unit first: dying in between leaks one rather than adds one.
+    const slot = w[S_CAP] === 0 ? -1 : this.#mySlot(false);
+    let recorded = false;
+    if (slot >= 0) {
+      for (;;) {
+        const held = Atomics.load(w, slot + 1);
+        if (held <= 0) break;
+        if (Atomics.compareExchange(w, slot + 1, held, held - 1) === held) {
+          recorded = true;
+          break;
+        }
+      }
+    }
+    if (max < 0) Atomics.add(w, S_VALUE, 1);
+    else {
+      for (;;) {
+        const v = Atomics.load(w, S_VALUE);
+        if (v >= max) {
+          if (recorded) Atomics.add(w, slot + 1, 1);
+          throw tooMany(max);
+        }
+        if (Atomics.compareExchange(w, S_VALUE, v, v + 1) === v) break;
+      }
+    }
+    if (Atomics.load(w, S_SLEEPERS) > 0) Atomics.notify(w, S_VALUE, 1);
+  }
+
+  /** The units left (Python's `get_value()`). */
+  getValue(): number {
+    return Atomics.load(this.#w, S_VALUE);
+  }
+
+  /** Takes a unit and returns a guard that gives it back: `using _ = await sem.hold();`. */
+  async hold(options?: HoldOptions): Promise<Disposable> {
+    if (!(await this.acquire(options))) {
+      throw notHeld(this.constructor.name, options?.timeout);
+    }
+    return this.#guard;
+  }
+
+  /** {@linkcode Semaphore.hold} that blocks the thread. */
+  holdSync(options?: HoldOptions): Disposable {
+    if (!this.acquireSync(options)) {
+      throw notHeld(this.constructor.name, options?.timeout);
+    }
+    return this.#guard;
+  }
+
+  /** How many times units were given back from a process that died holding them. */
+  get abandoned(): number {
+    return Atomics.load(this.#w, S_ABANDONED);
+  }
+
+  /** How the semaphore crosses into another process: its shared memory. */
+  [reduceSymbol](): Reduced {
+    return {
+      tag: this instanceof BoundedSemaphore
+        ? "mp.BoundedSemaphore"
+        : "mp.Semaphore",
+      state: this.#w.buffer,
+    };
+  }
+}
+
+function tooMany(max: number): ProcessError {
+  return new ProcessError(
+    `BoundedSemaphore released too many times: it would exceed its start value ${max}`,
+  );
+}
+
+/**
+ * A semaphore that cannot be released past its start value (Python's
+ * `multiprocessing.BoundedSemaphore`): such a release throws
+ * {@linkcode ProcessError}.
+ *
+ * @example
+ * ```ts
+ * import { BoundedSemaphore, ProcessError } from "@mp/multiprocessing";
+ * const sem = new BoundedSemaphore(1);
+ * try {
+ *   sem.release();
+ * } catch (e) {
+ *   console.log(e instanceof ProcessError); // true
+ * }
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  /** Creates a semaphore of `value` units that never holds more. */
+  constructor(value = 1) {
+    const fresh = adopted === undefined;
+    super(value);
+    if (fresh) semWords(this)[S_MAX] = value;
+  }
+}
+
+registerRebuilder(
+  "mp.Semaphore",
+  (b) => adopt(b as SharedArrayBuffer, () => new Semaphore()),
+);
+registerRebuilder(
+  "mp.BoundedSemaphore",
+  (b) => adopt(b as SharedArrayBuffer, () => new BoundedSemaphore()),
+);
+
+// --- Event ----------------------------------------------------------------
+
+/**
+ * A flag shared between processes (Python's `multiprocessing.Event`):
+ * `set()` wakes every waiter, `clear()` resets it.
+ *
+ * @example
+ * ```ts
+ * import { Event } from "@mp/multiprocessing";
+ * const ready = new Event();
+ * setTimeout(() => ready.set(), 10);
+ * console.log(await ready.wait(5_000)); // true
+ * console.log(ready.isSet()); // true
+ * ```
+ */
+export class Event {
+  #w: Int32Array;
+
+  /** Creates an event that is not set. */
+  constructor() {
+    this.#w = words(4);
+  }
+
+  /** True when the flag is set. */
+  isSet(): boolean {
+    return Atomics.load(this.#w, 0) === 1;
+  }
+
+  /** Sets the flag and wakes every waiter, in every process. */
+  set(): void {
+    if (Atomics.exchange(this.#w, 0, 1) === 0) Atomics.notify(this.#w, 0);
+  }
+
+  /** Clears the flag. */
+  clear(): void {
+    Atomics.store(this.#w, 0, 0);
+  }
+
+  /** Waits until the flag is set; resolves `false` when `timeoutMs` ran out first. */
+  async wait(timeoutMs?: number): Promise<boolean> {
+    checkTimeout(timeoutMs);
+    const w = this.#w;
+    const end = deadline(timeoutMs);
+    while (Atomics.load(w, 0) !== 1) {
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      await waitAsync(w, 0, 0, end === Infinity ? undefined : left);
+    }
+    return true;
+  }
+
+  /** {@linkcode Event.wait} that blocks the thread (`Atomics.wait`). */
+  waitSync(timeoutMs?: number): boolean {
+    checkTimeout(timeoutMs);
+    const w = this.#w;
+    const end = deadline(timeoutMs);
+    while (Atomics.load(w, 0) !== 1) {
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      waitSync(w, 0, 0, end === Infinity ? undefined : left);
+    }
+    return true;
+  }
+
+  /** How the event crosses into another process: its shared memory. */
+  [reduceSymbol](): Reduced {
+    return { tag: "mp.Event", state: this.#w.buffer };
+  }
+}
+
+registerRebuilder(
+  "mp.Event",
+  (b) => adopt(b as SharedArrayBuffer, () => new Event()),
+);
+
+// --- Condition --------------------------------------------------------------
+
+const C_SEQ = 0; // bumped by each notify; waiters sleep on it
+const C_STATE = 1; // sleepers not yet notified (low 16 bits) | wake tokens << 16
+const TOKEN = 1 << 16;
+const SLEEPERS = TOKEN - 1;
+
+/**
+ * A condition variable shared between processes (Python's
+ * `multiprocessing.Condition`), over a {@linkcode Lock} or {@linkcode RLock}
+ * (a new RLock by default). `wait()` releases the lock while it waits and
+ * holds it again when it returns; `notify(n)` wakes up to `n` processes
+ * waiting at that time. Waiting or notifying without holding the lock throws
+ * {@linkcode ProcessError}.
+ *
+ * @example
+ * ```ts
+ * import { Condition } from "@mp/multiprocessing";
+ * const cond = new Condition();
+ * let ready = false;
+ * setTimeout(async () => {
+ *   using _ = await cond.hold();
+ *   ready = true;
+ *   cond.notifyAll();
+ * }, 10);
+ * using _ = await cond.hold();
+ * console.log(await cond.waitFor(() => ready, 5_000)); // true
+ * ```
+ */
+export class Condition {
+  #w: Int32Array;
+  #lock: AnyLock;
+
+  /** Creates a condition over `lock` (a new {@linkcode RLock} by default). */
+  constructor(lock?: AnyLock) {
+    if (
+      lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)
+    ) {
+      throw new TypeError(
+        `Condition(lock): lock must be a Lock or an RLock of this module, got ${
+          describe(lock)
+        }`,
+      );
+    }
+    this.#w = words(8);
+    this.#lock = lock ?? new RLock();
+  }
+
+  /** The lock this condition is over. */
+  get lock(): AnyLock {
+    return this.#lock;
+  }
+
+  /** Acquires the underlying lock (see {@linkcode Lock.acquire}). */
+  acquire(options?: AcquireOptions): Promise<boolean> {
+    return this.#lock.acquire(options);
+  }
+
+  /** Acquires the underlying lock, blocking the thread. */
+  acquireSync(options?: AcquireOptions): boolean {
+    return this.#lock.acquireSync(options);
+  }
+
+  /** Releases the underlying lock. */
+  release(): void {
+    this.#lock.release();
+  }
+
+  /** Acquires the underlying lock and returns a guard: `using _ = await cond.hold();`. */
+  hold(options?: HoldOptions): Promise<Disposable> {
+    return this.#lock.hold(options);
+  }
+
+  /** Acquires the underlying lock, blocking the thread; returns a guard. */
+  holdSync(options?: HoldOptions): Disposable {
+    return this.#lock.holdSync(options);
+  }
+
+  #enter(what: string, timeoutMs: number | undefined): [number, number] {
+    checkTimeout(timeoutMs);
+    this.#mustHold(what);
+    const reg = Atomics.load(this.#w, C_SEQ);
+    Atomics.add(this.#w, C_STATE, 1);
+    return [reg, releaseAll(this.#lock)];
+  }
+
+  #mustHold(what: string): void {
+    if (!holds(this.#lock)) {
+      throw new ProcessError(
+        `Condition.${what}() without holding its lock: acquire it first (using _ = await cond.hold())`,
+      );
+    }
+  }
+
+  /**
+   * One look at the condition's words: `true` notified, `false` timed out
+   * (having given its place back), or the sequence value to sleep on.
+   */
+  #look(reg: number, end: number): boolean | number {
+    const w = this.#w;
+    for (;;) {
+      const seq = Atomics.load(w, C_SEQ);
+      const st = Atomics.load(w, C_STATE);
+      if (seq !== reg && st >= TOKEN) {
+        // A notify came after we began waiting, and a token is left: take it.
+        if (Atomics.compareExchange(w, C_STATE, st, st - TOKEN) === st) {
+          return true;
+        }
+        continue;
+      }
+      if (performance.now() < end) return seq;
+      // Timed out: give back our sleeper place, or (when every sleeper was
+      // notified meanwhile, us included) take a token after all.
+      if (st === 0) return false; // (cannot happen: we are counted)
+      const next = (st & SLEEPERS) > 0 ? st - 1 : st - TOKEN;
+      if (Atomics.compareExchange(w, C_STATE, st, next) === st) {
+        return (st & SLEEPERS) === 0;
+      }
+    }
+  }
+
+  /**
+   * Releases the lock, waits for a notify (or `timeoutMs`), then holds the
+   * lock again. Resolves `true` when notified, `false` on timeout.
+   */
+  async wait(timeoutMs?: number): Promise<boolean> {
+    const [reg, level] = this.#enter("wait", timeoutMs);
+    const end = deadline(timeoutMs);
+    let r: boolean | number;
+    try {
+      while (typeof (r = this.#look(reg, end)) === "number") {
+        await waitAsync(this.#w, C_SEQ, r, leftUntil(end));
+      }
+    } finally {
+      await this.#lock.acquire();
+      restoreLevel(this.#lock, level);
+    }
+    return r;
+  }
+
+  /** {@linkcode Condition.wait} that blocks the thread (`Atomics.wait`). */
+  waitSync(timeoutMs?: number): boolean {
+    const [reg, level] = this.#enter("wait", timeoutMs);
+    const end = deadline(timeoutMs);
+    let r: boolean | number;
+    try {
+      while (typeof (r = this.#look(reg, end)) === "number") {
+        waitSync(this.#w, C_SEQ, r, leftUntil(end));
+      }
+    } finally {
+      this.#lock.acquireSync();
+      restoreLevel(this.#lock, level);
+    }
+    return r;
+  }
+
+  /**
+   * Waits until `predicate()` is truthy (checked first, then after each
+   * wake-up), or `timeoutMs` ran out; returns the predicate's last value.
+   */
+  async waitFor<T>(
+    predicate: () => T | Promise<T>,
+    timeoutMs?: number,
+  ): Promise<T> {
+    checkTimeout(timeoutMs);
+    const end = deadline(timeoutMs);
+    let result = await predicate();
+    while (!result) {
+      const left = leftUntil(end);
+      if (left !== undefined && left <= 0) break;
+      await this.wait(left);
+      result = await predicate();
+    }
+    return result;
+  }
+
+  /** {@linkcode Condition.waitFor} that blocks the thread. */
+  waitForSync<T>(predicate: () => T, timeoutMs?: number): T {
+    checkTimeout(timeoutMs);
+    const end = deadline(timeoutMs);
+    let result = predicate();
+    while (!result) {
+      const left = leftUntil(end);
+      if (left !== undefined && left <= 0) break;
+      this.waitSync(left);
+      result = predicate();
+    }
+    return result;
+  }
+
+  /** Wakes up to `n` of the processes waiting now (default 1). */
+  notify(n = 1): void {
+    if (n !== Infinity) checkCount(n, "notify(n): n");
+    this.#mustHold(n === Infinity ? "notifyAll" : "notify");
+    const w = this.#w;
+    for (;;) {
+      const st = Atomics.load(w, C_STATE);
+      const k = Math.min(n, st & SLEEPERS);
+      if (k === 0) return;
+      if (Atomics.compareExchange(w, C_STATE, st, st - k + k * TOKEN) === st) {
+        break;
+      }
+    }
+    Atomics.add(w, C_SEQ, 1);
+    // Tokens go to whoever wakes first among the eligible: wake them all.
+    Atomics.notify(w, C_SEQ);
+  }
+
+  /** Wakes every process waiting now. */
+  notifyAll(): void {
+    this.notify(Infinity);
+  }
+
+  /** How the condition crosses into another process: its memory and lock. */
+  [reduceSymbol](): Reduced {
+    return {
+      tag: "mp.Condition",
+      state: { w: this.#w.buffer, lock: this.#lock },
+    };
+  }
+}
+
+registerRebuilder("mp.Condition", (s) => {
+  const { w, lock } = s as { w: SharedArrayBuffer; lock: AnyLock };
+  return adopt(w, () => new Condition(lock));
+});
+
+function leftUntil(end: number): number | undefined {
+  return end === Infinity ? undefined : Math.max(0, end - performance.now());
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return v.constructor?.name ?? "object";
+}
+
+// --- Barrier ----------------------------------------------------------------
+
+const B_STATE = 0; // FILLING, DRAINING, RESETTING or BROKEN
+const B_COUNT = 1;
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = -1;
+const BROKEN = -2;
+
+/** Options of a {@linkcode Barrier}. */
+export interface BarrierOptions {
+  /**
+   * Called by one of the processes when the barrier releases (Python's
+   * `action`). It crosses into children by reference, like a Process target:
+   * it must be a function exported from its module.
+   */
+  action?: () => unknown;
+  /** The module exporting `action`; the caller's module by default. */
+  module?: string | URL;
+  /** Default timeout of `wait()`, in milliseconds; `undefined` waits forever. */
+  timeout?: number;
+}
+
+/**
+ * A barrier for a fixed number of processes (Python's
+ * `multiprocessing.Barrier`): each `wait()` blocks until `parties` processes
+ * wait, then all go on, each with a distinct index in `0..parties-1`. A
+ * timeout, `abort()`, or an `action` that throws breaks it: waits then throw
+ * {@linkcode BrokenBarrierError} until `reset()`.
+ *
+ * @example
+ * ```ts
+ * import { Barrier } from "@mp/multiprocessing";
+ * const barrier = new Barrier(2);
+ * const [a, b] = await Promise.all([barrier.wait(5_000), barrier.wait(5_000)]);
+ * console.log([a, b].sort()); // [ 0, 1 ]
+ * ```
+ */
+export class Barrier {
+  #w: Int32Array;
+  #cond: Condition;
+  #parties: number;
+  #timeout: number | undefined;
+  #action: (() => unknown) | undefined;
+  #actionRef: TargetRef | undefined;
+
+  /** Creates a barrier for `parties` processes. */
+  constructor(parties: number, options: BarrierOptions = {}) {
+    checkCount(parties, "Barrier parties");
+    if (parties < 1) {
+      throw new RangeError(
+        `Barrier parties must be at least 1, got ${parties}`,
+      );
+    }
+    checkTimeout(options.timeout);
+    const rebuilt = barrierParts;
+    barrierParts = undefined;
+    this.#parties = parties;
+    this.#timeout = options.timeout;
+    if (rebuilt) {
+      this.#w = new Int32Array(rebuilt.w);
+      this.#cond = rebuilt.cond;
+      this.#actionRef = rebuilt.action;
+      if (this.#actionRef) {
+        resolveRef(this.#actionRef).then(
+          (fn) => this.#action = fn as () => unknown,
+          () => {}, // reported when the action is needed
+        );
+      }
+    } else {
+      this.#w = new Int32Array(new SharedArrayBuffer(8));
+      this.#cond = new Condition(new Lock());
+      if (options.action !== undefined) {
+        if (typeof options.action !== "function") {
+          throw new TypeError(
+            `Barrier action must be a function, got ${
+              describe(options.action)
+            }`,
+          );
+        }
+        this.#action = options.action;
+        this.#actionRef = targetRef(options.action, options.module);
+      }
+    }
+  }
+
+  /** How many processes must wait for the barrier to release. */
+  get parties(): number {
+    return this.#parties;
+  }
+
+  /** How many processes wait now (Python's `n_waiting`). */
+  get nWaiting(): number {
+    return Atomics.load(this.#w, B_STATE) === FILLING
+      ? Atomics.load(this.#w, B_COUNT)
+      : 0;
+  }
+
+  /** True when the barrier is broken (until `reset()`). */
+  get broken(): boolean {
+    return Atomics.load(this.#w, B_STATE) === BROKEN;
+  }
+
+  async #loadAction(): Promise<(() => unknown) | undefined> {
+    if (this.#action || !this.#actionRef) return this.#action;
+    const fn = await resolveRef(this.#actionRef);
+    return this.#action = fn as () => unknown;
+  }
+
+  /**
+   * Waits until `parties` processes wait; resolves this one's index (the
+   * last to arrive gets `parties - 1` and runs the action). Throws
+   * {@linkcode BrokenBarrierError} when the barrier breaks or `timeoutMs`
+   * (default: the barrier's `timeout`) runs out.
+   */
+  async wait(timeoutMs: number | undefined = this.#timeout): Promise<number> {
+    checkTimeout(timeoutMs);
+    const action = await this.#loadAction();
+    const cond = this.#cond, w = this.#w;
+    using _ = await cond.hold();
+    while (isPassing(w)) await cond.wait(); // it drains or resets: not yet
+    const index = this.#enter();
+    try {
+      if (index + 1 === this.#parties) this.#release(action);
+      else {
+        const released = await cond.waitFor(
+          () => w[B_STATE] !== FILLING,
+          timeoutMs,
+        );
+        this.#released(released);
+      }
+      return index;
+    } finally {
+      this.#exit();
+    }
+  }
+
+  /** {@linkcode Barrier.wait} that blocks the thread (`Atomics.wait`). */
+  waitSync(timeoutMs: number | undefined = this.#timeout): number {
+    checkTimeout(timeoutMs);
+    if (this.#actionRef && !this.#action) {
+      throw new ProcessError(
+        "Barrier.waitSync(): this process has not loaded the barrier's action yet; " +
+          "use `await barrier.wait()` here",
+      );
+    }
+    const cond = this.#cond, w = this.#w;
+    using _ = cond.holdSync();
+    while (isPassing(w)) cond.waitSync();
+    const index = this.#enter();
+    try {
+      if (index + 1 === this.#parties) this.#release(this.#action);
+      else {
+        this.#released(
+          cond.waitForSync(() => w[B_STATE] !== FILLING, timeoutMs),
+        );
+      }
+      return index;
+    } finally {
+      this.#exit();
+    }
+  }
+
+  // The steps of Python's Barrier.wait, each run under the condition's lock.
+
+  #enter(): number {
+    if (this.#w[B_STATE] !== FILLING) throw broken();
+    return this.#w[B_COUNT]++;
+  }
+
+  #release(action: (() => unknown) | undefined): void {
+    try {
+      action?.();
+    } catch (e) {
+      this.#break();
+      throw e;
+    }
+    this.#w[B_STATE] = DRAINING;
+    this.#cond.notifyAll();
+  }
+
+  #released(inTime: boolean): void {
+    if (!inTime) {
+      this.#break();
+      throw broken();
+    }
+    if (this.#w[B_STATE] < 0) throw broken();
+  }
+
+  #exit(): void {
+    const w = this.#w;
+    // The last one out ends draining or resetting.
+    if (--w[B_COUNT] === 0 && isPassing(w)) {
+      w[B_STATE] = FILLING;
+      this.#cond.notifyAll();
+    }
+  }
+
+  #break(): void {
+    this.#w[B_STATE] = BROKEN;
+    this.#cond.notifyAll();
+  }
+
+  /**
+   * Returns the barrier to its empty state; processes waiting on it get
+   * {@linkcode BrokenBarrierError}.
+   */
+  async reset(): Promise<void> {
+    using _ = await this.#cond.hold();
+    this.#reset();
+  }
+
+  /** {@linkcode Barrier.reset} that blocks the thread. */
+  resetSync(): void {
+    using _ = this.#cond.holdSync();
+    this.#reset();
+  }
+
+  #reset(): void {
+    const w = this.#w;
+    if (w[B_COUNT] > 0) {
+      if (w[B_STATE] === FILLING || w[B_STATE] === BROKEN) {
+        w[B_STATE] = RESETTING;
+      }
+    } else w[B_STATE] = FILLING;
+    this.#cond.notifyAll();
+  }
+
+  /**
+   * Breaks the barrier: current and future waits throw
+   * {@linkcode BrokenBarrierError} until `reset()`.
+   */
+  async abort(): Promise<void> {
+    using _ = await this.#cond.hold();
+    this.#break();
+  }
+
+  /** {@linkcode Barrier.abort} that blocks the thread. */
+  abortSync(): void {
+    using _ = this.#cond.holdSync();
+    this.#break();
+  }
+
+  /** How the barrier crosses into another process: its memory, lock and action by name. */
+  [reduceSymbol](): Reduced {
+    return {
+      tag: "mp.Barrier",
+      state: {
+        w: this.#w.buffer,
+        cond: this.#cond,
+        parties: this.#parties,
+        timeout: this.#timeout,
+        action: this.#actionRef,
+      },
+    };
+  }
+}
+
+function isPassing(w: Int32Array): boolean {
+  return w[B_STATE] === DRAINING || w[B_STATE] === RESETTING;
+}
+
+function broken(): BrokenBarrierError {
+  return new BrokenBarrierError(
+    "the barrier is broken (a wait timed out, abort() was called, or its action threw); reset() it to use it again",
+  );
+}
+
+let barrierParts:
+  | { w: SharedArrayBuffer; cond: Condition; action?: TargetRef }
+  | undefined;
+
+registerRebuilder("mp.Barrier", (s) => {
+  const st = s as {
+    w: SharedArrayBuffer;
+    cond: Condition;
+    parties: number;
+    timeout?: number;
+    action?: TargetRef;
+  };
+  barrierParts = st;
+  try {
+    return new Barrier(st.parties, { timeout: st.timeout });
+  } finally {
+    barrierParts = undefined;
+  }
+});
