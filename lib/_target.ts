@@ -76,6 +76,11 @@ export function registerModule(url: string, ns: Record<string, unknown>): void {
   loaded.set(url, ns);
 }
 
+/** The target when its module is already loaded here (no await), else undefined. */
+export function resolveLoadedRef(ref: TargetRef): unknown {
+  return loaded.get(ref.module)?.[ref.name];
+}
+
 /**
  * Looks a target up in this process. Modules the child entry imported
  * statically are found without any permission; others are imported on demand

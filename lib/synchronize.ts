@@ -43,7 +43,12 @@ import {
   selfMark,
   unlock,
 } from "./_owner.ts";
-import { resolveRef, type TargetRef, targetRef } from "./_target.ts";
+import {
+  resolveLoadedRef,
+  resolveRef,
+  type TargetRef,
+  targetRef,
+} from "./_target.ts";
 
 /** Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`. */
 export interface AcquireOptions {
@@ -1044,7 +1049,9 @@ export class Barrier {
       this.#w = new Int32Array(rebuilt.w);
       this.#cond = rebuilt.cond;
       this.#actionRef = rebuilt.action;
-      if (this.#actionRef) {
+      const found = this.#actionRef && resolveLoadedRef(this.#actionRef);
+      if (typeof found === "function") this.#action = found as () => unknown;
+      else if (this.#actionRef) {
         resolveRef(this.#actionRef).then(
           (fn) => this.#action = fn as () => unknown,
           () => {}, // reported when the action is needed

@@ -1,0 +1,355 @@
+import assert from "node:assert/strict";
+import {
+  Barrier,
+  BoundedSemaphore,
+  BrokenBarrierError,
+  Condition,
+  Event,
+  Lock,
+  Process,
+  ProcessError,
+  RawValue,
+  RLock,
+  Semaphore,
+  SharedArray,
+  TimeoutError,
+  Value,
+} from "../mod.ts";
+import {
+  actionRunsHere,
+  consume,
+  consumeSync,
+  holdThenEnd,
+  increment,
+  inspectShared,
+  onRelease,
+  passBarrier,
+  waitEvent,
+} from "./fixtures/sync_targets.ts";
+
+const T = 20_000; // bound of every wait in this file
+const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
+
+// deno-lint-ignore no-explicit-any
+type Target = (...a: any[]) => unknown;
+
+async function start(target: Target, args: unknown[]): Promise<Process> {
+  const p = new Process({ target, args, module });
+  await p.start();
+  return p;
+}
+
+async function joinAll(...ps: Process[]): Promise<void> {
+  for (const p of ps) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0, `${p.name} ended with ${p.exitCode}`);
+  }
+}
+
+/** Runs `fn` with console.warn captured; returns what was warned. */
+async function captureWarn(fn: () => Promise<void>): Promise<string[]> {
+  const warned: string[] = [];
+  const orig = console.warn;
+  console.warn = (...a: unknown[]) => void warned.push(a.join(" "));
+  try {
+    await fn();
+  } finally {
+    console.warn = orig;
+  }
+  return warned;
+}
+
+Deno.test("Lock: acquire, non-blocking try, timeout, release, errors", async () => {
+  const lock = new Lock();
+  assert.equal(await lock.acquire(), true);
+  assert.equal(lock.acquireSync({ blocking: false }), false);
+  assert.equal(await lock.acquire({ blocking: false }), false);
+  assert.equal(await lock.acquire({ timeout: 20 }), false);
+  assert.equal(lock.acquireSync({ timeout: 20 }), false);
+  lock.release();
+  assert.throws(() => lock.release(), ProcessError);
+  assert.equal(lock.acquireSync(), true);
+  lock.release();
+  assert.throws(() => lock.acquireSync({ timeout: -1 }), RangeError);
+  await assert.rejects(
+    async () => await lock.acquire({ timeout: NaN }),
+    RangeError,
+  );
+  assert.equal(lock.abandoned, 0);
+});
+
+Deno.test("Lock: an async waiter wakes when the holder releases", async () => {
+  const lock = new Lock();
+  lock.acquireSync();
+  let got = false;
+  const waiter = lock.acquire({ timeout: T }).then((r) => got = r);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(got, false);
+  lock.release(); // any holder may release a Lock, as in Python
+  await waiter;
+  assert.equal(got, true);
+  lock.release();
+});
+
+Deno.test("Lock: hold()/holdSync() guards release at the end of the scope", async () => {
+  const lock = new Lock();
+  {
+    using _ = await lock.hold();
+    assert.equal(lock.acquireSync({ blocking: false }), false);
+  }
+  {
+    using _ = lock.holdSync();
+    await assert.rejects(lock.hold({ timeout: 10 }), TimeoutError);
+    assert.throws(() => lock.holdSync({ timeout: 0 }), TimeoutError);
+  }
+  assert.equal(lock.acquireSync({ blocking: false }), true);
+  lock.release();
+});
+
+Deno.test("RLock: re-entrant for its process, owned by it", async () => {
+  const rlock = new RLock();
+  assert.equal(rlock.isMine(), false);
+  assert.throws(() => rlock.release(), ProcessError);
+  await rlock.acquire();
+  assert.equal(rlock.acquireSync({ blocking: false }), true);
+  {
+    using _ = rlock.holdSync();
+    assert.equal(rlock.isMine(), true);
+  }
+  rlock.release();
+  assert.equal(rlock.isMine(), true);
+  rlock.release();
+  assert.equal(rlock.isMine(), false);
+  assert.throws(() => rlock.release(), ProcessError);
+});
+
+Deno.test("Semaphore and BoundedSemaphore count; over-release and bad values throw", async () => {
+  const sem = new Semaphore(2);
+  assert.equal(await sem.acquire(), true);
+  assert.equal(sem.acquireSync(), true);
+  assert.equal(sem.getValue(), 0);
+  assert.equal(sem.acquireSync({ blocking: false }), false);
+  assert.equal(await sem.acquire({ timeout: 20 }), false);
+  const waiter = sem.acquire({ timeout: T });
+  sem.release();
+  assert.equal(await waiter, true);
+  sem.release();
+  sem.release();
+  sem.release(); // a plain Semaphore may go past its start value
+  assert.equal(sem.getValue(), 3);
+  {
+    using _ = sem.holdSync();
+    assert.equal(sem.getValue(), 2);
+  }
+  assert.equal(sem.getValue(), 3);
+
+  const bounded = new BoundedSemaphore(1);
+  assert.throws(() => bounded.release(), ProcessError);
+  bounded.acquireSync();
+  bounded.release();
+  assert.throws(() => bounded.release(), ProcessError);
+  assert.equal(bounded.getValue(), 1);
+
+  assert.throws(() => new Semaphore(-1), RangeError);
+  assert.throws(() => new Semaphore(1.5), RangeError);
+});
+
+Deno.test("Event: set, clear, wait with timeout, sync twin", async () => {
+  const ev = new Event();
+  assert.equal(ev.isSet(), false);
+  assert.equal(await ev.wait(10), false);
+  assert.equal(ev.waitSync(0), false);
+  setTimeout(() => ev.set(), 5);
+  assert.equal(await ev.wait(T), true);
+  assert.equal(ev.waitSync(), true);
+  ev.clear();
+  assert.equal(ev.isSet(), false);
+  assert.throws(() => ev.waitSync(-5), RangeError);
+});
+
+Deno.test("Condition: notify wakes one waiter, notifyAll the rest, misuse throws", async () => {
+  const cond = new Condition(new Lock());
+  await assert.rejects(cond.wait(10), ProcessError);
+  assert.throws(() => cond.notify(), ProcessError);
+  let waiting = 0;
+  let woken = 0;
+  const waiters = [0, 1, 2].map(async () => {
+    using _ = await cond.hold();
+    waiting++;
+    if (await cond.wait(T)) woken++;
+  });
+  // Once we hold the lock and all three counted themselves, all three wait.
+  while (true) {
+    using _ = await cond.hold();
+    if (waiting === 3) {
+      cond.notify();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  while (woken === 0) await new Promise((r) => setTimeout(r, 2));
+  await new Promise((r) => setTimeout(r, 30)); // room for a wrong second wake-up
+  assert.equal(woken, 1);
+  {
+    using _ = await cond.hold();
+    cond.notifyAll();
+  }
+  await Promise.all(waiters);
+  assert.equal(woken, 3);
+  {
+    using _ = await cond.hold();
+    assert.equal(await cond.wait(10), false); // nobody notifies: times out
+    assert.equal(cond.waitSync(0), false);
+    assert.equal(await cond.waitFor(() => 0, 10), 0);
+    assert.equal(await cond.waitFor(() => "now"), "now");
+    cond.notify(); // nobody waits: a no-op
+  }
+  assert.throws(() => new Condition({} as Lock), TypeError);
+});
+
+Deno.test("Condition over the default RLock keeps the recursion level across wait", async () => {
+  const cond = new Condition();
+  assert.ok(cond.lock instanceof RLock);
+  const rlock = cond.lock as RLock;
+  await rlock.acquire();
+  await rlock.acquire();
+  setTimeout(async () => {
+    using _ = await cond.hold();
+    cond.notify();
+  }, 5);
+  assert.equal(await cond.wait(T), true);
+  rlock.release();
+  assert.equal(rlock.isMine(), true); // still held once
+  rlock.release();
+  assert.equal(rlock.isMine(), false);
+});
+
+Deno.test("Barrier: indexes, action once, timeout breaks it, abort and reset", async () => {
+  let runs = 0;
+  const local = new Barrier(2, { action: () => void runs++, module });
+  const idx = await Promise.all([local.wait(T), local.wait(T)]);
+  assert.deepEqual(idx.sort(), [0, 1]);
+  assert.equal(runs, 1);
+  assert.equal(local.parties, 2);
+  assert.equal(local.nWaiting, 0);
+
+  const lone = new Barrier(2);
+  await assert.rejects(lone.wait(10), BrokenBarrierError);
+  assert.equal(lone.broken, true);
+  await assert.rejects(lone.wait(T), BrokenBarrierError);
+  await lone.reset();
+  assert.equal(lone.broken, false);
+  const pending = lone.wait(T);
+  while (lone.nWaiting !== 1) await new Promise((r) => setTimeout(r, 2));
+  await lone.abort();
+  await assert.rejects(pending, BrokenBarrierError);
+  lone.resetSync();
+  const again = await Promise.all([lone.wait(T), lone.wait(T)]);
+  assert.deepEqual(again.sort(), [0, 1]);
+  assert.throws(() => new Barrier(0), RangeError);
+});
+
+Deno.test("shared objects cross into a child as the same objects", async () => {
+  const lock = new Lock();
+  const rlock = new RLock();
+  const out = new RawValue("i", 0);
+  lock.acquireSync();
+  rlock.acquireSync();
+  const p = await start(inspectShared, [lock, lock, rlock, out]);
+  await joinAll(p);
+  assert.equal(out.value, 1 | 2 | 4);
+  lock.release();
+  rlock.release();
+});
+
+Deno.test("Lock: two processes incrementing under the lock never lose an update", async () => {
+  for (const mode of ["async", "sync"]) {
+    const v = new Value("i", 0, { lock: new Lock() });
+    const a = await start(increment, [v, 5_000, mode]);
+    const b = await start(increment, [v, 5_000, mode]);
+    await joinAll(a, b);
+    assert.equal(v.value, 10_000, mode);
+  }
+  const v = new Value("i", 0); // its default RLock
+  const a = await start(increment, [v, 5_000, "sync"]);
+  const b = await start(increment, [v, 5_000, "async"]);
+  await joinAll(a, b);
+  assert.equal(v.value, 10_000);
+});
+
+Deno.test("a Lock, RLock or Semaphore whose holder ended goes to the next waiter", async () => {
+  const cases: [string, () => Lock | RLock | Semaphore, string][] = [
+    ["Lock terminated", () => new Lock(), "async"],
+    ["RLock terminated", () => new RLock(), "sync"],
+    ["Semaphore terminated", () => new Semaphore(1), "async"],
+    ["BoundedSemaphore terminated", () => new BoundedSemaphore(1), "sync"],
+    ["Lock crashed", () => new Lock(), "throw"],
+    ["RLock exit()", () => new RLock(), "exit"],
+  ];
+  for (const [label, make, how] of cases) {
+    const lock = make();
+    const held = new Event();
+    const warned = await captureWarn(async () => {
+      const p = await start(holdThenEnd, [lock, held, how]);
+      assert.equal(await held.wait(T), true, label);
+      if (how === "sync") {
+        // A blocking acquire after the holder ended takes it over at once.
+        p.terminate();
+        await p.join(T);
+        assert.equal(lock.acquireSync({ timeout: T }), true, label);
+        return;
+      }
+      // A waiter blocked before the holder ends gets the lock after.
+      const waiter = lock.acquire({ timeout: T });
+      if (how === "async") p.terminate();
+      await p.join(T);
+      assert.equal(await waiter, true, label);
+    });
+    assert.equal(lock.abandoned, 1, label);
+    assert.equal(warned.length, 1, label);
+    assert.match(warned[0], /half-written/);
+    lock.release();
+    // Usable as usual afterwards.
+    assert.equal(lock.acquireSync({ timeout: T }), true, label);
+    lock.release();
+  }
+});
+
+Deno.test("Event wakes waiters in other processes", async () => {
+  const ev = new Event();
+  const arrived = new Value("i", 0);
+  const a = await start(waitEvent, [ev, arrived, false]);
+  const b = await start(waitEvent, [ev, arrived, true]);
+  ev.set();
+  await joinAll(a, b);
+  assert.equal(arrived.value, 2);
+});
+
+Deno.test("Condition: producer here, consumers in other processes", async () => {
+  const cond = new Condition();
+  const items = new Value("i", 0, { lock: false });
+  const taken = new Value("i", 0, { lock: false });
+  const a = await start(consume, [cond, items, taken, 50]);
+  const b = await start(consumeSync, [cond, items, taken, 50]);
+  for (let i = 0; i < 100; i++) {
+    using _ = await cond.hold();
+    items.value += 1;
+    cond.notify();
+  }
+  await joinAll(a, b);
+  assert.equal(taken.value, 100);
+  assert.equal(items.value, 0);
+});
+
+Deno.test("Barrier across processes: distinct indexes, the action runs once", async () => {
+  const barrier = new Barrier(3, { action: onRelease, module });
+  const out = new SharedArray("i", 4);
+  const a = await start(passBarrier, [barrier, out, 0, false]);
+  const b = await start(passBarrier, [barrier, out, 2, true]);
+  const before = actionRunsHere();
+  const mine = await barrier.wait(T);
+  await joinAll(a, b);
+  assert.deepEqual([mine, out[0], out[2]].sort(), [0, 1, 2]);
+  // onRelease counts in the process that ran it: here or in one child.
+  assert.equal(actionRunsHere() - before + out[1] + out[3], 1);
+});
