@@ -12,6 +12,7 @@ import {
   Value,
 } from "../mod.ts";
 import { addToAll, squareInto } from "./fixtures/sync_targets.ts";
+import { task } from "./fixtures/sync_task.ts";
 
 const T = 20_000;
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -207,4 +208,17 @@ Deno.test("two processes updating a whole SharedArray under its lock", async () 
   await a.join(T);
   await b.join(T);
   assert.deepEqual([...arr], [1500, 1500, 1500]);
+});
+
+Deno.test("example:value-array prints seed 001's result", async () => {
+  assert.equal(
+    await task("example:value-array"),
+    [
+      "Result(in process p1): [1, 4, 9, 16]",
+      "Sum of squares(in process p1): 30",
+      "Result(in main program): [1, 4, 9, 16]",
+      "Sum of squares(in main program): 30",
+      "",
+    ].join("\n"),
+  );
 });

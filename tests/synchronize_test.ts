@@ -26,6 +26,7 @@ import {
   passBarrier,
   waitEvent,
 } from "./fixtures/sync_targets.ts";
+import { task } from "./fixtures/sync_task.ts";
 
 const T = 20_000; // bound of every wait in this file
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -352,4 +353,58 @@ Deno.test("Barrier across processes: distinct indexes, the action runs once", as
   assert.deepEqual([mine, out[0], out[2]].sort(), [0, 1, 2]);
   // onRelease counts in the process that ran it: here or in one child.
   assert.equal(actionRunsHere() - before + out[1] + out[3], 1);
+});
+
+/** The "Value at end" and "Array at end" lines of each run of example:race. */
+function raceEnds(out: string): { value: number; array: number[] }[] {
+  const values = [...out.matchAll(/^Value at end: (\d+)$/gm)].map((m) => +m[1]);
+  const arrays = [...out.matchAll(/^Array at end: \[(.*)\]$/gm)].map((m) =>
+    m[1].split(", ").map(Number)
+  );
+  assert.equal(values.length, 3, out);
+  assert.equal(arrays.length, 3, out);
+  return values.map((value, i) => ({ value, array: arrays[i] }));
+}
+
+Deno.test("example:race: without the lock at most 200, with it exactly 200", async () => {
+  const out = await task("example:race");
+  assert.match(out, /^Value at beginning: 0$/m);
+  assert.match(out, /^Array at beginning: \[0, 100, 200\]$/m);
+  assert.match(out, /using _ = await lock\.hold\(\)/);
+  assert.match(out, /end main\n$/);
+  const [race, acquire, using] = raceEnds(out);
+  assert.ok(race.value <= 200, out);
+  for (const x of [acquire, using]) {
+    assert.equal(x.value, 200);
+    assert.deepEqual(x.array, [200, 300, 400]);
+  }
+  // Many iterations without sleeping: still exact with the lock.
+  const fast = raceEnds(
+    await task("example:race", "--iterations", "20000", "--no-sleep"),
+  );
+  assert.ok(fast[0].value <= 40_000);
+  assert.equal(fast[1].value, 40_000);
+  assert.equal(fast[2].value, 40_000);
+  assert.deepEqual(fast[2].array, [40_000, 40_100, 40_200]);
+});
+
+Deno.test("example:lock: one process at a time; a dead holder does not block", async () => {
+  const lines = (await task("example:lock")).trimEnd().split("\n");
+  const critical = lines.slice(0, 12);
+  const names = new Set<string>();
+  for (let i = 0; i < critical.length; i += 2) {
+    const m = critical[i].match(
+      /^(Process-\d+) claimed the lock( \(using\))?$/,
+    );
+    assert.ok(m, critical[i]);
+    assert.equal(critical[i + 1], `${m[1]} releases the lock${m[2] ?? ""}`);
+    names.add(m[1]);
+  }
+  assert.equal(names.size, 6);
+  assert.match(lines[12], /^Process-\d+ claimed the lock and keeps it$/);
+  assert.match(
+    lines[13],
+    /^Process-\d+ was terminated while holding the lock$/,
+  );
+  assert.equal(lines[14], "main claimed the lock anyway; lock.abandoned = 1");
 });
