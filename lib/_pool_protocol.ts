@@ -1,0 +1,222 @@
+/**
+ * What a pool and its workers say to each other, shared by both sides.
+ *
+ * Each worker has two rings of records in shared memory (see
+ * `_pool_ring.ts`): tasks one way, results the other. Arrays of numbers
+ * (the common `map` case) travel as raw Float64 values; other values with
+ * the queues' binary codec; values the codec cannot carry (this module's
+ * shared objects, which must be transferred) through a MessagePort, with a
+ * ring record marking their place in the order. A control word holds the
+ * sequence number of the task the worker started last, so that when a
+ * worker dies the parent knows which of the tasks it was sent had started
+ * (those fail) and which had not (those go to another worker). All workers
+ * of a pool bump one shared word after writing results, so the parent waits
+ * on a single address.
+ *
+ * Task records (parent -> worker), int32 fields then data:
+ *
+ * - `T_NUM`: `n, firstSeq, fnId, kind, L` (`L` = items per task, or -1 and
+ *   then `n` lengths), then the items as float64 (8-aligned);
+ * - `T_CODEC`: `n, firstSeq, fnId, kind`, then the codec bytes of the
+ *   payloads array (from byte 16);
+ * - `T_PORT`: one task, on the port: `[seq, fnId, kind, payload]` (reduced);
+ * - `T_DEFS`: codec bytes of `[[fnId, module, name], ...]`;
+ * - `T_STOP`: finish the queued tasks, then end.
+ *
+ * Result records (worker -> parent), for the next `n` tasks in the order
+ * sent: `R_NUM`: `n, L` (-2: one number per task, -1: lengths follow), the
+ * busy time as float64 at byte 8, then lengths, then float64 values;
+ * `R_CODEC`: `n`, busy time, codec bytes of `{ v: values, e: errors }` from
+ * byte 16; `R_PORT`: `{ v, e, b }` on the port; `R_INIT_FAILED`: codec
+ * bytes of the initializer's error.
+ *
+ * @module
+ */
+
+import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
+import * as errors from "./errors.ts";
+
+/** ctl word: sequence number of the task the worker started last. */
+export const STARTED = 0;
+/** Number of ctl words. */
+export const CTL_WORDS = 1;
+/** Bytes of each ring (a power of two). */
+export const RING_BYTES = 1 << 20;
+
+/** Task record: numeric map chunks. */
+export const T_NUM = 1;
+/** Task record: codec-encoded payloads. */
+export const T_CODEC = 2;
+/** Task record: one task on the port. */
+export const T_PORT = 3;
+/** Task record: function references. */
+export const T_DEFS = 4;
+/** Task record: end after the queued tasks. */
+export const T_STOP = 5;
+
+/** Result record: numbers. */
+export const R_NUM = 1;
+/** Result record: codec-encoded values and errors. */
+export const R_CODEC = 2;
+/** Result record: on the port. */
+export const R_PORT = 3;
+/** Result record: the initializer failed; the worker ends. */
+export const R_INIT_FAILED = 4;
+
+/** `fn(...payload)`. */
+export const KIND_APPLY = 0;
+/** `payload.map((x) => fn(x))`. */
+export const KIND_MAP = 1;
+/** `payload.map((args) => fn(...args))`. */
+export const KIND_STAR = 2;
+
+const TAG = "mp.PoolLink";
+
+/** An error (or any thrown value) as it travels. */
+export interface WireError {
+  /** True when an Error was thrown (then name, message, stack hold it). */
+  isError: boolean;
+  name: string;
+  message: string;
+  stack: string;
+  /** The thrown value itself, when it was not an Error and could be cloned. */
+  value?: unknown;
+  /** Extra own properties of the error that could be cloned (`code`, ...). */
+  props?: Record<string, unknown>;
+}
+
+/** A worker's end of its channel, as it crosses into the worker. */
+export class PoolLink {
+  /** The port for what the rings cannot carry (shared objects). */
+  readonly port: MessagePort;
+  /** This worker's control words. */
+  readonly ctl: Int32Array;
+  /** The pool's result signal, shared by all its workers. */
+  readonly signal: Int32Array;
+  /** The tasks ring's memory. */
+  readonly tasks: SharedArrayBuffer;
+  /** The results ring's memory. */
+  readonly results: SharedArrayBuffer;
+
+  /** Wraps the worker's port and shared memory. */
+  constructor(
+    port: MessagePort,
+    ctl: Int32Array,
+    signal: Int32Array,
+    tasks: SharedArrayBuffer,
+    results: SharedArrayBuffer,
+  ) {
+    this.port = port;
+    this.ctl = ctl;
+    this.signal = signal;
+    this.tasks = tasks;
+    this.results = results;
+  }
+
+  /** Moves the port into the worker; the memory is shared. */
+  [reduceSymbol](): Reduced {
+    return {
+      tag: TAG,
+      state: [
+        this.port,
+        this.ctl.buffer,
+        this.signal.buffer,
+        this.tasks,
+        this.results,
+      ],
+      transfer: [this.port],
+    };
+  }
+}
+
+registerRebuilder(TAG, (state) => {
+  const [port, ctl, signal, tasks, results] = state as [
+    MessagePort,
+    SharedArrayBuffer,
+    SharedArrayBuffer,
+    SharedArrayBuffer,
+    SharedArrayBuffer,
+  ];
+  return new PoolLink(
+    port,
+    new Int32Array(ctl),
+    new Int32Array(signal),
+    tasks,
+    results,
+  );
+});
+
+/** True when every item of `a` is a number. */
+export function allNumbers(a: unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) if (typeof a[i] !== "number") return false;
+  return true;
+}
+
+/** Turns a thrown value into its wire form. */
+export function serializeError(e: unknown): WireError {
+  if (e instanceof Error) {
+    const out: WireError = {
+      isError: true,
+      name: String(e.name),
+      message: String(e.message),
+      stack: e.stack ?? `${e.name}: ${e.message}`,
+    };
+    for (const key of Object.keys(e)) {
+      if (key === "name" || key === "message" || key === "stack") continue;
+      try {
+        const v = structuredClone(
+          (e as unknown as Record<string, unknown>)[key],
+        );
+        (out.props ??= {})[key] = v;
+      } catch {
+        // Not cloneable: left out.
+      }
+    }
+    return out;
+  }
+  let value: unknown;
+  let cloneable = true;
+  try {
+    value = structuredClone(e);
+  } catch {
+    cloneable = false;
+  }
+  const text = String(e);
+  return cloneable
+    ? { isError: false, name: "", message: text, stack: text, value }
+    : { isError: false, name: "", message: text, stack: text, value: text };
+}
+
+const BUILTIN: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * Rebuilds a worker's error in the parent: the same class when it is a
+ * built-in error or one of this module's, else an `Error` with the same
+ * `name`; message, stack and cloneable extra properties are the child's.
+ * A thrown non-Error value comes back as itself.
+ */
+export function rebuildError(w: WireError): unknown {
+  if (!w.isError) return w.value;
+  let err: Error;
+  const builtin = Object.hasOwn(BUILTIN, w.name) ? BUILTIN[w.name] : undefined;
+  if (builtin) err = new builtin(w.message);
+  else {
+    err = new Error(w.message);
+    const cls = (errors as Record<string, unknown>)[w.name];
+    if (typeof cls === "function" && cls.prototype instanceof Error) {
+      Object.setPrototypeOf(err, cls.prototype);
+    }
+    err.name = w.name;
+  }
+  if (w.props) Object.assign(err, w.props);
+  err.stack = w.stack;
+  return err;
+}
