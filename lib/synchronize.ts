@@ -1031,6 +1031,7 @@ export class Barrier {
   #timeout: number | undefined;
   #action: (() => unknown) | undefined;
   #actionRef: TargetRef | undefined;
+  #actionError: unknown;
 
   /** Creates a barrier for `parties` processes. */
   constructor(parties: number, options: BarrierOptions = {}) {
@@ -1069,7 +1070,13 @@ export class Barrier {
           );
         }
         this.#action = options.action;
-        this.#actionRef = targetRef(options.action, options.module);
+        // Checked only if the barrier crosses into a child: a local barrier
+        // may run any function.
+        try {
+          this.#actionRef = targetRef(options.action, options.module);
+        } catch (e) {
+          this.#actionError = e;
+        }
       }
     }
   }
@@ -1233,6 +1240,7 @@ export class Barrier {
 
   /** How the barrier crosses into another process: its memory, lock and action by name. */
   [reduceSymbol](): Reduced {
+    if (this.#actionError) throw this.#actionError;
     return {
       tag: "mp.Barrier",
       state: {

@@ -12,6 +12,7 @@ import {
   RLock,
   Semaphore,
   SharedArray,
+  TargetNotExportedError,
   TimeoutError,
   Value,
 } from "../mod.ts";
@@ -227,7 +228,7 @@ Deno.test("Condition over the default RLock keeps the recursion level across wai
 
 Deno.test("Barrier: indexes, action once, timeout breaks it, abort and reset", async () => {
   let runs = 0;
-  const local = new Barrier(2, { action: () => void runs++, module });
+  const local = new Barrier(2, { action: () => void runs++ });
   const idx = await Promise.all([local.wait(T), local.wait(T)]);
   assert.deepEqual(idx.sort(), [0, 1]);
   assert.equal(runs, 1);
@@ -248,6 +249,13 @@ Deno.test("Barrier: indexes, action once, timeout breaks it, abort and reset", a
   const again = await Promise.all([lone.wait(T), lone.wait(T)]);
   assert.deepEqual(again.sort(), [0, 1]);
   assert.throws(() => new Barrier(0), RangeError);
+  // An action that cannot be found by name cannot cross into a child.
+  const anonymous = new Barrier(1, { action: [() => {}][0] });
+  assert.equal(await anonymous.wait(), 0);
+  const out = new SharedArray("i", 2);
+  const args = [anonymous, out, 0, false] as const;
+  const p = new Process({ target: passBarrier, args: [...args], module });
+  await assert.rejects(async () => await p.start(), TargetNotExportedError);
 });
 
 Deno.test("shared objects cross into a child as the same objects", async () => {
