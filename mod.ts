@@ -28,6 +28,7 @@ export {
   type ProcessOptions,
 } from "./lib/process.ts";
 export * from "./lib/connection.ts";
+export * from "./lib/queues.ts";
 export * from "./lib/synchronize.ts";
 export * from "./lib/sharedctypes.ts";
 export * from "./lib/pool.ts";

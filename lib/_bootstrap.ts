@@ -24,6 +24,7 @@ import {
   Process,
 } from "./process.ts";
 import { TargetNotExportedError } from "./errors.ts";
+import { runAtExit } from "./_atexit.ts";
 
 type Post = (msg: unknown) => void;
 
@@ -161,5 +162,7 @@ async function run(
   }
   // Like Python, a process waits for its non-daemon children before it ends.
   for (const c of liveChildren()) if (!isDaemon(c)) await c.join();
+  // ... and for what it put on queues to be written out (Python's feeder join).
+  await runAtExit();
   finish(code);
 }

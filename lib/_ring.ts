@@ -1,0 +1,720 @@
+/**
+ * The ring buffer under every queue: one SharedArrayBuffer holding control
+ * words and a power-of-two byte ring, shared by every process that holds the
+ * queue. Many producers and many consumers: one writer and one reader at a
+ * time, each side behind its own lock word in the buffer (so a writer and a
+ * reader work at once), held only for the copy of one item.
+ *
+ * Records, 8-byte aligned, each an 8-byte header then the payload:
+ * `[kind << 30 | payload length][item sequence number]`. An item up to a
+ * quarter of the ring is one `WHOLE` record, encoded once straight into the
+ * ring (see `_codec.ts`); a bigger item streams through as `FIRST` (which
+ * starts with the item's total length), `MIDDLE`..., `LAST`, the writer
+ * holding the producer side and the reader the consumer side until it ends.
+ *
+ * Waiting: on the words that change (`TAIL` for data, `HEAD` for space, the
+ * lock words), through `_wait.ts`, in slices, notifying only when a waiter
+ * counted itself. A consumer first spins a few microseconds, since an item
+ * is usually on its way.
+ *
+ * Dying: each lock word holds the ident of its holder; a process that finds
+ * it held by a dead process (`_proctable.ts`) takes it over. A reader commits
+ * (moves `HEAD`) only after a whole record is decoded, so an item whose
+ * reader died is read again by the next one, never twice; the item-read
+ * counter is *stored* from the record's sequence number, so re-reading never
+ * counts twice. A reader that died in the middle of a streamed item loses
+ * that item (its start is gone from the ring): the next reader skips the
+ * orphan pieces. A writer that died in the middle of a stream leaves a
+ * partial item that readers drop when the next item starts or when they see
+ * the writer gone.
+ *
+ * Producing never blocks on a full ring (Python's `put` never blocks on an
+ * unbounded queue): what does not fit now is copied to this process's own
+ * FIFO and written by an async flusher as space frees; `drain()` awaits it,
+ * and a child process awaits it before it ends (`_atexit.ts`).
+ *
+ * @module
+ */
+
+import { Decoder, type Encoder } from "./_codec.ts";
+import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { atExit } from "./_atexit.ts";
+import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
+
+// Control words (Int32 indices). Each side on its own cache line.
+const MAGIC = 0;
+const CAPACITY = 1;
+const ID_A = 2;
+const ID_B = 3;
+const MAXSIZE = 4;
+const KIND = 5;
+// Producer side.
+const WLOCK = 16;
+const TAIL = 17;
+const WSEQ = 18;
+const WSTREAM = 19;
+const WLOCK_WAITERS = 20;
+const DATA_WAITERS = 21;
+// Consumer side.
+const RLOCK = 32;
+const HEAD = 33;
+const RSEQ = 34;
+const RSTREAM = 35;
+const RLOCK_WAITERS = 36;
+const SPACE_WAITERS = 37;
+// Counters.
+const RESERVED = 48;
+const UNFINISHED = 49;
+const JOIN_WAITERS = 50;
+const CTL_BYTES = 256;
+/** Internal, for tests that play a process dying at a given point. */
+export const WORDS = {
+  WLOCK,
+  TAIL,
+  WSTREAM,
+  RLOCK,
+  HEAD,
+  RSEQ,
+  RSTREAM,
+  RESERVED,
+} as const;
+const MAGIC_VALUE = 0x51554555;
+
+const WHOLE = 0;
+const FIRST = 1;
+const MIDDLE = 2;
+const LAST = 3;
+const HDR = 8;
+const LEN_MASK = 0x3fffffff;
+
+/** Smallest and largest ring, in bytes. */
+export const MIN_CAPACITY = 4096;
+export const MAX_CAPACITY = 1 << 30;
+/** The ring of a queue made without `capacityBytes`. */
+export const DEFAULT_CAPACITY = 1 << 20;
+
+/** How long a consumer spins for data before it sleeps, in ms. */
+const SPIN_MS = 0.05;
+/** How long a process found dead must stay dead before its lock is taken over. */
+const TAKEOVER_GRACE_MS = 10;
+
+/** What a non-blocking step returns when nothing came of it. */
+export const NOTHING: unique symbol = Symbol("nothing");
+
+/** Something that copies bytes `[from, to)` of an item into `dst` at `at`. */
+interface Source {
+  copyTo(dst: Uint8Array, at: number, from: number, to: number): void;
+}
+
+/** Bytes `[base, base + bytes.length)` of an item, owned by the ring. */
+class Owned implements Source {
+  constructor(readonly bytes: Uint8Array, readonly base: number) {}
+  copyTo(dst: Uint8Array, at: number, from: number, to: number): void {
+    dst.set(this.bytes.subarray(from - this.base, to - this.base), at);
+  }
+}
+
+interface Pending {
+  src: Source;
+  size: number;
+  sent: number;
+}
+
+interface Assembly {
+  buf: Uint8Array;
+  filled: number;
+  id: number;
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+const deadSince = new Map<number, number>();
+
+/** True once `ident` has been seen dead for the grace period. */
+function goneFor(ident: number): boolean {
+  if (isIdentAlive(ident)) {
+    deadSince.delete(ident);
+    return false;
+  }
+  const now = performance.now();
+  const first = deadSince.get(ident);
+  if (first === undefined) {
+    deadSince.set(ident, now);
+    return false;
+  }
+  return now - first >= TAKEOVER_GRACE_MS;
+}
+
+const rings = new Map<string, WeakRef<Ring>>();
+const draining = new Set<Ring>();
+atExit(async () => {
+  while (draining.size) {
+    await Promise.all([...draining].map((r) => r.drain()));
+  }
+});
+
+/** Rounds a capacity up to a power of two within the limits. */
+export function ringCapacity(bytes: number): number {
+  let c = MIN_CAPACITY;
+  while (c < bytes && c < MAX_CAPACITY) c *= 2;
+  return c;
+}
+
+/**
+ * One process's handle on a shared ring: the shared words plus this
+ * process's own state (its buffered items, a read in progress). There is one
+ * per ring per process, so every `Queue` object of one queue in a process
+ * shares it.
+ */
+export class Ring {
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly ctl: Int32Array;
+  readonly #u32: Uint32Array;
+  readonly #data: Uint8Array;
+  readonly #mask: number;
+  readonly #maxWhole: number;
+  readonly #minChunk: number;
+  readonly #decoder = new Decoder();
+  #scratch = new Uint8Array(0);
+
+  // Producer state of this process.
+  #pending: Pending[] = [];
+  #streaming = false;
+  #flushing: Promise<void> | null = null;
+  #joinAtExit = true;
+  // Consumer state of this process.
+  #asm: Assembly | null = null;
+
+  /** Counts the records this process wrote or read: whether a step did anything. */
+  moved = 0;
+
+  // What the last step that returned NOTHING wants to wait for.
+  waitWord = 0;
+  waitValue = 0;
+  waitCounter = 0;
+
+  private constructor(sab: SharedArrayBuffer) {
+    this.sab = sab;
+    this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
+    if (this.ctl[MAGIC] !== MAGIC_VALUE) {
+      throw new TypeError("not a queue's shared memory");
+    }
+    this.capacity = this.ctl[CAPACITY];
+    this.#u32 = new Uint32Array(sab, CTL_BYTES, this.capacity / 4);
+    this.#data = new Uint8Array(sab, CTL_BYTES, this.capacity);
+    this.#mask = this.capacity - 1;
+    this.#maxWhole = this.capacity / 4 - HDR;
+    this.#minChunk = this.capacity / 8;
+  }
+
+  /**
+   * A new ring of `capacity` bytes (a power of two) for a queue of
+   * `maxsize` items (0: no limit); `kind` tells the queue classes apart.
+   */
+  static create(capacity: number, maxsize: number, kind: number): Ring {
+    const sab = new SharedArrayBuffer(CTL_BYTES + capacity);
+    const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
+    ctl[MAGIC] = MAGIC_VALUE;
+    ctl[CAPACITY] = capacity;
+    ctl[ID_A] = (Math.random() * 2 ** 32) | 0;
+    ctl[ID_B] = (Math.random() * 2 ** 32) | 0;
+    ctl[MAXSIZE] = maxsize;
+    ctl[KIND] = kind;
+    return Ring.attach(sab);
+  }
+
+  /** This process's handle on the ring in `sab` (the same one each time). */
+  static attach(sab: SharedArrayBuffer): Ring {
+    const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
+    const key = `${ctl[ID_A]}:${ctl[ID_B]}`;
+    const known = rings.get(key)?.deref();
+    if (known) return known;
+    const ring = new Ring(sab);
+    rings.set(key, new WeakRef(ring));
+    return ring;
+  }
+
+  /** Which queue class made the ring. */
+  get kind(): number {
+    return this.ctl[KIND];
+  }
+
+  /** The queue's `maxsize` (0: no limit). */
+  get maxsize(): number {
+    return this.ctl[MAXSIZE];
+  }
+
+  // ---- counters ----
+
+  /** Items put and not yet got (including items still buffered by producers). */
+  qsize(): number {
+    const n = (Atomics.load(this.ctl, RESERVED) -
+      Atomics.load(this.ctl, RSEQ)) | 0;
+    return n > 0 ? n : 0;
+  }
+
+  /** True when no item is in the ring and this process has none buffered. */
+  empty(): boolean {
+    return this.#pending.length === 0 &&
+      Atomics.load(this.ctl, HEAD) === Atomics.load(this.ctl, TAIL);
+  }
+
+  /**
+   * Takes one of `maxsize` slots for an item; false when the queue is full
+   * (then `waitWord`... say what to wait for).
+   */
+  tryReserve(): boolean {
+    const ctl = this.ctl;
+    const max = ctl[MAXSIZE];
+    if (max === 0) {
+      Atomics.add(ctl, RESERVED, 1);
+      return true;
+    }
+    for (;;) {
+      const head = Atomics.load(ctl, HEAD);
+      const r = Atomics.load(ctl, RESERVED);
+      if (((r - Atomics.load(ctl, RSEQ)) | 0) >= max) {
+        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        return false;
+      }
+      if (Atomics.compareExchange(ctl, RESERVED, r, (r + 1) | 0) === r) {
+        return true;
+      }
+    }
+  }
+
+  /** Gives back a slot taken by `tryReserve` for an item that was not put. */
+  unreserve(): void {
+    Atomics.sub(this.ctl, RESERVED, 1);
+    this.#notify(HEAD, SPACE_WAITERS);
+  }
+
+  /** JoinableQueue: one more unfinished task. */
+  addUnfinished(): void {
+    Atomics.add(this.ctl, UNFINISHED, 1);
+  }
+
+  /** JoinableQueue: one task done; false when none was unfinished. */
+  taskDone(): boolean {
+    const ctl = this.ctl;
+    for (;;) {
+      const n = Atomics.load(ctl, UNFINISHED);
+      if (n <= 0) return false;
+      if (Atomics.compareExchange(ctl, UNFINISHED, n, n - 1) === n) {
+        if (n === 1) this.#notify(UNFINISHED, JOIN_WAITERS);
+        return true;
+      }
+    }
+  }
+
+  /** JoinableQueue: true when no task is unfinished (else says what to wait for). */
+  allDone(): boolean {
+    const n = Atomics.load(this.ctl, UNFINISHED);
+    if (n <= 0) return true;
+    this.#waitFor(UNFINISHED, n, JOIN_WAITERS);
+    return false;
+  }
+
+  // ---- waiting ----
+
+  #waitFor(word: number, value: number, counter: number): void {
+    this.waitWord = word;
+    this.waitValue = value;
+    this.waitCounter = counter;
+  }
+
+  #notify(word: number, counter: number): void {
+    if (Atomics.load(this.ctl, counter) > 0) Atomics.notify(this.ctl, word);
+  }
+
+  /**
+   * Waits (at most one slice, and not past `deadline`) for what the last
+   * step that returned NOTHING asked for.
+   */
+  waitSync(deadline: number): void {
+    const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
+      this;
+    if (word === TAIL && this.#spin(word, value, deadline)) return;
+    Atomics.add(ctl, counter, 1);
+    try {
+      if (Atomics.load(ctl, word) !== value) return;
+      waitSync(ctl, word, value, sliceUntil(deadline));
+    } finally {
+      Atomics.sub(ctl, counter, 1);
+    }
+  }
+
+  /** The async twin of {@linkcode Ring.waitSync}. */
+  async waitAsync(deadline: number): Promise<void> {
+    const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
+      this;
+    if (word === TAIL && this.#spin(word, value, deadline)) return;
+    Atomics.add(ctl, counter, 1);
+    try {
+      if (Atomics.load(ctl, word) !== value) return;
+      await waitAsync(ctl, word, value, sliceUntil(deadline));
+    } finally {
+      Atomics.sub(ctl, counter, 1);
+    }
+  }
+
+  /** Spins briefly for `word` to change: an item is usually on its way. */
+  #spin(word: number, value: number, deadline: number): boolean {
+    const until = Math.min(deadline, performance.now() + SPIN_MS);
+    for (let i = 0;; i++) {
+      if (Atomics.load(this.ctl, word) !== value) return true;
+      if ((i & 63) === 63 && performance.now() >= until) return false;
+    }
+  }
+
+  // ---- locks ----
+
+  /**
+   * Takes the lock `word` without waiting long: spins and sleeps briefly
+   * while another process holds it for one copy, gives up (false, saying
+   * what to wait for) while the holder streams a big item, and takes it over
+   * from a process that died.
+   */
+  #lock(word: number, streamWord: number, counter: number): boolean {
+    const ctl = this.ctl;
+    const me = currentIdent() + 1;
+    for (let i = 0;; i++) {
+      const v = Atomics.compareExchange(ctl, word, 0, me);
+      if (v === 0) return true;
+      if (!isIdentAlive(v - 1)) {
+        if (goneFor(v - 1) && Atomics.compareExchange(ctl, word, v, me) === v) {
+          // The dead holder may have been in the middle of a stream.
+          Atomics.store(ctl, streamWord, 0);
+          return true;
+        }
+        this.#waitFor(word, v, counter);
+        return false;
+      }
+      if (v === me) {
+        // Not held by this process's state (checked by the callers): left
+        // by a handle of this process that was garbage-collected.
+        if (Atomics.compareExchange(ctl, word, v, me) === v) {
+          Atomics.store(ctl, streamWord, 0);
+          return true;
+        }
+        continue;
+      }
+      if (Atomics.load(ctl, streamWord) !== 0 || i >= 120) {
+        this.#waitFor(word, v, counter);
+        return false;
+      }
+      if (i >= 100) {
+        Atomics.add(ctl, counter, 1);
+        Atomics.wait(ctl, word, v, 0.2);
+        Atomics.sub(ctl, counter, 1);
+      }
+    }
+  }
+
+  #unlock(word: number, counter: number): void {
+    Atomics.store(this.ctl, word, 0);
+    this.#notify(word, counter);
+  }
+
+  // ---- producing ----
+
+  /**
+   * Puts the item last encoded by `enc` (`size` bytes): written straight
+   * into the ring when it can be now, else buffered in this process and
+   * written by the flusher. Never blocks for long.
+   */
+  put(enc: Encoder, size: number): void {
+    if (
+      this.#pending.length === 0 && this.#lock(WLOCK, WSTREAM, WLOCK_WAITERS)
+    ) {
+      const sent = this.#write(enc, size, 0);
+      if (sent < size) {
+        const rest = new Uint8Array(size - sent);
+        enc.copyTo(rest, 0, sent, size);
+        this.#pending.push({ src: new Owned(rest, sent), size, sent });
+      }
+      if (!this.#streaming) this.#unlock(WLOCK, WLOCK_WAITERS);
+      if (sent < size) this.#startFlusher();
+      return;
+    }
+    this.#pending.push({ src: new Owned(enc.toBytes(), 0), size, sent: 0 });
+    this.#startFlusher();
+  }
+
+  /** True while this process has items not yet written into the ring. */
+  get buffering(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /**
+   * Writes as much of this process's buffered items as fits now. True when
+   * none is left; else false, having said what to wait for.
+   */
+  flushStep(): boolean {
+    const pending = this.#pending;
+    while (pending.length) {
+      if (!this.#streaming && !this.#lock(WLOCK, WSTREAM, WLOCK_WAITERS)) {
+        return false;
+      }
+      let done = true;
+      while (pending.length) {
+        const it = pending[0];
+        it.sent = this.#write(it.src, it.size, it.sent);
+        if (it.sent < it.size) {
+          done = false;
+          break;
+        }
+        pending.shift();
+      }
+      if (!this.#streaming) this.#unlock(WLOCK, WLOCK_WAITERS);
+      if (!done) return false;
+    }
+    return true;
+  }
+
+  #startFlusher(): void {
+    if (this.#flushing) return;
+    if (this.#joinAtExit) draining.add(this);
+    this.#flushing = (async () => {
+      await null; // let the caller record the promise first
+      try {
+        while (!this.flushStep()) await this.waitAsync(Infinity);
+      } finally {
+        this.#flushing = null;
+        draining.delete(this);
+      }
+    })();
+  }
+
+  /** Resolves once every item this process put is in the ring. */
+  async drain(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  /** Python's `cancel_join_thread`: this process will not wait for its buffered items when it ends. */
+  cancelDrainAtExit(): void {
+    this.#joinAtExit = false;
+    draining.delete(this);
+  }
+
+  /**
+   * With the producer lock held: writes what fits of an item of `size`
+   * bytes of which `sent` are already in the ring; returns the new `sent`.
+   * Short of space, says to wait for `HEAD` to move.
+   */
+  #write(src: Source, size: number, sent: number): number {
+    const ctl = this.ctl;
+    const cap = this.capacity;
+    let tail = Atomics.load(ctl, TAIL);
+    let head = Atomics.load(ctl, HEAD);
+    if (sent === 0) {
+      const free = cap - ((tail - head) >>> 0);
+      const seq = Atomics.load(ctl, WSEQ);
+      if (size <= this.#maxWhole) {
+        const rec = align8(HDR + size);
+        if (free < rec) {
+          this.#waitFor(HEAD, head, SPACE_WAITERS);
+          return 0;
+        }
+        const at = tail & this.#mask;
+        this.#u32[at >> 2] = (WHOLE << 30) | size;
+        this.#u32[(at >> 2) + 1] = seq;
+        this.#copyIn(src, (at + HDR) & this.#mask, 0, size);
+        Atomics.store(ctl, WSEQ, (seq + 1) | 0);
+        this.#commitTail(tail + rec);
+        return size;
+      }
+      // A FIRST never holds the whole item: a LAST always ends a stream.
+      const chunk = Math.min(size - 1, free - HDR - 8);
+      if (chunk < Math.min(size, this.#minChunk)) {
+        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        return 0;
+      }
+      const at = tail & this.#mask;
+      this.#u32[at >> 2] = (FIRST << 30) | (chunk + 8);
+      this.#u32[(at >> 2) + 1] = seq;
+      const p = (at + HDR) & this.#mask;
+      this.#u32[p >> 2] = size >>> 0;
+      this.#u32[(p >> 2) + 1] = Math.floor(size / 2 ** 32);
+      this.#copyIn(src, (p + 8) & this.#mask, 0, chunk);
+      Atomics.store(ctl, WSEQ, (seq + 1) | 0);
+      Atomics.store(ctl, WSTREAM, (seq + 1) | 0 || 1);
+      this.#streaming = true;
+      tail = tail + align8(HDR + 8 + chunk);
+      this.#commitTail(tail);
+      sent = chunk;
+    }
+    while (sent < size) {
+      head = Atomics.load(ctl, HEAD);
+      const free = cap - ((tail - head) >>> 0);
+      const left = size - sent;
+      const chunk = Math.min(left, free - HDR);
+      if (chunk < Math.min(left, this.#minChunk)) {
+        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        return sent;
+      }
+      const kind = chunk === left ? LAST : MIDDLE;
+      const at = tail & this.#mask;
+      this.#u32[at >> 2] = (kind << 30) | chunk;
+      this.#u32[(at >> 2) + 1] = 0;
+      this.#copyIn(src, (at + HDR) & this.#mask, sent, sent + chunk);
+      tail = tail + align8(HDR + chunk);
+      this.#commitTail(tail);
+      sent += chunk;
+    }
+    Atomics.store(ctl, WSTREAM, 0);
+    this.#streaming = false;
+    return sent;
+  }
+
+  /** Copies item bytes `[from, to)` into the ring at offset `at`, wrapping. */
+  #copyIn(src: Source, at: number, from: number, to: number): void {
+    const first = Math.min(to - from, this.capacity - at);
+    src.copyTo(this.#data, at, from, from + first);
+    if (from + first < to) src.copyTo(this.#data, 0, from + first, to);
+  }
+
+  #commitTail(tail: number): void {
+    this.moved++;
+    Atomics.store(this.ctl, TAIL, tail | 0);
+    this.#notify(TAIL, DATA_WAITERS);
+  }
+
+  // ---- consuming ----
+
+  /**
+   * Takes the next item if one is here now; else returns NOTHING, having
+   * said what to wait for. A streamed item, once started, holds the consumer
+   * side until it is complete: call again until it is.
+   */
+  tryGet(): unknown {
+    const ctl = this.ctl;
+    if (!this.#asm && !this.#lock(RLOCK, RSTREAM, RLOCK_WAITERS)) {
+      return NOTHING;
+    }
+    for (;;) {
+      const head = Atomics.load(ctl, HEAD);
+      const tail = Atomics.load(ctl, TAIL);
+      if (head === tail) {
+        if (this.#asm) {
+          if (!this.#abandoned(tail)) {
+            this.#waitFor(TAIL, tail, DATA_WAITERS);
+            return NOTHING;
+          }
+          this.#dropAssembly();
+          continue;
+        }
+        this.#unlock(RLOCK, RLOCK_WAITERS);
+        this.#waitFor(TAIL, tail, DATA_WAITERS);
+        return NOTHING;
+      }
+      const at = head & this.#mask;
+      const w0 = this.#u32[at >> 2];
+      const seq = this.#u32[(at >> 2) + 1];
+      const kind = w0 >>> 30;
+      const len = w0 & LEN_MASK;
+      const next = head + align8(HDR + len);
+      const p = (at + HDR) & this.#mask;
+      if (kind === WHOLE) {
+        if (this.#asm) this.#dropAssembly();
+        let value: unknown;
+        let error: unknown;
+        let failed = false;
+        try {
+          value = this.#decodeAt(p, len);
+        } catch (e) {
+          failed = true;
+          error = e;
+        }
+        Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+        this.#commitHead(next);
+        this.#unlock(RLOCK, RLOCK_WAITERS);
+        if (failed) throw error;
+        return value;
+      }
+      if (kind === FIRST) {
+        if (this.#asm) this.#dropAssembly();
+        const total = this.#u32[p >> 2] + this.#u32[(p >> 2) + 1] * 2 ** 32;
+        const asm: Assembly = {
+          buf: new Uint8Array(total),
+          filled: 0,
+          id: (seq + 1) | 0 || 1,
+        };
+        this.#copyOut(asm.buf, 0, (p + 8) & this.#mask, len - 8);
+        asm.filled = len - 8;
+        this.#asm = asm;
+        Atomics.store(ctl, RSTREAM, 1);
+        Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+        this.#commitHead(next);
+        continue;
+      }
+      const asm = this.#asm;
+      if (!asm || asm.filled + len > asm.buf.length) {
+        // A piece of an item whose start a dead reader took: skip it.
+        if (asm) this.#dropAssembly();
+        this.#commitHead(next);
+        continue;
+      }
+      this.#copyOut(asm.buf, asm.filled, p, len);
+      asm.filled += len;
+      this.#commitHead(next);
+      if (kind === LAST) {
+        this.#asm = null;
+        Atomics.store(ctl, RSTREAM, 0);
+        this.#unlock(RLOCK, RLOCK_WAITERS);
+        return this.#decoder.decode(asm.buf, 0, asm.buf.length);
+      }
+    }
+  }
+
+  /** Internal, for tests: the sequence number of the record at the head. */
+  headSeq(): number {
+    const at = Atomics.load(this.ctl, HEAD) & this.#mask;
+    return this.#u32[(at >> 2) + 1];
+  }
+
+  /** True while this process is in the middle of reading a streamed item. */
+  get reading(): boolean {
+    return this.#asm !== null;
+  }
+
+  /** With the ring read up to `tail`: has the writer of our stream gone? */
+  #abandoned(tail: number): boolean {
+    const ctl = this.ctl;
+    const stream = Atomics.load(ctl, WSTREAM);
+    const holder = Atomics.load(ctl, WLOCK);
+    if (Atomics.load(ctl, TAIL) !== tail) return false;
+    return stream !== this.#asm!.id || holder === 0 ||
+      !isIdentAlive(holder - 1);
+  }
+
+  #dropAssembly(): void {
+    this.#asm = null;
+    Atomics.store(this.ctl, RSTREAM, 0);
+  }
+
+  #commitHead(head: number): void {
+    this.moved++;
+    Atomics.store(this.ctl, HEAD, head | 0);
+    this.#notify(HEAD, SPACE_WAITERS);
+  }
+
+  #decodeAt(at: number, len: number): unknown {
+    if (at + len <= this.capacity) {
+      return this.#decoder.decode(this.#data, at, at + len);
+    }
+    if (this.#scratch.length < len) {
+      this.#scratch = new Uint8Array(Math.max(len, 2 * this.#scratch.length));
+    }
+    this.#copyOut(this.#scratch, 0, at, len);
+    return this.#decoder.decode(this.#scratch, 0, len);
+  }
+
+  /** Copies `len` ring bytes from offset `at` (wrapping) into `dst` at `to`. */
+  #copyOut(dst: Uint8Array, to: number, at: number, len: number): void {
+    const first = Math.min(len, this.capacity - at);
+    dst.set(this.#data.subarray(at, at + first), to);
+    if (first < len) dst.set(this.#data.subarray(0, len - first), to + first);
+  }
+}

@@ -1,0 +1,154 @@
+// The ring under the queues: wrap-around with items of every size, and
+// recovery when a reader or a writer process dies at the worst moment.
+import assert from "node:assert/strict";
+import { Empty, Process, Queue, reduceSymbol } from "../mod.ts";
+import { Ring, WORDS } from "../lib/_ring.ts";
+import {
+  dieHoldingReadSide,
+  dieInStreamedRead,
+  dieInStreamedWrite,
+} from "./fixtures/queue_targets.ts";
+
+const module = new URL("./fixtures/queue_targets.ts", import.meta.url);
+const T = 20_000;
+
+function ringOf(q: Queue<unknown>): Ring {
+  return Ring.attach(q[reduceSymbol]().state as SharedArrayBuffer);
+}
+
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+function bytes(i: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let k = 0; k < size; k++) b[k] = (i + k * 13) & 255;
+  return b;
+}
+
+Deno.test("ring: items from 0 bytes to 4x the ring wrap around and come back whole, in order", () => {
+  using q = new Queue<Uint8Array | string>({ capacityBytes: 4096 });
+  const ring = ringOf(q);
+  assert.equal(ring.capacity, 4096);
+  const r = rng(7);
+  let put = 0;
+  let got = 0;
+  for (let round = 0; round < 300; round++) {
+    const n = 1 + Math.floor(r() * 4);
+    for (let j = 0; j < n; j++) {
+      const size = Math.floor(r() ** 3 * 4 * 4096);
+      q.putNowait(j % 5 === 4 ? "s".repeat(size % 700) : bytes(put, size));
+      put++;
+    }
+    const m = Math.floor(r() * (put - got + 1));
+    for (let j = 0; j < m; j++) {
+      const v = q.getSync({ timeout: T });
+      if (typeof v !== "string") {
+        assert.deepEqual(v, bytes(got, v.length), `item ${got}`);
+      }
+      got++;
+    }
+  }
+  while (got < put) {
+    q.getSync({ timeout: T });
+    got++;
+  }
+  assert.equal(q.qsize(), 0);
+  assert.equal(q.empty(), true);
+  assert.throws(() => q.getNowait(), Empty);
+});
+
+Deno.test("ring: an item exactly filling what a whole record may hold, and one byte more", () => {
+  using q = new Queue<Uint8Array>({ capacityBytes: 4096 });
+  // A whole record holds up to a quarter of the ring (less its header);
+  // the encoding adds 6 bytes (tag, kind, length) to the raw bytes.
+  for (const size of [1024 - 8 - 6, 1024 - 8 - 5, 4096, 4096 * 3 + 1]) {
+    q.putNowait(bytes(size, size));
+    q.putNowait(bytes(1, 1));
+    assert.deepEqual(q.getSync({ timeout: T }), bytes(size, size));
+    assert.deepEqual(q.getSync({ timeout: T }), bytes(1, 1));
+  }
+});
+
+Deno.test("ring: a reader that died holding the consumer side is taken over; its item is read once", async () => {
+  using q = new Queue<string>();
+  using ready = new Queue<string>();
+  await q.put("first");
+  await q.put("second");
+  const ring = ringOf(q);
+  const p = new Process({
+    module,
+    target: dieHoldingReadSide,
+    args: [q, ready],
+  });
+  await p.start();
+  assert.equal(await ready.get({ timeout: T }), "holding");
+  assert.equal(Atomics.load(ring.ctl, WORDS.RLOCK), p.pid! + 1);
+  assert.equal(
+    q.qsize(),
+    1,
+    "the dying reader had counted the head item as read",
+  );
+  // While the holder lives, a reader that cannot wait finds nothing to take.
+  p.terminate();
+  await p.join(T);
+  assert.equal(await q.get({ timeout: T }), "first", "read again, not lost");
+  assert.equal(q.qsize(), 1, "counted once, not twice");
+  assert.equal(await q.get({ timeout: T }), "second");
+  assert.equal(q.qsize(), 0);
+  await assert.rejects(q.get({ timeout: 50 }), Empty);
+});
+
+Deno.test("ring: a reader killed in the middle of a streamed item: the next one skips its rest and goes on", async () => {
+  using q = new Queue<unknown>({ capacityBytes: 4096 });
+  const ring = ringOf(q);
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const p = new Process({ module, target: dieInStreamedRead, args: [q, flag] });
+  await p.start();
+  // Bigger than the ring: the put writes the first piece now and keeps the
+  // rest for this process's flusher, which cannot run while this thread
+  // blocks below; so the child reads the first piece and waits for more.
+  q.putNowait(bytes(5, 4096 * 3));
+  assert.equal(Atomics.wait(flag, 0, 0, T), "ok");
+  assert.equal(Atomics.load(ring.ctl, WORDS.RSTREAM), 1);
+  q.putNowait("next");
+  p.terminate();
+  await p.join(T);
+  // The streamed item is lost with the reader that had begun it; the rest of
+  // its pieces are skipped, and the queue goes on.
+  assert.equal(await q.get({ timeout: T }), "next");
+  await q.joinThread();
+  assert.equal(q.empty(), true);
+  assert.equal(Atomics.load(ring.ctl, WORDS.RSTREAM), 0);
+  q.putNowait(bytes(6, 4096 * 2));
+  assert.deepEqual(await q.get({ timeout: T }), bytes(6, 4096 * 2));
+});
+
+Deno.test("ring: a writer killed in the middle of a streamed item: its part is dropped, a waiting reader goes on", async () => {
+  using q = new Queue<unknown>({ capacityBytes: 4096 });
+  using ready = new Queue<string>();
+  const ring = ringOf(q);
+  const p = new Process({
+    module,
+    target: dieInStreamedWrite,
+    args: [q, ready, 4096 * 4],
+  });
+  await p.start();
+  assert.equal(await ready.get({ timeout: T }), "streaming");
+  assert.equal(Atomics.load(ring.ctl, WORDS.WLOCK), p.pid! + 1);
+  // This reader begins the streamed item and waits for the rest.
+  const reading = q.get({ timeout: T });
+  p.terminate();
+  await p.join(T);
+  // Our put waits until it may take over the producer side, then the reader
+  // drops the partial item and gets this one.
+  await q.put("after");
+  assert.equal(await reading, "after");
+  assert.equal(Atomics.load(ring.ctl, WORDS.WSTREAM), 0);
+  assert.equal(q.empty(), true);
+  q.putNowait(bytes(7, 4096 * 4));
+  assert.deepEqual(await q.get({ timeout: T }), bytes(7, 4096 * 4));
+});
