@@ -18,64 +18,50 @@ export type Guard = "none" | "acquire" | "using";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Adds 1 to `number`, `times` times. */
-export async function add100(
-  number: Value<"i">,
-  lock: Lock,
-  guard: Guard,
-  times: number,
-  pause: number,
-  go: Event,
-) {
+/** The settings every child of one run shares. */
+export interface Run {
+  lock: Lock;
+  guard: Guard;
+  times: number;
+  pause: number;
+  go: Event;
+}
+
+/** Runs `update` `times` times, guarded as `guard` says. */
+async function repeat(run: Run, update: () => void): Promise<void> {
+  const { lock, guard, times, pause, go } = run;
   await go.wait(); // all four start together
   for (let i = 0; i < times; i++) {
     if (pause) await sleep(pause);
     if (guard === "none") {
-      number.value += 1; // read, add, write: another process may write between
+      update(); // read, add, write: another process may write in between
     } else if (guard === "acquire") {
       await lock.acquire();
-      number.value += 1;
+      update();
       lock.release();
     } else {
       using _ = await lock.hold(); // with lock:
-      number.value += 1;
+      update();
     }
   }
 }
 
+/** Adds 1 to `number`, `times` times. */
+export async function add100(number: Value<"i">, run: Run) {
+  await repeat(run, () => number.value += 1);
+}
+
 /** Adds 1 to every element of `numbers`, `times` times. */
-export async function add100Array(
-  numbers: SharedArray<"d">,
-  lock: Lock,
-  guard: Guard,
-  times: number,
-  pause: number,
-  go: Event,
-) {
-  await go.wait(); // all four start together
-  for (let i = 0; i < times; i++) {
-    if (pause) await sleep(pause);
-    if (guard === "none") {
-      for (let j = 0; j < numbers.length; j++) numbers[j] += 1;
-    } else if (guard === "acquire") {
-      await lock.acquire();
-      for (let j = 0; j < numbers.length; j++) numbers[j] += 1;
-      lock.release();
-    } else {
-      using _ = await lock.hold();
-      for (let j = 0; j < numbers.length; j++) numbers[j] += 1;
-    }
-  }
+export async function add100Array(numbers: SharedArray<"d">, run: Run) {
+  await repeat(run, () => {
+    for (let i = 0; i < numbers.length; i++) numbers[i] += 1;
+  });
 }
 
 const show = (arr: ArrayLike<number>) => `[${Array.from(arr).join(", ")}]`;
 
-/** One run of the four processes; returns the Value's end value. */
-export async function run(
-  guard: Guard,
-  times = 100,
-  pause = 10,
-): Promise<{ value: number; array: number[] }> {
+/** One run of the four processes. */
+async function runAll(guard: Guard, times: number, pause: number) {
   const lock = new Lock();
   const go = new Event();
   const sharedNumber = new Value("i", 0, { lock: false });
@@ -84,19 +70,18 @@ export async function run(
     lock: false,
   });
   console.log("Array at beginning:", show(sharedArray));
-  const rest = [lock, guard, times, pause, go] as const;
+  const settings: Run = { lock, guard, times, pause, go };
   const processes = [
-    new Process({ target: add100, args: [sharedNumber, ...rest] }),
-    new Process({ target: add100, args: [sharedNumber, ...rest] }),
-    new Process({ target: add100Array, args: [sharedArray, ...rest] }),
-    new Process({ target: add100Array, args: [sharedArray, ...rest] }),
+    new Process({ target: add100, args: [sharedNumber, settings] }),
+    new Process({ target: add100, args: [sharedNumber, settings] }),
+    new Process({ target: add100Array, args: [sharedArray, settings] }),
+    new Process({ target: add100Array, args: [sharedArray, settings] }),
   ];
   for (const p of processes) await p.start();
   go.set();
   for (const p of processes) await p.join();
   console.log("Value at end:", sharedNumber.value);
   console.log("Array at end:", show(sharedArray));
-  return { value: sharedNumber.value, array: [...sharedArray] };
 }
 
 if (import.meta.main) {
@@ -116,12 +101,12 @@ if (import.meta.main) {
   console.log(
     `--- without a lock (a race: the end value may be below ${2 * times}) ---`,
   );
-  await run("none", times, pause);
+  await runAll("none", times, pause);
   console.log("--- with lock.acquire() / lock.release() ---");
-  await run("acquire", times, pause);
+  await runAll("acquire", times, pause);
   console.log(
     "--- with the lock as a context manager (using _ = await lock.hold()) ---",
   );
-  await run("using", times, pause);
+  await runAll("using", times, pause);
   console.log("end main");
 }

@@ -114,13 +114,56 @@ function abandonedBy(
   if (warned.warned) return;
   warned.warned = true;
   console.warn(
-    `multiprocessing: a ${what} was taken over from process ${ident}, which ended while holding it; ` +
+    `multiprocessing: a ${what} was taken over from the process with pid ${ident}, which ended while holding it; ` +
       `the data it protects may be half-written (see .abandoned)`,
   );
 }
 
 function guardFor(release: () => void): Disposable {
   return { [Symbol.dispose]: release };
+}
+
+/** What `hold()` needs of a lock or semaphore. */
+interface Acquirable {
+  acquire(options?: AcquireOptions): Promise<boolean>;
+  acquireSync(options?: AcquireOptions): boolean;
+}
+
+/** `hold()`: acquires, then returns `guard`; throws TimeoutError when it could not. */
+async function holdAsync(
+  lock: Acquirable,
+  guard: Disposable,
+  what: string,
+  options: HoldOptions | undefined,
+): Promise<Disposable> {
+  if (!(await lock.acquire(options))) throw notHeld(what, options?.timeout);
+  return guard;
+}
+
+/** `holdSync()`: {@linkcode holdAsync} that blocks the thread. */
+function holdBlocking(
+  lock: Acquirable,
+  guard: Disposable,
+  what: string,
+  options: HoldOptions | undefined,
+): Disposable {
+  if (!lock.acquireSync(options)) throw notHeld(what, options?.timeout);
+  return guard;
+}
+
+/** Ends a slow-path acquire: `false` on timeout; counts and reports a takeover. */
+function settle(
+  r: LockOutcome,
+  w: Int32Array,
+  abandonedIndex: number,
+  what: string,
+  warned: { warned: boolean },
+): boolean {
+  if (r === "timed-out") return false;
+  if (r !== "taken") {
+    abandonedBy(w, abandonedIndex, what, r.abandonedBy, warned);
+  }
+  return true;
 }
 
 const TRUE: Promise<boolean> = Promise.resolve(true);
@@ -189,11 +232,7 @@ export class Lock {
   }
 
   #took(r: LockOutcome): boolean {
-    if (r === "timed-out") return false;
-    if (r !== "taken") {
-      abandonedBy(this.#w, L_ABANDONED, "Lock", r.abandonedBy, this.#warn);
-    }
-    return true;
+    return settle(r, this.#w, L_ABANDONED, "Lock", this.#warn);
   }
 
   /** Releases the lock; throws {@linkcode ProcessError} when it is not locked. */
@@ -210,15 +249,13 @@ export class Lock {
    * `with lock:` is `using _ = await lock.hold();`. Throws
    * {@linkcode TimeoutError} when `timeout` runs out first.
    */
-  async hold(options?: HoldOptions): Promise<Disposable> {
-    if (!(await this.acquire(options))) throw notHeld("Lock", options?.timeout);
-    return this.#guard;
+  hold(options?: HoldOptions): Promise<Disposable> {
+    return holdAsync(this, this.#guard, "Lock", options);
   }
 
   /** {@linkcode Lock.hold} that blocks the thread: `using _ = lock.holdSync();`. */
   holdSync(options?: HoldOptions): Disposable {
-    if (!this.acquireSync(options)) throw notHeld("Lock", options?.timeout);
-    return this.#guard;
+    return holdBlocking(this, this.#guard, "Lock", options);
   }
 
   /**
@@ -292,10 +329,7 @@ export class RLock {
   }
 
   #took(r: LockOutcome): boolean {
-    if (r === "timed-out") return false;
-    if (r !== "taken") {
-      abandonedBy(this.#w, R_ABANDONED, "RLock", r.abandonedBy, this.#warn);
-    }
+    if (!settle(r, this.#w, R_ABANDONED, "RLock", this.#warn)) return false;
     this.#w[R_COUNT] = 1;
     return true;
   }
@@ -339,17 +373,13 @@ export class RLock {
   }
 
   /** Acquires and returns a guard that releases: `using _ = await rlock.hold();`. */
-  async hold(options?: HoldOptions): Promise<Disposable> {
-    if (!(await this.acquire(options))) {
-      throw notHeld("RLock", options?.timeout);
-    }
-    return this.#guard;
+  hold(options?: HoldOptions): Promise<Disposable> {
+    return holdAsync(this, this.#guard, "RLock", options);
   }
 
   /** {@linkcode RLock.hold} that blocks the thread: `using _ = rlock.holdSync();`. */
   holdSync(options?: HoldOptions): Disposable {
-    if (!this.acquireSync(options)) throw notHeld("RLock", options?.timeout);
-    return this.#guard;
+    return holdBlocking(this, this.#guard, "RLock", options);
   }
 
   /** How many times this lock was taken over from a process that died holding it. */
@@ -603,19 +633,13 @@ export class Semaphore {
   }
 
   /** Takes a unit and returns a guard that gives it back: `using _ = await sem.hold();`. */
-  async hold(options?: HoldOptions): Promise<Disposable> {
-    if (!(await this.acquire(options))) {
-      throw notHeld(this.constructor.name, options?.timeout);
-    }
-    return this.#guard;
+  hold(options?: HoldOptions): Promise<Disposable> {
+    return holdAsync(this, this.#guard, this.constructor.name, options);
   }
 
   /** {@linkcode Semaphore.hold} that blocks the thread. */
   holdSync(options?: HoldOptions): Disposable {
-    if (!this.acquireSync(options)) {
-      throw notHeld(this.constructor.name, options?.timeout);
-    }
-    return this.#guard;
+    return holdBlocking(this, this.#guard, this.constructor.name, options);
   }
 
   /** How many times units were given back from a process that died holding them. */
