@@ -20,6 +20,7 @@ import {
   putMoreThanFits,
   syncEcho,
 } from "./fixtures/queue_targets.ts";
+import { runTask } from "./fixtures/queue_task.ts";
 
 const module = new URL("./fixtures/queue_targets.ts", import.meta.url);
 const T = 30_000;
@@ -304,4 +305,72 @@ Deno.test("stress: 2 producers x 2 consumers, item sizes from 0 bytes to 4x the 
     big > 0 && empty > 0,
     `sizes spread: ${big} bigger than the ring, ${empty} empty`,
   );
+});
+
+Deno.test("example:queue prints seed 001's squares and seed 002's colors", async () => {
+  const out = await runTask("example:queue");
+  assert.equal(
+    out,
+    [
+      "Queue elements:",
+      "1",
+      "4",
+      "9",
+      "16",
+      "Queue is now empty!",
+      "pushing items to queue:",
+      "item no:  1   red",
+      "item no:  2   green",
+      "item no:  3   blue",
+      "item no:  4   black",
+      "",
+      "popping items from queue:",
+      "item no:  0   red",
+      "item no:  1   green",
+      "item no:  2   blue",
+      "item no:  3   black",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("example:tasks: 10 tasks done by 4 processes, the done queue printed with their names", async () => {
+  const lines = (await runTask("example:tasks")).trimEnd().split("\n");
+  assert.equal(lines.length, 20, lines.join("\n"));
+  const taken = lines.slice(0, 10);
+  const done = lines.slice(10);
+  const all = Array.from({ length: 10 }, (_, i) => `Task no ${i}`);
+  assert.deepEqual([...taken].sort(), [...all].sort(), "each task taken once");
+  const names = new Set<string>();
+  for (const line of done) {
+    const m = line.match(/^(Task no \d) is done by (Process-[1-4])$/);
+    assert(m, `unexpected line: ${line}`);
+    names.add(m[2]);
+  }
+  assert.deepEqual(
+    done.map((l) => l.split(" is done")[0]).sort(),
+    [...all].sort(),
+  );
+  assert(names.size >= 2, `the work was shared: ${[...names]}`);
+});
+
+Deno.test("example:pipeline: 5000 numbers squared then rooted, all back in order, ended by a sentinel", async () => {
+  const out = await runTask("example:pipeline");
+  const lines = out.trimEnd().split("\n");
+  assert.equal(lines.length, 3 * 5000 + 1);
+  assert.equal(
+    lines.at(-1),
+    "pipeline summary: 5000 of 5000 values back, in order: true",
+  );
+  const entering = lines.filter((l) => l.startsWith("entering the Q : "));
+  const p1 = lines.filter((l) => l.startsWith("tmp process1 : "));
+  const p2 = lines.filter((l) => l.startsWith("tmp process2 : "));
+  assert.equal(entering.length, 5000);
+  assert.equal(p1.length, 5000);
+  assert.equal(p2.length, 5000);
+  for (const i of [0, 1, 2, 1234, 4999]) {
+    assert.equal(entering[i], `entering the Q :  ${i}`);
+    assert.equal(p1[i], `tmp process1 :  ${i}`);
+    assert.equal(p2[i], `tmp process2 :  ${i}.0`);
+  }
 });
