@@ -62,6 +62,16 @@ const TAG = "mp.Connection";
 type Received = { message: unknown } | undefined;
 
 /**
+ * The ends that live in this thread, by pipe. Deno loses messages still
+ * queued for a port in the *same* thread when the sending port closes, so
+ * closing an end first moves what it sent into its local peer's buffer.
+ */
+const localEnds = new Map<
+  SharedArrayBuffer,
+  (WeakRef<Connection> | undefined)[]
+>();
+
+/**
  * One end of a {@linkcode Pipe}: Python's `multiprocessing.connection.Connection`.
  * Send it to a child inside `args` (or through another pipe) to give the
  * child that end.
@@ -100,6 +110,31 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.#writable = writable;
     this.#received = received;
     Atomics.store(ctl, HOLDER + side, currentIdent());
+    const key = ctl.buffer as SharedArrayBuffer;
+    const ends = localEnds.get(key) ?? [];
+    ends[side] = new WeakRef(this);
+    localEnds.set(key, ends);
+  }
+
+  /** Forgets this end in {@linkcode localEnds}; returns the local peer, if any. */
+  #leaveThread(): Connection | undefined {
+    const key = this.#ctl.buffer as SharedArrayBuffer;
+    const ends = localEnds.get(key);
+    if (!ends) return undefined;
+    ends[this.#side] = undefined;
+    const peer = ends[this.#peer()]?.deref();
+    if (!peer) localEnds.delete(key);
+    return peer;
+  }
+
+  /** Moves every message queued for this end into its buffer. */
+  #absorb(): void {
+    if (this.#port === null) return;
+    let r: Received;
+    while ((r = receiveMessageOnPort(this.#port as never) as Received)) {
+      this.#received++;
+      this.#buffer.push(r.message);
+    }
   }
 
   /** True once this end is closed (or was sent to another process). */
@@ -295,6 +330,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     const port = this.#port;
     if (port === null) return;
     this.#port = null;
+    const peer = this.#leaveThread();
+    if (peer) peer.#absorb();
     Atomics.store(this.#ctl, CLOSED + this.#side, 1);
     const idx = SENT + this.#peer();
     Atomics.notify(this.#ctl, idx);
@@ -328,6 +365,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     }
     // The port moves; this object must not use it again.
     this.#port = null;
+    this.#leaveThread();
     return {
       tag: TAG,
       state: [

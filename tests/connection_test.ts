@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import {
+  type Connection,
+  EOFError,
+  Pipe,
+  Process,
+  ProcessError,
+} from "../mod.ts";
+import {
+  echo,
+  forward,
+  holdEndForever,
+  sleepThenSend,
+} from "./fixtures/targets.ts";
+
+const module = new URL("./fixtures/targets.ts", import.meta.url);
+const T = 20_000;
+
+Deno.test("send/recv keeps values: primitives, nested objects, typed arrays, Map, Date", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  const values: unknown[] = [
+    1,
+    "two",
+    null,
+    undefined,
+    true,
+    10n,
+    [1, [2, 3]],
+    { a: { b: "c" } },
+    new Uint8Array([1, 2, 3]),
+    new Map([["k", 1]]),
+    new Date(0),
+  ];
+  for (const v of values) a.send(v);
+  for (const v of values) assert.deepEqual(await b.recv(), v);
+  b.send("back");
+  assert.equal(await a.recv(), "back");
+});
+
+Deno.test("Pipe(false): first end only receives, second only sends", async () => {
+  using ends = Pipe(false);
+  const [r, w] = ends;
+  assert.equal(r.writable, false);
+  assert.equal(w.readable, false);
+  assert.throws(() => r.send(1), ProcessError);
+  await assert.rejects(w.recv(), ProcessError);
+  w.send("ok");
+  assert.equal(await r.recv(), "ok");
+});
+
+Deno.test("recv drains what was sent, then rejects with EOFError once the peer closed", async () => {
+  const [a, b] = Pipe();
+  a.send(1);
+  a.send(2);
+  a.close();
+  assert.equal(await b.recv(), 1);
+  assert.equal(await b.recv(), 2);
+  await assert.rejects(b.recv(), EOFError);
+  assert.equal(
+    await b.poll(),
+    true,
+    "poll says ready at EOF: recv would not block",
+  );
+  assert.throws(() => b.send(3), EOFError);
+  b.close();
+  await assert.rejects(b.recv(), /closed/);
+});
+
+Deno.test("recv rejects with EOFError when the process holding the peer end is terminated", async () => {
+  const [mine, theirs] = Pipe();
+  const [ready, readyChild] = Pipe();
+  const p = new Process({
+    module,
+    target: holdEndForever,
+    args: [theirs, readyChild],
+  });
+  await p.start();
+  assert.equal(await ready.recv(), "ready");
+  const pending = mine.recv();
+  p.terminate();
+  await assert.rejects(pending, EOFError);
+  await p.join(T);
+  mine.close();
+  ready.close();
+});
+
+Deno.test("poll: false until a message arrives within the timeout, true after", async () => {
+  const [a, b] = Pipe();
+  assert.equal(await b.poll(), false);
+  assert.equal(await b.poll(30), false);
+  const p = new Process({
+    module,
+    target: sleepThenSend,
+    args: [a, 50, "late"],
+  });
+  await p.start();
+  assert.equal(await b.poll(T), true);
+  assert.equal(await b.recv(), "late");
+  await p.join(T);
+  b.close();
+  await assert.rejects(b.poll(-1), /closed/);
+});
+
+Deno.test("sendBytes/recvBytes with offset and size", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  a.sendBytes(new Uint8Array([0, 1, 2, 3, 4, 5]), 2, 3);
+  assert.deepEqual(await b.recvBytes(), new Uint8Array([2, 3, 4]));
+  a.sendBytes(new Uint8Array([9, 8]).buffer);
+  assert.deepEqual(await b.recvBytes(), new Uint8Array([9, 8]));
+  assert.throws(() => a.sendBytes(new Uint8Array(2), 1, 5), RangeError);
+  a.send("text");
+  await assert.rejects(b.recvBytes(), TypeError);
+});
+
+Deno.test("async iteration yields until EOF", async () => {
+  const [a, b] = Pipe();
+  for (const x of [1, 2, 3]) a.send(x);
+  a.close();
+  const got: unknown[] = [];
+  for await (const m of b) got.push(m);
+  assert.deepEqual(got, [1, 2, 3]);
+  b.close();
+});
+
+Deno.test("an uncloneable message is refused with its path; the pipe stays usable", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  assert.throws(() => a.send({ f: [() => 1] }), /obj\.f\[0\] is a function/);
+  a.send("still fine");
+  assert.equal(await b.recv(), "still fine");
+});
+
+Deno.test("round trips with a child; a connection sent through a connection", async () => {
+  const [mine, theirs] = Pipe();
+  const p = new Process({ module, target: echo, args: [theirs] });
+  await p.start();
+  for (let i = 0; i < 100; i++) {
+    mine.send({ i });
+    assert.deepEqual(await mine.recv(), { i });
+  }
+  mine.close();
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+
+  const [carrier, carrierChild] = Pipe();
+  const [inner, innerChild] = Pipe();
+  const q = new Process({ module, target: forward, args: [carrierChild] });
+  await q.start();
+  carrier.send(innerChild);
+  assert.equal(innerChild.closed, true, "the sent end moved to the child");
+  assert.equal(await inner.recv(), "via a forwarded connection");
+  await q.join(T);
+  inner.close();
+  carrier.close();
+});
+
+Deno.test("recvSync in the same thread reads what is there and sees EOF", () => {
+  const [a, b] = Pipe();
+  a.send("x");
+  a.close();
+  assert.equal(b.recvSync(), "x");
+  assert.throws(() => b.recvSync(), EOFError);
+  b.close();
+});
+
+export type { Connection };
