@@ -315,6 +315,8 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
   #sync = false;
   /** No more chunks will be created (source exhausted, failed, or feeding stopped). */
   #fed = false;
+  /** The source ended normally. */
+  #exhausted = false;
   #created = 0;
   #resulted = 0;
   #consumed = 0;
@@ -408,6 +410,7 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
             if (this.#fed) return;
             if (r.done) {
               end = true;
+              this.#exhausted = true;
               break;
             }
             chunk.push(r.value);
@@ -541,7 +544,7 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
         this.#close();
         return { kind: "error", error: got.v };
       }
-      if (this.#fed && this.#consumed === this.#created) {
+      if (this.#exhausted && this.#consumed === this.#created) {
         this.#close();
         return { kind: "done" };
       }

@@ -46,7 +46,7 @@ export interface WorkerConfig {
   maxtasks: number;
 }
 
-/** Write results once this many are waiting... */
+/** Wake the parent once this many results are waiting... */
 const FLUSH_COUNT = 512;
 /** ...or once the oldest waited this long (ms). */
 const FLUSH_MS = 1;
@@ -148,178 +148,242 @@ export async function poolWorker(
   const refs: (TargetRef | undefined)[] = [];
   const fns: (Fn | undefined)[] = [];
   const lookupErrors: (WireError | undefined)[] = [];
-  // Results not yet written.
-  let values: unknown[] = [];
-  let errs: [number, WireError][] | undefined;
-  /** 1: all arrays of numbers; 2: all numbers; 0: none yet; -1: other. */
-  let numMode = 0;
-  let busy = 0;
+  // Results are written as each task ends (so a worker that dies loses no
+  // finished result), but the parent is woken in batches.
+  let unwoken = 0;
   let oldest = 0;
   let done = 0;
-
-  const flush = async (): Promise<void> => {
-    const n = values.length;
-    if (n === 0) return;
-    const vs = values, es = errs, mode = errs ? -1 : numMode, b = busy;
-    values = [];
-    errs = undefined;
-    numMode = 0;
-    busy = 0;
-    if (mode > 0) {
-      // Numbers: raw float64.
-      let uniform = -2;
-      let total = n;
-      if (mode === 1) {
-        uniform = (vs[0] as number[]).length;
-        total = 0;
-        for (let i = 0; i < n; i++) {
-          const len = (vs[i] as number[]).length;
-          if (len !== uniform) uniform = -1;
-          total += len;
-        }
-      }
-      const head = 16 + (uniform === -1 ? ((n * 4 + 7) & ~7) : 0);
-      const length = head + total * 8;
-      const at = await room(length);
-      if (at >= 0) {
-        const i32 = results.i32, f64 = results.f64;
-        const h = at >> 2;
-        i32[h] = n;
-        i32[h + 1] = uniform;
-        f64[(at + 8) >> 3] = b;
-        let k = (at + head) >> 3;
-        if (mode === 2) {
-          for (let i = 0; i < n; i++) f64[k++] = vs[i] as number;
-        } else {
-          for (let i = 0; i < n; i++) {
-            const v = vs[i] as number[];
-            if (uniform === -1) i32[h + 4 + i] = v.length;
-            for (let j = 0; j < v.length; j++) f64[k++] = v[j];
-          }
-        }
-        results.commit(R_NUM, length);
-        wake();
-        return;
-      }
+  const wakeNow = () => {
+    if (unwoken === 0) return;
+    unwoken = 0;
+    wake();
+  };
+  const maybeWake = () => {
+    if (unwoken >= FLUSH_COUNT || performance.now() - oldest >= FLUSH_MS) {
+      wakeNow();
     }
+  };
+
+  /** Writes a numeric outcome (num 1: an array of numbers, 2: a number) at `at`. */
+  const putNum = (
+    at: number,
+    length: number,
+    v: unknown,
+    num: number,
+    busy: number,
+  ) => {
+    const h = at >> 2, f64 = results.f64;
+    results.i32[h] = 1;
+    f64[(at + 8) >> 3] = busy;
+    let k = (at + 16) >> 3;
+    if (num === 2) {
+      results.i32[h + 1] = -2;
+      f64[k] = v as number;
+    } else {
+      const a = v as number[];
+      results.i32[h + 1] = a.length;
+      for (let j = 0; j < a.length; j++) f64[k++] = a[j];
+    }
+    results.commit(R_NUM, length);
+  };
+
+  /** Writes the codec's last encoding (`size` bytes) at `at`. */
+  const putCodec = (at: number, size: number, busy: number) => {
+    results.i32[at >> 2] = 1;
+    results.f64[(at + 8) >> 3] = busy;
+    encoder.copyTo(results.u8, at + 16, 0, size);
+    results.commit(R_CODEC, 16 + size);
+  };
+
+  /** Writes one outcome now if the ring has room and no port is needed. */
+  const writeNow = (
+    v: unknown,
+    err: WireError | undefined,
+    num: number,
+    busy: number,
+  ): boolean => {
+    if (num > 0 && !err) {
+      const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
+      const at = results.begin(length);
+      if (at < 0) return false;
+      putNum(at, length, v, num, busy);
+      return true;
+    }
+    let size: number;
+    try {
+      size = encoder.encode({ v: [v], e: err ? [[0, err]] : undefined });
+    } catch {
+      return false;
+    }
+    const at = results.begin(16 + size);
+    if (at < 0) return false;
+    putCodec(at, size, busy);
+    return true;
+  };
+
+  /** Writes one outcome, waiting for room, or by the port. */
+  const write = async (
+    v: unknown,
+    err: WireError | undefined,
+    num: number,
+    busy: number,
+  ): Promise<void> => {
+    if (num > 0 && !err) {
+      const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
+      const at = await room(length);
+      if (at >= 0) return putNum(at, length, v, num, busy);
+    }
+    const e = err ? [[0, err]] : undefined;
     let size = -1;
     try {
-      size = encoder.encode({ v: vs, e: es });
+      size = encoder.encode({ v: [v], e });
     } catch {
       // Not for the codec (shared objects, functions): the port below.
     }
     if (size >= 0) {
       const at = await room(16 + size);
       if (at >= 0) {
-        results.i32[at >> 2] = n;
-        results.f64[(at + 8) >> 3] = b;
-        encoder.copyTo(results.u8, at + 16, 0, size);
-        results.commit(R_CODEC, 16 + size);
-        wake();
+        // The encoding may have been replaced while waiting: redo it.
+        putCodec(at, encoder.encode({ v: [v], e }), busy);
         return;
       }
     }
     const transfer: Transferable[] = [];
-    let wire: unknown;
     try {
-      wire = reduce(vs, transfer);
-      structuredClone(wire, { transfer: [] });
-    } catch {
-      // Some result cannot be sent: that task fails, the others go through.
-      let errList = es ?? [];
-      for (let i = 0; i < n; i++) {
-        try {
-          structuredClone(reduce(vs[i], []));
-        } catch (e) {
-          const bad = findUncloneable(vs[i], "the result");
-          vs[i] = undefined;
-          errList = errList.filter(([j]) => j !== i);
-          errList.push([
-            i,
-            serializeError(
-              new TypeError(
-                bad
-                  ? `${bad.path} is a ${bad.type}, which cannot be sent back from a pool worker; return plain data`
-                  : `the result cannot be sent back from a pool worker: ${
-                    (e as Error).message
-                  }`,
-              ),
-            ),
-          ]);
-        }
-      }
-      errList.sort((a, b) => a[0] - b[0]);
-      transfer.length = 0;
-      wire = reduce(vs, transfer);
-      await viaPort({ v: wire, e: errList, b }, transfer);
-      return;
+      const wire = reduce([v], transfer);
+      await viaPort({ v: wire, e, b: busy }, transfer);
+    } catch (x) {
+      // The result cannot be sent back: the task fails instead.
+      const bad = findUncloneable(v, "the result");
+      const error = serializeError(
+        new TypeError(
+          bad
+            ? `${bad.path} is a ${bad.type}, which cannot be sent back from a pool worker; return plain data`
+            : `the result cannot be sent back from a pool worker: ${
+              (x as Error).message
+            }`,
+        ),
+      );
+      await viaPort({ v: [undefined], e: [[0, error]], b: busy }, []);
     }
-    await viaPort({ v: wire, e: es, b }, transfer);
   };
 
-  const run = async (input: Input): Promise<void> => {
-    const { fnId, kind } = input;
-    let fn = fns[fnId];
-    if (!fn && !lookupErrors[fnId]) {
+  /** Records a task's outcome; a promise only when it has to wait. */
+  const finish = (
+    v: unknown,
+    err: WireError | undefined,
+    num: number,
+    t0: number,
+  ): Promise<void> | undefined => {
+    done++;
+    const busy = performance.now() - t0;
+    if (unwoken++ === 0) oldest = t0;
+    if (writeNow(v, err, num, busy)) {
+      maybeWake();
+      return undefined;
+    }
+    return write(v, err, num, busy).then(maybeWake);
+  };
+
+  const failed = (e: unknown, t0: number): Promise<void> | undefined => {
+    if (ending()) throw e;
+    return finish(undefined, serializeError(e), 0, t0);
+  };
+
+  /** Goes on with a map chunk once item `j` gave a promise `x`. */
+  const mapOn = async (
+    fn: Fn,
+    input: Input,
+    out: unknown[],
+    j: number,
+    x: PromiseLike<unknown>,
+    nums: boolean,
+    t0: number,
+  ): Promise<void> => {
+    const star = input.kind !== KIND_MAP;
+    const n = out.length;
+    try {
+      let y: unknown = await x;
+      while (true) {
+        if (typeof y !== "number") nums = false;
+        out[j++] = y;
+        if (j >= n) break;
+        y = input.nums
+          ? fn(input.nums[input.from! + j])
+          : star
+          ? fn(...(input.payload![j] as unknown[]))
+          : fn(input.payload![j]);
+        if (isThenable(y)) y = await y;
+      }
+    } catch (e) {
+      return failed(e, t0);
+    }
+    return finish(out, undefined, nums ? 1 : 0, t0);
+  };
+
+  /**
+   * Runs one task. Sync task functions with room in the ring never touch a
+   * promise (this is most of the speed of tiny tasks); a promise is
+   * returned only when something had to wait.
+   */
+  const run = (input: Input): Promise<void> | undefined => {
+    const fn = fns[input.fnId];
+    if (!fn) return resolveAndRun(input);
+    Atomics.store(ctl, STARTED, input.seq);
+    const t0 = performance.now();
+    try {
+      if (input.kind === KIND_APPLY) {
+        const v = fn(...input.payload!);
+        if (isThenable(v)) {
+          return Promise.resolve(v).then(
+            (r) => finish(r, undefined, typeof r === "number" ? 2 : 0, t0),
+            (e) => failed(e, t0),
+          );
+        }
+        return finish(v, undefined, typeof v === "number" ? 2 : 0, t0);
+      }
+      let nums = true;
+      if (input.nums) {
+        const src = input.nums, from = input.from!, n = input.len!;
+        const out = new Array(n);
+        for (let j = 0; j < n; j++) {
+          const x = fn(src[from + j]);
+          if (isThenable(x)) return mapOn(fn, input, out, j, x, nums, t0);
+          if (typeof x !== "number") nums = false;
+          out[j] = x;
+        }
+        return finish(out, undefined, nums ? 1 : 0, t0);
+      }
+      const payload = input.payload!;
+      const n = payload.length;
+      const out = new Array(n);
+      const star = input.kind !== KIND_MAP;
+      for (let j = 0; j < n; j++) {
+        const x = star ? fn(...(payload[j] as unknown[])) : fn(payload[j]);
+        if (isThenable(x)) return mapOn(fn, input, out, j, x, nums, t0);
+        if (typeof x !== "number") nums = false;
+        out[j] = x;
+      }
+      return finish(out, undefined, nums ? 1 : 0, t0);
+    } catch (e) {
+      return failed(e, t0);
+    }
+  };
+
+  /** Looks the task's function up first (once per function). */
+  const resolveAndRun = async (input: Input): Promise<void> => {
+    const { fnId } = input;
+    if (!lookupErrors[fnId]) {
       try {
-        fn = fns[fnId] = await lookUp(refs[fnId]);
+        fns[fnId] = await lookUp(refs[fnId]);
+        return run(input);
       } catch (e) {
         if (ending()) throw e;
         lookupErrors[fnId] = serializeError(e);
       }
     }
     Atomics.store(ctl, STARTED, input.seq);
-    if (values.length === 0) oldest = performance.now();
-    const t0 = performance.now();
-    try {
-      if (!fn) throw lookupErrors[fnId];
-      let v: unknown;
-      if (kind === KIND_APPLY) {
-        v = fn(...input.payload!);
-        if (isThenable(v)) v = await v;
-        if (numMode !== -1) {
-          numMode = typeof v === "number" && numMode !== 1 ? 2 : -1;
-        }
-      } else {
-        let nums = true;
-        let out: unknown[];
-        if (input.nums) {
-          const src = input.nums, from = input.from!, n = input.len!;
-          out = new Array(n);
-          for (let j = 0; j < n; j++) {
-            let x = fn(src[from + j]);
-            if (isThenable(x)) x = await x;
-            if (typeof x !== "number") nums = false;
-            out[j] = x;
-          }
-        } else {
-          const payload = input.payload!;
-          const n = payload.length;
-          out = new Array(n);
-          const star = kind !== KIND_MAP;
-          for (let j = 0; j < n; j++) {
-            let x = star ? fn(...(payload[j] as unknown[])) : fn(payload[j]);
-            if (isThenable(x)) x = await x;
-            if (typeof x !== "number") nums = false;
-            out[j] = x;
-          }
-        }
-        v = out;
-        if (numMode !== -1) numMode = nums && numMode !== 2 ? 1 : -1;
-      }
-      values.push(v);
-    } catch (e) {
-      if (ending()) throw e;
-      (errs ??= []).push([
-        values.length,
-        fn ? serializeError(e) : e as WireError,
-      ]);
-      values.push(undefined);
-    }
-    const t1 = performance.now();
-    busy += t1 - t0;
-    done++;
-    if (values.length >= FLUSH_COUNT || t1 - oldest >= FLUSH_MS) await flush();
+    return finish(undefined, lookupErrors[fnId], 0, performance.now());
   };
 
   /** True when the worker reached maxtasksperchild. */
@@ -328,7 +392,7 @@ export async function poolWorker(
   while (true) {
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
-      await flush();
+      wakeNow();
       await waitAsync(tasks.hdr, RING_W, seen);
       continue;
     }
@@ -337,7 +401,7 @@ export async function poolWorker(
     const type = tasks.type;
     if (type === T_STOP) {
       tasks.release();
-      await flush();
+      wakeNow();
       return;
     }
     if (type === T_DEFS) {
@@ -361,7 +425,13 @@ export async function poolWorker(
       }
       tasks.release();
       const [seq, fnId, kind, payload] = r.message;
-      await run({ seq, fnId, kind, payload: rebuild(payload) as unknown[] });
+      const p = run({
+        seq,
+        fnId,
+        kind,
+        payload: rebuild(payload) as unknown[],
+      });
+      if (p) await p;
       if (spent()) break;
       continue;
     }
@@ -377,7 +447,8 @@ export async function poolWorker(
       let from = 0;
       for (let i = 0; i < n; i++) {
         const len = lens ? lens[i] : uniform;
-        await run({ seq: first + i, fnId, kind, nums, from, len });
+        const p = run({ seq: first + i, fnId, kind, nums, from, len });
+        if (p) await p;
         from += len;
       }
     } else if (type === T_CODEC) {
@@ -388,12 +459,13 @@ export async function poolWorker(
       ) as unknown[][];
       tasks.release();
       for (let i = 0; i < n; i++) {
-        await run({ seq: first + i, fnId, kind, payload: payloads[i] });
+        const p = run({ seq: first + i, fnId, kind, payload: payloads[i] });
+        if (p) await p;
       }
     } else {
       tasks.release();
     }
     if (spent()) break;
   }
-  await flush();
+  wakeNow();
 }

@@ -252,7 +252,8 @@ export class Pool implements AsyncDisposable {
     }
     const maxtasks = options.maxtasksperchild ?? 0;
     if (
-      maxtasks !== 0 &&
+      options.maxtasksperchild !== undefined &&
+      options.maxtasksperchild !== null &&
       (typeof maxtasks !== "number" || !Number.isInteger(maxtasks) ||
         maxtasks < 1)
     ) {

@@ -1,0 +1,466 @@
+import assert from "node:assert/strict";
+import {
+  AsyncResult,
+  Pool,
+  ProcessError,
+  TargetNotExportedError,
+  TimeoutError,
+  Value,
+} from "../mod.ts";
+import {
+  add,
+  addToValue,
+  badInit,
+  countCalls,
+  crash,
+  describe,
+  exitOnThree,
+  failOnThree,
+  half,
+  init,
+  initState,
+  notExported,
+  returnFunction,
+  sleepFor,
+  slowDouble,
+  square,
+  throwString,
+  whoami,
+} from "./fixtures/pool_tasks.ts";
+
+const T = 20_000; // bound of every wait in this file
+// The task functions live in fixtures/pool_tasks.ts: name it.
+const module = new URL("./fixtures/pool_tasks.ts", import.meta.url);
+
+/** `p`, or a rejection after T ms: no test may hang. */
+async function bounded<X>(p: Promise<X>, ms = T): Promise<X> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error(`not settled after ${ms} ms`)),
+          ms,
+        )
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function collect<X>(it: AsyncIterable<X>): Promise<X[]> {
+  const out: X[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+Deno.test("map, apply, starmap give the results in order", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  assert.equal(pool.processes, 2);
+  assert.deepEqual(
+    await bounded(pool.map(square, range(100))),
+    range(100).map((x) => x * x),
+  );
+  assert.deepEqual(
+    await bounded(pool.map(square, range(100), 7)),
+    range(100).map((x) => x * x),
+  );
+  assert.deepEqual(await bounded(pool.map(square, [])), []);
+  assert.equal(await bounded(pool.apply(add, [2, 3])), 5);
+  assert.deepEqual(
+    await bounded(pool.starmap(add, [[1, 2], [3, 4], [5, 6]])),
+    [3, 7, 11],
+  );
+  // Async task functions are awaited in the worker.
+  assert.deepEqual(
+    await bounded(pool.map(slowDouble, [1, 2, 3], 1)),
+    [2, 4, 6],
+  );
+});
+
+Deno.test("values of every kind travel: numbers exactly, objects, strings", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const odd = [-0.5, 1e-300, 2 ** 53, NaN, Infinity, -Infinity, 0.1];
+  const got = await bounded(pool.map(half, odd, 2));
+  assert.deepEqual(got, odd.map((x) => x + 0.5));
+  assert.ok(Object.is(await bounded(pool.apply(half, [-0.5])), 0));
+  assert.deepEqual(
+    await bounded(pool.map(describe, [1, 2, 3])),
+    [1, 2, 3].map((n) => ({ n, s: `#${n}`, a: [n, -n] })),
+  );
+  // A chunk larger than a ring record takes the slow path, still correct.
+  const big = range(200_000);
+  const squares = await bounded(pool.map(square, big, 100_000));
+  assert.equal(squares.length, big.length);
+  assert.equal(squares[199_999], 199_999 ** 2);
+  assert.equal(squares[12_345], 12_345 ** 2);
+});
+
+Deno.test("items may be generators and async iterables", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  function* gen() {
+    for (let i = 0; i < 20; i++) yield i;
+  }
+  async function* agen() {
+    for (let i = 0; i < 20; i++) {
+      await null;
+      yield i;
+    }
+  }
+  const want = range(20).map((x) => x * x);
+  assert.deepEqual(await bounded(pool.map(square, gen())), want);
+  assert.deepEqual(await bounded(pool.map(square, agen(), 3)), want);
+  assert.deepEqual(await bounded(collect(pool.imap(square, agen()))), want);
+  assert.deepEqual(
+    await bounded(collect(pool.imap(square, new Set(range(20)), 4))),
+    want,
+  );
+});
+
+Deno.test("imap yields in order; imapUnordered yields every result", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const want = range(50).map((x) => x * 2);
+  assert.deepEqual(
+    await bounded(collect(pool.imap(slowDouble, range(50)))),
+    want,
+  );
+  const unordered = await bounded(
+    collect(pool.imapUnordered(slowDouble, range(50), 3)),
+  );
+  assert.deepEqual(unordered.toSorted((a, b) => a - b), want);
+});
+
+Deno.test("imap reads an endless generator lazily and closes it on break", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  let pulled = 0;
+  let closed = false;
+  function* naturals() {
+    try {
+      for (let i = 0;; i++) {
+        pulled++;
+        yield i;
+      }
+    } finally {
+      closed = true;
+    }
+  }
+  const got: number[] = [];
+  await bounded((async () => {
+    for await (const x of pool.imap(square, naturals())) {
+      got.push(x);
+      if (got.length === 1000) break;
+    }
+  })());
+  assert.deepEqual(got, range(1000).map((x) => x * x));
+  assert.ok(closed, "break closes the source");
+  // Read ahead only as far as the workers and the consumer keep up.
+  assert.ok(pulled < 20_000, `pulled ${pulled} items for 1000 results`);
+  // The pool goes on.
+  assert.equal(await bounded(pool.apply(square, [9])), 81);
+});
+
+Deno.test("imap with chunksize over an unending async source, with back-pressure", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  let pulled = 0;
+  async function* ticks() {
+    for (let i = 0;; i++) {
+      pulled++;
+      await null;
+      yield i;
+    }
+  }
+  const it = pool.imapUnordered(square, ticks(), 5);
+  const seen = new Set<number>();
+  await bounded((async () => {
+    for await (const x of it) {
+      seen.add(x);
+      if (seen.size === 200) break;
+    }
+  })());
+  assert.equal(seen.size, 200);
+  const first = pulled;
+  // After break nothing more is read.
+  await bounded(pool.apply(square, [1]));
+  assert.equal(pulled, first);
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+});
+
+Deno.test("a task that throws rejects with the child's error; the pool goes on", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const e = await bounded(pool.apply(failOnThree, [3])).then(
+    () => assert.fail("should reject"),
+    (e) => e as TypeError & { code: string; stack: string },
+  );
+  assert.ok(e instanceof TypeError);
+  assert.equal(e.name, "TypeError");
+  assert.equal(e.message, "three is not allowed (got 3)");
+  assert.equal(e.code, "E_THREE");
+  assert.match(e.stack, /failOnThree/);
+  assert.match(e.stack, /pool_tasks\.ts/);
+  await assert.rejects(
+    bounded(pool.map(failOnThree, range(10), 2)),
+    (err: Error) => err instanceof TypeError && /three/.test(err.message),
+  );
+  await assert.rejects(
+    bounded(pool.apply(throwString)),
+    (err: unknown) => err === "plain string",
+  );
+  assert.deepEqual(await bounded(pool.map(failOnThree, [1, 2])), [1, 2]);
+});
+
+Deno.test("imap: an error comes in its place and ends the iteration", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const got: number[] = [];
+  const it = pool.imap(failOnThree, range(10));
+  await assert.rejects(
+    bounded((async () => {
+      for await (const x of it) got.push(x);
+    })()),
+    TypeError,
+  );
+  assert.deepEqual(got, [0, 1, 2]);
+  assert.deepEqual(await it.next(), { done: true, value: undefined });
+  // An error thrown by the source comes after the results before it.
+  function* failing() {
+    yield 1;
+    yield 2;
+    throw new RangeError("source broke");
+  }
+  const got2: number[] = [];
+  await assert.rejects(
+    bounded((async () => {
+      for await (const x of pool.imap(square, failing())) got2.push(x);
+    })()),
+    /source broke/,
+  );
+  assert.deepEqual(got2, [1, 4]);
+});
+
+Deno.test("a worker that dies in a task is replaced; the task fails, the pool never hangs", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const before = new Set(await bounded(pool.map(whoami, range(8), 1)));
+  await assert.rejects(
+    bounded(pool.map(exitOnThree, range(6), 1)),
+    (e: Error) =>
+      e instanceof ProcessError && /died/.test(e.message) &&
+      /exit code 7/.test(e.message),
+  );
+  // An uncaught error outside the task's own stack crashes the worker.
+  await assert.rejects(
+    bounded(pool.apply(crash)),
+    (e: Error) => e instanceof ProcessError && /died/.test(e.message),
+  );
+  // Still two workers, and they work; at least one is new.
+  const after = new Set(await bounded(pool.map(whoami, range(40), 1)));
+  assert.equal(after.size <= 2, true);
+  assert.ok([...after].some((name) => !before.has(name)));
+  assert.deepEqual(await bounded(pool.map(square, [1, 2, 3])), [1, 4, 9]);
+  // Tasks queued behind the fatal one run elsewhere: each gets its own outcome.
+  const outcomes = await bounded(Promise.allSettled(
+    range(6).map((x) => pool.apply(exitOnThree, [x])),
+  ));
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    [
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ],
+  );
+});
+
+Deno.test("AsyncResult: get with timeout, wait, ready, successful, callbacks", async () => {
+  await using pool = new Pool({ processes: 1, module });
+  const slow = pool.applyAsync(slowDouble, [21, 300]);
+  assert.ok(slow instanceof AsyncResult);
+  assert.equal(slow.ready(), false);
+  assert.throws(() => slow.successful(), ProcessError);
+  await assert.rejects(slow.get(1), TimeoutError);
+  await slow.wait(1);
+  assert.equal(await bounded(slow.get()), 42);
+  assert.equal(slow.ready(), true);
+  assert.equal(slow.successful(), true);
+
+  const got: unknown[] = [];
+  const ok = pool.mapAsync(square, [1, 2, 3], undefined, {
+    callback: (r) => got.push(["ok", r]),
+    errorCallback: (e) => got.push(["err", e]),
+  });
+  const bad = pool.applyAsync(failOnThree, [3], {
+    callback: (r) => got.push(["ok", r]),
+    errorCallback: (e) => got.push(["err", (e as Error).message]),
+  });
+  const star = pool.starmapAsync(add, [[1, 1], [2, 2]], 1, {
+    callback: (r) => got.push(["star", r]),
+  });
+  await bounded(Promise.all([ok.wait(), bad.wait(), star.wait()]));
+  assert.deepEqual(got, [
+    ["ok", [1, 4, 9]],
+    ["err", "three is not allowed (got 3)"],
+    ["star", [2, 4]],
+  ]);
+  assert.equal(bad.successful(), false);
+  await assert.rejects(bad.get(), TypeError);
+});
+
+Deno.test("default chunksize is Python's; maxtasksperchild replaces workers", async () => {
+  // 10 items on 1 worker: chunks of ceil(10 / 4) = 3, so 4 tasks, and with
+  // maxtasksperchild 1 each task runs in a worker of its own.
+  await using pool = new Pool({ processes: 1, module, maxtasksperchild: 1 });
+  const names = await bounded(pool.map(whoami, range(10)));
+  assert.equal(names.length, 10);
+  assert.equal(new Set(names).size, 4);
+  assert.deepEqual(
+    names.map((n) => n === names[0]),
+    [true, true, true, false, false, false, false, false, false, false],
+  );
+  // Each worker counts its own calls: never more than 2 tasks of 1 item.
+  await using pool2 = new Pool({ processes: 2, module, maxtasksperchild: 2 });
+  const counts = await bounded(pool2.map(countCalls, range(12), 1));
+  assert.ok(counts.every(([, n]) => n <= 2), JSON.stringify(counts));
+  assert.ok(new Set(counts.map(([name]) => name)).size >= 6);
+});
+
+Deno.test("initializer runs once in every worker, replacements too", async () => {
+  await using pool = new Pool({
+    processes: 2,
+    module,
+    initializer: init,
+    initargs: ["x", 1],
+    maxtasksperchild: 2,
+  });
+  const states = await bounded(pool.map(initState, range(10), 1));
+  assert.ok(states.every((s) => JSON.stringify(s.init) === '["x",1]'));
+  assert.ok(new Set(states.map((s) => s.name)).size >= 5);
+});
+
+Deno.test("a failing or unexported initializer breaks the pool with its error", async () => {
+  {
+    await using pool = new Pool({ processes: 2, module, initializer: badInit });
+    await assert.rejects(
+      bounded(pool.apply(square, [2])),
+      (e: Error) =>
+        e instanceof RangeError && /initializer refused/.test(e.message),
+    );
+    assert.throws(() => pool.applyAsync(square, [2]), RangeError);
+  }
+  {
+    await using pool = new Pool({
+      processes: 1,
+      module,
+      initializer: notExported,
+    });
+    await assert.rejects(
+      bounded(pool.apply(square, [2])),
+      TargetNotExportedError,
+    );
+  }
+});
+
+Deno.test("close lets queued work finish, then join returns; submitting after close throws", async () => {
+  const pool = new Pool({ processes: 2, module });
+  await assert.rejects(pool.join(), ProcessError); // join before close
+  const results = range(6).map((x) => pool.applyAsync(slowDouble, [x, 20]));
+  const it = pool.imap(square, range(5));
+  pool.close();
+  assert.throws(() => pool.applyAsync(square, [1]), ProcessError);
+  await assert.rejects(pool.map(square, [1]), /closed/);
+  assert.throws(() => pool.imap(square, [1]), ProcessError);
+  assert.deepEqual(await bounded(collect(it)), [0, 1, 4, 9, 16]);
+  await bounded(pool.join());
+  assert.deepEqual(
+    await Promise.all(results.map((r) => r.get())),
+    range(6).map((x) => x * 2),
+  );
+  pool.close(); // again: harmless
+  await pool[Symbol.asyncDispose]();
+});
+
+Deno.test("terminate fails unfinished results; submitting after terminate throws", async () => {
+  const pool = new Pool({ processes: 2, module });
+  assert.equal(await bounded(pool.apply(square, [3])), 9);
+  const slow = pool.applyAsync(sleepFor, [10_000]);
+  const it = pool.imap(sleepFor, [10_000, 10_000]);
+  pool.terminate();
+  await assert.rejects(bounded(slow.get()), /terminated/);
+  await assert.rejects(bounded(it.next()), /terminated/);
+  assert.throws(() => pool.applyAsync(square, [1]), /terminated/);
+  await assert.rejects(pool.map(square, [1]), /terminated/);
+  await bounded(pool.join());
+  pool.terminate(); // again: harmless
+});
+
+Deno.test("bad input fails fast with named errors", async () => {
+  for (const processes of [0, -1, 1.5, NaN, "2"]) {
+    assert.throws(
+      () => new Pool({ processes: processes as number, module }),
+      (e: Error) => e instanceof RangeError && /processes/.test(e.message),
+    );
+  }
+  assert.throws(
+    () => new Pool({ module, maxtasksperchild: 0 }),
+    RangeError,
+  );
+  assert.throws(
+    () => new Pool({ module, initargs: 3 as unknown as unknown[] }),
+    TypeError,
+  );
+  await using pool = new Pool({ processes: 1, module });
+  assert.throws(() => pool.mapAsync(square, [1], 0), RangeError);
+  assert.throws(() => pool.imap(square, [1], 1.5), RangeError);
+  assert.throws(
+    () => pool.mapAsync(square, 5 as unknown as number[]),
+    TypeError,
+  );
+  assert.throws(
+    () => pool.applyAsync("square" as unknown as () => void),
+    TypeError,
+  );
+  // Not exported: rejected before any work starts.
+  await assert.rejects(
+    bounded(pool.map(notExported, [1, 2])),
+    (e: Error) =>
+      e instanceof TargetNotExportedError && /'hidden'/.test(e.message),
+  );
+  await assert.rejects(
+    bounded(pool.apply((x: number) => x, [1])),
+    TargetNotExportedError,
+  );
+  // Items that cannot be sent: that task fails, naming the item.
+  await assert.rejects(
+    bounded(pool.map(square, [1, (() => 2) as unknown as number, 3])),
+    (e: Error) => e instanceof TypeError && /items\[1\]/.test(e.message),
+  );
+  await assert.rejects(
+    bounded(pool.apply(add, [1, Symbol("s") as unknown as number])),
+    (e: Error) => e instanceof TypeError && /args\[1\]/.test(e.message),
+  );
+  await assert.rejects(
+    bounded(pool.apply(returnFunction)),
+    (e: Error) => e instanceof TypeError && /function/.test(e.message),
+  );
+  // The pool is fine after all that.
+  assert.equal(await bounded(pool.apply(add, [1, 1])), 2);
+});
+
+Deno.test("shared objects in args stay shared", async () => {
+  await using pool = new Pool({ processes: 2, module });
+  const v = new Value("i", 0);
+  const r = await bounded(
+    pool.starmap(
+      addToValue,
+      range(10).map(() => [v, 1] as [Value<"i">, number]),
+    ),
+  );
+  assert.equal(v.value, 10);
+  assert.deepEqual(r.toSorted((a, b) => a - b), range(10).map((x) => x + 1));
+});
