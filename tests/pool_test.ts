@@ -464,3 +464,72 @@ Deno.test("shared objects in args stay shared", async () => {
   assert.equal(v.value, 10);
   assert.deepEqual(r.toSorted((a, b) => a - b), range(10).map((x) => x + 1));
 });
+
+async function runTask(task: string, ...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", task, ...args],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(T),
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("example:pool prints seed 002's lines, two jobs at a time", async () => {
+  const r = await runTask("example:pool", "--scale", "0.02");
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split("\n");
+  const seconds: Record<string, number> = { A: 5, B: 2, C: 1, D: 3 };
+  const want = Object.entries(seconds).flatMap(([job, s]) => [
+    ` Process ${job} waiting ${s} seconds`,
+    ` Process ${job} Finished.`,
+  ]);
+  assert.deepEqual(lines.toSorted(), want.toSorted());
+  // Each job says it waits before it says it finished, and the two workers
+  // never run more than two jobs at once.
+  let running = 0;
+  for (const line of lines) {
+    const [, job, what] = line.match(/^ Process (\w) (waiting|Finished)/)!;
+    if (what === "waiting") {
+      assert.ok(
+        !lines.slice(0, lines.indexOf(line)).some((l) =>
+          l.includes(`${job} Finished`)
+        ),
+      );
+      running++;
+      assert.ok(running <= 2, `more than two jobs at once:\n${r.stdout}`);
+    } else {
+      assert.ok(
+        lines.indexOf(line) >
+          lines.indexOf(` Process ${job} waiting ${seconds[job]} seconds`),
+      );
+      running--;
+    }
+  }
+});
+
+Deno.test("example:pool-methods prints the pool methods' results", async () => {
+  const r = await runTask("example:pool-methods");
+  assert.equal(r.code, 0, r.stderr);
+  const cubes = "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]";
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    `map: ${cubes}`,
+    `map, chunksize 3: ${cubes}`,
+    `apply: ${cubes}`,
+    `mapAsync callback: ${cubes}`,
+    "applyAsync callback: 64",
+    "closed and joined",
+    cubes,
+  ]);
+});
+
+Deno.test("example:pool rejects a bad --scale with a clear error", async () => {
+  const r = await runTask("example:pool", "--scale", "zero");
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--scale must be a positive number/);
+});
