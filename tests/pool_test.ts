@@ -533,3 +533,42 @@ Deno.test("example:pool rejects a bad --scale with a clear error", async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /--scale must be a positive number/);
 });
+
+async function runProgram(file: string, ...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      new URL(file, import.meta.url).pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(T),
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("an idle pool left open does not keep the program alive (as Python's)", async () => {
+  const r = await runProgram("./fixtures/pool_idle.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    "[ 1, 4, 9 ]",
+    "main done",
+  ]);
+});
+
+Deno.test("permissions: workers run with the given permissions", async () => {
+  const r = await runProgram("./fixtures/pool_idle.ts", "--permissions");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    "[ 1, 4, 9 ]",
+    "NotCapable",
+    "main done",
+  ]);
+});
