@@ -1210,7 +1210,12 @@ export class Pool implements AsyncDisposable {
     );
   }
 
-  /** Waits until the workers ended; call `close()` or `terminate()` first. */
+  /**
+   * Waits until the workers ended; call `close()` or `terminate()` first.
+   * After `close()`, an `imap` still being fed holds it (its items are read
+   * only as its results are consumed): read it to the end, `break` out of
+   * it, or `terminate()`.
+   */
   async join(): Promise<void> {
     if (!this.#closed && !this.#terminated) {
       throw new ProcessError(
