@@ -14,7 +14,22 @@ export type WaitResult = "ok" | "not-equal" | "timed-out";
 /** Longest single slice of a wait, so liveness checks run at least this often. */
 export const SLICE_MS = 50;
 
-const KEEPALIVE_MS = 2 ** 30;
+// One interval for the whole thread, ref'd only while some async wait is
+// pending (cheaper than a timer per wait: waits sit on the hot path).
+let keepAlive: number | undefined;
+let pending = 0;
+
+function hold(): void {
+  if (pending++ === 0) {
+    keepAlive ??= setInterval(() => {}, 2 ** 30) as unknown as number;
+    Deno.refTimer(keepAlive);
+  }
+}
+
+function released<T>(v: T): T {
+  if (--pending === 0) Deno.unrefTimer(keepAlive!);
+  return v;
+}
 
 /**
  * `Atomics.waitAsync` that keeps the program alive while it waits and honours
@@ -31,14 +46,8 @@ export function waitAsync(
     : Math.max(0, timeoutMs);
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
-  const keepAlive = setTimeout(
-    () => {},
-    ms === undefined ? KEEPALIVE_MS : ms + 1000,
-  );
-  return r.value.then((v) => {
-    clearTimeout(keepAlive);
-    return v;
-  });
+  hold();
+  return r.value.then(released);
 }
 
 /** `Atomics.wait`, with `timeoutMs` (undefined = forever). */

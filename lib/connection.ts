@@ -58,6 +58,10 @@ const HOLDER = 4; // [HOLDER + side]: ident of the process holding end `side`
 const WORDS = 6;
 
 const TAG = "mp.Connection";
+/** How long `recv()` may block the thread for a fast reply before it parks (ms). */
+const SPIN_MS = 0.05;
+/** A parked wait shorter than this (ms) means messages come fast: spin again. */
+const RESPIN_MS = 0.5;
 
 type Received = { message: unknown } | undefined;
 
@@ -93,6 +97,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #writable: boolean;
   #received: number;
   #buffer: unknown[] = [];
+  #spin = true;
 
   /** Internal: use {@linkcode Pipe}. */
   constructor(
@@ -257,12 +262,22 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         if (last) return rebuild(last.message);
         throw new EOFError("the other end of the pipe is closed");
       }
+      if (this.#spin) {
+        // Adaptive spin-then-park: a reply that comes within SPIN_MS is
+        // caught by a short blocking wait (a few microseconds to wake),
+        // not by Atomics.waitAsync (tens of microseconds in Deno). Once a
+        // spin comes back empty, we park until messages come fast again.
+        if (waitSync(this.#ctl, idx, sent, SPIN_MS) !== "timed-out") continue;
+        this.#spin = false;
+      }
+      const t = performance.now();
       await waitAsync(
         this.#ctl,
         idx,
         sent,
         sent > this.#received ? 1 : SLICE_MS,
       );
+      if (performance.now() - t < RESPIN_MS) this.#spin = true;
     }
   }
 
