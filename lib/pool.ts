@@ -547,6 +547,7 @@ export class Pool implements AsyncDisposable {
     checkItems(items, "items");
     checkChunksize(chunksize);
     const job = new ImapJob(this.#feeder, ordered, chunksize, KIND_MAP);
+    this.#describe.set(job, { what: "items", size: chunksize });
     this.#jobs.add(job);
     this.#feeders.add(job);
     this.#submit(fn, caller, job, (fnId) => job.start(fnId, items));
@@ -992,9 +993,15 @@ export class Pool implements AsyncDisposable {
         const seen = Atomics.load(this.#signal, 0);
         let got = false;
         this.#portLate = false;
-        for (const w of this.#workers) if (this.#drain(w)) got = true;
+        try {
+          for (const w of this.#workers) if (this.#drain(w)) got = true;
+          if (got) this.#dispatch();
+        } catch (e) {
+          // A corrupt record or the like: fail loudly, never hang.
+          this.#breakPool(e);
+          return;
+        }
         if (got) {
-          this.#dispatch();
           // Let the consumers of the results run before the next round.
           await null;
           continue;

@@ -444,6 +444,15 @@ Deno.test("bad input fails fast with named errors", async () => {
     bounded(pool.apply(add, [1, Symbol("s") as unknown as number])),
     (e: Error) => e instanceof TypeError && /args\[1\]/.test(e.message),
   );
+  const got: number[] = [];
+  await assert.rejects(
+    bounded((async () => {
+      const items = [1, 2, 3, 4, (() => 5) as unknown as number, 6];
+      for await (const x of pool.imap(square, items, 2)) got.push(x);
+    })()),
+    (e: Error) => e instanceof TypeError && /items\[4\]/.test(e.message),
+  );
+  assert.deepEqual(got, [1, 4, 9, 16]);
   await assert.rejects(
     bounded(pool.apply(returnFunction)),
     (e: Error) => e instanceof TypeError && /function/.test(e.message),
