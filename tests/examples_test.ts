@@ -1,0 +1,41 @@
+// The examples of seeds 001, 002 and 003 that issue 2 covers, run as a user
+// runs them, their output checked against the documents.
+import assert from "node:assert/strict";
+import { runTask } from "./_run_task.ts";
+
+Deno.test("example:isolation prints seed 001's first result", async () => {
+  assert.equal(
+    await runTask("example:isolation"),
+    "Result(in process p1): [1, 4, 9, 16]\nResult(in main program): []\n",
+  );
+});
+
+Deno.test("example:pipe prints seed 001's Pipe result", async () => {
+  assert.equal(
+    await runTask("example:pipe"),
+    [
+      "Sent the message: hello",
+      "Sent the message: hey",
+      "Sent the message: hru?",
+      "Sent the message: END",
+      "Received the message: hello",
+      "Received the message: hey",
+      "Received the message: hru?",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("example:process prints seed 002's continents, then seed 003's processes end", async () => {
+  assert.equal(
+    await runTask("example:process"),
+    [
+      "The name of continent is :  Asia",
+      "The name of continent is :  America",
+      "The name of continent is :  Europe",
+      "The name of continent is :  Africa",
+      "end main",
+      "",
+    ].join("\n"),
+  );
+});
