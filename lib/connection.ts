@@ -59,9 +59,9 @@ const WORDS = 6;
 
 const TAG = "mp.Connection";
 /** How long `recv()` may block the thread for a fast reply before it parks (ms). */
-const SPIN_MS = 0.05;
+const SPIN_MS = 0.2;
 /** A parked wait shorter than this (ms) means messages come fast: spin again. */
-const RESPIN_MS = 0.5;
+const RESPIN_MS = 1;
 
 type Received = { message: unknown } | undefined;
 
@@ -251,17 +251,10 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    */
   async recv(): Promise<unknown> {
     this.#check();
-    const idx = SENT + this.#side;
     while (true) {
-      const r = this.#take();
-      if (r) return rebuild(r.message);
-      const sent = Atomics.load(this.#ctl, idx);
-      if (sent === this.#received && this.#peerGone()) {
-        // A last message may have been counted just before the close.
-        const last = this.#take();
-        if (last) return rebuild(last.message);
-        throw new EOFError("the other end of the pipe is closed");
-      }
+      const step = this.#step();
+      if (step.done) return step.value;
+      const { idx, sent, slice } = step;
       if (this.#spin) {
         // Adaptive spin-then-park: a reply that comes within SPIN_MS is
         // caught by a short blocking wait (a few microseconds to wake),
@@ -271,12 +264,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         this.#spin = false;
       }
       const t = performance.now();
-      await waitAsync(
-        this.#ctl,
-        idx,
-        sent,
-        sent > this.#received ? 1 : SLICE_MS,
-      );
+      await waitAsync(this.#ctl, idx, sent, slice);
       if (performance.now() - t < RESPIN_MS) this.#spin = true;
     }
   }
@@ -284,18 +272,38 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /** Like {@linkcode Connection.recv}, blocking the thread with `Atomics.wait` (for workers). */
   recvSync(): unknown {
     this.#check();
-    const idx = SENT + this.#side;
     while (true) {
-      const r = this.#take();
-      if (r) return rebuild(r.message);
-      const sent = Atomics.load(this.#ctl, idx);
-      if (sent === this.#received && this.#peerGone()) {
-        const last = this.#take();
-        if (last) return rebuild(last.message);
-        throw new EOFError("the other end of the pipe is closed");
-      }
-      waitSync(this.#ctl, idx, sent, sent > this.#received ? 1 : SLICE_MS);
+      const step = this.#step();
+      if (step.done) return step.value;
+      waitSync(this.#ctl, step.idx, step.sent, step.slice);
     }
+  }
+
+  /**
+   * One attempt to receive: the message, or what to wait on before the next
+   * attempt (the counter word and the value it had). Throws `EOFError` once
+   * the peer is gone and everything it sent was received.
+   */
+  #step():
+    | { done: true; value: unknown }
+    | { done: false; idx: number; sent: number; slice: number } {
+    const r = this.#take();
+    if (r) return { done: true, value: rebuild(r.message) };
+    const idx = SENT + this.#side;
+    const sent = Atomics.load(this.#ctl, idx);
+    if (sent === this.#received && this.#peerGone()) {
+      // A last message may have been counted just before the close.
+      const last = this.#take();
+      if (last) return { done: true, value: rebuild(last.message) };
+      throw new EOFError("the other end of the pipe is closed");
+    }
+    // A message counted but not yet visible is a moment away: look again soon.
+    return {
+      done: false,
+      idx,
+      sent,
+      slice: sent > this.#received ? 1 : SLICE_MS,
+    };
   }
 
   /** Receives a message sent with {@linkcode Connection.sendBytes}, as a Uint8Array. */
