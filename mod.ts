@@ -33,3 +33,4 @@ export * from "./lib/queue_handler.ts";
 export * from "./lib/synchronize.ts";
 export * from "./lib/sharedctypes.ts";
 export * from "./lib/pool.ts";
+export * from "./lib/managers.ts";

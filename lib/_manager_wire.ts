@@ -1,0 +1,94 @@
+/**
+ * What a manager's clients and server agree on: the request and reply
+ * shapes, the control words of a local channel, how errors travel.
+ *
+ * A request is `[callId, op, a, b, c]`; a reply is `[callId, ok, value]`
+ * (`value` is the serialized error when `ok` is false). Call id 0 asks for
+ * no reply. Locally these travel over a MessagePort; over TCP each is a
+ * `node:v8`-serialized, length-prefixed frame.
+ *
+ * @module
+ */
+
+import * as errors from "./errors.ts";
+
+/** Request: call a method: `[id, "call", objectId, method, args]`. */
+export const OP_CALL = 0;
+/** Request: create an object: `[id, "create", kind, args]` -> `[objectId, kind]`. */
+export const OP_CREATE = 1;
+/** Request: name an object: `[id, "register", name, objectId]`. */
+export const OP_REGISTER = 2;
+/** Request: look a name up: `[id, "get", name]` -> `[objectId, kind]`. */
+export const OP_GET = 3;
+/** Request (local only): serve a new channel: `[0, "adopt", port, sab]`. */
+export const OP_ADOPT = 4;
+/** Request (local owner only): stop the server. */
+export const OP_SHUTDOWN = 5;
+/** Request: who are you -> `{ serverId }`. */
+export const OP_HELLO = 6;
+
+/** A request on the wire. */
+export type Request = [number, number, unknown?, unknown?, unknown?];
+/** A reply on the wire. */
+export type Reply = [number, boolean, unknown];
+
+// Control words of a local channel's SharedArrayBuffer.
+/** Replies posted to the client so far (the client sleeps on it). */
+export const RESP = 0;
+/** Set by the server when it dropped the channel or stopped. */
+export const CLOSED = 1;
+/** The ident of the process holding the client end. */
+export const HOLDER = 2;
+/** Number of control words. */
+export const WORDS = 4;
+
+/** An error as it travels. */
+export interface WireError {
+  name: string;
+  message: string;
+  stack: string;
+}
+
+/** Serializes an error for the wire. */
+export function toWire(e: unknown): WireError {
+  if (e instanceof Error) {
+    return {
+      name: e.name,
+      message: e.message,
+      stack: e.stack ?? `${e.name}: ${e.message}`,
+    };
+  }
+  return { name: "Error", message: String(e), stack: String(e) };
+}
+
+const BUILTIN: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+};
+
+/**
+ * Rebuilds an error from the server as the class of that name (this
+ * module's error classes and JS's built-in ones), else a `RemoteError`.
+ */
+export function fromWire(w: unknown): Error {
+  const e = (w && typeof w === "object" ? w : {}) as Partial<WireError>;
+  const name = typeof e.name === "string" ? e.name : "Error";
+  const message = typeof e.message === "string" ? e.message : String(w);
+  const own = (errors as Record<string, unknown>)[name];
+  if (
+    typeof own === "function" && own !== errors.RemoteError &&
+    own !== errors.TargetNotExportedError &&
+    own.prototype instanceof errors.MultiprocessingError
+  ) {
+    return new (own as typeof errors.MultiprocessingError)(message);
+  }
+  const builtin = BUILTIN[name];
+  if (builtin) return new builtin(message);
+  return new errors.RemoteError(
+    { name, message, stack: typeof e.stack === "string" ? e.stack : "" },
+    "the manager's server",
+  );
+}

@@ -1,0 +1,1008 @@
+/**
+ * Managers: Python's `multiprocessing.Manager`. A server process owns
+ * shared objects (list, dict, Namespace, Value, Queue, Lock, Event, ...);
+ * other processes use them through async proxies. Proxies cross into child
+ * processes inside `args` (or through pipes and queues) and keep working
+ * there. With an `address` and an `authkey`, the manager also serves other
+ * programs over TCP, after an HMAC challenge-response in both directions.
+ *
+ * @example
+ * ```ts
+ * import { Manager, Process, type ListProxy } from "@mp/multiprocessing";
+ *
+ * export async function addRecord(records: ListProxy<[string, number]>) {
+ *   await records.append(["Jeff", 8]);
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using manager = await Manager.start();
+ *   const records = await manager.list<[string, number]>([["Sam", 10]]);
+ *   const p = new Process({ target: addRecord, args: [records] });
+ *   await p.start();
+ *   await p.join();
+ *   console.log(await records.toArray()); // [ [ "Sam", 10 ], [ "Jeff", 8 ] ]
+ * }
+ * ```
+ *
+ * @module
+ */
+
+import { Process } from "./process.ts";
+import { reduceSymbol, registerRebuilder } from "./reduction.ts";
+import type { Reduced } from "./reduction.ts";
+import { EOFError, TimeoutError } from "./errors.ts";
+import {
+  type Address,
+  LocalChannel,
+  type ProxyChannel as Channel,
+  TcpChannel,
+} from "./_manager_channel.ts";
+import {
+  OP_CALL,
+  OP_CREATE,
+  OP_GET,
+  OP_REGISTER,
+  OP_SHUTDOWN,
+  WORDS,
+} from "./_manager_wire.ts";
+import {
+  BootChannel,
+  managerServer,
+  type ServerConfig,
+} from "./_manager_server.ts";
+import { authkeyBytes } from "./_auth.ts";
+import { MAX_FRAME } from "./_frames.ts";
+import { TYPECODES } from "./_manager_objects.ts";
+
+export type { Address, ProxyChannel } from "./_manager_channel.ts";
+
+const SERVER_MODULE = new URL("./_manager_server.ts", import.meta.url).href;
+const PROXY_TAG = "mp.ManagerProxy";
+const REF = "__mp_manager_ref__";
+/** How long `Manager.start()` waits for the server to come up. */
+const START_TIMEOUT_MS = 30_000;
+/** How long `shutdown()` waits for the server to stop before ending it. */
+const STOP_TIMEOUT_MS = 2_000;
+
+// ------------------------------------------------------------------ proxies
+
+interface ProxyRef {
+  channel: Channel;
+  id: number;
+  kind: string;
+}
+
+const refs = new WeakMap<BaseProxy, ProxyRef>();
+
+function refOf(p: BaseProxy): ProxyRef {
+  const r = refs.get(p);
+  if (!r) throw new TypeError("not a manager proxy");
+  return r;
+}
+
+/** Proxies inside a value become references the server keeps. */
+function encode(v: unknown, serverId: string): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (v instanceof BaseProxy) {
+    const r = refOf(v);
+    if (r.channel.serverId !== serverId) {
+      throw new TypeError(
+        "a proxy can only be stored in the manager that holds its object",
+      );
+    }
+    return { [REF]: [r.id, r.kind] };
+  }
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const w = encode(v[i], serverId);
+      if (w !== v[i] && !out) out = v.slice(0, i);
+      if (out) out[i] = w;
+    }
+    return out ?? v;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    let out: Record<string, unknown> | undefined;
+    const rec = v as Record<string, unknown>;
+    for (const k in rec) {
+      const w = encode(rec[k], serverId);
+      if (w !== rec[k] && !out) out = { ...rec };
+      if (out) out[k] = w;
+    }
+    return out ?? v;
+  }
+  if (v instanceof Map) {
+    let changed = false;
+    const entries = [...v].map(([k, x]) => {
+      const ek = encode(k, serverId), ex = encode(x, serverId);
+      if (ek !== k || ex !== x) changed = true;
+      return [ek, ex] as [unknown, unknown];
+    });
+    return changed ? new Map(entries) : v;
+  }
+  return v;
+}
+
+/** References inside a reply become proxies on the same channel. */
+function decode(v: unknown, channel: Channel): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (x !== null && typeof x === "object") v[i] = decode(x, channel);
+    }
+    return v;
+  }
+  if (v instanceof Map) {
+    for (const [k, x] of v) {
+      if (x !== null && typeof x === "object") v.set(k, decode(x, channel));
+    }
+    return v;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const rec = v as Record<string, unknown>;
+  const ref = rec[REF];
+  if (Array.isArray(ref)) {
+    return makeProxy(channel, ref[0] as number, ref[1] as string);
+  }
+  for (const k in rec) {
+    const x = rec[k];
+    if (x !== null && typeof x === "object") rec[k] = decode(x, channel);
+  }
+  return v;
+}
+
+/**
+ * The base of every manager proxy: a handle on one object of a manager's
+ * server. Proxies cross into child processes (in `args`, through pipes and
+ * queues) and keep working there while the manager runs; a call after the
+ * manager stopped rejects with `EOFError`.
+ *
+ * @example
+ * ```ts
+ * import { BaseProxy, Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const d = await manager.dict();
+ * console.log(d instanceof BaseProxy, d.kind); // true dict
+ * ```
+ */
+export class BaseProxy {
+  /** Internal: proxies come from a {@linkcode Manager}. */
+  constructor(channel: Channel, id: number, kind: string) {
+    refs.set(this, { channel, id, kind });
+  }
+
+  /** The kind of object behind the proxy (`"list"`, `"dict"`, `"Queue"`, ...). */
+  get kind(): string {
+    return refOf(this).kind;
+  }
+
+  /**
+   * Calls `method` on the object in the server (Python's `_callmethod`).
+   * A method the object's kind does not have rejects with a `TypeError`
+   * naming the methods it has.
+   */
+  callMethod(method: string, ...args: unknown[]): Promise<unknown> {
+    return call(this, method, args, false);
+  }
+
+  /** Sends the proxy to another process: it reaches the same object. */
+  [reduceSymbol](): Reduced {
+    const r = refOf(this);
+    return { tag: PROXY_TAG, state: [r.channel, r.id, r.kind] };
+  }
+}
+
+async function call(
+  proxy: BaseProxy,
+  method: string,
+  args: unknown[],
+  blocking: boolean,
+): Promise<unknown> {
+  const r = refOf(proxy);
+  const result = await r.channel.call(
+    OP_CALL,
+    r.id,
+    method,
+    encode(args, r.channel.serverId),
+    blocking,
+  );
+  return decode(result, r.channel);
+}
+
+/** Options of waiting queue calls. */
+export interface ProxyQueueWaitOptions {
+  /** Wait when the queue is empty (get) or full (put); default true. */
+  block?: boolean;
+  /** Give up after this many milliseconds (`Empty`/`Full`); undefined = forever. */
+  timeout?: number;
+}
+
+/** Options of `acquire()`. */
+export interface ProxyAcquireOptions {
+  /** Wait for the lock; default true. With false, returns false at once when it is taken. */
+  blocking?: boolean;
+  /** Give up after this many milliseconds (returns false); undefined = forever. */
+  timeout?: number;
+}
+
+/**
+ * A proxy for a list held by a manager (`manager.list()`). Indices may be
+ * negative (counted from the end) as in Python; `remove`, `index` and
+ * `count` compare items by value (so `["Sam", 10]` finds a stored tuple).
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const l = await manager.list([1, 2]);
+ * await l.append(3);
+ * console.log(await l.get(-1), await l.len()); // 3 3
+ * ```
+ */
+export class ListProxy<T = unknown> extends BaseProxy
+  implements AsyncIterable<T> {
+  /** Adds `item` at the end. */
+  append(item: T): Promise<void> {
+    return call(this, "append", [item], false) as Promise<void>;
+  }
+  /** Adds every item of `items` at the end. */
+  extend(items: Iterable<T>): Promise<void> {
+    return call(this, "extend", [[...items]], false) as Promise<void>;
+  }
+  /** The item at `index` (negative: from the end); `RangeError` when out of range. */
+  get(index: number): Promise<T> {
+    return call(this, "get", [index], false) as Promise<T>;
+  }
+  /** Replaces the item at `index`. */
+  set(index: number, item: T): Promise<void> {
+    return call(this, "set", [index, item], false) as Promise<void>;
+  }
+  /** Removes and returns the item at `index` (default: the last). */
+  pop(index?: number): Promise<T> {
+    return call(
+      this,
+      "pop",
+      index === undefined ? [] : [index],
+      false,
+    ) as Promise<
+      T
+    >;
+  }
+  /** Inserts `item` before `index`. */
+  insert(index: number, item: T): Promise<void> {
+    return call(this, "insert", [index, item], false) as Promise<void>;
+  }
+  /** Removes the first item equal to `item`; `RangeError` when there is none. */
+  remove(item: T): Promise<void> {
+    return call(this, "remove", [item], false) as Promise<void>;
+  }
+  /** The index of the first item equal to `item`; `RangeError` when there is none. */
+  index(item: T, start?: number, end?: number): Promise<number> {
+    return call(this, "index", [item, start, end], false) as Promise<number>;
+  }
+  /** How many items equal `item`. */
+  count(item: T): Promise<number> {
+    return call(this, "count", [item], false) as Promise<number>;
+  }
+  /** Whether an item equals `item` (Python's `in`). */
+  includes(item: T): Promise<boolean> {
+    return call(this, "includes", [item], false) as Promise<boolean>;
+  }
+  /** The number of items (Python's `len()`). */
+  len(): Promise<number> {
+    return call(this, "len", [], false) as Promise<number>;
+  }
+  /** A copy of the items from `start` to `end` (Python's `l[start:end]`). */
+  slice(start?: number, end?: number): Promise<T[]> {
+    return call(this, "slice", [start, end], false) as Promise<T[]>;
+  }
+  /** Removes every item. */
+  clear(): Promise<void> {
+    return call(this, "clear", [], false) as Promise<void>;
+  }
+  /** Reverses the list in place. */
+  reverse(): Promise<void> {
+    return call(this, "reverse", [], false) as Promise<void>;
+  }
+  /** A copy of the whole list (Python's `l[:]`). */
+  toArray(): Promise<T[]> {
+    return call(this, "toArray", [], false) as Promise<T[]>;
+  }
+  /** Iterates over a snapshot of the list: `for await (const x of list)`. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    yield* await this.toArray();
+  }
+}
+
+/**
+ * A proxy for a dict held by a manager (`manager.dict()`). Keys may be any
+ * cloneable value; arrays (Python's tuples) and plain objects compare by
+ * content.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const d = await manager.dict<string, number>({ a: 1 });
+ * await d.set("b", 2);
+ * console.log(await d.get("b"), await d.len()); // 2 2
+ * ```
+ */
+export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
+  /** The value of `key`, or `dflt` (default undefined) when it is missing. */
+  get(key: K): Promise<V | undefined>;
+  /** The value of `key`, or `dflt` when it is missing. */
+  get<D>(key: K, dflt: D): Promise<V | D>;
+  get(key: K, ...dflt: unknown[]): Promise<unknown> {
+    return call(this, "get", [key, ...dflt.slice(0, 1)], false);
+  }
+  /** Sets `key` to `value`. */
+  set(key: K, value: V): Promise<void> {
+    return call(this, "set", [key, value], false) as Promise<void>;
+  }
+  /** Whether `key` is in the dict (Python's `in`). */
+  has(key: K): Promise<boolean> {
+    return call(this, "has", [key], false) as Promise<boolean>;
+  }
+  /** Removes `key`; true when it was there. */
+  delete(key: K): Promise<boolean> {
+    return call(this, "delete", [key], false) as Promise<boolean>;
+  }
+  /** Removes `key` and returns its value; without `dflt`, a missing key is a `RangeError`. */
+  pop(key: K, ...dflt: [V?]): Promise<V> {
+    return call(this, "pop", [key, ...dflt.slice(0, 1)], false) as Promise<V>;
+  }
+  /** The value of `key`, first setting it to `dflt` when missing. */
+  setdefault(key: K, dflt: V): Promise<V> {
+    return call(this, "setdefault", [key, dflt], false) as Promise<V>;
+  }
+  /** The keys, in insertion order. */
+  keys(): Promise<K[]> {
+    return call(this, "keys", [], false) as Promise<K[]>;
+  }
+  /** The values, in insertion order. */
+  values(): Promise<V[]> {
+    return call(this, "values", [], false) as Promise<V[]>;
+  }
+  /** The `[key, value]` pairs, in insertion order. */
+  items(): Promise<[K, V][]> {
+    return call(this, "items", [], false) as Promise<[K, V][]>;
+  }
+  /** The number of keys (Python's `len()`). */
+  len(): Promise<number> {
+    return call(this, "len", [], false) as Promise<number>;
+  }
+  /** Sets every pair of `other` (an object, a Map or `[key, value]` pairs). */
+  update(
+    other: Record<string, V> | Map<K, V> | Iterable<[K, V]>,
+  ): Promise<void> {
+    const o = other instanceof Map || Array.isArray(other) ||
+        !(Symbol.iterator in Object(other))
+      ? other
+      : [...(other as Iterable<[K, V]>)];
+    return call(this, "update", [o], false) as Promise<void>;
+  }
+  /** Removes every key. */
+  clear(): Promise<void> {
+    return call(this, "clear", [], false) as Promise<void>;
+  }
+  /** A copy as a plain object (keys turned to strings). */
+  toObject(): Promise<Record<string, V>> {
+    return call(this, "toObject", [], false) as Promise<Record<string, V>>;
+  }
+  /** A copy as a Map (keys as they are). */
+  toMap(): Promise<Map<K, V>> {
+    return call(this, "toMap", [], false) as Promise<Map<K, V>>;
+  }
+}
+
+/**
+ * A proxy for a Namespace held by a manager (`manager.Namespace()`): named
+ * attributes, read with `get(name)` and written with `set(name, value)`.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const ns = await manager.Namespace({ x: 1 });
+ * await ns.set("y", "two");
+ * console.log(await ns.get("x"), await ns.get("y")); // 1 two
+ * ```
+ */
+export class NamespaceProxy extends BaseProxy {
+  /** The attribute `name` (undefined when not set). */
+  get<T = unknown>(name: string): Promise<T> {
+    return call(this, "get", [name], false) as Promise<T>;
+  }
+  /** Sets the attribute `name`. */
+  set(name: string, value: unknown): Promise<void> {
+    return call(this, "set", [name, value], false) as Promise<void>;
+  }
+  /** Whether the attribute `name` is set. */
+  has(name: string): Promise<boolean> {
+    return call(this, "has", [name], false) as Promise<boolean>;
+  }
+  /** Removes the attribute `name`; true when it was set. */
+  delete(name: string): Promise<boolean> {
+    return call(this, "delete", [name], false) as Promise<boolean>;
+  }
+  /** A copy of all attributes as a plain object. */
+  toObject(): Promise<Record<string, unknown>> {
+    return call(this, "toObject", [], false) as Promise<
+      Record<string, unknown>
+    >;
+  }
+}
+
+/**
+ * A proxy for a Value held by a manager (`manager.Value("i", 0)`). As in
+ * Python's manager, the typecode is recorded, not enforced.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const v = await manager.Value("i", 0);
+ * await v.set(41);
+ * console.log((await v.get()) + 1); // 42
+ * ```
+ */
+export class ValueProxy<T = unknown> extends BaseProxy {
+  /** The value. */
+  get(): Promise<T> {
+    return call(this, "get", [], false) as Promise<T>;
+  }
+  /** Replaces the value. */
+  set(value: T): Promise<void> {
+    return call(this, "set", [value], false) as Promise<void>;
+  }
+  /** The typecode it was made with. */
+  typecode(): Promise<string> {
+    return call(this, "typecode", [], false) as Promise<string>;
+  }
+}
+
+/**
+ * A proxy for a queue held by a manager (`manager.Queue()`): the method names
+ * of the module's `Queue` (Python's `queue.Queue`, with `taskDone()` and
+ * `join()`), all async. Timeouts are milliseconds; `get` on an empty queue
+ * that times out (or `getNowait`) rejects with `Empty`, `put` on a full one
+ * with `Full`.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const q = await manager.Queue<string>();
+ * await q.put("work");
+ * console.log(await q.get(), await q.empty()); // work true
+ * ```
+ */
+export class QueueProxy<T = unknown> extends BaseProxy {
+  /** Puts `item`, waiting while the queue is full (unless `block` is false). */
+  put(item: T, options?: ProxyQueueWaitOptions): Promise<void> {
+    return call(this, "put", [item, options], true) as Promise<void>;
+  }
+  /** Puts `item` or rejects with `Full` at once. */
+  putNowait(item: T): Promise<void> {
+    return call(this, "putNowait", [item], false) as Promise<void>;
+  }
+  /** Takes the next item, waiting while the queue is empty (unless `block` is false). */
+  get(options?: ProxyQueueWaitOptions): Promise<T> {
+    return call(this, "get", [options], true) as Promise<T>;
+  }
+  /** Takes the next item or rejects with `Empty` at once. */
+  getNowait(): Promise<T> {
+    return call(this, "getNowait", [], false) as Promise<T>;
+  }
+  /** The number of items. */
+  qsize(): Promise<number> {
+    return call(this, "qsize", [], false) as Promise<number>;
+  }
+  /** Whether the queue is empty. */
+  empty(): Promise<boolean> {
+    return call(this, "empty", [], false) as Promise<boolean>;
+  }
+  /** Whether the queue is full. */
+  full(): Promise<boolean> {
+    return call(this, "full", [], false) as Promise<boolean>;
+  }
+  /** Marks one item taken earlier as processed (for `join()`). */
+  taskDone(): Promise<void> {
+    return call(this, "taskDone", [], false) as Promise<void>;
+  }
+  /** Waits until every item put was marked done with `taskDone()`. */
+  join(): Promise<void> {
+    return call(this, "join", [], true) as Promise<void>;
+  }
+}
+
+/**
+ * A proxy for a lock held by a manager (`manager.Lock()`, `manager.RLock()`,
+ * `manager.Semaphore(n)`, `manager.BoundedSemaphore(n)`): the method names of
+ * the module's `Lock`, async. A lock held by a process that ended is
+ * released.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const lock = await manager.Lock();
+ * {
+ *   await using _ = await lock.hold();
+ *   console.log(await lock.locked()); // true
+ * }
+ * console.log(await lock.locked()); // false
+ * ```
+ */
+export class LockProxy extends BaseProxy {
+  /** Takes the lock; false when `blocking` is false or `timeout` ran out. */
+  acquire(options?: ProxyAcquireOptions): Promise<boolean> {
+    return call(this, "acquire", [options], true) as Promise<boolean>;
+  }
+  /** Releases the lock; releasing an unlocked lock rejects with `ProcessError`. */
+  release(): Promise<void> {
+    return call(this, "release", [], false) as Promise<void>;
+  }
+  /** Whether the lock is taken (Semaphores: use `getValue()`). */
+  locked(): Promise<boolean> {
+    return call(this, "locked", [], false) as Promise<boolean>;
+  }
+  /** A Semaphore's current value. */
+  getValue(): Promise<number> {
+    return call(this, "getValue", [], false) as Promise<number>;
+  }
+  /**
+   * Takes the lock and returns a guard that releases it:
+   * `await using _ = await lock.hold()`.
+   */
+  async hold(
+    options?: ProxyAcquireOptions,
+  ): Promise<AsyncDisposable & Disposable> {
+    if (!await this.acquire(options)) {
+      throw new TimeoutError(
+        `hold(): the lock was not acquired within ${options?.timeout} ms`,
+      );
+    }
+    let released = false;
+    const release = () => {
+      if (released) return Promise.resolve();
+      released = true;
+      return this.release();
+    };
+    return {
+      [Symbol.asyncDispose]: release,
+      [Symbol.dispose]: () => void release().catch(() => {}),
+    };
+  }
+}
+
+/**
+ * A proxy for an Event held by a manager (`manager.Event()`).
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const ev = await manager.Event();
+ * await ev.set();
+ * console.log(await ev.wait(1000)); // true
+ * ```
+ */
+export class EventProxy extends BaseProxy {
+  /** Sets the flag and wakes every waiter. */
+  set(): Promise<void> {
+    return call(this, "set", [], false) as Promise<void>;
+  }
+  /** Clears the flag. */
+  clear(): Promise<void> {
+    return call(this, "clear", [], false) as Promise<void>;
+  }
+  /** Whether the flag is set. */
+  isSet(): Promise<boolean> {
+    return call(this, "isSet", [], false) as Promise<boolean>;
+  }
+  /** Waits until the flag is set (true) or `timeoutMs` passed (false). */
+  wait(timeoutMs?: number): Promise<boolean> {
+    return call(this, "wait", [timeoutMs], true) as Promise<boolean>;
+  }
+}
+
+const PROXY_CLASSES: Record<
+  string,
+  new (c: Channel, id: number, kind: string) => BaseProxy
+> = {
+  list: ListProxy,
+  dict: DictProxy,
+  Namespace: NamespaceProxy,
+  Value: ValueProxy,
+  Queue: QueueProxy,
+  Lock: LockProxy,
+  RLock: LockProxy,
+  Semaphore: LockProxy,
+  BoundedSemaphore: LockProxy,
+  Event: EventProxy,
+};
+
+function makeProxy(channel: Channel, id: number, kind: string): BaseProxy {
+  const cls = PROXY_CLASSES[kind] ?? BaseProxy;
+  return new cls(channel, id, kind);
+}
+
+registerRebuilder(PROXY_TAG, (state) => {
+  const [channel, id, kind] = state as [Channel, number, string];
+  return makeProxy(channel, id, kind);
+});
+
+// ------------------------------------------------------------------ manager
+
+/** Options of {@linkcode Manager.start}. */
+export interface ManagerOptions {
+  /**
+   * Listen on TCP too, so other programs can `Manager.connect()`: e.g.
+   * `{ hostname: "127.0.0.1", port: 0 }` (port 0 picks a free port; read it
+   * from `manager.address`). Needs `authkey`.
+   */
+  address?: { hostname?: string; port: number };
+  /** The secret TCP clients must prove they know (string or bytes). */
+  authkey?: string | Uint8Array;
+  /** The server process's name (default `SyncManager-N`). */
+  name?: string;
+  /** Longest TCP message accepted, in bytes (default 64 MiB). */
+  maxFrameBytes?: number;
+}
+
+/** Options of {@linkcode Manager.connect}. */
+export interface ConnectOptions {
+  /** The manager's address (`manager.address` of the serving program). */
+  address: { hostname?: string; port: number };
+  /** The manager's secret. */
+  authkey: string | Uint8Array;
+  /** Longest TCP message accepted, in bytes (default 64 MiB). */
+  maxFrameBytes?: number;
+}
+
+function checkAddress(a: unknown, what: string): Address {
+  const o = a as { hostname?: unknown; port?: unknown } | null;
+  if (
+    o === null || typeof o !== "object" || typeof o.port !== "number" ||
+    !Number.isInteger(o.port) || o.port < 0 || o.port > 65535 ||
+    (o.hostname !== undefined && typeof o.hostname !== "string")
+  ) {
+    throw new TypeError(
+      `${what} must be { hostname?: string, port: 0..65535 }, got ${
+        JSON.stringify(a)
+      }; e.g. { hostname: "127.0.0.1", port: 50000 }`,
+    );
+  }
+  return { hostname: (o.hostname as string) || "127.0.0.1", port: o.port };
+}
+
+function checkFrame(n: unknown): number {
+  if (n === undefined) return MAX_FRAME;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1024) {
+    throw new RangeError(
+      `maxFrameBytes must be an integer of at least 1024, got ${String(n)}`,
+    );
+  }
+  return n;
+}
+
+let managerCounter = 0;
+
+/**
+ * A manager (Python's `multiprocessing.Manager()` / `SyncManager`): a server
+ * process holding shared objects, and the factories that create them and
+ * return proxies. `await using manager = await Manager.start()` shuts the
+ * server down at the end of the block.
+ *
+ * The objects live until the manager shuts down (there is no reference
+ * counting). Over TCP (`address` + `authkey`), `register(name, proxy)` names
+ * an object and another program's `Manager.connect()` gets it with
+ * `get(name)`.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ *
+ * await using server = await Manager.start({
+ *   address: { hostname: "127.0.0.1", port: 0 },
+ *   authkey: "secret",
+ * });
+ * await server.register("config", await server.dict({ debug: true }));
+ *
+ * await using client = await Manager.connect({
+ *   address: server.address!,
+ *   authkey: "secret",
+ * });
+ * const config = await client.get<import("@mp/multiprocessing").DictProxy>("config");
+ * console.log(await config.get("debug")); // true
+ * ```
+ */
+export class Manager implements AsyncDisposable {
+  #channel: Channel;
+  #process: Process | null;
+  #address: Address | undefined;
+  #closed = false;
+
+  private constructor(
+    channel: Channel,
+    process: Process | null,
+    address: Address | undefined,
+  ) {
+    this.#channel = channel;
+    this.#process = process;
+    this.#address = address;
+  }
+
+  /**
+   * Starts a manager's server process and returns the manager once it
+   * serves (and, with `address`, listens).
+   */
+  static async start(options: ManagerOptions = {}): Promise<Manager> {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Manager.start(options): options must be an object, got ${typeof options}`,
+      );
+    }
+    const address = options.address === undefined
+      ? undefined
+      : checkAddress(options.address, "address");
+    let authkey: Uint8Array | undefined;
+    if (options.authkey !== undefined) authkey = authkeyBytes(options.authkey);
+    if (address && !authkey) {
+      throw new TypeError(
+        'a manager that listens on TCP needs an authkey: pass authkey: "<secret>" ' +
+          "(the connecting programs pass the same)",
+      );
+    }
+    const config: ServerConfig = {
+      serverId: crypto.randomUUID(),
+      address,
+      authkey,
+      maxFrame: checkFrame(options.maxFrameBytes),
+      authTimeout: 10_000,
+    };
+    const { port1, port2 } = new MessageChannel();
+    const sab = new SharedArrayBuffer(WORDS * 4);
+    const proc = new Process({
+      target: managerServer,
+      args: [config, new BootChannel(port2, sab)],
+      name: options.name ?? `SyncManager-${++managerCounter}`,
+      daemon: true,
+      module: SERVER_MODULE,
+    });
+    try {
+      await proc.start();
+    } catch (e) {
+      port1.close();
+      throw e;
+    }
+    const channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const ready = await Promise.race([
+        channel.expectStart(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new TimeoutError(
+                  `the manager's server did not start within ${START_TIMEOUT_MS} ms`,
+                ),
+              ),
+            START_TIMEOUT_MS,
+          );
+        }),
+      ]) as { address?: Address };
+      return new Manager(channel, proc, ready.address);
+    } catch (e) {
+      channel.close("the manager failed to start");
+      if (proc.exitCode === null) proc.terminate();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Connects to a manager that listens on TCP (another program's, or this
+   * one's), authenticating both ways with `authkey`. A wrong key rejects
+   * with `AuthenticationError`; an address where nothing listens with
+   * `EOFError`. Disposing the client closes the connection (the server goes
+   * on).
+   */
+  static async connect(options: ConnectOptions): Promise<Manager> {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        "Manager.connect(options): pass { address, authkey }",
+      );
+    }
+    const address = checkAddress(options.address, "address");
+    const key = authkeyBytes(options.authkey);
+    const channel = new TcpChannel(
+      address,
+      key,
+      "",
+      checkFrame(options.maxFrameBytes),
+    );
+    await channel.connect();
+    return new Manager(channel, null, address);
+  }
+
+  /**
+   * Where the manager listens (the bound port, when 0 was asked for), or
+   * the address a client connected to; undefined for a local-only manager.
+   */
+  get address(): Address | undefined {
+    return this.#address ? { ...this.#address } : undefined;
+  }
+
+  #check(): Channel {
+    if (this.#closed) {
+      throw new EOFError(
+        "the manager was shut down: its objects are gone; start a new one",
+      );
+    }
+    return this.#channel;
+  }
+
+  async #create<P extends BaseProxy>(
+    kind: string,
+    args: unknown[],
+  ): Promise<P> {
+    const channel = this.#check();
+    const [id, k] = await channel.call(
+      OP_CREATE,
+      kind,
+      encode(args, channel.serverId),
+    ) as [number, string];
+    return makeProxy(channel, id, k) as P;
+  }
+
+  /** A shared list, with `items` at first (Python's `manager.list()`). */
+  list<T = unknown>(items: Iterable<T> = []): Promise<ListProxy<T>> {
+    return this.#create("list", [[...items]]);
+  }
+
+  /** A shared dict, from an object, a Map or `[key, value]` pairs. */
+  dict<K = string, V = unknown>(
+    init?: Record<string, V> | Map<K, V> | Iterable<[K, V]>,
+  ): Promise<DictProxy<K, V>> {
+    const i = init === undefined || init instanceof Map ||
+        Array.isArray(init) || !(Symbol.iterator in Object(init))
+      ? init
+      : [...(init as Iterable<[K, V]>)];
+    return this.#create("dict", [i]);
+  }
+
+  /** A shared Namespace, with `attrs` set at first. */
+  Namespace(attrs?: Record<string, unknown>): Promise<NamespaceProxy> {
+    return this.#create("Namespace", [attrs]);
+  }
+
+  /** A shared Value (the typecode is checked, then recorded). */
+  Value<T = number>(typecode: string, value: T): Promise<ValueProxy<T>> {
+    if (!TYPECODES.includes(typecode)) {
+      throw new TypeError(
+        `unknown typecode ${JSON.stringify(typecode)}: use one of ${
+          TYPECODES.join(" ")
+        }`,
+      );
+    }
+    return this.#create("Value", [typecode, value]);
+  }
+
+  /** A shared queue (`maxsize` 0 = unbounded), Python's `manager.Queue()`. */
+  Queue<T = unknown>(
+    options: { maxsize?: number } | number = {},
+  ): Promise<QueueProxy<T>> {
+    return this.#create("Queue", [options]);
+  }
+
+  /** Same as {@linkcode Manager.Queue} (it has `taskDone()` and `join()`). */
+  JoinableQueue<T = unknown>(
+    options: { maxsize?: number } | number = {},
+  ): Promise<QueueProxy<T>> {
+    return this.#create("Queue", [options]);
+  }
+
+  /** A shared Lock. */
+  Lock(): Promise<LockProxy> {
+    return this.#create("Lock", []);
+  }
+
+  /** A shared re-entrant lock (owned per process). */
+  RLock(): Promise<LockProxy> {
+    return this.#create("RLock", []);
+  }
+
+  /** A shared Semaphore starting at `value`. */
+  Semaphore(value = 1): Promise<LockProxy> {
+    return this.#create("Semaphore", [value]);
+  }
+
+  /** A shared BoundedSemaphore: releasing it past `value` throws. */
+  BoundedSemaphore(value = 1): Promise<LockProxy> {
+    return this.#create("BoundedSemaphore", [value]);
+  }
+
+  /** A shared Event. */
+  Event(): Promise<EventProxy> {
+    return this.#create("Event", []);
+  }
+
+  /**
+   * Names an object so that TCP clients can `get(name)` it. Await it to be
+   * sure the name is known before telling clients.
+   */
+  register(name: string, proxy: BaseProxy): Promise<void> {
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(
+        `register(name, proxy): name must be a non-empty string, got ${
+          JSON.stringify(name)
+        }`,
+      );
+    }
+    if (!(proxy instanceof BaseProxy)) {
+      throw new TypeError(
+        `register('${name}', proxy): proxy must come from a manager factory (manager.dict(), ...)`,
+      );
+    }
+    const channel = this.#check();
+    const r = refOf(proxy);
+    if (r.channel.serverId !== channel.serverId) {
+      throw new TypeError(
+        `register('${name}', proxy): the proxy belongs to another manager`,
+      );
+    }
+    const p = channel.call(OP_REGISTER, name, r.id) as Promise<void>;
+    p.catch(() => {});
+    return p;
+  }
+
+  /** The object registered as `name` (a proxy); `ReferenceError` when none is. */
+  async get<P extends BaseProxy = BaseProxy>(name: string): Promise<P> {
+    const channel = this.#check();
+    const [id, kind] = await channel.call(OP_GET, name) as [number, string];
+    return makeProxy(channel, id, kind) as P;
+  }
+
+  /**
+   * Stops the server (for a manager from `start()`), or closes the
+   * connection (from `connect()`). Proxies then reject with `EOFError`.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const proc = this.#process;
+    if (!proc) {
+      this.#channel.close("the connection to the manager was closed");
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#channel.call(OP_SHUTDOWN),
+        new Promise<void>((r) => timer = setTimeout(r, STOP_TIMEOUT_MS)),
+      ]);
+    } catch {
+      // the server is gone already
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#channel.close(
+      "the manager was shut down: its objects are gone; start a new one",
+    );
+    await proc.join(STOP_TIMEOUT_MS);
+    if (proc.exitCode === null) proc.terminate();
+  }
+
+  /** Shuts the manager down: `await using manager = await Manager.start()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+}
