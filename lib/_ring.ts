@@ -36,7 +36,13 @@
  * @module
  */
 
-import { Decoder, type Encoder } from "./_codec.ts";
+import {
+  Decoder,
+  type Encoder,
+  RAW_HEAD,
+  type RawPlan,
+  rawPlan,
+} from "./_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { atExit } from "./_atexit.ts";
 import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
@@ -62,6 +68,7 @@ const RSEQ = 34;
 const RSTREAM = 35;
 const RLOCK_WAITERS = 36;
 const SPACE_WAITERS = 37;
+const SPINNER = 38;
 // Counters.
 const RESERVED = 48;
 const UNFINISHED = 49;
@@ -120,11 +127,25 @@ interface Pending {
   sent: number;
 }
 
+/** A streamed item being received. */
 interface Assembly {
+  /** Where its bytes go: the encoding, or (with `plan`) the raw bytes alone. */
   buf: Uint8Array;
-  filled: number;
+  /** Bytes of the encoding received so far. */
+  pos: number;
+  /** Bytes of the encoding in all. */
+  total: number;
+  /** Set when the item is one typed array or buffer, received straight into its own buffer. */
+  plan: RawPlan | undefined;
+  /** The stream's id (its sequence number + 1). */
   id: number;
 }
+
+/** Items up to this size are copied out before decoding, so the consumer side is held shortly. */
+const COPY_OUT = 4096;
+
+/** Assembly buffers up to this size are kept for the next streamed item. */
+const KEEP_ASSEMBLY = 16 << 20;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
@@ -180,11 +201,13 @@ export class Ring {
 
   // Producer state of this process.
   #pending: Pending[] = [];
+  #headSeen = 0;
   #streaming = false;
   #flushing: Promise<void> | null = null;
   #joinAtExit = true;
   // Consumer state of this process.
   #asm: Assembly | null = null;
+  #tailSeen = 0;
 
   /** Counts the records this process wrote or read: whether a step did anything. */
   moved = 0;
@@ -324,8 +347,10 @@ export class Ring {
     this.waitCounter = counter;
   }
 
-  #notify(word: number, counter: number): void {
-    if (Atomics.load(this.ctl, counter) > 0) Atomics.notify(this.ctl, word);
+  #notify(word: number, counter: number, count?: number): void {
+    if (Atomics.load(this.ctl, counter) > 0) {
+      Atomics.notify(this.ctl, word, count);
+    }
   }
 
   /**
@@ -335,7 +360,7 @@ export class Ring {
   waitSync(deadline: number): void {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (word === TAIL && this.#spin(word, value, deadline)) return;
+    if (word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
       if (Atomics.load(ctl, word) !== value) return;
@@ -349,7 +374,7 @@ export class Ring {
   async waitAsync(deadline: number): Promise<void> {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (word === TAIL && this.#spin(word, value, deadline)) return;
+    if (word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
       if (Atomics.load(ctl, word) !== value) return;
@@ -359,12 +384,22 @@ export class Ring {
     }
   }
 
-  /** Spins briefly for `word` to change: an item is usually on its way. */
-  #spin(word: number, value: number, deadline: number): boolean {
-    const until = Math.min(deadline, performance.now() + SPIN_MS);
-    for (let i = 0;; i++) {
-      if (Atomics.load(this.ctl, word) !== value) return true;
-      if ((i & 63) === 63 && performance.now() >= until) return false;
+  /**
+   * Spins briefly for `TAIL` to move: an item is usually on its way. One
+   * consumer at a time: on two cores, more spinners only steal the
+   * producers' time.
+   */
+  #spin(value: number, deadline: number): boolean {
+    const ctl = this.ctl;
+    if (Atomics.compareExchange(ctl, SPINNER, 0, 1) !== 0) return false;
+    try {
+      const until = Math.min(deadline, performance.now() + SPIN_MS);
+      for (let i = 0;; i++) {
+        if (Atomics.load(ctl, TAIL) !== value) return true;
+        if ((i & 63) === 63 && performance.now() >= until) return false;
+      }
+    } finally {
+      Atomics.store(ctl, SPINNER, 0);
     }
   }
 
@@ -376,7 +411,12 @@ export class Ring {
    * what to wait for) while the holder streams a big item, and takes it over
    * from a process that died.
    */
-  #lock(word: number, streamWord: number, counter: number): boolean {
+  #lock(
+    word: number,
+    streamWord: number,
+    counter: number,
+    patient = true,
+  ): boolean {
     const ctl = this.ctl;
     const me = currentIdent() + 1;
     for (let i = 0;; i++) {
@@ -400,7 +440,7 @@ export class Ring {
         }
         continue;
       }
-      if (Atomics.load(ctl, streamWord) !== 0 || i >= 120) {
+      if (!patient || Atomics.load(ctl, streamWord) !== 0 || i >= 120) {
         this.#waitFor(word, v, counter);
         return false;
       }
@@ -414,7 +454,7 @@ export class Ring {
 
   #unlock(word: number, counter: number): void {
     Atomics.store(this.ctl, word, 0);
-    this.#notify(word, counter);
+    this.#notify(word, counter, 1);
   }
 
   // ---- producing ----
@@ -439,7 +479,9 @@ export class Ring {
       return;
     }
     this.#pending.push({ src: new Owned(enc.toBytes(), 0), size, sent: 0 });
-    this.#startFlusher();
+    // The flusher runs only when this process's event loop turns, which a
+    // loop of puts may not let it do: move what fits now.
+    if (!this.flushStep(false)) this.#startFlusher();
   }
 
   /** True while this process has items not yet written into the ring. */
@@ -451,10 +493,13 @@ export class Ring {
    * Writes as much of this process's buffered items as fits now. True when
    * none is left; else false, having said what to wait for.
    */
-  flushStep(): boolean {
+  flushStep(patient = true): boolean {
     const pending = this.#pending;
     while (pending.length) {
-      if (!this.#streaming && !this.#lock(WLOCK, WSTREAM, WLOCK_WAITERS)) {
+      if (
+        !this.#streaming &&
+        !this.#lock(WLOCK, WSTREAM, WLOCK_WAITERS, patient)
+      ) {
         return false;
       }
       let done = true;
@@ -507,9 +552,16 @@ export class Ring {
     const ctl = this.ctl;
     const cap = this.capacity;
     let tail = Atomics.load(ctl, TAIL);
-    let head = Atomics.load(ctl, HEAD);
+    // HEAD only moves on: an old value of it undercounts the free space, so
+    // look at the consumers' side (another core's cache line) only when
+    // short of room.
+    let head = this.#headSeen;
+    let free = cap - ((tail - head) >>> 0);
+    if (free < cap / 2 || sent !== 0 || size > this.#maxWhole) {
+      head = this.#headSeen = Atomics.load(ctl, HEAD);
+      free = cap - ((tail - head) >>> 0);
+    }
     if (sent === 0) {
-      const free = cap - ((tail - head) >>> 0);
       const seq = Atomics.load(ctl, WSEQ);
       if (size <= this.#maxWhole) {
         const rec = align8(HDR + size);
@@ -526,7 +578,9 @@ export class Ring {
         return size;
       }
       // A FIRST never holds the whole item: a LAST always ends a stream.
-      const chunk = Math.min(size - 1, free - HDR - 8);
+      // Pieces but the last are whole words, so the item's bytes keep their
+      // alignment in the ring (see `_codec.ts`).
+      const chunk = Math.min(size - 1, free - HDR - 8) & ~7;
       if (chunk < Math.min(size, this.#minChunk)) {
         this.#waitFor(HEAD, head, SPACE_WAITERS);
         return 0;
@@ -549,7 +603,8 @@ export class Ring {
       head = Atomics.load(ctl, HEAD);
       const free = cap - ((tail - head) >>> 0);
       const left = size - sent;
-      const chunk = Math.min(left, free - HDR);
+      const room = (free - HDR) & ~7;
+      const chunk = left <= room ? left : room;
       if (chunk < Math.min(left, this.#minChunk)) {
         this.#waitFor(HEAD, head, SPACE_WAITERS);
         return sent;
@@ -578,7 +633,9 @@ export class Ring {
   #commitTail(tail: number): void {
     this.moved++;
     Atomics.store(this.ctl, TAIL, tail | 0);
-    this.#notify(TAIL, DATA_WAITERS);
+    // One consumer per item; but every one for the pieces of a stream, so
+    // that the one receiving it is sure to wake.
+    this.#notify(TAIL, DATA_WAITERS, this.#streaming ? undefined : 1);
   }
 
   // ---- consuming ----
@@ -595,7 +652,12 @@ export class Ring {
     }
     for (;;) {
       const head = Atomics.load(ctl, HEAD);
-      const tail = Atomics.load(ctl, TAIL);
+      // TAIL only moves on: records up to an old value of it are still there
+      // (HEAD is below it); look at the producers' side only when past it.
+      let tail = this.#tailSeen;
+      if (((tail - head) | 0) <= 0) {
+        tail = this.#tailSeen = Atomics.load(ctl, TAIL);
+      }
       if (head === tail) {
         if (this.#asm) {
           if (!this.#abandoned(tail)) {
@@ -618,6 +680,15 @@ export class Ring {
       const p = (at + HDR) & this.#mask;
       if (kind === WHOLE) {
         if (this.#asm) this.#dropAssembly();
+        if (len <= COPY_OUT) {
+          // Small: copy it out, let the other consumers go, then decode.
+          const scratch = this.#scratchOf(len);
+          this.#copyOut(scratch, 0, p, len);
+          Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+          this.#commitHead(next);
+          this.#unlock(RLOCK, RLOCK_WAITERS);
+          return this.#decoder.decode(scratch, 0, len);
+        }
         let value: unknown;
         let error: unknown;
         let failed = false;
@@ -636,13 +707,16 @@ export class Ring {
       if (kind === FIRST) {
         if (this.#asm) this.#dropAssembly();
         const total = this.#u32[p >> 2] + this.#u32[(p >> 2) + 1] * 2 ** 32;
+        const data = (p + 8) & this.#mask;
+        const plan = rawPlan(this.#data.subarray(data, data + RAW_HEAD), total);
         const asm: Assembly = {
-          buf: new Uint8Array(total),
-          filled: 0,
+          buf: plan ? new Uint8Array(plan.length) : this.#assemblyBuffer(total),
+          pos: 0,
+          total,
+          plan,
           id: (seq + 1) | 0 || 1,
         };
-        this.#copyOut(asm.buf, 0, (p + 8) & this.#mask, len - 8);
-        asm.filled = len - 8;
+        this.#absorb(asm, data, len - 8);
         this.#asm = asm;
         Atomics.store(ctl, RSTREAM, 1);
         Atomics.store(ctl, RSEQ, (seq + 1) | 0);
@@ -650,21 +724,46 @@ export class Ring {
         continue;
       }
       const asm = this.#asm;
-      if (!asm || asm.filled + len > asm.buf.length) {
+      if (!asm || asm.pos + len > asm.total) {
         // A piece of an item whose start a dead reader took: skip it.
         if (asm) this.#dropAssembly();
         this.#commitHead(next);
         continue;
       }
-      this.#copyOut(asm.buf, asm.filled, p, len);
-      asm.filled += len;
+      this.#absorb(asm, p, len);
       this.#commitHead(next);
       if (kind === LAST) {
         this.#asm = null;
         Atomics.store(ctl, RSTREAM, 0);
         this.#unlock(RLOCK, RLOCK_WAITERS);
-        return this.#decoder.decode(asm.buf, 0, asm.buf.length);
+        if (asm.plan) return asm.plan.finish(asm.buf.buffer as ArrayBuffer);
+        return this.#decoder.decode(asm.buf, 0, asm.total);
       }
+    }
+  }
+
+  #asmBuf = new Uint8Array(0);
+
+  /** A private buffer for a streamed item's encoding, reused from one item to the next. */
+  #assemblyBuffer(total: number): Uint8Array {
+    if (this.#asmBuf.length >= total) return this.#asmBuf;
+    const buf = new Uint8Array(total);
+    if (total <= KEEP_ASSEMBLY) this.#asmBuf = buf;
+    return buf;
+  }
+
+  /** Takes `len` bytes of a streamed item from the ring at `at` into its assembly. */
+  #absorb(asm: Assembly, at: number, len: number): void {
+    const skip = asm.plan ? asm.plan.skip : 0;
+    if (asm.pos < skip) {
+      const s = Math.min(len, skip - asm.pos);
+      at = (at + s) & this.#mask;
+      len -= s;
+      asm.pos += s;
+    }
+    if (len > 0) {
+      this.#copyOut(asm.buf, asm.pos - skip, at, len);
+      asm.pos += len;
     }
   }
 
@@ -700,19 +799,33 @@ export class Ring {
     this.#notify(HEAD, SPACE_WAITERS);
   }
 
+  /** Decodes a record's payload in place (copied out first when it wraps). */
   #decodeAt(at: number, len: number): unknown {
     if (at + len <= this.capacity) {
       return this.#decoder.decode(this.#data, at, at + len);
     }
+    const scratch = this.#scratchOf(len);
+    this.#copyOut(scratch, 0, at, len);
+    return this.#decoder.decode(scratch, 0, len);
+  }
+
+  #scratchOf(len: number): Uint8Array {
     if (this.#scratch.length < len) {
-      this.#scratch = new Uint8Array(Math.max(len, 2 * this.#scratch.length));
+      this.#scratch = new Uint8Array(
+        Math.max(len, 2 * this.#scratch.length, 256),
+      );
     }
-    this.#copyOut(this.#scratch, 0, at, len);
-    return this.#decoder.decode(this.#scratch, 0, len);
+    return this.#scratch;
   }
 
   /** Copies `len` ring bytes from offset `at` (wrapping) into `dst` at `to`. */
   #copyOut(dst: Uint8Array, to: number, at: number, len: number): void {
+    if (len <= 64) {
+      const data = this.#data;
+      const mask = this.#mask;
+      for (let i = 0; i < len; i++) dst[to + i] = data[(at + i) & mask];
+      return;
+    }
     const first = Math.min(len, this.capacity - at);
     dst.set(this.#data.subarray(at, at + first), to);
     if (first < len) dst.set(this.#data.subarray(0, len - first), to + first);

@@ -71,6 +71,8 @@ const KIND_QUEUE = 0;
 const KIND_SIMPLE = 1;
 const KIND_JOINABLE = 2;
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** One encoder for every queue of this process: encode and write are one synchronous step. */
 const encoder = new Encoder();
 
@@ -195,7 +197,20 @@ export class Queue<T = unknown> implements Disposable {
    * runs out or `block` is false. Rejects with a TypeError naming the part of
    * `item` that cannot be sent; the queue stays usable.
    */
-  async put(item: T, options?: BlockOptions): Promise<void> {
+  put(item: T, options?: BlockOptions): Promise<void> {
+    // The common case without an async function's machinery: room now.
+    if (options === undefined && !this.#closed && this.#ring.tryReserve()) {
+      try {
+        this.#write(item);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return RESOLVED;
+    }
+    return this.#putSlow(item, options);
+  }
+
+  async #putSlow(item: T, options?: BlockOptions): Promise<void> {
     this.#check("put");
     const { block, until } = parseBlock(options, "put");
     const ring = this.#ring;
@@ -249,7 +264,21 @@ export class Queue<T = unknown> implements Disposable {
    * Takes the next item, waiting for one; rejects with {@linkcode Empty}
    * when `timeout` runs out or `block` is false and none is there.
    */
-  async get(options?: BlockOptions): Promise<T> {
+  get(options?: BlockOptions): Promise<T> {
+    // The common case without an async function's machinery: an item now.
+    if (options === undefined && !this.#closed) {
+      let v: unknown;
+      try {
+        v = this.#ring.tryGet();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (v !== NOTHING) return Promise.resolve(v as T);
+    }
+    return this.#getSlow(options);
+  }
+
+  async #getSlow(options?: BlockOptions): Promise<T> {
     this.#check("get");
     const { block, until } = parseBlock(options, "get");
     const ring = this.#ring;
