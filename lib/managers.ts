@@ -775,32 +775,32 @@ export class Manager implements AsyncDisposable {
       daemon: true,
       module: SERVER_MODULE,
     });
-    try {
-      await proc.start();
-    } catch (e) {
-      port1.close();
-      throw e;
-    }
-    const channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
+    // The server is a daemon (it never keeps the program alive), so this
+    // timer is what keeps the program waiting while it starts.
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(
+              `the manager's server did not start within ${START_TIMEOUT_MS} ms`,
+            ),
+          ),
+        START_TIMEOUT_MS,
+      );
+    });
+    let channel: LocalChannel | undefined;
     try {
+      await Promise.race([proc.start(), timeout]);
+      channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
       const ready = await Promise.race([
         channel.expectStart(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new TimeoutError(
-                  `the manager's server did not start within ${START_TIMEOUT_MS} ms`,
-                ),
-              ),
-            START_TIMEOUT_MS,
-          );
-        }),
+        timeout,
       ]) as { address?: Address };
       return new Manager(channel, proc, ready.address);
     } catch (e) {
-      channel.close("the manager failed to start");
+      if (channel) channel.close("the manager failed to start");
+      else port1.close();
       if (proc.exitCode === null) proc.terminate();
       throw e;
     } finally {

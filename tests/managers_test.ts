@@ -1,0 +1,318 @@
+import assert from "node:assert/strict";
+import {
+  BaseProxy,
+  type DictProxy,
+  Empty,
+  EOFError,
+  Full,
+  type ListProxy,
+  Manager,
+  Pipe,
+  Process,
+  ProcessError,
+} from "../mod.ts";
+import {
+  appendItem,
+  fillDict,
+  forwardToGrandchild,
+  increment,
+  ownManager,
+  producer,
+  takeLockAndDie,
+  waitThenSet,
+} from "./fixtures/manager_targets.ts";
+
+const module = new URL("./fixtures/manager_targets.ts", import.meta.url);
+const T = 20_000;
+
+/** Rejects after `ms`, so no test can hang. */
+async function bounded<T>(
+  p: Promise<T>,
+  ms = T,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error(`${what} did not finish in ${ms} ms`)),
+          ms,
+        )
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function run(target: (...a: never[]) => unknown, args: unknown[]) {
+  const p = new Process({ target, args, module } as never);
+  await p.start();
+  await p.join(T);
+  assert.equal(p.exitCode, 0, "child ended cleanly");
+}
+
+Deno.test("list proxy: Python's list methods, negative indices, by-value search", async () => {
+  await using m = await Manager.start();
+  const l = await m.list<unknown>([1, 2, 3]);
+  assert.ok(l instanceof BaseProxy);
+  assert.equal(l.kind, "list");
+  await l.append(4);
+  await l.extend([5, 6]);
+  assert.equal(await l.get(-1), 6);
+  await l.set(0, "one");
+  assert.equal(await l.pop(), 6);
+  assert.equal(await l.pop(0), "one");
+  await l.insert(0, ["Sam", 10]);
+  assert.equal(await l.index(["Sam", 10]), 0);
+  assert.equal(await l.count(["Sam", 10]), 1);
+  assert.equal(await l.includes(["Sam", 10]), true);
+  await l.remove(["Sam", 10]);
+  assert.deepEqual(await l.toArray(), [2, 3, 4, 5]);
+  assert.deepEqual(await l.slice(1, -1), [3, 4]);
+  assert.equal(await l.len(), 4);
+  const seen: unknown[] = [];
+  for await (const x of l) seen.push(x);
+  assert.deepEqual(seen, [2, 3, 4, 5]);
+  await assert.rejects(l.get(10), RangeError);
+  await assert.rejects(l.remove("absent"), /not in list/);
+  await l.clear();
+  await assert.rejects(l.pop(), /pop from empty list/);
+});
+
+Deno.test("dict, Namespace, Value proxies", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<unknown, unknown>({ a: 1 });
+  await d.set("b", 2);
+  await d.set(["x", 1], "tuple key");
+  assert.equal(await d.get(["x", 1]), "tuple key");
+  assert.equal(await d.get("zzz"), undefined);
+  assert.equal(await d.get("zzz", "dflt"), "dflt");
+  assert.equal(await d.has("a"), true);
+  assert.equal(await d.delete("a"), true);
+  assert.equal(await d.delete("a"), false);
+  await d.update({ c: 3 });
+  await d.update([["d", 4]]);
+  assert.deepEqual(await d.keys(), ["b", ["x", 1], "c", "d"]);
+  assert.equal(await d.len(), 4);
+  assert.equal(await d.pop("d"), 4);
+  await assert.rejects(d.pop("d"), RangeError);
+  assert.equal(await d.pop("d", 0), 0);
+  assert.equal(await d.setdefault("e", 5), 5);
+  assert.deepEqual(await d.toObject(), {
+    b: 2,
+    "x,1": "tuple key",
+    c: 3,
+    e: 5,
+  });
+
+  const ns = await m.Namespace({ x: 1 });
+  await ns.set("y", [1, 2]);
+  assert.equal(await ns.get("x"), 1);
+  assert.deepEqual(await ns.get("y"), [1, 2]);
+  assert.deepEqual(await ns.toObject(), { x: 1, y: [1, 2] });
+
+  const v = await m.Value("i", 7);
+  await v.set(8);
+  assert.equal(await v.get(), 8);
+  assert.equal(await v.typecode(), "i");
+  assert.throws(() => m.Value("z", 0), /unknown typecode "z".*b B h H i/);
+});
+
+Deno.test("queue, lock, event proxies: waits, timeouts, Empty/Full", async () => {
+  await using m = await Manager.start();
+  const q = await m.Queue<number>({ maxsize: 2 });
+  await q.put(1);
+  await q.putNowait(2);
+  assert.equal(await q.full(), true);
+  await assert.rejects(q.putNowait(3), Full);
+  await assert.rejects(q.put(3, { timeout: 10 }), Full);
+  assert.equal(await q.qsize(), 2);
+  assert.equal(await q.get(), 1);
+  assert.equal(await q.getNowait(), 2);
+  await assert.rejects(q.getNowait(), Empty);
+  await assert.rejects(q.get({ timeout: 10 }), Empty);
+  await assert.rejects(q.get({ block: false }), Empty);
+  // A blocked get is served by a later put.
+  const pending = q.get();
+  await q.put(42);
+  assert.equal(await bounded(pending), 42);
+  await q.taskDone();
+  await q.taskDone();
+  await q.taskDone();
+  await bounded(q.join());
+  await assert.rejects(q.taskDone(), ProcessError);
+
+  const lock = await m.Lock();
+  assert.equal(await lock.acquire(), true);
+  assert.equal(await lock.acquire({ blocking: false }), false);
+  assert.equal(await lock.acquire({ timeout: 10 }), false);
+  await lock.release();
+  await assert.rejects(lock.release(), ProcessError);
+  {
+    await using _ = await lock.hold();
+    assert.equal(await lock.locked(), true);
+  }
+  assert.equal(await lock.locked(), false);
+
+  const sem = await m.BoundedSemaphore(1);
+  assert.equal(await sem.acquire(), true);
+  assert.equal(await sem.acquire({ blocking: false }), false);
+  await sem.release();
+  await assert.rejects(sem.release(), ProcessError);
+
+  const ev = await m.Event();
+  assert.equal(await ev.isSet(), false);
+  assert.equal(await ev.wait(10), false);
+  const waiting = ev.wait();
+  await ev.set();
+  assert.equal(await bounded(waiting), true);
+  await ev.clear();
+  assert.equal(await ev.isSet(), false);
+});
+
+Deno.test("proxies cross into children inside args (nested too) and work there", async () => {
+  await using m = await Manager.start();
+  const records = await m.list<unknown>([["Sam", 10]]);
+  await run(appendItem, [records, ["Jeff", 8]]);
+  assert.deepEqual(await records.toArray(), [["Sam", 10], ["Jeff", 8]]);
+
+  const shared = {
+    d: await m.dict<string, number>(),
+    v: await m.Value("i", 0),
+  };
+  await run(fillDict, [shared, 50]);
+  assert.equal(await shared.d.len(), 50);
+  assert.equal(await shared.d.get("k49"), 49);
+  assert.equal(await shared.v.get(), 50);
+
+  // A child hands its proxy on to its own child.
+  await run(forwardToGrandchild, [records]);
+  assert.equal(await records.get(-1), "grandchild");
+});
+
+Deno.test("a lock proxy serializes increments from several children", async () => {
+  await using m = await Manager.start();
+  const v = await m.Value("i", 0);
+  const lock = await m.Lock();
+  const procs = [0, 1, 2].map(() =>
+    new Process({ target: increment, args: [v, lock, 30], module })
+  );
+  for (const p of procs) await p.start();
+  for (const p of procs) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+  assert.equal(await v.get(), 90);
+});
+
+Deno.test("a queue proxy carries items from children; an event wakes a child", async () => {
+  await using m = await Manager.start();
+  const q = await m.Queue<number>();
+  const procs = [0, 1].map(() =>
+    new Process({ target: producer, args: [q, 25], module })
+  );
+  for (const p of procs) await p.start();
+  const got: number[] = [];
+  for (let i = 0; i < 50; i++) got.push(await bounded(q.get()));
+  for (const p of procs) await p.join(T);
+  assert.equal(got.length, 50);
+  assert.deepEqual(got.filter((x) => x === 0).length, 2);
+
+  const ev = await m.Event();
+  const out = await m.list();
+  const p = new Process({ target: waitThenSet, args: [ev, out], module });
+  await p.start();
+  await ev.set();
+  await p.join(T);
+  assert.deepEqual(await out.toArray(), ["seen"]);
+});
+
+Deno.test("a lock held by a process that died is released", async () => {
+  await using m = await Manager.start();
+  const lock = await m.Lock();
+  const taken = await m.Event();
+  const p = new Process({
+    target: takeLockAndDie,
+    args: [lock, taken],
+    module,
+  });
+  await p.start();
+  assert.equal(await taken.wait(T), true);
+  await p.join(T);
+  assert.equal(p.exitCode, 3);
+  assert.equal(await lock.acquire({ timeout: T }), true);
+  await lock.release();
+});
+
+Deno.test("nested proxies: a dict holds a list proxy", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, ListProxy>();
+  const l = await m.list([1]);
+  await d.set("inner", l);
+  const back = await d.get("inner");
+  assert.ok(back);
+  await back.append(2);
+  assert.deepEqual(await l.toArray(), [1, 2]);
+  await using other = await Manager.start();
+  const foreign = await other.list();
+  await assert.rejects(
+    d.set("x", foreign as never),
+    /only be stored in the manager/,
+  );
+});
+
+Deno.test("bad input: a method the proxy type lacks, bad arguments", async () => {
+  await using m = await Manager.start();
+  const l = await m.list();
+  await assert.rejects(
+    l.callMethod("nonesuch"),
+    (e: Error) =>
+      e instanceof TypeError &&
+      /list proxy has no method 'nonesuch'/.test(e.message) &&
+      /append/.test(e.message),
+  );
+  await assert.rejects(l.callMethod("constructor"), TypeError);
+  await assert.rejects(l.callMethod("__proto__"), TypeError);
+  await assert.rejects(l.get(1.5 as number), /must be an integer/);
+  const q = await m.Queue();
+  await assert.rejects(q.get({ timeout: -1 }), RangeError);
+  // The server still serves.
+  await l.append(1);
+  assert.equal(await l.len(), 1);
+  await assert.rejects(m.Queue({ maxsize: "x" as never }), TypeError);
+  assert.throws(() => m.register("", l), TypeError);
+  await assert.rejects(
+    Manager.start({ address: { hostname: "127.0.0.1", port: 0 } }),
+    /needs an authkey/,
+  );
+});
+
+Deno.test("after shutdown: proxy calls and factories fail with EOFError at once", async () => {
+  const m = await Manager.start();
+  const d = await m.dict<string, number>();
+  await d.set("a", 1);
+  const blocked = assert.rejects(bounded((await m.Queue()).get()), EOFError);
+  await m.shutdown();
+  await blocked;
+  await assert.rejects(bounded(d.get("a")), EOFError);
+  await assert.rejects(bounded(d.set("a", 2)), /shut down/);
+  await assert.rejects(m.dict(), EOFError);
+  await m.shutdown(); // twice is fine
+});
+
+Deno.test("a dead server: a proxy whose manager's process ended rejects, never hangs", async () => {
+  using ends = Pipe();
+  const [mine, theirs] = ends;
+  const p = new Process({ target: ownManager, args: [theirs], module });
+  await p.start();
+  const d = await bounded(mine.recv()) as DictProxy<string, number>;
+  assert.equal(await bounded(d.get("a")), 1);
+  mine.send("end");
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  await assert.rejects(bounded(d.get("a")), EOFError);
+  await assert.rejects(bounded(d.get("a")), /has ended|closed this channel/);
+});
