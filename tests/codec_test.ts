@@ -6,7 +6,14 @@ import assert, {
   strictEqual as assertEquals,
   throws,
 } from "node:assert/strict";
-import { Decoder, EncodeError, Encoder, RAW_MIN } from "../lib/_codec.ts";
+import {
+  Decoder,
+  EncodeError,
+  Encoder,
+  RAW_HEAD,
+  RAW_MIN,
+  rawPlan,
+} from "../lib/_codec.ts";
 import { reduceSymbol } from "../lib/reduction.ts";
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
@@ -338,4 +345,35 @@ Deno.test("codec: corrupt input is an error, not a wrong value", () => {
   const dec = new Decoder();
   throws(() => dec.decode(new Uint8Array([99]), 0, 1), /corrupt queue item/);
   throws(() => dec.decode(new Uint8Array([1, 1]), 0, 2), /bytes left/);
+});
+
+Deno.test("codec: raw bytes start 8-aligned; a lone typed array can be received straight into its buffer", () => {
+  const enc = new Encoder();
+  for (const prefix of [[], [1], ["ab", 2, 3]]) {
+    const value = [...prefix, new Float64Array(RAW_MIN)];
+    const size = enc.encode(prefix.length ? value : value[0]);
+    const bytes = enc.toBytes();
+    // The raw bytes are the last RAW_MIN * 8: they start 8-aligned.
+    assertEquals((size - RAW_MIN * 8) % 8, 0, `prefix ${prefix}`);
+    deepStrictEqual(
+      new Decoder().decode(bytes, 0, size),
+      prefix.length ? value : value[0],
+    );
+  }
+  const f = new Float64Array([1.5, 2.5, -0]);
+  const size = enc.encode(f);
+  const plan = rawPlan(enc.toBytes().subarray(0, RAW_HEAD), size)!;
+  assert(plan && plan.skip % 8 === 0 && plan.length === 24);
+  const buf = new Uint8Array(plan.length);
+  buf.set(enc.toBytes().subarray(plan.skip));
+  deepStrictEqual(plan.finish(buf.buffer), f);
+  assertEquals(
+    rawPlan(enc.toBytes().subarray(0, RAW_HEAD), size + 1),
+    undefined,
+  );
+  enc.encode({ a: f });
+  assertEquals(
+    rawPlan(enc.toBytes().subarray(0, RAW_HEAD), enc.size),
+    undefined,
+  );
 });

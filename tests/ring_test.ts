@@ -152,3 +152,32 @@ Deno.test("ring: a writer killed in the middle of a streamed item: its part is d
   q.putNowait(bytes(7, 4096 * 4));
   assert.deepEqual(await q.get({ timeout: T }), bytes(7, 4096 * 4));
 });
+
+Deno.test("ring: streamed typed arrays of every kind, buffers and views at odd offsets arrive whole", () => {
+  using q = new Queue<unknown>({ capacityBytes: 4096 });
+  const big = 4096 * 3 + 24;
+  const base = new ArrayBuffer(big + 16);
+  new Uint8Array(base).forEach((_, i, a) => a[i] = (i * 7) & 255);
+  const items: unknown[] = [
+    new Float64Array(base, 8, big / 8),
+    new Int16Array(base, 2, big / 2),
+    new Uint8Array(base, 3, big), // not 8-aligned in its buffer
+    new DataView(base, 1, big),
+    base.slice(5, 5 + big),
+    new BigInt64Array(big / 8).fill(-5n),
+    { nested: new Float32Array(big / 4).fill(1.5), tail: "x" },
+  ];
+  for (const v of items) q.putNowait(v);
+  for (const v of items) {
+    const got = q.getSync({ timeout: T });
+    assert.deepEqual(got, v);
+    if (ArrayBuffer.isView(got)) {
+      assert.equal(got.byteOffset, 0);
+      assert.equal(
+        got.buffer.byteLength,
+        got.byteLength,
+        "its own buffer, exactly",
+      );
+    }
+  }
+});
