@@ -1,0 +1,344 @@
+import assert from "node:assert/strict";
+import { serialize } from "node:v8";
+import {
+  AuthenticationError,
+  type DictProxy,
+  EOFError,
+  type LockProxy,
+  Manager,
+  Process,
+  type QueueProxy,
+} from "../mod.ts";
+import {
+  encodeFrame,
+  FrameReader,
+  writeAll,
+  writeFrame,
+} from "../lib/_frames.ts";
+import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
+import { appendItem } from "./fixtures/manager_targets.ts";
+
+const T = 20_000;
+const KEY = "test-secret";
+const CLIENT = new URL("./fixtures/manager_client.ts", import.meta.url)
+  .pathname;
+const loopback = { hostname: "127.0.0.1", port: 0 };
+
+async function bounded<T>(
+  p: Promise<T>,
+  ms = T,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error(`${what} did not finish in ${ms} ms`)),
+          ms,
+        )
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts the client program; returns it with a reader of its stdout lines. */
+function spawnClient(port: number, key: string, action: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLIENT, String(port), key, action],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let buffered = "";
+  async function nextLine(): Promise<string> {
+    while (!buffered.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`client ended; output so far: ${buffered}`);
+      buffered += value;
+    }
+    const i = buffered.indexOf("\n");
+    const line = buffered.slice(0, i);
+    buffered = buffered.slice(i + 1);
+    return line;
+  }
+  async function finish(): Promise<{ code: number; stderr: string }> {
+    await lines.cancel().catch(() => {});
+    const stderr = await new Response(child.stderr).text();
+    const { code } = await child.status;
+    return { code, stderr };
+  }
+  return { child, nextLine, finish };
+}
+
+/** Connects raw and authenticates with `key`, for protocol-level tests. */
+async function rawAuthed(port: number, key = KEY) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const reader = new FrameReader(conn);
+  const k = await hmacKey(new TextEncoder().encode(key));
+  await answerChallenge(reader, conn, k);
+  await deliverChallenge(reader, conn, k);
+  return { conn, reader };
+}
+
+/** True when the server closes `conn` (read returns EOF or fails). */
+async function closedByServer(conn: Deno.Conn): Promise<boolean> {
+  const buf = new Uint8Array(1024);
+  try {
+    while (true) {
+      const n = await bounded(conn.read(buf), T, "waiting for the close");
+      if (n === null) return true;
+    }
+  } catch (e) {
+    if ((e as Error).message.includes("did not finish")) return false;
+    return true;
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed
+    }
+  }
+}
+
+async function stillServes(port: number) {
+  await using c = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const d = await c.get<DictProxy<string, unknown>>("shared");
+  await d.set("alive", true);
+  assert.equal(await d.get("alive"), true);
+}
+
+async function serve() {
+  const server = await Manager.start({ address: loopback, authkey: KEY });
+  const shared = await server.dict<string, unknown>({ "from-server": "hi" });
+  await server.register("shared", shared);
+  return { server, shared, port: server.address!.port };
+}
+
+Deno.test("two Deno programs share a dict over loopback", async () => {
+  const { server, shared, port } = await serve();
+  await using _ = server;
+  assert.ok(port > 0, "port 0 picks a port; address tells it");
+  assert.equal(server.address!.hostname, "127.0.0.1");
+  const c = spawnClient(port, KEY, "share-dict");
+  assert.equal(await bounded(c.nextLine()), "done");
+  const { code, stderr } = await bounded(c.finish());
+  assert.equal(code, 0, stderr);
+  assert.equal(await shared.get("from-client"), "hi!");
+  assert.equal(await shared.get("n99"), 99);
+  assert.equal(await shared.len(), 102);
+});
+
+Deno.test("a client in this program: get(name), factories, errors, unknown names", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  await using client = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: new TextEncoder().encode(KEY),
+  });
+  assert.equal(client.address!.port, port);
+  const d = await client.get<DictProxy<string, unknown>>("shared");
+  assert.equal(d.kind, "dict");
+  assert.equal(await d.get("from-server"), "hi");
+  const q = await client.Queue<number>();
+  await q.put(1);
+  assert.equal(await q.get(), 1);
+  await assert.rejects(
+    client.get("nonesuch"),
+    /no object is registered as 'nonesuch'.*shared/,
+  );
+  await assert.rejects(
+    d.callMethod("nonesuch"),
+    (e: Error) =>
+      e instanceof TypeError && /dict proxy has no method/.test(e.message),
+  );
+  // Still usable after errors.
+  assert.equal(await d.has("from-server"), true);
+});
+
+Deno.test("wrong authkey: AuthenticationError, nothing reachable, server goes on", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  await assert.rejects(
+    Manager.connect({
+      address: { hostname: "127.0.0.1", port },
+      authkey: "wrong",
+    }),
+    AuthenticationError,
+  );
+  // Raw: answering with a wrong key gets FAILURE, then the socket closes.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const reader = new FrameReader(conn);
+  const challenge = await bounded(reader.read());
+  assert.ok(
+    challenge && new TextDecoder().decode(challenge).startsWith("#CHALLENGE#"),
+  );
+  await writeFrame(conn, new Uint8Array(40));
+  const verdict = await bounded(reader.read());
+  assert.equal(new TextDecoder().decode(verdict!), "#FAILURE#");
+  // A request sent anyway reaches nothing: the connection is closed.
+  await writeFrame(conn, serialize([1, 3, "shared"])).catch(() => {});
+  assert.equal(await closedByServer(conn), true);
+  await stillServes(port);
+});
+
+Deno.test("garbage bytes and a frame claiming 4 GiB close that connection only", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  await using other = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const d = await other.get<DictProxy<string, unknown>>("shared");
+
+  // Garbage before authenticating (an HTTP request, say).
+  const g = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(
+    g,
+    new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  assert.equal(await closedByServer(g), true);
+
+  // A 4 GiB frame header after authenticating.
+  const big = await rawAuthed(port);
+  await writeAll(big.conn, new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+  assert.equal(await closedByServer(big.conn), true);
+
+  // A well-sized frame that is not a request.
+  const bad = await rawAuthed(port);
+  await writeAll(bad.conn, encodeFrame(new Uint8Array([1, 2, 3, 4, 5])));
+  assert.equal(await closedByServer(bad.conn), true);
+
+  // A valid frame with an unknown method gets an error reply, not a close.
+  const ok = await rawAuthed(port);
+  await writeFrame(ok.conn, serialize([7, 3, "shared"]));
+  const reply = await bounded(ok.reader.read());
+  assert.ok(reply);
+  ok.conn.close();
+
+  // The other client, connected all along, is unaffected.
+  await d.set("after", 1);
+  assert.equal(await d.get("after"), 1);
+  await stillServes(port);
+});
+
+Deno.test("a client killed mid-call: the server survives, its waits and locks go", async () => {
+  const server = await Manager.start({ address: loopback, authkey: KEY });
+  await using _ = server;
+  const port = server.address!.port;
+  const jobs = await server.Queue<string>();
+  const lock = await server.Lock();
+  await server.register("jobs", jobs);
+  await server.register("lock", lock);
+  await server.register("shared", await server.dict());
+
+  const blocked = spawnClient(port, KEY, "block-get");
+  assert.equal(await bounded(blocked.nextLine()), "waiting");
+  const holder = spawnClient(port, KEY, "hold-lock");
+  assert.equal(await bounded(holder.nextLine()), "locked");
+  assert.equal(await lock.locked(), true);
+  blocked.child.kill("SIGKILL");
+  holder.child.kill("SIGKILL");
+  await bounded(blocked.finish());
+  await bounded(holder.finish());
+
+  // The killed client's get no longer takes items: ours gets it.
+  await jobs.put("for the living");
+  assert.equal(await bounded(jobs.get()), "for the living");
+  // Its lock was released once its connection closed.
+  assert.equal(await bounded(lock.acquire({ timeout: T })), true);
+  await lock.release();
+  await stillServes(port);
+});
+
+Deno.test("a dead server: calls reject with EOFError; connecting to nothing too", async () => {
+  const { server, port } = await serve();
+  const client = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const d = await client.get<DictProxy<string, unknown>>("shared");
+  const q = await client.Queue();
+  const waiting = assert.rejects(bounded(q.get()), EOFError);
+  await server.shutdown();
+  await waiting;
+  await assert.rejects(bounded(d.get("from-server")), EOFError);
+  await client.shutdown();
+  await assert.rejects(
+    bounded(
+      Manager.connect({
+        address: { hostname: "127.0.0.1", port },
+        authkey: KEY,
+      }),
+    ),
+    EOFError,
+  );
+});
+
+Deno.test("a proxy from a TCP client crosses into a child, which connects itself", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  await using client = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const l = await client.list<string>(["a"]);
+  const p = new Process({
+    target: appendItem,
+    args: [l, "from child"],
+    module: new URL("./fixtures/manager_targets.ts", import.meta.url),
+  });
+  await p.start();
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  assert.deepEqual(await l.toArray(), ["a", "from child"]);
+});
+
+Deno.test("bad addresses and keys fail fast with named errors", async () => {
+  await assert.rejects(
+    Manager.connect({
+      address: { hostname: "127.0.0.1", port: 70000 },
+      authkey: KEY,
+    }),
+    /port: 0..65535/,
+  );
+  await assert.rejects(
+    Manager.connect({
+      address: { hostname: "127.0.0.1", port: 1 },
+      authkey: "",
+    }),
+    /must not be empty/,
+  );
+  await assert.rejects(
+    Manager.start({ address: loopback, authkey: 42 as never }),
+    /authkey must be a string or a Uint8Array/,
+  );
+  const { server, port } = await serve();
+  await using _ = server;
+  await assert.rejects(
+    Manager.start({ address: { hostname: "127.0.0.1", port }, authkey: KEY }),
+    /in use|AddrInUse/i,
+  );
+});
+
+Deno.test("a lock proxy over TCP", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  await using client = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const lock = await client.Lock() as LockProxy;
+  assert.equal(await lock.acquire(), true);
+  assert.equal(await lock.acquire({ timeout: 5 }), false);
+  await lock.release();
+  const q = await client.Queue<number>() as QueueProxy<number>;
+  await assert.rejects(q.getNowait(), /empty/);
+});
