@@ -146,7 +146,9 @@ export class Encoder {
   #raws: Uint8Array[] = [];
   #rawAt: number[] = [];
   #rawBytes = 0;
-  #objects: object[] = [];
+  /** Objects met so far, `#objects[0, #count)` (the array keeps its size). */
+  #objects: (object | undefined)[] = [];
+  #count = 0;
   #index: Map<object, number> | undefined;
 
   /** Total bytes of the last encoding. */
@@ -179,7 +181,10 @@ export class Encoder {
       }
       throw e;
     } finally {
-      this.#objects.length = 0;
+      // Drop the references, keeping the array's storage.
+      const objects = this.#objects;
+      for (let i = this.#count - 1; i >= 0; i--) objects[i] = undefined;
+      this.#count = 0;
       this.#index = undefined;
     }
     return this.size = this.#pos + this.#rawBytes;
@@ -257,11 +262,12 @@ export class Encoder {
   /** Registers an object; returns true when it was seen before (a ref was written). */
   #seen(o: object): boolean {
     const objects = this.#objects;
+    const count = this.#count;
     let index = this.#index;
     let i = -1;
     if (index) i = index.get(o) ?? -1;
     else {
-      for (let j = 0; j < objects.length; j++) {
+      for (let j = 0; j < count; j++) {
         if (objects[j] === o) {
           i = j;
           break;
@@ -274,11 +280,12 @@ export class Encoder {
       this.#varint(i);
       return true;
     }
-    objects.push(o);
-    if (index) index.set(o, objects.length - 1);
-    else if (objects.length > 16) {
+    objects[count] = o;
+    this.#count = count + 1;
+    if (index) index.set(o, count);
+    else if (count >= 16) {
       index = this.#index = new Map();
-      for (let j = 0; j < objects.length; j++) index.set(objects[j], j);
+      for (let j = 0; j <= count; j++) index.set(objects[j]!, j);
     }
     return false;
   }
@@ -648,7 +655,9 @@ export class Decoder {
   #buf: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(new ArrayBuffer(0));
   #pos = 0;
+  /** Objects made so far, `#objects[0, #count)` (the array keeps its size). */
   #objects: unknown[] = [];
+  #count = 0;
   #scratch: Uint8Array = new Uint8Array(0);
   #keyBytes: (Uint8Array | undefined)[] = new Array(KEY_CACHE);
   #keyStrings: string[] = new Array(KEY_CACHE);
@@ -673,7 +682,9 @@ export class Decoder {
       }
       return v;
     } finally {
-      this.#objects.length = 0;
+      const objects = this.#objects;
+      for (let i = this.#count - 1; i >= 0; i--) objects[i] = undefined;
+      this.#count = 0;
     }
   }
 
@@ -746,14 +757,14 @@ export class Decoder {
       case T_ARRAY: {
         const n = this.#varint();
         const a: unknown[] = [];
-        this.#objects.push(a);
+        this.#objects[this.#count++] = a;
         for (let i = 0; i < n; i++) a.push(this.#value());
         return a;
       }
       case T_OBJECT: {
         const n = this.#varint();
         const o: Record<string, unknown> = {};
-        this.#objects.push(o);
+        this.#objects[this.#count++] = o;
         for (let i = 0; i < n; i++) {
           const k = this.#key();
           if (k === "__proto__") {
@@ -771,12 +782,12 @@ export class Decoder {
         const kind = this.#buf[this.#pos++];
         const bytes = this.#bytes();
         const v = view(kind, bytes);
-        this.#objects.push(v);
+        this.#objects[this.#count++] = v;
         return v;
       }
       case T_ARRAYBUFFER: {
         const v = this.#bytes();
-        this.#objects.push(v);
+        this.#objects[this.#count++] = v;
         return v;
       }
       case T_REF:
@@ -788,7 +799,7 @@ export class Decoder {
         copy.set(this.#buf.subarray(this.#pos, this.#pos + n));
         this.#pos += n;
         const v = deserialize(copy);
-        this.#objects.push(v);
+        this.#objects[this.#count++] = v;
         return v;
       }
       default:
