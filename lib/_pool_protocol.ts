@@ -19,7 +19,10 @@
  *   then `n` lengths), then the items as float64 (8-aligned);
  * - `T_CODEC`: `n, firstSeq, fnId, kind`, then the codec bytes of the
  *   payloads array (from byte 16);
- * - `T_PORT`: one task, on the port: `[seq, fnId, kind, payload]` (reduced);
+ * - `T_PORT`: one task, on the port: `[seq, fnId, kind, payload, mode]`,
+ *   the payload structured-cloned (`PORT_CLONE`, shared objects reduced) or,
+ *   too big for a record, float64 items (`PORT_NUM`) or codec bytes
+ *   (`PORT_CODEC`) in a SharedArrayBuffer of its own;
  * - `T_DEFS`: codec bytes of `[[fnId, module, name], ...]`;
  * - `T_STOP`: finish the queued tasks, then end.
  *
@@ -27,7 +30,8 @@
  * sent: `R_NUM`: `n, L` (-2: one number per task, -1: lengths follow), the
  * busy time as float64 at byte 8, then lengths, then float64 values;
  * `R_CODEC`: `n`, busy time, codec bytes of `{ v: values, e: errors }` from
- * byte 16; `R_PORT`: `{ v, e, b }` on the port; `R_INIT_FAILED`: codec
+ * byte 16; `R_PORT`: `{ v, e, b }` on the port (or, too big for a record,
+ * `{ num, b }` / `{ codec, b }` with a SharedArrayBuffer); `R_INIT_FAILED`: codec
  * bytes of the initializer's error.
  *
  * @module
@@ -62,6 +66,13 @@ export const R_CODEC = 2;
 export const R_PORT = 3;
 /** Result record: the initializer failed; the worker ends. */
 export const R_INIT_FAILED = 4;
+
+/** A task on the port: its payload structured-cloned. */
+export const PORT_CLONE = 0;
+/** A task on the port: its items as float64 in a SharedArrayBuffer. */
+export const PORT_NUM = 1;
+/** A task on the port: the codec's encoding of `[payload]` in a SharedArrayBuffer. */
+export const PORT_CODEC = 2;
 
 /** `fn(...payload)`. */
 export const KIND_APPLY = 0;

@@ -22,6 +22,8 @@ import {
   KIND_APPLY,
   KIND_MAP,
   type PoolLink,
+  PORT_CODEC,
+  PORT_NUM,
   R_CODEC,
   R_INIT_FAILED,
   R_NUM,
@@ -230,6 +232,14 @@ export async function poolWorker(
   ): Promise<void> => {
     if (num > 0 && !err) {
       const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
+      if (num === 1 && length > results.maxPayload) {
+        // Too big for a ring record: its own shared memory, by the port.
+        const a = v as number[];
+        const big = new Float64Array(new SharedArrayBuffer(a.length * 8));
+        for (let j = 0; j < a.length; j++) big[j] = a[j];
+        // The bare buffer: Deno walks every index of a typed array it receives.
+        return viaPort({ v: undefined, b: busy, num: big.buffer }, []);
+      }
       const at = await room(length);
       if (at >= 0) return putNum(at, length, v, num, busy);
     }
@@ -241,6 +251,12 @@ export async function poolWorker(
       // Not for the codec (shared objects, functions): the port below.
     }
     if (size >= 0) {
+      if (16 + size > results.maxPayload) {
+        // Too big for a ring record: in shared memory of its own, by the port.
+        const bytes = new SharedArrayBuffer(size);
+        encoder.copyTo(new Uint8Array(bytes), 0, 0, size);
+        return viaPort({ v: undefined, b: busy, codec: bytes }, []);
+      }
       const at = await room(16 + size);
       if (at >= 0) {
         // The encoding may have been replaced while waiting: redo it.
@@ -416,7 +432,7 @@ export async function poolWorker(
     }
     if (type === T_PORT) {
       const r = receiveMessageOnPort(port as never) as
-        | { message: [number, number, number, unknown] }
+        | { message: [number, number, number, unknown, number] }
         | undefined;
       if (!r) {
         // Posted before the record was written: it is on its way.
@@ -424,13 +440,18 @@ export async function poolWorker(
         continue;
       }
       tasks.release();
-      const [seq, fnId, kind, payload] = r.message;
-      const p = run({
-        seq,
-        fnId,
-        kind,
-        payload: rebuild(payload) as unknown[],
-      });
+      const [seq, fnId, kind, payload, mode] = r.message;
+      let p: Promise<void> | undefined;
+      if (mode === PORT_NUM) {
+        const nums = new Float64Array(payload as SharedArrayBuffer);
+        p = run({ seq, fnId, kind, nums, from: 0, len: nums.length });
+      } else if (mode === PORT_CODEC) {
+        const bytes = new Uint8Array(payload as SharedArrayBuffer);
+        const [one] = decoder.decode(bytes, 0, bytes.length) as unknown[][];
+        p = run({ seq, fnId, kind, payload: one as unknown[] });
+      } else {
+        p = run({ seq, fnId, kind, payload: rebuild(payload) as unknown[] });
+      }
       if (p) await p;
       if (spent()) break;
       continue;

@@ -42,6 +42,9 @@ import {
   KIND_MAP,
   KIND_STAR,
   PoolLink,
+  PORT_CLONE,
+  PORT_CODEC,
+  PORT_NUM,
   R_CODEC,
   R_INIT_FAILED,
   R_NUM,
@@ -883,7 +886,15 @@ export class Pool implements AsyncDisposable {
       uniform = u;
       total += len;
     }
-    if (end === i) return this.#writePort(w, batch[i]);
+    if (end === i) {
+      // Too big for a ring record: its own shared memory, sent by the port
+      // (sharing it costs the same whatever its size).
+      const p = batch[i].payload as number[];
+      const big = new Float64Array(new SharedArrayBuffer(p.length * 8));
+      for (let y = 0; y < p.length; y++) big[y] = p[y];
+      // The bare buffer: Deno walks every index of a typed array it receives.
+      return this.#writePort(w, batch[i], PORT_NUM, big.buffer);
+    }
     const n = end - i;
     const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
     const length = head + total * 8;
@@ -923,7 +934,13 @@ export class Pool implements AsyncDisposable {
         continue;
       }
       if (16 + size > ring.maxPayload) {
-        if (j - i === 1) return this.#writePort(w, batch[i]);
+        if (j - i === 1) {
+          // Too big for a ring record: the encoding in shared memory of its
+          // own, by the port. (The encoding is of the one-task array.)
+          const bytes = new SharedArrayBuffer(size);
+          this.#encoder.copyTo(new Uint8Array(bytes), 0, 0, size);
+          return this.#writePort(w, batch[i], PORT_CODEC, bytes);
+        }
         j = i + ((j - i) >> 1);
         continue;
       }
@@ -941,14 +958,23 @@ export class Pool implements AsyncDisposable {
     }
   }
 
-  /** Sends one task through the port (shared objects are transferred); returns 1, or 0 when the ring is full. */
-  #writePort(w: Worker, t: Task): number {
+  /**
+   * Sends one task through the port: its payload structured-cloned (shared
+   * objects transferred), or `bytes` (numbers, or the codec's encoding) in
+   * shared memory. Returns 1, or 0 when the ring is full.
+   */
+  #writePort(
+    w: Worker,
+    t: Task,
+    mode = PORT_CLONE,
+    bytes?: ArrayBufferLike,
+  ): number {
     const ring = w.tasks;
     if (ring.begin(0) < 0) return 0;
     try {
       const transfer: Transferable[] = [];
-      const wire = reduce(t.payload, transfer);
-      w.port.postMessage([w.nextSeq, t.fnId, t.kind, wire], transfer);
+      const wire = bytes ?? reduce(t.payload, transfer);
+      w.port.postMessage([w.nextSeq, t.fnId, t.kind, wire, mode], transfer);
     } catch (e) {
       t.job.error(t.index, this.#uncloneable(t, e));
       return 1;
@@ -1057,16 +1083,44 @@ export class Pool implements AsyncDisposable {
         this.#measure(busy, n);
       } else if (type === R_PORT) {
         const r = receiveMessageOnPort(w.port as never) as
-          | { message: { v: unknown; e?: [number, WireError][]; b: number } }
+          | {
+            message: {
+              v: unknown;
+              e?: [number, WireError][];
+              b: number;
+              num?: SharedArrayBuffer;
+              codec?: SharedArrayBuffer;
+            };
+          }
           | undefined;
         if (!r) {
           // Posted before the record was written: it is on its way.
           this.#portLate = true;
           return got;
         }
-        const values = rebuild(r.message.v) as unknown[];
-        this.#deliver(w, values, r.message.e);
-        this.#measure(r.message.b, values.length);
+        const { num, codec } = r.message;
+        if (codec) {
+          const msg = this.#decoder.decode(
+            new Uint8Array(codec),
+            0,
+            codec.byteLength,
+          ) as { v: unknown[]; e?: [number, WireError][] };
+          this.#deliver(w, msg.v, msg.e);
+          this.#measure(r.message.b, msg.v.length);
+        } else if (num) {
+          // One big array of numbers, in shared memory of its own.
+          const t = w.inflight.shift();
+          if (t) {
+            this.#inflight--;
+            const nums = new Float64Array(num);
+            t.job.resultNum(t.index, nums, 0, nums.length);
+          }
+          this.#measure(r.message.b, 1);
+        } else {
+          const values = rebuild(r.message.v) as unknown[];
+          this.#deliver(w, values, r.message.e);
+          this.#measure(r.message.b, values.length);
+        }
       } else if (type === R_INIT_FAILED) {
         const e = this.#decoder.decode(ring.u8, at, at + ring.length);
         ring.release();

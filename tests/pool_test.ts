@@ -94,12 +94,25 @@ Deno.test("values of every kind travel: numbers exactly, objects, strings", asyn
     await bounded(pool.map(describe, [1, 2, 3])),
     [1, 2, 3].map((n) => ({ n, s: `#${n}`, a: [n, -n] })),
   );
-  // A chunk larger than a ring record takes the slow path, still correct.
+  // Chunks larger than a ring record travel in shared memory of their own:
+  // numbers both ways,
   const big = range(200_000);
   const squares = await bounded(pool.map(square, big, 100_000));
   assert.equal(squares.length, big.length);
   assert.equal(squares[199_999], 199_999 ** 2);
   assert.equal(squares[12_345], 12_345 ** 2);
+  // other values both ways.
+  const pairs = range(100_000).map((i) => [i, 0.25] as [number, number]);
+  const sums = await bounded(pool.starmap(add, pairs, 100_000));
+  assert.equal(sums.length, 100_000);
+  assert.equal(sums[99_999], 99_999.25);
+  const described = await bounded(pool.map(describe, range(60_000), 60_000));
+  assert.equal(described.length, 60_000);
+  assert.deepEqual(described[59_999], {
+    n: 59_999,
+    s: "#59999",
+    a: [59_999, -59_999],
+  });
 });
 
 Deno.test("items may be generators and async iterables", async () => {
