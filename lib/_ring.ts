@@ -196,6 +196,8 @@ export class Ring {
   readonly #mask: number;
   readonly #maxWhole: number;
   readonly #minChunk: number;
+  /** Pieces of a stream at most this big, so the reader copies one while the writer writes the next. */
+  readonly #maxChunk: number;
   readonly #decoder = new Decoder();
   #scratch = new Uint8Array(0);
 
@@ -229,6 +231,7 @@ export class Ring {
     this.#mask = this.capacity - 1;
     this.#maxWhole = this.capacity / 4 - HDR;
     this.#minChunk = this.capacity / 8;
+    this.#maxChunk = this.capacity / 4;
   }
 
   /**
@@ -580,7 +583,7 @@ export class Ring {
       // A FIRST never holds the whole item: a LAST always ends a stream.
       // Pieces but the last are whole words, so the item's bytes keep their
       // alignment in the ring (see `_codec.ts`).
-      const chunk = Math.min(size - 1, free - HDR - 8) & ~7;
+      const chunk = Math.min(size - 1, free - HDR - 8, this.#maxChunk) & ~7;
       if (chunk < Math.min(size, this.#minChunk)) {
         this.#waitFor(HEAD, head, SPACE_WAITERS);
         return 0;
@@ -603,7 +606,7 @@ export class Ring {
       head = Atomics.load(ctl, HEAD);
       const free = cap - ((tail - head) >>> 0);
       const left = size - sent;
-      const room = (free - HDR) & ~7;
+      const room = Math.min(free - HDR, this.#maxChunk) & ~7;
       const chunk = left <= room ? left : room;
       if (chunk < Math.min(left, this.#minChunk)) {
         this.#waitFor(HEAD, head, SPACE_WAITERS);
