@@ -18,7 +18,7 @@
  * | 8 | bigint in int64 | 8 bytes |
  * | 9 | bigint | u8 sign, varint word count, u64 words |
  * | 10 | array | varint length, items |
- * | 11 | plain object | varint key count, (string, value) pairs |
+ * | 11 | plain object | (string, value) pairs, then a 0 byte |
  * | 12 | typed array / DataView | u8 kind, u32 byte length, padding, bytes |
  * | 13 | ArrayBuffer | u32 byte length, padding, bytes |
  * | 14 | a repeat of an object seen before | varint index |
@@ -59,6 +59,8 @@ const T_ARRAYBUFFER = 13;
 const T_REF = 14;
 const T_CLONE = 15;
 const T_STR16 = 16;
+/** Ends a plain object's entries (where a key's string tag would be). */
+const T_END = 0;
 const T_SMALLINT = 0x80;
 
 /** Typed arrays at least this big are copied straight from the caller's memory. */
@@ -443,15 +445,15 @@ export class Encoder {
   }
 
   #plain(o: Record<string, unknown>): void {
-    const keys = Object.keys(o);
-    const values = Object.values(o);
     this.#ensure(1);
     this.#buf[this.#pos++] = T_OBJECT;
-    this.#varint(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      this.#string(keys[i]);
-      this.#value(values[i]);
+    // for-in reads fields through V8's enum cache, allocating nothing.
+    for (const k in o) {
+      this.#string(k);
+      this.#value(o[k]);
     }
+    this.#ensure(1);
+    this.#buf[this.#pos++] = T_END;
   }
 
   #typed(v: ArrayBufferView): void {
@@ -762,10 +764,14 @@ export class Decoder {
         return a;
       }
       case T_OBJECT: {
-        const n = this.#varint();
         const o: Record<string, unknown> = {};
         this.#objects[this.#count++] = o;
-        for (let i = 0; i < n; i++) {
+        const b = this.#buf;
+        for (;;) {
+          if (b[this.#pos] === T_END) {
+            this.#pos++;
+            break;
+          }
           const k = this.#key();
           if (k === "__proto__") {
             Object.defineProperty(o, k, {
@@ -850,6 +856,36 @@ export class Decoder {
     const start = this.#pos;
     const end = start + n;
     this.#pos = end;
+    if (n <= 4) {
+      // One string made at once, for the shortest (the commonest keys and values).
+      switch (n) {
+        case 0:
+          return "";
+        case 1:
+          if (b[start] < 0x80) return String.fromCharCode(b[start]);
+          break;
+        case 2:
+          if ((b[start] | b[start + 1]) < 0x80) {
+            return String.fromCharCode(b[start], b[start + 1]);
+          }
+          break;
+        case 3:
+          if ((b[start] | b[start + 1] | b[start + 2]) < 0x80) {
+            return String.fromCharCode(b[start], b[start + 1], b[start + 2]);
+          }
+          break;
+        default:
+          if ((b[start] | b[start + 1] | b[start + 2] | b[start + 3]) < 0x80) {
+            return String.fromCharCode(
+              b[start],
+              b[start + 1],
+              b[start + 2],
+              b[start + 3],
+            );
+          }
+      }
+      return this.#utf8(start, end);
+    }
     if (n <= 32) {
       let s = "";
       for (let i = start; i < end; i++) {

@@ -47,7 +47,10 @@ import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { atExit } from "./_atexit.ts";
 import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 
-// Control words (Int32 indices). Each side on its own cache line.
+// Control words (Int32 indices), 16 to a 64-byte cache line. The words
+// each side writes for every item share no line with the words the other
+// side watches: TAIL and HEAD, which the other side reads (and a waiting
+// consumer spins on), have lines of their own.
 const MAGIC = 0;
 const CAPACITY = 1;
 const ID_A = 2;
@@ -56,24 +59,24 @@ const MAXSIZE = 4;
 const KIND = 5;
 // Producer side.
 const WLOCK = 16;
-const TAIL = 17;
-const WSEQ = 18;
-const WSTREAM = 19;
-const WLOCK_WAITERS = 20;
-const DATA_WAITERS = 21;
+const WSEQ = 17;
+const WSTREAM = 18;
+const WLOCK_WAITERS = 19;
+const DATA_WAITERS = 20;
+const RESERVED = 21;
+const TAIL = 32;
 // Consumer side.
-const RLOCK = 32;
-const HEAD = 33;
-const RSEQ = 34;
-const RSTREAM = 35;
-const RLOCK_WAITERS = 36;
-const SPACE_WAITERS = 37;
-const SPINNER = 38;
-// Counters.
-const RESERVED = 48;
-const UNFINISHED = 49;
-const JOIN_WAITERS = 50;
-const CTL_BYTES = 256;
+const RLOCK = 48;
+const RSEQ = 49;
+const RSTREAM = 50;
+const RLOCK_WAITERS = 51;
+const SPACE_WAITERS = 52;
+const SPINNER = 53;
+const HEAD = 64;
+// JoinableQueue.
+const UNFINISHED = 80;
+const JOIN_WAITERS = 81;
+const CTL_BYTES = 384;
 /** Internal, for tests that play a process dying at a given point. */
 export const WORDS = {
   WLOCK,
