@@ -555,9 +555,12 @@ export class Ring {
    * Short of space, says to wait for `HEAD` to move.
    */
   #write(src: Source, size: number, sent: number): number {
+    // Words only the holder of the producer side writes (TAIL, WSEQ) are
+    // read plainly: taking the lock orders them. TAIL is still stored
+    // atomically, for the consumers.
     const ctl = this.ctl;
     const cap = this.capacity;
-    let tail = Atomics.load(ctl, TAIL);
+    let tail = ctl[TAIL];
     // HEAD only moves on: an old value of it undercounts the free space, so
     // look at the consumers' side (another core's cache line) only when
     // short of room.
@@ -568,7 +571,7 @@ export class Ring {
       free = cap - ((tail - head) >>> 0);
     }
     if (sent === 0) {
-      const seq = Atomics.load(ctl, WSEQ);
+      const seq = ctl[WSEQ];
       if (size <= this.#maxWhole) {
         const rec = align8(HDR + size);
         if (free < rec) {
@@ -579,7 +582,7 @@ export class Ring {
         this.#u32[at >> 2] = (WHOLE << 30) | size;
         this.#u32[(at >> 2) + 1] = seq;
         this.#copyIn(src, (at + HDR) & this.#mask, 0, size);
-        Atomics.store(ctl, WSEQ, (seq + 1) | 0);
+        ctl[WSEQ] = seq + 1;
         this.#commitTail(tail + rec);
         return size;
       }
@@ -598,7 +601,7 @@ export class Ring {
       this.#u32[p >> 2] = size >>> 0;
       this.#u32[(p >> 2) + 1] = Math.floor(size / 2 ** 32);
       this.#copyIn(src, (p + 8) & this.#mask, 0, chunk);
-      Atomics.store(ctl, WSEQ, (seq + 1) | 0);
+      ctl[WSEQ] = seq + 1;
       Atomics.store(ctl, WSTREAM, (seq + 1) | 0 || 1);
       this.#streaming = true;
       tail = tail + align8(HDR + 8 + chunk);
@@ -657,7 +660,7 @@ export class Ring {
       return NOTHING;
     }
     for (;;) {
-      const head = Atomics.load(ctl, HEAD);
+      const head = ctl[HEAD];
       // TAIL only moves on: records up to an old value of it are still there
       // (HEAD is below it); look at the producers' side only when past it.
       let tail = this.#tailSeen;
@@ -690,7 +693,7 @@ export class Ring {
           // Small: copy it out, let the other consumers go, then decode.
           const scratch = this.#scratchOf(len);
           this.#copyOut(scratch, 0, p, len);
-          Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+          ctl[RSEQ] = seq + 1;
           this.#commitHead(next);
           this.#unlock(RLOCK, RLOCK_WAITERS);
           return this.#decoder.decode(scratch, 0, len);
@@ -704,7 +707,7 @@ export class Ring {
           failed = true;
           error = e;
         }
-        Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+        ctl[RSEQ] = seq + 1;
         this.#commitHead(next);
         this.#unlock(RLOCK, RLOCK_WAITERS);
         if (failed) throw error;
@@ -725,7 +728,7 @@ export class Ring {
         this.#absorb(asm, data, len - 8);
         this.#asm = asm;
         Atomics.store(ctl, RSTREAM, 1);
-        Atomics.store(ctl, RSEQ, (seq + 1) | 0);
+        ctl[RSEQ] = seq + 1;
         this.#commitHead(next);
         continue;
       }
