@@ -1,8 +1,7 @@
 /**
  * Queues beside Python's `multiprocessing.Queue` and beside raw
  * `postMessage`, in one run (the machine is noisy: only ratios taken in the
- * same run mean anything). Each case is timed from a `go` event to the last
- * consumer done, best of 3:
+ * same run mean anything):
  *
  * - one producer and one consumer process, 100,000 small items (msgs/s);
  * - 4 producers x 4 consumers, 25,000 small items each (msgs/s);
@@ -11,6 +10,12 @@
  * Small item: `{ id: i, name: "item", ok: true }` (Python: the same dict).
  * Raw postMessage: a worker posting the same items through a
  * MessageChannel to another that counts them (4 such pairs for 4 x 4).
+ *
+ * Each case starts its processes once, runs a warm-up round through them
+ * (a fifth of the items: V8 compiles the hot code), then the timed round,
+ * from a `go` event to the moment every consumer has taken every item; each
+ * producer ends its round with a `null`, each consumer stops at one. Best of
+ * 3 for every side, Python's included.
  *
  * Run: `deno run --allow-all bench/queue_bench.ts` (needs `python3`).
  *
@@ -22,98 +27,87 @@ const N_SMALL = 100_000;
 const N_BIG = 200;
 const BIG = 1 << 20;
 
-/** Child: puts `n` small items numbered from `start`, once `go` is set. */
+/** Child: each round, once its event is set, puts `n` items numbered from `start`, then `null`. */
 export async function producer(
   q: Queue<unknown>,
-  go: Event,
+  rounds: Event[],
   start: number,
   n: number,
+  big: boolean,
 ) {
-  await go.wait();
-  for (let i = start; i < start + n; i++) {
-    await q.put({ id: i, name: "item", ok: true });
+  const payload = new Uint8Array(BIG);
+  for (const [r, go] of rounds.entries()) {
+    await go.wait();
+    const count = r === 0 ? Math.ceil(n / 5) : n;
+    if (big) {
+      for (let i = 0; i < count; i++) await q.put(payload);
+    } else {
+      for (let i = start; i < start + count; i++) {
+        await q.put({ id: i, name: "item", ok: true });
+      }
+    }
+    await q.put(null);
   }
 }
 
-/** Child: puts `n` 1 MiB items and then `null`, once `go` is set. */
-export async function bigProducer(q: Queue<unknown>, go: Event, n: number) {
-  const payload = new Uint8Array(BIG);
-  await go.wait();
-  for (let i = 0; i < n; i++) await q.put(payload);
-  await q.put(null);
-}
-
-/** Child: gets items until `null`, then reports how many on `done`. */
+/** Child: each round, gets items until a `null`, then reports how many on `done`. */
 export async function consumer(
   q: Queue<unknown>,
-  go: Event,
+  rounds: Event[],
   done: Queue<number>,
 ) {
-  await go.wait();
-  let n = 0;
-  while ((await q.get()) !== null) n++;
-  await done.put(n);
+  for (const go of rounds) {
+    await go.wait();
+    let n = 0;
+    while ((await q.get()) !== null) n++;
+    await done.put(n);
+  }
 }
 
+/** Items (or bytes) per second through a Queue. */
 async function run(
   producers: number,
   consumers: number,
   perProducer: number,
+  big = false,
 ): Promise<number> {
   using q = new Queue<unknown>();
   using done = new Queue<number>();
-  const go = new Event();
-  const cs = Array.from(
-    { length: consumers },
-    () => new Process({ target: consumer, args: [q, go, done] }),
-  );
-  const ps = Array.from(
-    { length: producers },
-    (_, i) =>
-      new Process({
-        target: producer,
-        args: [q, go, i * perProducer, perProducer],
-      }),
-  );
-  for (const p of [...cs, ...ps]) await p.start();
-  await new Promise((r) => setTimeout(r, 300));
+  const rounds = [new Event(), new Event()];
+  const procs = [
+    ...Array.from(
+      { length: consumers },
+      () => new Process({ target: consumer, args: [q, rounds, done] }),
+    ),
+    ...Array.from(
+      { length: producers },
+      (_, i) =>
+        new Process({
+          target: producer,
+          args: [q, rounds, i * perProducer, perProducer, big],
+        }),
+    ),
+  ];
+  for (const p of procs) await p.start();
+  rounds[0].set(); // warm-up
+  for (let c = 0; c < consumers; c++) await done.get();
   const t = performance.now();
-  go.set();
-  for (const p of ps) await p.join();
-  for (const _ of cs) await q.put(null);
+  rounds[1].set();
   let total = 0;
-  for (const _ of cs) total += await done.get();
+  for (let c = 0; c < consumers; c++) total += await done.get();
   const s = (performance.now() - t) / 1000;
-  for (const p of cs) await p.join();
+  for (const p of procs) await p.join();
   if (total !== producers * perProducer) throw new Error(`got ${total}`);
-  return total / s;
-}
-
-async function runBig(): Promise<number> {
-  using q = new Queue<unknown>();
-  using done = new Queue<number>();
-  const go = new Event();
-  const c = new Process({ target: consumer, args: [q, go, done] });
-  const p = new Process({ target: bigProducer, args: [q, go, N_BIG] });
-  await c.start();
-  await p.start();
-  await new Promise((r) => setTimeout(r, 300));
-  const t = performance.now();
-  go.set();
-  const n = await done.get();
-  const s = (performance.now() - t) / 1000;
-  await p.join();
-  await c.join();
-  if (n !== N_BIG) throw new Error(`got ${n}`);
-  return N_BIG * BIG / s / 1e6;
+  return big ? total * BIG / s / 1e6 : total / s;
 }
 
 // Raw postMessage: plain workers, one MessageChannel per pair.
 const POST_WORKER = `
 self.onmessage = (e) => {
-  const { role, port, n, big } = e.data;
+  const { role, port } = e.data;
   if (role === "producer") {
-    self.onmessage = () => {
+    self.onmessage = (m) => {
+      const { n, big } = m.data;
       if (big) {
         const payload = new Uint8Array(${BIG});
         for (let i = 0; i < n; i++) port.postMessage(payload);
@@ -122,59 +116,57 @@ self.onmessage = (e) => {
       }
       port.postMessage(null);
     };
-    self.postMessage("ready");
   } else {
     let count = 0;
     port.onmessage = (m) => {
-      if (m.data === null) { self.postMessage(count); port.close(); return; }
-      count++;
+      if (m.data !== null) { count++; return; }
+      self.postMessage(count);
+      count = 0;
     };
-    self.postMessage("ready");
   }
+  self.postMessage("ready");
 };`;
-
-function worker(): Worker {
-  return new Worker(
-    "data:application/javascript," + encodeURIComponent(POST_WORKER),
-    { type: "module" },
-  );
-}
 
 function next(w: Worker): Promise<unknown> {
   return new Promise((r) => w.onmessage = (e) => r(e.data));
 }
 
+/** Items (or bytes) per second through raw postMessage, `pairs` producer/consumer pairs. */
 async function runPost(
   pairs: number,
   n: number,
-  big: boolean,
+  big = false,
 ): Promise<number> {
-  const ws: Worker[] = [];
+  const workers: Worker[] = [];
   const producers: Worker[] = [];
-  const counts: Promise<unknown>[] = [];
+  const consumers: Worker[] = [];
   for (let i = 0; i < pairs; i++) {
     const { port1, port2 } = new MessageChannel();
-    const prod = worker();
-    const cons = worker();
-    ws.push(prod, cons);
-    let ready = next(cons);
-    cons.postMessage({ role: "consumer", port: port2 }, [port2]);
-    await ready;
-    ready = next(prod);
-    prod.postMessage({ role: "producer", port: port1, n, big }, [port1]);
-    await ready;
-    producers.push(prod);
-    counts.push(next(cons));
+    for (const [role, port] of [["consumer", port2], ["producer", port1]]) {
+      const w = new Worker(
+        "data:application/javascript," + encodeURIComponent(POST_WORKER),
+        { type: "module" },
+      );
+      workers.push(w);
+      const ready = next(w);
+      w.postMessage({ role, port }, [port as MessagePort]);
+      await ready;
+      (role === "producer" ? producers : consumers).push(w);
+    }
   }
-  await new Promise((r) => setTimeout(r, 300));
+  const round = async (count: number) => {
+    const counts = consumers.map(next);
+    for (const p of producers) p.postMessage({ n: count, big });
+    return (await Promise.all(counts)).reduce(
+      (a: number, b) => a + (b as number),
+      0,
+    );
+  };
+  await round(Math.ceil(n / 5)); // warm-up
   const t = performance.now();
-  for (const p of producers) p.postMessage("go");
-  const total = (await Promise.all(counts)).reduce(
-    (a: number, b) => a + (b as number),
-    0,
-  );
+  const total = await round(n);
   const s = (performance.now() - t) / 1000;
-  for (const w of ws) w.terminate();
+  for (const w of workers) w.terminate();
   if (total !== pairs * n) throw new Error(`got ${total}`);
   return big ? total * BIG / s / 1e6 : total / s;
 }
@@ -195,10 +187,10 @@ if (import.meta.main) {
   let one = 0, four = 0, big = 0, postOne = 0, postFour = 0, postBig = 0;
   for (let round = 0; round < 3; round++) {
     one = Math.max(one, await run(1, 1, N_SMALL));
-    postOne = Math.max(postOne, await runPost(1, N_SMALL, false));
+    postOne = Math.max(postOne, await runPost(1, N_SMALL));
     four = Math.max(four, await run(4, 4, N_SMALL / 4));
-    postFour = Math.max(postFour, await runPost(4, N_SMALL / 4, false));
-    big = Math.max(big, await runBig());
+    postFour = Math.max(postFour, await runPost(4, N_SMALL / 4));
+    big = Math.max(big, await run(1, 1, N_BIG, true));
     postBig = Math.max(postBig, await runPost(1, N_BIG, true));
   }
   const k = (x: number) => `${(x / 1000).toFixed(0)}k msgs/s`;

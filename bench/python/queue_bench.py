@@ -1,7 +1,10 @@
 """Python's side of bench/queue_bench.ts: prints one JSON object of results.
 
-multiprocessing.Queue, each case timed from a `go` event to the last
-consumer done (best of 3):
+multiprocessing.Queue, run as the TypeScript side runs its Queue: the
+processes start once, a warm-up round (a fifth of the items) goes through
+them, then the timed round, from a `go` event to the moment every consumer
+has taken every item; each producer ends its round with None, each consumer
+stops at one. Best of 3.
 - one producer and one consumer process, 100,000 small items (msgs/s);
 - 4 producers x 4 consumers, 25,000 small items each (msgs/s);
 - one producer and one consumer, 1 MiB bytes items (MB/s).
@@ -10,6 +13,7 @@ Run by bench/queue_bench.ts (python3 bench/python/queue_bench.py); alone it
 prints the same numbers.
 """
 import json
+import math
 import multiprocessing as mp
 import time
 
@@ -18,84 +22,57 @@ N_BIG = 200
 BIG = 1 << 20
 
 
-def small(i):
-    return {"id": i, "name": "item", "ok": True}
-
-
-def producer(q, go, start, n):
-    go.wait()
-    for i in range(start, start + n):
-        q.put(small(i))
-
-
-def consumer(q, go, done):
-    go.wait()
-    n = 0
-    while True:
-        item = q.get()
-        if item is None:
-            break
-        n += 1
-    done.put(n)
-
-
-def big_producer(q, go, n):
+def producer(q, rounds, start, n, big):
     payload = bytes(BIG)
-    go.wait()
-    for _ in range(n):
-        q.put(payload)
-    q.put(None)
+    for r, go in enumerate(rounds):
+        go.wait()
+        count = math.ceil(n / 5) if r == 0 else n
+        if big:
+            for _ in range(count):
+                q.put(payload)
+        else:
+            for i in range(start, start + count):
+                q.put({"id": i, "name": "item", "ok": True})
+        q.put(None)
 
 
-def run(producers, consumers, per_producer):
+def consumer(q, rounds, done):
+    for go in rounds:
+        go.wait()
+        n = 0
+        while q.get() is not None:
+            n += 1
+        done.put(n)
+
+
+def run(producers, consumers, per_producer, big=False):
     q = mp.Queue()
     done = mp.Queue()
-    go = mp.Event()
-    cs = [mp.Process(target=consumer, args=(q, go, done)) for _ in range(consumers)]
-    ps = [
-        mp.Process(target=producer, args=(q, go, i * per_producer, per_producer))
+    rounds = [mp.Event(), mp.Event()]
+    procs = [mp.Process(target=consumer, args=(q, rounds, done)) for _ in range(consumers)]
+    procs += [
+        mp.Process(target=producer, args=(q, rounds, i * per_producer, per_producer, big))
         for i in range(producers)
     ]
-    for p in cs + ps:
+    for p in procs:
         p.start()
-    time.sleep(0.3)
+    rounds[0].set()  # warm-up
+    for _ in range(consumers):
+        done.get()
     t = time.perf_counter()
-    go.set()
-    for p in ps:
-        p.join()
-    for _ in cs:
-        q.put(None)
-    total = sum(done.get() for _ in cs)
+    rounds[1].set()
+    total = sum(done.get() for _ in range(consumers))
     s = time.perf_counter() - t
-    for p in cs:
+    for p in procs:
         p.join()
     assert total == producers * per_producer, total
-    return producers * per_producer / s
-
-
-def run_big():
-    q = mp.Queue()
-    done = mp.Queue()
-    go = mp.Event()
-    c = mp.Process(target=consumer, args=(q, go, done))
-    p = mp.Process(target=big_producer, args=(q, go, N_BIG))
-    c.start()
-    p.start()
-    time.sleep(0.3)
-    t = time.perf_counter()
-    go.set()
-    n = done.get()
-    s = time.perf_counter() - t
-    p.join()
-    c.join()
-    assert n == N_BIG
-    return N_BIG * BIG / s / 1e6
+    return total * BIG / s / 1e6 if big else total / s
 
 
 if __name__ == "__main__":
     result = {
         "one_to_one_per_s": max(run(1, 1, N_SMALL) for _ in range(3)),
         "four_by_four_per_s": max(run(4, 4, N_SMALL // 4) for _ in range(3)),
-        "big_mb_per_s": max(run_big() for _ in range(3)),
+        "big_mb_per_s": max(run(1, 1, N_BIG, True) for _ in range(3)),
     }
     print(json.dumps(result))
