@@ -19,10 +19,10 @@
  *
  * Dying: each lock word holds the ident of its holder; a process that finds
  * it held by a dead process (`_proctable.ts`) takes it over. A reader commits
- * (moves `HEAD`) only after a whole record is decoded, so an item whose
- * reader died is read again by the next one, never twice; the item-read
- * counter is *stored* from the record's sequence number, so re-reading never
- * counts twice. A reader that died in the middle of a streamed item loses
+ * (moves `HEAD`) only after a whole record is copied out (or decoded in
+ * place), so an item whose reader died is read again by the next one, never
+ * twice; the item-read counter is *stored* from the record's sequence
+ * number, so re-reading never counts twice. A reader that died in the middle of a streamed item loses
  * that item (its start is gone from the ring): the next reader skips the
  * orphan pieces. A writer that died in the middle of a stream leaves a
  * partial item that readers drop when the next item starts or when they see
@@ -397,7 +397,15 @@ export class Ring {
    */
   #spin(value: number, deadline: number): boolean {
     const ctl = this.ctl;
-    if (Atomics.compareExchange(ctl, SPINNER, 0, 1) !== 0) return false;
+    const me = currentIdent() + 1;
+    const v = Atomics.compareExchange(ctl, SPINNER, 0, me);
+    if (
+      v !== 0 &&
+      (isIdentAlive(v - 1) ||
+        Atomics.compareExchange(ctl, SPINNER, v, me) !== v)
+    ) {
+      return false; // another consumer spins (or one that died did: taken over)
+    }
     try {
       const until = Math.min(deadline, performance.now() + SPIN_MS);
       for (let i = 0;; i++) {
