@@ -173,35 +173,41 @@ export class LocalChannel implements ProxyChannel {
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
-    this.#loop().finally(() => this.#pumping = false);
+    this.#loop();
   }
 
   async #loop(): Promise<void> {
-    const ctl = this.#ctl;
-    while (this.#pending.size > 0) {
-      const seen = Atomics.load(ctl, RESP);
-      if (this.#closed === null) this.#drain();
-      if (this.#pending.size === 0) return;
-      const gone = this.#gone();
-      if (gone !== null) {
+    // The finally runs in the same tick as the loop's end, before any
+    // caller's continuation: a call made after it starts a new loop.
+    try {
+      const ctl = this.#ctl;
+      while (this.#pending.size > 0) {
+        const seen = Atomics.load(ctl, RESP);
         if (this.#closed === null) this.#drain();
-        this.#failAll(gone);
-        return;
-      }
-      // A quick reply is usually there within tens of microseconds: wait for
-      // it blocking (cheap), and only then fall back to an async wait.
-      // Backs off when replies keep taking longer (a loaded server).
-      if (this.#blocking === 0) {
-        if (this.#skip > 0) this.#skip--;
-        else if (Atomics.wait(ctl, RESP, seen, SPIN_MS) !== "timed-out") {
-          this.#backoff = 0;
-          continue;
-        } else {
-          this.#backoff = Math.min(this.#backoff * 2 + 1, 256);
-          this.#skip = this.#backoff;
+        if (this.#pending.size === 0) return;
+        const gone = this.#gone();
+        if (gone !== null) {
+          if (this.#closed === null) this.#drain();
+          this.#failAll(gone);
+          return;
         }
+        // A quick reply is usually there within tens of microseconds: wait for
+        // it blocking (cheap), and only then fall back to an async wait.
+        // Backs off when replies keep taking longer (a loaded server).
+        if (this.#blocking === 0) {
+          if (this.#skip > 0) this.#skip--;
+          else if (Atomics.wait(ctl, RESP, seen, SPIN_MS) !== "timed-out") {
+            this.#backoff = 0;
+            continue;
+          } else {
+            this.#backoff = Math.min(this.#backoff * 2 + 1, 256);
+            this.#skip = this.#backoff;
+          }
+        }
+        await waitAsync(ctl, RESP, seen, SLICE_MS);
       }
-      await waitAsync(ctl, RESP, seen, SLICE_MS);
+    } finally {
+      this.#pumping = false;
     }
   }
 

@@ -18,6 +18,7 @@ import {
   increment,
   ownManager,
   producer,
+  putLater,
   takeLockAndDie,
   waitThenSet,
 } from "./fixtures/manager_targets.ts";
@@ -315,4 +316,59 @@ Deno.test("a dead server: a proxy whose manager's process ended rejects, never h
   assert.equal(p.exitCode, 0);
   await assert.rejects(bounded(d.get("a")), EOFError);
   await assert.rejects(bounded(d.get("a")), /has ended|closed this channel/);
+});
+
+async function runExample(file: string): Promise<string> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(`../examples/${file}`, import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const killer = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      cmd.kill("SIGKILL");
+      reject(new Error(`example ${file} did not finish in ${T} ms`));
+    }, T);
+  });
+  try {
+    const out = await Promise.race([cmd.output(), killer]);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("example:manager prints seed 001's records output", async () => {
+  const expected = "New record added!\n\n" +
+    [["Sam", 10], ["Adam", 9], ["Kevin", 9], ["Jeff", 8]]
+      .map(([n, s]) => ` Name: ${n}\n Score: ${s}\n\n`).join("");
+  assert.equal(await runExample("manager.ts"), expected);
+});
+
+Deno.test("example:remote-manager: the served queue prints the other program's work", async () => {
+  assert.equal(
+    await runExample("remote_manager.ts"),
+    "Serving a queue named 'jobs' (authkey required)\n" +
+      "Got work: resize photo-1.png\nGot work: resize photo-2.png\nDone\n",
+  );
+});
+
+Deno.test("a blocking call made right after another call's reply is still served", async () => {
+  await using m = await Manager.start();
+  const q = await m.Queue<number>();
+  for (let i = 0; i < 3; i++) {
+    const p = new Process({ target: putLater, args: [q, i, 300], module });
+    await p.start();
+    // A fast call, then at once a blocking one that only the child can end.
+    // (register() hands back the channel's own promise: the shortest path.)
+    await m.register(`q${i}`, q);
+    assert.equal(await bounded(q.get(), T, "get after register"), i);
+    await p.join(T);
+  }
 });
