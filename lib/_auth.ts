@@ -9,7 +9,7 @@
  * @module
  */
 
-import { AuthenticationError } from "./errors.ts";
+import { AuthenticationError, EOFError } from "./errors.ts";
 import { type ByteStream, type FrameReader, writeFrame } from "./_frames.ts";
 
 const enc = new TextEncoder();
@@ -89,7 +89,7 @@ async function readAuthFrame(reader: FrameReader): Promise<Uint8Array> {
   try {
     const frame = await reader.read();
     if (frame === null) {
-      throw new AuthenticationError(
+      throw new EOFError(
         "the other side closed the connection during authentication",
       );
     }

@@ -128,3 +128,55 @@ export function writeFrame(
 ): Promise<void> {
   return writeAll(stream, encodeFrame(payload));
 }
+
+/**
+ * Writes frames in order without waiting for the previous write to be
+ * awaited: the first write starts at once (no promise hop), later ones
+ * queue behind it. A failed write calls `onError` once; later writes are
+ * dropped.
+ */
+export class FrameWriter {
+  #stream: ByteStream;
+  #queue: Uint8Array[] = [];
+  #busy = false;
+  #failed = false;
+  #onError: (e: unknown) => void;
+
+  /** Writes to `stream`; `onError` hears of the first failure. */
+  constructor(stream: ByteStream, onError: (e: unknown) => void) {
+    this.#stream = stream;
+    this.#onError = onError;
+  }
+
+  /** Queues `bytes` (a whole frame) for writing. */
+  write(bytes: Uint8Array): void {
+    if (this.#failed) return;
+    if (this.#busy) {
+      this.#queue.push(bytes);
+      return;
+    }
+    this.#busy = true;
+    this.#run(bytes);
+  }
+
+  async #run(first: Uint8Array): Promise<void> {
+    let bytes: Uint8Array | undefined = first;
+    try {
+      while (bytes) {
+        let off = 0;
+        while (off < bytes.length) {
+          off += await this.#stream.write(
+            off === 0 ? bytes : bytes.subarray(off),
+          );
+        }
+        bytes = this.#queue.shift();
+      }
+    } catch (e) {
+      this.#failed = true;
+      this.#queue = [];
+      this.#onError(e);
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

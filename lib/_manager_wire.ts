@@ -11,6 +11,26 @@
  */
 
 import * as errors from "./errors.ts";
+import { Decoder, Encoder } from "./_codec.ts";
+
+/** This thread's encoder and decoder (used synchronously, so one is enough). */
+export const encoder: Encoder = new Encoder();
+/** See {@linkcode encoder}. */
+export const decoder: Decoder = new Decoder();
+
+/** A length-prefixed frame holding `msg` in the codec's encoding. */
+export function frameOf(msg: unknown): Uint8Array {
+  const n = encoder.encode(msg);
+  const out = new Uint8Array(4 + n);
+  new DataView(out.buffer).setUint32(0, n);
+  encoder.copyTo(out, 4, 0, n);
+  return out;
+}
+
+/** Decodes a frame's payload. */
+export function unframe(payload: Uint8Array): unknown {
+  return decoder.decode(payload, 0, payload.length);
+}
 
 /** Request: call a method: `[id, "call", objectId, method, args]`. */
 export const OP_CALL = 0;
@@ -39,8 +59,27 @@ export const RESP = 0;
 export const CLOSED = 1;
 /** The ident of the process holding the client end. */
 export const HOLDER = 2;
-/** Number of control words. */
-export const WORDS = 4;
+/** Fast lane: requests the client wrote into the request area. */
+export const FREQ = 3;
+/** Fast lane: the last request the server answered (in the reply area). */
+export const FRESP = 4;
+/** Fast lane: bytes of the request in the request area. */
+export const FREQ_LEN = 5;
+/** Fast lane: bytes of the reply in the reply area; -1: it went by the port. */
+export const FRESP_LEN = 6;
+/** Number of control words (a cache line of them). */
+export const WORDS = 16;
+/** Bytes of each fast-lane area. */
+export const FAST_BYTES = 16 * 1024;
+/** Where the request area starts (bytes). */
+export const REQ_AT = WORDS * 4;
+/** Where the reply area starts (bytes). */
+export const REPLY_AT = REQ_AT + FAST_BYTES;
+/** Size of a local channel's SharedArrayBuffer. */
+export const CHANNEL_BYTES = REPLY_AT + FAST_BYTES;
+
+/** The server's doorbell: bumped by clients after a fast-lane request. */
+export const DOOR = 0;
 
 /** An error as it travels. */
 export interface WireError {

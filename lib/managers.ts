@@ -38,12 +38,12 @@ import {
   TcpChannel,
 } from "./_manager_channel.ts";
 import {
+  CHANNEL_BYTES,
   OP_CALL,
   OP_CREATE,
   OP_GET,
   OP_REGISTER,
   OP_SHUTDOWN,
-  WORDS,
 } from "./_manager_wire.ts";
 import {
   BootChannel,
@@ -767,7 +767,7 @@ export class Manager implements AsyncDisposable {
       authTimeout: 10_000,
     };
     const { port1, port2 } = new MessageChannel();
-    const sab = new SharedArrayBuffer(WORDS * 4);
+    const sab = new SharedArrayBuffer(CHANNEL_BYTES);
     const proc = new Process({
       target: managerServer,
       args: [config, new BootChannel(port2, sab)],
@@ -793,10 +793,7 @@ export class Manager implements AsyncDisposable {
     try {
       await Promise.race([proc.start(), timeout]);
       channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
-      const ready = await Promise.race([
-        channel.expectStart(),
-        timeout,
-      ]) as { address?: Address };
+      const ready = await Promise.race([channel.expectStart(), timeout]);
       return new Manager(channel, proc, ready.address);
     } catch (e) {
       if (channel) channel.close("the manager failed to start");

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { serialize } from "node:v8";
 import {
   AuthenticationError,
   type DictProxy,
@@ -16,6 +15,7 @@ import {
   writeFrame,
 } from "../lib/_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
+import { frameOf, OP_CALL, OP_GET, unframe } from "../lib/_manager_wire.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
 
 const T = 20_000;
@@ -184,7 +184,7 @@ Deno.test("wrong authkey: AuthenticationError, nothing reachable, server goes on
   const verdict = await bounded(reader.read());
   assert.equal(new TextDecoder().decode(verdict!), "#FAILURE#");
   // A request sent anyway reaches nothing: the connection is closed.
-  await writeFrame(conn, serialize([1, 3, "shared"])).catch(() => {});
+  await writeAll(conn, frameOf([1, OP_GET, "shared"])).catch(() => {});
   assert.equal(await closedByServer(conn), true);
   await stillServes(port);
 });
@@ -216,11 +216,28 @@ Deno.test("garbage bytes and a frame claiming 4 GiB close that connection only",
   await writeAll(bad.conn, encodeFrame(new Uint8Array([1, 2, 3, 4, 5])));
   assert.equal(await closedByServer(bad.conn), true);
 
-  // A valid frame with an unknown method gets an error reply, not a close.
+  // A valid request for a method the object lacks gets an error reply, and
+  // the connection goes on.
   const ok = await rawAuthed(port);
-  await writeFrame(ok.conn, serialize([7, 3, "shared"]));
-  const reply = await bounded(ok.reader.read());
-  assert.ok(reply);
+  await writeAll(ok.conn, frameOf([7, OP_GET, "shared"]));
+  const got = unframe((await bounded(ok.reader.read()))!) as [
+    number,
+    boolean,
+    [number, string],
+  ];
+  assert.deepEqual([got[0], got[1], got[2][1]], [7, true, "dict"]);
+  await writeAll(ok.conn, frameOf([8, OP_CALL, got[2][0], "nonesuch", []]));
+  const err = unframe((await bounded(ok.reader.read()))!) as [
+    number,
+    boolean,
+    { name: string; message: string },
+  ];
+  assert.equal(err[0], 8);
+  assert.equal(err[1], false);
+  assert.equal(err[2].name, "TypeError");
+  assert.match(err[2].message, /dict proxy has no method 'nonesuch'/);
+  await writeAll(ok.conn, frameOf([9, OP_CALL, got[2][0], "len", []]));
+  assert.deepEqual(unframe((await bounded(ok.reader.read()))!), [9, true, 1]);
   ok.conn.close();
 
   // The other client, connected all along, is unaffected.

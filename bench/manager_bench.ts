@@ -1,0 +1,150 @@
+/**
+ * Manager proxy round trips beside Python's manager proxies, in one run (the
+ * machine is noisy: only ratios taken in the same run mean anything).
+ *
+ * One pair = `await d.set("k", i)` then `await d.get("k")` on a manager dict
+ * (two proxy calls, each a full round trip to the server process); pairs per
+ * second, the median of `ROUNDS` rounds:
+ * - local: `Manager.start()`; proxies talk to the server worker over a
+ *   MessagePort (Python: `multiprocessing.Manager()`, over a Unix socket);
+ * - tcp: `Manager.start({ address, authkey })` and `Manager.connect()` in
+ *   this program; proxies talk over loopback TCP (Python: a `SyncManager`
+ *   on 127.0.0.1 with an authkey).
+ *
+ * Target (issue 6): >= 2x Python's pairs per second.
+ *
+ * Run: `deno run --allow-all bench/manager_bench.ts [--quick]` (needs `python3`).
+ *
+ * @module
+ */
+import { type DictProxy, Manager } from "../mod.ts";
+
+const QUICK = Deno.args.includes("--quick");
+const N = QUICK ? 1_000 : 5_000;
+const ROUNDS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function pairsPerSecond(d: DictProxy<string, number>): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    await d.set("k", i);
+    await d.get("k");
+  }
+  const rates: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) {
+      await d.set("k", i);
+      await d.get("k");
+    }
+    rates.push(N / ((performance.now() - t) / 1000));
+  }
+  return median(rates);
+}
+
+/**
+ * The floor for TCP: a bare echo of a small frame between this thread and a
+ * worker over loopback (no framing, codec, auth or objects), in "pairs" of
+ * two round trips, like a dict set+get.
+ */
+async function rawTcpPairsPerSecond(): Promise<number> {
+  const src = "data:application/javascript," + encodeURIComponent(`
+    self.onmessage = async () => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      self.postMessage(l.addr.port);
+      const c = await l.accept();
+      c.setNoDelay(true);
+      const buf = new Uint8Array(65536);
+      while (true) {
+        const n = await c.read(buf);
+        if (n === null) break;
+        await c.write(buf.subarray(0, n));
+      }
+      c.close();
+      l.close();
+    };`);
+  const w = new Worker(src, { type: "module" });
+  w.postMessage(0);
+  const port = await new Promise<number>((r) => w.onmessage = (e) => r(e.data));
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  c.setNoDelay(true);
+  const buf = new Uint8Array(65536);
+  const msg = new Uint8Array(24);
+  const rt = async () => {
+    await c.write(msg);
+    await c.read(buf);
+  };
+  for (let i = 0; i < 500; i++) await rt();
+  const rates: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) {
+      await rt();
+      await rt();
+    }
+    rates.push(N / ((performance.now() - t) / 1000));
+  }
+  c.close();
+  w.terminate();
+  return median(rates);
+}
+
+async function python(): Promise<
+  { local_pairs_per_s: number; tcp_pairs_per_s: number }
+> {
+  const out = await new Deno.Command("python3", {
+    args: [
+      new URL("./python/manager_bench.py", import.meta.url).pathname,
+      ...(QUICK ? ["--quick"] : []),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) {
+    throw new Error("python3 bench/python/manager_bench.py failed");
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+if (import.meta.main) {
+  const py = await python();
+  let local: number;
+  {
+    await using m = await Manager.start();
+    local = await pairsPerSecond(await m.dict<string, number>());
+  }
+  let tcp: number;
+  {
+    await using server = await Manager.start({
+      address: { hostname: "127.0.0.1", port: 0 },
+      authkey: "bench-key",
+    });
+    await using client = await Manager.connect({
+      address: server.address!,
+      authkey: "bench-key",
+    });
+    tcp = await pairsPerSecond(await client.dict<string, number>());
+  }
+  const floor = await rawTcpPairsPerSecond();
+  const f = (x: number) => Math.round(x).toString();
+  const r = (x: number) => x.toFixed(2);
+  console.log("Manager dict set+get pairs per second (2 proxy calls each)");
+  console.log(
+    `  local: ours ${f(local)}  python ${
+      f(py.local_pairs_per_s)
+    }  ours/python ${r(local / py.local_pairs_per_s)} (target >= 2)`,
+  );
+  console.log(
+    `  tcp:   ours ${f(tcp)}  python ${f(py.tcp_pairs_per_s)}  ours/python ${
+      r(tcp / py.tcp_pairs_per_s)
+    } (target >= 2)`,
+  );
+  console.log(
+    `  tcp floor (bare Deno socket echo, same pairs): ${f(floor)}  ours/floor ${
+      r(tcp / floor)
+    }  floor/python ${r(floor / py.tcp_pairs_per_s)}`,
+  );
+}
