@@ -45,6 +45,7 @@ import {
 } from "./_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { atExit } from "./_atexit.ts";
+import { ProcessError } from "./errors.ts";
 import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 
 // Control words (Int32 indices), 16 to a 64-byte cache line. The words
@@ -153,6 +154,21 @@ const KEEP_ASSEMBLY = 16 << 20;
 const align8 = (n: number) => (n + 7) & ~7;
 
 const deadSince = new Map<number, number>();
+
+/**
+ * Throws when this process was terminated but still runs: a worker busy in
+ * synchronous code goes on after `terminate()` until it returns to its event
+ * loop, and must not take items (or locks) the others now take over.
+ */
+function checkNotTerminated(): void {
+  const me = currentIdent();
+  if (me !== 0 && !isIdentAlive(me)) {
+    throw new ProcessError(
+      "this process was terminated (terminate() or kill()) while running synchronous code: " +
+        "it may not use a queue any more",
+    );
+  }
+}
 
 /** True once `ident` has been seen dead for the grace period. */
 function goneFor(ident: number): boolean {
@@ -479,6 +495,7 @@ export class Ring {
    * written by the flusher. Never blocks for long.
    */
   put(enc: Encoder, size: number): void {
+    checkNotTerminated();
     if (
       this.#pending.length === 0 && this.#lock(WLOCK, WSTREAM, WLOCK_WAITERS)
     ) {
@@ -508,6 +525,7 @@ export class Ring {
    * none is left; else false, having said what to wait for.
    */
   flushStep(patient = true): boolean {
+    checkNotTerminated();
     const pending = this.#pending;
     while (pending.length) {
       if (
@@ -539,6 +557,8 @@ export class Ring {
       await null; // let the caller record the promise first
       try {
         while (!this.flushStep()) await this.waitAsync(Infinity);
+      } catch (e) {
+        if (!(e instanceof ProcessError)) throw e; // terminated: stop writing
       } finally {
         this.#flushing = null;
         draining.delete(this);
@@ -663,6 +683,7 @@ export class Ring {
    * side until it is complete: call again until it is.
    */
   tryGet(): unknown {
+    checkNotTerminated();
     const ctl = this.ctl;
     if (!this.#asm && !this.#lock(RLOCK, RSTREAM, RLOCK_WAITERS)) {
       return NOTHING;
