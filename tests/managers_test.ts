@@ -372,3 +372,57 @@ Deno.test("a blocking call made right after another call's reply is still served
     await p.join(T);
   }
 });
+
+Deno.test("calls made without awaiting are served in order; big and rich values", async () => {
+  await using m = await Manager.start();
+  const q = await m.Queue<number>();
+  const puts: Promise<void>[] = [];
+  for (let i = 0; i < 200; i++) puts.push(q.put(i));
+  await bounded(Promise.all(puts));
+  const got: number[] = [];
+  for (let i = 0; i < 200; i++) got.push(await q.getNowait());
+  assert.deepEqual(got, [...Array(200).keys()]);
+
+  // A reply bigger than the shared-memory lane comes by the port.
+  const l = await m.list<string>();
+  const big = "x".repeat(100_000);
+  await l.append(big);
+  await l.extend(Array.from({ length: 1000 }, (_, i) => `item ${i}`));
+  const all = await l.toArray();
+  assert.equal(all.length, 1001);
+  assert.equal(all[0], big);
+  assert.equal(await l.get(1000), "item 999");
+
+  // Types beyond JSON survive both lanes.
+  const d = await m.dict<string, unknown>();
+  const rich = {
+    n: 10n,
+    date: new Date(5),
+    map: new Map([[1, "a"]]),
+    set: new Set([1]),
+    bytes: new Uint8Array([1, 2, 3]),
+    undef: undefined,
+  };
+  await d.set("rich", rich);
+  assert.deepEqual(await d.get("rich"), rich);
+});
+
+Deno.test("several children call the same dict at once, each its own fast lane", async () => {
+  await using m = await Manager.start();
+  const shared = {
+    d: await m.dict<string, number>(),
+    v: await m.Value("i", 0),
+  };
+  const procs = [0, 1, 2].map(() =>
+    new Process({ target: fillDict, args: [shared, 200], module })
+  );
+  for (const p of procs) await p.start();
+  // This process calls meanwhile too.
+  for (let i = 0; i < 200; i++) await shared.d.set(`main${i}`, i);
+  for (const p of procs) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+  assert.equal(await shared.d.len(), 400);
+  assert.equal(await shared.v.get(), 200);
+});
