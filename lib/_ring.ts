@@ -106,7 +106,11 @@ export const DEFAULT_CAPACITY = 1 << 20;
 
 /** How long a consumer spins for data before it sleeps, in ms. */
 const SPIN_MS = 0.05;
-/** How long a process found dead must stay dead before its lock is taken over. */
+/**
+ * How long a process found dead must stay dead before its lock is taken
+ * over, plus a millisecond per MB of ring: a terminated worker busy in
+ * synchronous code finishes the copy it is in (it checks between copies).
+ */
 const TAKEOVER_GRACE_MS = 10;
 
 /** What a non-blocking step returns when nothing came of it. */
@@ -171,7 +175,7 @@ function checkNotTerminated(): void {
 }
 
 /** True once `ident` has been seen dead for the grace period. */
-function goneFor(ident: number): boolean {
+function goneFor(ident: number, graceMs: number): boolean {
   if (isIdentAlive(ident)) {
     deadSince.delete(ident);
     return false;
@@ -182,7 +186,7 @@ function goneFor(ident: number): boolean {
     deadSince.set(ident, now);
     return false;
   }
-  return now - first >= TAKEOVER_GRACE_MS;
+  return now - first >= graceMs;
 }
 
 const rings = new Map<string, WeakRef<Ring>>();
@@ -453,7 +457,10 @@ export class Ring {
       const v = Atomics.compareExchange(ctl, word, 0, me);
       if (v === 0) return true;
       if (!isIdentAlive(v - 1)) {
-        if (goneFor(v - 1) && Atomics.compareExchange(ctl, word, v, me) === v) {
+        if (
+          goneFor(v - 1, TAKEOVER_GRACE_MS + this.capacity / 1e6) &&
+          Atomics.compareExchange(ctl, word, v, me) === v
+        ) {
           // The dead holder may have been in the middle of a stream.
           Atomics.store(ctl, streamWord, 0);
           return true;
@@ -637,6 +644,7 @@ export class Ring {
       sent = chunk;
     }
     while (sent < size) {
+      checkNotTerminated();
       head = Atomics.load(ctl, HEAD);
       const free = cap - ((tail - head) >>> 0);
       const left = size - sent;
@@ -743,6 +751,7 @@ export class Ring {
         return value;
       }
       if (kind === FIRST) {
+        checkNotTerminated();
         if (this.#asm) this.#dropAssembly();
         const total = this.#u32[p >> 2] + this.#u32[(p >> 2) + 1] * 2 ** 32;
         const data = (p + 8) & this.#mask;
@@ -761,6 +770,7 @@ export class Ring {
         this.#commitHead(next);
         continue;
       }
+      checkNotTerminated();
       const asm = this.#asm;
       if (!asm || asm.pos + len > asm.total) {
         // A piece of an item whose start a dead reader took: skip it.
