@@ -19,7 +19,7 @@ import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { AuthenticationError, EOFError } from "./errors.ts";
+import { AuthenticationError, EOFError, TimeoutError } from "./errors.ts";
 import {
   CHANNEL_BYTES,
   CLOSED,
@@ -385,6 +385,8 @@ export class TcpChannel implements ProxyChannel {
   readonly address: Address;
   readonly authkey: Uint8Array;
   readonly maxFrame: number;
+  /** How long connecting and authenticating may take (ms). */
+  readonly timeoutMs: number;
   #conn?: Deno.Conn;
   #reader?: FrameReader;
   #ready?: Promise<void>;
@@ -399,11 +401,13 @@ export class TcpChannel implements ProxyChannel {
     authkey: Uint8Array,
     serverId = "",
     maxFrame = MAX_FRAME,
+    timeoutMs = 10_000,
   ) {
     this.address = address;
     this.authkey = authkey;
     this.serverId = serverId;
     this.maxFrame = maxFrame;
+    this.timeoutMs = timeoutMs;
   }
 
   /** Connects and authenticates (once); later calls reuse the connection. */
@@ -414,49 +418,77 @@ export class TcpChannel implements ProxyChannel {
 
   async #open(): Promise<void> {
     const where = describeAddress(this.address);
-    let conn: Deno.Conn;
-    try {
-      conn = await Deno.connect({
-        hostname: this.address.hostname,
-        port: this.address.port,
-        transport: "tcp",
-      });
-    } catch (e) {
-      const err = new EOFError(
-        `cannot reach the manager at ${where}: ${
-          (e as Error).message
-        } (is the serving program running, on that address?)`,
-      );
-      this.#closed = err.message;
-      throw err;
-    }
-    const reader = new FrameReader(conn, this.maxFrame);
-    try {
-      const key = await hmacKey(this.authkey);
-      await answerChallenge(reader, conn, key);
-      await deliverChallenge(reader, conn, key);
-    } catch (e) {
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-      const err = e instanceof AuthenticationError
-        ? new AuthenticationError(`manager at ${where}: ${e.message}`)
-        : new EOFError(
-          `manager at ${where}: the connection broke during authentication (${
-            (e as Error).message
-          }); is a manager serving there?`,
+    // Bounds connecting and authenticating: a peer that accepts and then
+    // says nothing (not a manager) must not hang us.
+    let timedOut = false;
+    let conn: Deno.Conn | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          conn?.close();
+        } catch {
+          // closed
+        }
+        reject(
+          new TimeoutError(
+            `no manager answered at ${where} within ${this.timeoutMs} ms`,
+          ),
         );
-      this.#closed = err.message;
-      throw err;
+      }, this.timeoutMs);
+    });
+    expired.catch(() => {});
+    try {
+      try {
+        const connecting = Deno.connect({
+          hostname: this.address.hostname,
+          port: this.address.port,
+          transport: "tcp",
+        });
+        // A connection that comes after the timeout is closed at once.
+        connecting.then((c) => timedOut && c.close(), () => {});
+        conn = await Promise.race([connecting, expired]);
+      } catch (e) {
+        if (e instanceof TimeoutError) throw e;
+        throw new EOFError(
+          `cannot reach the manager at ${where}: ${
+            (e as Error).message
+          } (is the serving program running, on that address?)`,
+        );
+      }
+      const reader = new FrameReader(conn, this.maxFrame);
+      try {
+        const key = await hmacKey(this.authkey);
+        await Promise.race([answerChallenge(reader, conn, key), expired]);
+        await Promise.race([deliverChallenge(reader, conn, key), expired]);
+      } catch (e) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+        if (timedOut) throw e;
+        throw e instanceof AuthenticationError
+          ? new AuthenticationError(`manager at ${where}: ${e.message}`)
+          : new EOFError(
+            `manager at ${where}: the connection broke during authentication (${
+              (e as Error).message
+            }); is a manager serving there?`,
+          );
+      }
+      this.#reader = reader;
+    } catch (e) {
+      this.#closed = (e as Error).message;
+      throw e;
+    } finally {
+      clearTimeout(timer);
     }
     if (this.#closed !== null) {
       conn.close();
       throw new EOFError(this.#closed);
     }
     this.#conn = conn;
-    this.#reader = reader;
     this.#writer = new FrameWriter(
       conn,
       (e) => this.#fail(`lost the connection: ${(e as Error).message}`),
@@ -567,6 +599,7 @@ export class TcpChannel implements ProxyChannel {
         this.authkey,
         this.serverId,
         this.maxFrame,
+        this.timeoutMs,
       ],
     };
   }
@@ -588,5 +621,6 @@ registerRebuilder(TAG, (state) => {
     s[3] as Uint8Array,
     s[4] as string,
     s[5] as number,
+    s[6] as number,
   );
 });

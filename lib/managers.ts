@@ -663,6 +663,11 @@ export interface ConnectOptions {
   authkey: string | Uint8Array;
   /** Longest TCP message accepted, in bytes (default 64 MiB). */
   maxFrameBytes?: number;
+  /**
+   * How long connecting and authenticating may take, in ms (default
+   * 10 000): past it, `TimeoutError`.
+   */
+  timeoutMs?: number;
 }
 
 function checkAddress(a: unknown, what: string): Address {
@@ -820,11 +825,20 @@ export class Manager implements AsyncDisposable {
     }
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
+    const timeout = options.timeoutMs ?? 10_000;
+    if (typeof timeout !== "number" || !(timeout > 0)) {
+      throw new RangeError(
+        `timeoutMs must be a positive number of milliseconds, got ${
+          String(timeout)
+        }`,
+      );
+    }
     const channel = new TcpChannel(
       address,
       key,
       "",
       checkFrame(options.maxFrameBytes),
+      timeout,
     );
     await channel.connect();
     return new Manager(channel, null, address);

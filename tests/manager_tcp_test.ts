@@ -7,6 +7,7 @@ import {
   Manager,
   Process,
   type QueueProxy,
+  TimeoutError,
 } from "../mod.ts";
 import {
   encodeFrame,
@@ -358,4 +359,22 @@ Deno.test("a lock proxy over TCP", async () => {
   await lock.release();
   const q = await client.Queue<number>() as QueueProxy<number>;
   await assert.rejects(q.getNowait(), /empty/);
+});
+
+Deno.test("a peer that accepts and says nothing: connect times out, never hangs", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  await assert.rejects(
+    bounded(
+      Manager.connect({
+        address: listener.addr as Deno.NetAddr,
+        authkey: KEY,
+        timeoutMs: 200,
+      }),
+    ),
+    (e: Error) =>
+      e instanceof TimeoutError && /no manager answered/.test(e.message),
+  );
+  (await accepted).close();
+  listener.close();
 });
