@@ -13,7 +13,7 @@
 import "../mod.ts";
 import { parentPort } from "node:worker_threads";
 import { rebuild } from "./reduction.ts";
-import { attachTable, markDead } from "./_proctable.ts";
+import { attachTable, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
   _serializeError,
@@ -46,9 +46,6 @@ export function bootstrap(
     ? (msg) => parentPort!.postMessage(msg)
     : (msg) => scope.postMessage(msg);
   const realExit = Deno.exit.bind(Deno);
-  const realClose = kind === "web"
-    ? scope.close.bind(scope)
-    : () => realExit(0);
   let ident = 0;
   const finish = (code: number): never => {
     if (!finished) {
@@ -57,11 +54,14 @@ export function bootstrap(
       post({ kind: "exit", code });
       if (ident) markDead(ident);
     }
-    if (kind === "node") return realExit(code);
-    realClose();
-    // close() lets the current task finish; nothing of the child may run on.
-    throw new ChildExit();
+    // Deno.exit in a worker halts it at once (self.close() would let the
+    // current task run on) and ends only that worker.
+    return realExit(code);
   };
+  // A terminated child that is busy in a blocking wait is not stopped by
+  // Deno (terminate() only takes effect when the worker's event loop gets
+  // control); our waits notice the process table says it ended, and halt.
+  setHalt(() => finish(-15));
   Object.defineProperty(Deno, "exit", {
     value: (code?: number) => finish(code ?? (Deno.exitCode || 0)),
     configurable: true,
@@ -83,9 +83,6 @@ export function bootstrap(
   }
 }
 
-/** Thrown to unwind a child after it asked to end. */
-class ChildExit extends Error {}
-
 function printUncaught(name: string, e: unknown): void {
   const text = e instanceof Error
     ? (e.stack ?? `${e.name}: ${e.message}`)
@@ -99,7 +96,7 @@ async function run(
   finish: (code: number) => never,
 ): Promise<void> {
   addEventListener("error", (e: ErrorEvent) => {
-    if (e.error instanceof ChildExit || finished) {
+    if (finished) {
       e.preventDefault();
       return;
     }
@@ -109,7 +106,7 @@ async function run(
   });
   addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
     e.preventDefault();
-    if (e.reason instanceof ChildExit || finished) return;
+    if (finished) return;
     printUncaught(init.name, e.reason);
     finish(1);
   });
@@ -156,7 +153,6 @@ async function run(
   try {
     await proc.run();
   } catch (e) {
-    if (e instanceof ChildExit) return;
     printUncaught(init.name, e);
     code = 1;
   }

@@ -87,3 +87,19 @@ export function markDead(ident: number): void {
     }
   }
 }
+
+let halt: (() => never) | undefined;
+
+/** In a child: how to stop this process at once (set by the bootstrap). */
+export function setHalt(fn: () => never): void {
+  halt = fn;
+}
+
+/**
+ * Stops this process if it was ended from outside (`terminate()`), for code
+ * that blocks the thread: Deno only stops a worker when its event loop gets
+ * control, so every blocking wait calls this between slices.
+ */
+export function haltIfEnded(): void {
+  if (selfIdent !== 0 && halt && !isIdentAlive(selfIdent)) halt();
+}

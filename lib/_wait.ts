@@ -8,6 +8,8 @@
  * @module
  */
 
+import { haltIfEnded } from "./_proctable.ts";
+
 /** How a wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
 
@@ -28,6 +30,7 @@ function hold(): void {
 
 function released<T>(v: T): T {
   if (--pending === 0) Deno.unrefTimer(keepAlive!);
+  haltIfEnded();
   return v;
 }
 
@@ -57,12 +60,14 @@ export function waitSync(
   expected: number,
   timeoutMs?: number,
 ): WaitResult {
-  return Atomics.wait(
-    i32,
-    index,
-    expected,
-    timeoutMs === undefined ? Infinity : Math.max(0, timeoutMs),
-  );
+  // In slices, so that a process terminated while it blocks here halts
+  // (see haltIfEnded).
+  const end = deadline(timeoutMs);
+  while (true) {
+    const r = Atomics.wait(i32, index, expected, sliceUntil(end));
+    haltIfEnded();
+    if (r !== "timed-out" || performance.now() >= end) return r;
+  }
 }
 
 /** A deadline from a timeout in ms; `Infinity` when there is none. */

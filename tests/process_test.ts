@@ -227,6 +227,12 @@ Deno.test("program exit: a daemon child never keeps the program alive; a non-dae
   ]);
 });
 
+Deno.test("a child terminated while blocked in a synchronous wait stops, and the program ends", async () => {
+  const r = await runProgram("terminate_blocked.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "blocking\nexitCode -15\n");
+});
+
 Deno.test("an uncaught error in a child is printed to stderr headed 'Process <name>:'", async () => {
   const r = await runProgram("child_throws.ts");
   assert.equal(r.code, 0, r.stderr);
