@@ -1,13 +1,20 @@
 /**
  * Pipes: two connected ends that send any structured-cloneable value (and
- * the module's shared objects) between processes, over a MessageChannel.
+ * the module's shared objects) between processes.
  *
- * Beside the channel, each pipe has a small SharedArrayBuffer: a message
- * counter per direction (so a receiver sleeps on `Atomics.waitAsync` and
- * takes messages with `receiveMessageOnPort`, without an event listener that
- * would keep the program alive), a closed flag per end, and which process
- * holds each end, so `recv()` sees EOF when the peer closes *or its process
- * ends* instead of hanging.
+ * Plain data travels through shared memory: one ring buffer per direction
+ * (the queues' ring, `_ring.ts`), each message encoded once straight into it
+ * by the queues' codec (`_codec.ts`), so a round trip costs a few
+ * microseconds instead of a structured clone and an event-loop hop each way.
+ * Messages that hold the module's shared objects (another Connection, a
+ * Queue, a Lock, ...) or MessagePorts go through a MessageChannel beside
+ * the rings, in order: the ring carries a mark where such a message stands.
+ * The receiver never listens on the port (a listening port keeps the program
+ * alive in Deno); it takes messages with `receiveMessageOnPort`.
+ *
+ * A small control buffer says which end closed and which process holds each
+ * end, so `recv()` sees EOF when the peer closes *or its process ends*
+ * instead of hanging.
  *
  * @example
  * ```ts
@@ -42,33 +49,34 @@ import {
 } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
-import {
-  checkTimeout,
-  deadline,
-  SLICE_MS,
-  waitAsync,
-  waitSync,
-} from "./_wait.ts";
+import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
+import { Encoder } from "./_codec.ts";
+import { NOTHING, Ring, WORDS as RING_WORDS } from "./_ring.ts";
 
 // Control words, per end `side` (0 or 1):
-const SENT = 0; // [SENT + side]: messages sent *to* end `side`
-const CLOSED = 2; // [CLOSED + side]: end `side` closed
-const HOLDER = 4; // [HOLDER + side]: ident of the process holding end `side`
-const WORDS = 6;
+const CLOSED = 0; // [CLOSED + side]: end `side` closed
+const HOLDER = 2; // [HOLDER + side]: ident of the process holding end `side`
+const WORDS = 4;
+
+/** Bytes of each direction's ring (bigger messages stream through it). */
+const RING_BYTES = 64 * 1024;
+/** Tells a pipe's rings apart from the queues' (see `Ring.kind`). */
+const KIND_PIPE = 16;
+/** Stands in the ring where a message went through the port. */
+const PORT_MARK = "\u0000mp:port-message\u0000";
 
 const TAG = "mp.Connection";
-/** How long `recv()` may block the thread for a fast reply before it parks (ms). */
-const SPIN_MS = 0.2;
-/** A parked wait shorter than this (ms) means messages come fast: spin again. */
-const RESPIN_MS = 1;
+
+const encoder = new Encoder();
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 type Received = { message: unknown } | undefined;
 
 /**
- * The ends that live in this thread, by pipe. Deno loses messages still
+ * The ends that live in this thread, by pipe. Deno loses port messages still
  * queued for a port in the *same* thread when the sending port closes, so
- * closing an end first moves what it sent into its local peer's buffer.
+ * closing an end first moves them into its local peer's buffer.
  */
 const localEnds = new Map<
   SharedArrayBuffer,
@@ -93,27 +101,26 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #port: MessagePort | null;
   #ctl: Int32Array;
   #side: 0 | 1;
-  #readable: boolean;
-  #writable: boolean;
-  #received: number;
+  #inbox: Ring | null;
+  #outbox: Ring | null;
+  /** Values poll() took out of the ring. */
   #buffer: unknown[] = [];
-  #spin = true;
+  /** Port messages moved here by a same-thread peer that closed. */
+  #portBuffer: unknown[] = [];
 
   /** Internal: use {@linkcode Pipe}. */
   constructor(
     port: MessagePort,
     ctl: Int32Array,
     side: 0 | 1,
-    readable: boolean,
-    writable: boolean,
-    received = 0,
+    inbox: SharedArrayBuffer | null,
+    outbox: SharedArrayBuffer | null,
   ) {
     this.#port = port;
     this.#ctl = ctl;
     this.#side = side;
-    this.#readable = readable;
-    this.#writable = writable;
-    this.#received = received;
+    this.#inbox = inbox ? Ring.attach(inbox) : null;
+    this.#outbox = outbox ? Ring.attach(outbox) : null;
     Atomics.store(ctl, HOLDER + side, currentIdent());
     const key = ctl.buffer as SharedArrayBuffer;
     const ends = localEnds.get(key) ?? [];
@@ -132,13 +139,12 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     return peer;
   }
 
-  /** Moves every message queued for this end into its buffer. */
+  /** Moves every port message queued for this end into its buffer. */
   #absorb(): void {
     if (this.#port === null) return;
     let r: Received;
     while ((r = receiveMessageOnPort(this.#port as never) as Received)) {
-      this.#received++;
-      this.#buffer.push(r.message);
+      this.#portBuffer.push(r.message);
     }
   }
 
@@ -149,12 +155,12 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
 
   /** Whether this end can receive. */
   get readable(): boolean {
-    return this.#readable;
+    return this.#inbox !== null;
   }
 
   /** Whether this end can send. */
   get writable(): boolean {
-    return this.#writable;
+    return this.#outbox !== null;
   }
 
   #open(): MessagePort {
@@ -180,14 +186,20 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    */
   send(obj: unknown): void {
     const port = this.#open();
-    if (!this.#writable) throw new ProcessError("connection is read-only");
+    const outbox = this.#outbox;
+    if (!outbox) throw new ProcessError("connection is read-only");
     if (this.#peerGone()) {
       throw new EOFError("the other end of the pipe is closed");
     }
     const transfer: Transferable[] = [];
     const wire = reduce(obj, transfer);
     try {
-      port.postMessage(wire, transfer);
+      if (wire === obj && transfer.length === 0) {
+        encoder.encode(obj);
+      } else {
+        port.postMessage(wire, transfer);
+        encoder.encode(PORT_MARK);
+      }
     } catch (e) {
       const bad = findUncloneable(obj, "obj");
       throw new TypeError(
@@ -198,9 +210,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
           }`,
       );
     }
-    const idx = SENT + this.#peer();
-    Atomics.add(this.#ctl, idx, 1);
-    Atomics.notify(this.#ctl, idx);
+    outbox.put(encoder, encoder.size);
   }
 
   /**
@@ -228,21 +238,49 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         } bytes after offset)`,
       );
     }
-    this.send(bytes.slice(offset, offset + n));
+    this.send(bytes.subarray(offset, offset + n));
   }
 
-  #take(): Received {
-    if (this.#buffer.length > 0) return { message: this.#buffer.shift() };
-    if (this.#port === null) throw new ProcessError("connection is closed");
-    const r = receiveMessageOnPort(this.#port as never) as Received;
-    if (r) this.#received++;
-    return r;
+  #check(): Ring {
+    this.#open();
+    if (!this.#inbox) throw new ProcessError("connection is write-only");
+    return this.#inbox;
   }
 
-  #check(): MessagePort {
-    const port = this.#open();
-    if (!this.#readable) throw new ProcessError("connection is write-only");
-    return port;
+  /** The message a ring mark stands for: it was posted before the mark. */
+  #takePort(): unknown {
+    for (let i = 0;; i++) {
+      const raw: Received = this.#portBuffer.length > 0
+        ? { message: this.#portBuffer.shift() }
+        : receiveMessageOnPort(this.#open() as never) as Received;
+      if (raw) return rebuild(raw.message);
+      // Posted, but not visible yet (a port in transit): a moment away.
+      if (i > 1000 && this.#peerGone()) {
+        throw new EOFError("the other end of the pipe is closed");
+      }
+      waitSync(pause, 0, 0, 0.05);
+    }
+  }
+
+  /** The next message if one is here now, else NOTHING. */
+  #take(inbox: Ring): unknown {
+    if (this.#buffer.length > 0) return this.#buffer.shift();
+    const v = inbox.tryGet();
+    return v === PORT_MARK ? this.#takePort() : v;
+  }
+
+  /**
+   * One attempt to receive: the message, or NOTHING (the ring says what to
+   * wait for). Throws `EOFError` once the peer is gone and everything it
+   * sent was received.
+   */
+  #step(inbox: Ring): unknown {
+    const v = this.#take(inbox);
+    if (v !== NOTHING || !this.#peerGone()) return v;
+    // What the peer put just before it closed is in the ring by now.
+    const last = this.#take(inbox);
+    if (last !== NOTHING) return last;
+    throw new EOFError("the other end of the pipe is closed");
   }
 
   /**
@@ -250,60 +288,23 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    * closed or its process ended and every message it sent was received.
    */
   async recv(): Promise<unknown> {
-    this.#check();
+    const inbox = this.#check();
     while (true) {
-      const step = this.#step();
-      if (step.done) return step.value;
-      const { idx, sent, slice } = step;
-      if (this.#spin) {
-        // Adaptive spin-then-park: a reply that comes within SPIN_MS is
-        // caught by a short blocking wait (a few microseconds to wake),
-        // not by Atomics.waitAsync (tens of microseconds in Deno). Once a
-        // spin comes back empty, we park until messages come fast again.
-        if (waitSync(this.#ctl, idx, sent, SPIN_MS) !== "timed-out") continue;
-        this.#spin = false;
-      }
-      const t = performance.now();
-      await waitAsync(this.#ctl, idx, sent, slice);
-      if (performance.now() - t < RESPIN_MS) this.#spin = true;
+      const v = this.#step(inbox);
+      if (v !== NOTHING) return v;
+      await inbox.waitAsync(Infinity); // one slice: then look at the peer again
+      if (this.#port === null) throw new ProcessError("connection is closed");
     }
   }
 
   /** Like {@linkcode Connection.recv}, blocking the thread with `Atomics.wait` (for workers). */
   recvSync(): unknown {
-    this.#check();
+    const inbox = this.#check();
     while (true) {
-      const step = this.#step();
-      if (step.done) return step.value;
-      waitSync(this.#ctl, step.idx, step.sent, step.slice);
+      const v = this.#step(inbox);
+      if (v !== NOTHING) return v;
+      inbox.waitSync(Infinity);
     }
-  }
-
-  /**
-   * One attempt to receive: the message, or what to wait on before the next
-   * attempt (the counter word and the value it had). Throws `EOFError` once
-   * the peer is gone and everything it sent was received.
-   */
-  #step():
-    | { done: true; value: unknown }
-    | { done: false; idx: number; sent: number; slice: number } {
-    const r = this.#take();
-    if (r) return { done: true, value: rebuild(r.message) };
-    const idx = SENT + this.#side;
-    const sent = Atomics.load(this.#ctl, idx);
-    if (sent === this.#received && this.#peerGone()) {
-      // A last message may have been counted just before the close.
-      const last = this.#take();
-      if (last) return { done: true, value: rebuild(last.message) };
-      throw new EOFError("the other end of the pipe is closed");
-    }
-    // A message counted but not yet visible is a moment away: look again soon.
-    return {
-      done: false,
-      idx,
-      sent,
-      slice: sent > this.#received ? 1 : SLICE_MS,
-    };
   }
 
   /** Receives a message sent with {@linkcode Connection.sendBytes}, as a Uint8Array. */
@@ -324,41 +325,43 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    * wait until something arrives.
    */
   async poll(timeoutMs = 0): Promise<boolean> {
-    this.#check();
+    const inbox = this.#check();
     checkTimeout(timeoutMs, "poll timeout");
     const end = deadline(timeoutMs);
-    const idx = SENT + this.#side;
     while (true) {
       if (this.#buffer.length > 0) return true;
-      const r = this.#take();
-      if (r) {
-        this.#buffer.push(r.message);
+      const v = this.#take(inbox);
+      if (v !== NOTHING) {
+        this.#buffer.push(v);
         return true;
       }
-      const sent = Atomics.load(this.#ctl, idx);
-      if (sent === this.#received && this.#peerGone()) return true;
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      await waitAsync(
-        this.#ctl,
-        idx,
-        sent,
-        Math.min(left, sent > this.#received ? 1 : SLICE_MS),
-      );
+      if (this.#peerGone()) return true;
+      if (performance.now() >= end) return false;
+      await inbox.waitAsync(end);
+      if (this.#port === null) throw new ProcessError("connection is closed");
     }
   }
 
-  /** Closes this end; the other end's `recv()` gets `EOFError` once it drained. */
+  /**
+   * Closes this end; the other end's `recv()` gets `EOFError` once it has
+   * received everything sent before.
+   */
   close(): void {
     const port = this.#port;
     if (port === null) return;
     this.#port = null;
     const peer = this.#leaveThread();
     if (peer) peer.#absorb();
-    Atomics.store(this.#ctl, CLOSED + this.#side, 1);
-    const idx = SENT + this.#peer();
-    Atomics.notify(this.#ctl, idx);
-    port.close();
+    const outbox = this.#outbox;
+    const done = () => {
+      Atomics.store(this.#ctl, CLOSED + this.#side, 1);
+      // Wake a peer waiting for data, so it sees the close now.
+      if (outbox) Atomics.notify(outbox.ctl, RING_WORDS.TAIL);
+      port.close();
+    };
+    // Messages still buffered in this process (the ring was full) go first.
+    if (outbox?.buffering) outbox.drain().then(done, done);
+    else done();
   }
 
   /** Closes this end: `using conn = ...`. */
@@ -381,9 +384,15 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /** Sends this end to another process; here it is closed afterwards. */
   [reduceSymbol](): Reduced {
     const port = this.#open();
-    if (this.#buffer.length > 0) {
+    if (this.#buffer.length > 0 || this.#portBuffer.length > 0) {
       throw new ProcessError(
         "cannot send a connection that holds a message already taken by poll(); recv() it first",
+      );
+    }
+    if (this.#outbox?.buffering) {
+      throw new ProcessError(
+        "cannot send a connection while messages it sent wait for room in the pipe; " +
+          "send it once the other end has read them",
       );
     }
     // The port moves; this object must not use it again.
@@ -395,9 +404,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         port,
         this.#ctl.buffer,
         this.#side,
-        this.#readable,
-        this.#writable,
-        this.#received,
+        this.#inbox?.sab ?? null,
+        this.#outbox?.sab ?? null,
       ],
       transfer: [port],
     };
@@ -405,22 +413,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
 }
 
 registerRebuilder(TAG, (state) => {
-  const [port, buf, side, readable, writable, received] = state as [
+  const [port, ctl, side, inbox, outbox] = state as [
     MessagePort,
     SharedArrayBuffer,
     0 | 1,
-    boolean,
-    boolean,
-    number,
+    SharedArrayBuffer | null,
+    SharedArrayBuffer | null,
   ];
-  return new Connection(
-    port,
-    new Int32Array(buf),
-    side,
-    readable,
-    writable,
-    received,
-  );
+  return new Connection(port, new Int32Array(ctl), side, inbox, outbox);
 });
 
 /** The two ends of a pipe; disposing it closes both (`using ends = Pipe()`). */
@@ -444,8 +444,10 @@ export type PipeEnds = [Connection, Connection] & Disposable;
 export function Pipe(duplex = true): PipeEnds {
   const { port1, port2 } = new MessageChannel();
   const ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
-  const a = new Connection(port1, ctl, 0, true, duplex);
-  const b = new Connection(port2, ctl, 1, duplex, true);
+  const toA = Ring.create(RING_BYTES, 0, KIND_PIPE).sab;
+  const toB = duplex ? Ring.create(RING_BYTES, 0, KIND_PIPE).sab : null;
+  const a = new Connection(port1, ctl, 0, toA, toB);
+  const b = new Connection(port2, ctl, 1, toB, toA);
   const ends = [a, b] as PipeEnds;
   Object.defineProperty(ends, Symbol.dispose, {
     value: () => {

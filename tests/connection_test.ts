@@ -8,6 +8,7 @@ import {
 } from "../mod.ts";
 import {
   echo,
+  flood,
   forward,
   holdEndForever,
   sleepThenSend,
@@ -163,6 +164,53 @@ Deno.test("recvSync in the same thread reads what is there and sees EOF", () => 
   assert.equal(b.recvSync(), "x");
   assert.throws(() => b.recvSync(), EOFError);
   b.close();
+});
+
+Deno.test("more than the ring holds: nothing lost, in order, then EOF", async () => {
+  const [a, b] = Pipe();
+  // Far more than a pipe's ring: the rest waits in this process until read.
+  for (let i = 0; i < 20_000; i++) a.send({ i, pad: "x".repeat(20) });
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+  a.send(big);
+  a.close();
+  for (let i = 0; i < 20_000; i++) {
+    assert.equal((await b.recv() as { i: number }).i, i);
+  }
+  assert.deepEqual(await b.recv(), big);
+  await assert.rejects(b.recv(), EOFError);
+  b.close();
+});
+
+Deno.test("shared objects and plain data keep their order", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  const [x, y] = Pipe();
+  a.send(1);
+  a.send({ end: y });
+  a.send(2);
+  assert.equal(await b.recv(), 1);
+  const got = await b.recv() as { end: Connection };
+  assert.equal(await b.recv(), 2);
+  x.send("through the forwarded end");
+  assert.equal(await got.end.recv(), "through the forwarded end");
+  x.close();
+  got.end.close();
+});
+
+Deno.test("a child floods the pipe with big messages and closes: all arrive, then EOF", async () => {
+  const [mine, theirs] = Pipe();
+  const p = new Process({ module, target: flood, args: [theirs, 200, 50_000] });
+  await p.start();
+  for (let i = 0; i < 200; i++) {
+    const m = await mine.recv() as { i: number; bytes: Uint8Array };
+    assert.equal(m.i, i);
+    assert.equal(m.bytes.length, 50_000);
+    assert.equal(m.bytes[49_999], i & 255);
+  }
+  await assert.rejects(mine.recv(), EOFError);
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  mine.close();
 });
 
 export type { Connection };
