@@ -1,3 +1,4 @@
+import { runDeno, runProgram } from "./_run_task.ts";
 import assert from "node:assert/strict";
 import {
   AsyncResult,
@@ -487,23 +488,12 @@ Deno.test("shared objects in args stay shared", async () => {
   assert.deepEqual(r.toSorted((a, b) => a - b), range(10).map((x) => x + 1));
 });
 
-async function runTask(task: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", task, ...args],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(T),
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function runExample(task: string, ...args: string[]) {
+  return runDeno(["task", "-q", task, ...args]);
 }
 
 Deno.test("example:pool prints seed 002's lines, two jobs at a time", async () => {
-  const r = await runTask("example:pool", "--scale", "0.02");
+  const r = await runExample("example:pool", "--scale", "0.02");
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n");
   const seconds: Record<string, number> = { A: 5, B: 2, C: 1, D: 3 };
@@ -536,7 +526,7 @@ Deno.test("example:pool prints seed 002's lines, two jobs at a time", async () =
 });
 
 Deno.test("example:pool-methods prints the pool methods' results", async () => {
-  const r = await runTask("example:pool-methods");
+  const r = await runExample("example:pool-methods");
   assert.equal(r.code, 0, r.stderr);
   const cubes = "[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]";
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
@@ -551,33 +541,19 @@ Deno.test("example:pool-methods prints the pool methods' results", async () => {
 });
 
 Deno.test("example:pool rejects a bad --scale with a clear error", async () => {
-  const r = await runTask("example:pool", "--scale", "zero");
+  const r = await runExample("example:pool", "--scale", "zero");
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /--scale must be a positive number/);
 });
 
-async function runProgram(file: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      new URL(file, import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(T),
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function runFixture(file: string, ...args: string[]) {
+  return runProgram(new URL(file, import.meta.url), [
+    "--unstable-worker-options",
+  ], args);
 }
 
 Deno.test("an idle pool left open does not keep the program alive (as Python's)", async () => {
-  const r = await runProgram("./fixtures/pool_idle.ts");
+  const r = await runFixture("./fixtures/pool_idle.ts");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
     "[ 1, 4, 9 ]",
@@ -586,7 +562,7 @@ Deno.test("an idle pool left open does not keep the program alive (as Python's)"
 });
 
 Deno.test("permissions: workers run with the given permissions", async () => {
-  const r = await runProgram("./fixtures/pool_idle.ts", "--permissions");
+  const r = await runFixture("./fixtures/pool_idle.ts", "--permissions");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
     "[ 1, 4, 9 ]",

@@ -9,6 +9,7 @@ import {
   ProcessError,
   TargetNotExportedError,
 } from "../mod.ts";
+import { runProgram } from "./_run_task.ts";
 import {
   Counter,
   denoExitWith,
@@ -203,23 +204,12 @@ Deno.test("permissions: a child with none cannot read files, yet loads its modul
   c.close();
 });
 
-async function runProgram(file: string, ...flags: string[]) {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...flags, new URL(file, FIXTURES).pathname],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(T),
-  });
-  const out = await cmd.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function runFixture(file: string, ...flags: string[]) {
+  return runProgram(new URL(file, FIXTURES), flags);
 }
 
 Deno.test("program exit: a daemon child never keeps the program alive; a non-daemon one does", async () => {
-  const r = await runProgram("program_exit.ts");
+  const r = await runFixture("program_exit.ts");
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split("\n"), [
     "main done",
@@ -228,13 +218,13 @@ Deno.test("program exit: a daemon child never keeps the program alive; a non-dae
 });
 
 Deno.test("a child terminated while blocked in a synchronous wait stops, and the program ends", async () => {
-  const r = await runProgram("terminate_blocked.ts");
+  const r = await runFixture("terminate_blocked.ts");
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, "blocking\nexitCode -15\n");
 });
 
 Deno.test("an uncaught error in a child is printed to stderr headed 'Process <name>:'", async () => {
-  const r = await runProgram("child_throws.ts");
+  const r = await runFixture("child_throws.ts");
   assert.equal(r.code, 0, r.stderr);
   assert.match(
     r.stderr,
@@ -244,12 +234,12 @@ Deno.test("an uncaught error in a child is printed to stderr headed 'Process <na
 });
 
 Deno.test("a missing import.meta.main guard is an error, not a spawn storm", async () => {
-  const r = await runProgram("no_guard.ts");
+  const r = await runFixture("no_guard.ts");
   assert.match(r.stderr, /import\.meta\.main/);
   assert.equal(r.stdout.trim(), "exitCode 1");
 });
 
 Deno.test("permissions without --unstable-worker-options: the error names the flag", async () => {
-  const r = await runProgram("permissions_no_flag.ts", "--no-config");
+  const r = await runFixture("permissions_no_flag.ts", "--no-config");
   assert.match(r.stdout, /--unstable-worker-options/);
 });

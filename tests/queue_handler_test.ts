@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { MultiprocessingBase, Queue, QueueHandler } from "../mod.ts";
 import { Counter, Doubler } from "./fixtures/queue_handler_procs.ts";
-import { runTask } from "./fixtures/queue_task.ts";
+import { runTask } from "./_run_task.ts";
 
 const T = 20_000;
 

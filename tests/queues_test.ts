@@ -20,7 +20,7 @@ import {
   putMoreThanFits,
   syncEcho,
 } from "./fixtures/queue_targets.ts";
-import { runTask } from "./fixtures/queue_task.ts";
+import { runTask } from "./_run_task.ts";
 
 const module = new URL("./fixtures/queue_targets.ts", import.meta.url);
 const T = 30_000;

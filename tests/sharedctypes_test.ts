@@ -12,7 +12,7 @@ import {
   Value,
 } from "../mod.ts";
 import { addToAll, squareInto } from "./fixtures/sync_targets.ts";
-import { task } from "./fixtures/sync_task.ts";
+import { runTask } from "./_run_task.ts";
 
 const T = 20_000;
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -212,7 +212,7 @@ Deno.test("two processes updating a whole SharedArray under its lock", async () 
 
 Deno.test("example:value-array prints seed 001's result", async () => {
   assert.equal(
-    await task("example:value-array"),
+    await runTask("example:value-array"),
     [
       "Result(in process p1): [1, 4, 9, 16]",
       "Sum of squares(in process p1): 30",
