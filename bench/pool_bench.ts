@@ -13,6 +13,7 @@
  * @module
  */
 import { Pool } from "../mod.ts";
+import { runPython } from "./_python.ts";
 
 /** The tiny task. */
 export function square(x: number): number {
@@ -46,18 +47,8 @@ interface PyResults {
   fib_speedup: number;
 }
 
-async function python(quick: boolean): Promise<PyResults> {
-  const out = await new Deno.Command("python3", {
-    args: [
-      new URL("./python/pool_bench.py", import.meta.url).pathname,
-      ...(quick ? ["--quick"] : []),
-    ],
-    stdout: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error("python3 bench/python/pool_bench.py failed");
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+function python(quick: boolean): Promise<PyResults> {
+  return runPython<PyResults>("pool_bench.py", quick ? ["--quick"] : []);
 }
 
 if (import.meta.main) {

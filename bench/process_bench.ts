@@ -18,6 +18,7 @@
  * @module
  */
 import { type Connection, Pipe, Process } from "../mod.ts";
+import { runPython } from "./_python.ts";
 
 const N_START = 30;
 const N_RT = 20_000;
@@ -138,18 +139,10 @@ async function rawAtomicsRt(): Promise<number> {
   return us;
 }
 
-async function python(): Promise<
-  { start_join_ms: number; pipe_rt_us: number }
-> {
-  const out = await new Deno.Command("python3", {
-    args: [new URL("./python/process_bench.py", import.meta.url).pathname],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) {
-    throw new Error("python3 bench/python/process_bench.py failed");
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+function python(): Promise<{ start_join_ms: number; pipe_rt_us: number }> {
+  return runPython<{ start_join_ms: number; pipe_rt_us: number }>(
+    "process_bench.py",
+  );
 }
 
 if (import.meta.main) {

@@ -22,6 +22,7 @@
  * @module
  */
 import { Event, Process, Queue } from "../mod.ts";
+import { runPython } from "./_python.ts";
 
 const N_SMALL = 100_000;
 const N_BIG = 200;
@@ -171,15 +172,8 @@ async function runPost(
   return big ? total * BIG / s / 1e6 : total / s;
 }
 
-async function python(): Promise<Record<string, number>> {
-  const out = await new Deno.Command("python3", {
-    args: [new URL("./python/queue_bench.py", import.meta.url).pathname],
-    stdout: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error("python3 bench/python/queue_bench.py failed");
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+function python(): Promise<Record<string, number>> {
+  return runPython<Record<string, number>>("queue_bench.py");
 }
 
 if (import.meta.main) {

@@ -14,6 +14,7 @@
  * @module
  */
 import { Event, Lock, Process, RLock, Value } from "../mod.ts";
+import { runPython } from "./_python.ts";
 
 const N_UNCONTENDED = 5_000_000;
 const N_CONTENDED = 100_000;
@@ -112,15 +113,8 @@ async function contended(sync: boolean): Promise<number> {
   return s;
 }
 
-async function python(): Promise<Record<string, number>> {
-  const out = await new Deno.Command("python3", {
-    args: [new URL("./python/sync_bench.py", import.meta.url).pathname],
-    stdout: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error("python3 bench/python/sync_bench.py failed");
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+function python(): Promise<Record<string, number>> {
+  return runPython<Record<string, number>>("sync_bench.py");
 }
 
 if (import.meta.main) {
