@@ -92,6 +92,15 @@ function encode(v: unknown, serverId: string): unknown {
     }
     return { [REF]: [r.id, r.kind] };
   }
+  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
+    const name = (v as { constructor?: { name?: string } }).constructor?.name;
+    throw new TypeError(
+      `a ${
+        name ?? "shared object"
+      } cannot be stored in a manager (it is shared memory of this program, not data); ` +
+        `store data, or use the manager's own kind (e.g. manager.Lock(), manager.Queue())`,
+    );
+  }
   if (Array.isArray(v)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < v.length; i++) {

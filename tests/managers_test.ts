@@ -284,6 +284,12 @@ Deno.test("bad input: a method the proxy type lacks, bad arguments", async () =>
   await l.append(1);
   assert.equal(await l.len(), 1);
   await assert.rejects(m.Queue({ maxsize: "x" as never }), TypeError);
+  using ends = Pipe();
+  await assert.rejects(
+    (async () => await l.append({ conn: ends[0] }))(),
+    /a Connection cannot be stored in a manager/,
+  );
+  await assert.rejects(l.append(() => 1), /cannot be sent to the manager/);
   assert.throws(() => m.register("", l), TypeError);
   await assert.rejects(
     Manager.start({ address: { hostname: "127.0.0.1", port: 0 } }),
