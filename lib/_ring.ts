@@ -381,12 +381,13 @@ export class Ring {
 
   /**
    * Waits (at most one slice, and not past `deadline`) for what the last
-   * step that returned NOTHING asked for.
+   * step that returned NOTHING asked for. With `spin`, a consumer first
+   * spins briefly for data (see `#spin`).
    */
-  waitSync(deadline: number): void {
+  waitSync(deadline: number, spin = true): void {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (word === TAIL && this.#spin(value, deadline)) return;
+    if (spin && word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
       if (Atomics.load(ctl, word) !== value) return;
@@ -397,10 +398,10 @@ export class Ring {
   }
 
   /** The async twin of {@linkcode Ring.waitSync}. */
-  async waitAsync(deadline: number): Promise<void> {
+  async waitAsync(deadline: number, spin = true): Promise<void> {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (word === TAIL && this.#spin(value, deadline)) return;
+    if (spin && word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
       if (Atomics.load(ctl, word) !== value) return;

@@ -67,6 +67,10 @@ const KIND_PIPE = 16;
 const PORT_MARK = "\u0000mp:port-message\u0000";
 
 const TAG = "mp.Connection";
+/** How long `recv()` may block the thread for a fast reply before it parks (ms). */
+const FAST_MS = 0.2;
+/** A parked wait shorter than this (ms) means messages come fast again. */
+const REFAST_MS = 1;
 
 const encoder = new Encoder();
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -107,6 +111,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #buffer: unknown[] = [];
   /** Port messages moved here by a same-thread peer that closed. */
   #portBuffer: unknown[] = [];
+  /** Whether recv() blocks briefly for a fast reply before it parks. */
+  #fast = true;
 
   /** Internal: use {@linkcode Pipe}. */
   constructor(
@@ -292,8 +298,21 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     while (true) {
       const v = this.#step(inbox);
       if (v !== NOTHING) return v;
-      await inbox.waitAsync(Infinity); // one slice: then look at the peer again
+      if (this.#fast) {
+        // A reply usually comes within microseconds: block the thread for
+        // it briefly (a futex wait, no CPU burnt, woken in microseconds)
+        // rather than park on Atomics.waitAsync (tens of microseconds to
+        // wake in Deno). Once that comes back empty, park until messages
+        // come fast again.
+        inbox.waitSync(performance.now() + FAST_MS, false);
+        const w = this.#step(inbox);
+        if (w !== NOTHING) return w;
+        this.#fast = false;
+      }
+      const t = performance.now();
+      await inbox.waitAsync(Infinity, false); // one slice: then look at the peer again
       if (this.#port === null) throw new ProcessError("connection is closed");
+      if (performance.now() - t < REFAST_MS) this.#fast = true;
     }
   }
 
@@ -303,7 +322,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     while (true) {
       const v = this.#step(inbox);
       if (v !== NOTHING) return v;
-      inbox.waitSync(Infinity);
+      inbox.waitSync(Infinity, false);
     }
   }
 
