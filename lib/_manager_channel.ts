@@ -36,6 +36,7 @@ import {
   HOLDER,
   OP_ADOPT,
   OP_HELLO,
+  OP_RELEASE,
   type Reply,
   REPLY_AT,
   REQ_AT,
@@ -163,6 +164,11 @@ export class LocalChannel implements ProxyChannel {
   /** The shared memory of the server's doorbell (for channels made from this one). */
   get door(): SharedArrayBuffer | undefined {
     return this.#door?.buffer as SharedArrayBuffer | undefined;
+  }
+
+  /** Whether calls can still go through this channel. */
+  get usable(): boolean {
+    return this.#gone() === null;
   }
 
   #gone(): string | null {
@@ -352,6 +358,9 @@ export class LocalChannel implements ProxyChannel {
     this.#closed = reason;
     this.#failAll(reason);
     this.#port.close();
+    if (liveChannels.get(this.serverId) === this) {
+      liveChannels.delete(this.serverId);
+    }
   }
 
   /** A new channel to the same server, for another process. */
@@ -605,16 +614,38 @@ export class TcpChannel implements ProxyChannel {
   }
 }
 
+/** This process's channel to each manager server (by server id). */
+const liveChannels = new Map<string, LocalChannel>();
+
+/**
+ * Makes `channel` the one this process uses for its server, so that proxies
+ * arriving later reuse it instead of each holding a channel of its own.
+ */
+export function adoptChannel(channel: LocalChannel): void {
+  liveChannels.set(channel.serverId, channel);
+}
+
 registerRebuilder(TAG, (state) => {
   const s = state as unknown[];
   if (s[0] === "local") {
-    return new LocalChannel(
-      s[1] as MessagePort,
+    const port = s[1] as MessagePort;
+    const serverId = s[4] as string;
+    const known = liveChannels.get(serverId);
+    if (known && known.usable) {
+      // One channel a process is enough: give the new one back.
+      port.postMessage([0, OP_RELEASE] satisfies Request);
+      port.close();
+      return known;
+    }
+    const channel = new LocalChannel(
+      port,
       s[2] as SharedArrayBuffer,
       s[3] as number,
-      s[4] as string,
+      serverId,
       s[5] as SharedArrayBuffer | undefined,
     );
+    adoptChannel(channel);
+    return channel;
   }
   return new TcpChannel(
     { hostname: s[1] as string, port: s[2] as number },

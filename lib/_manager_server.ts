@@ -37,6 +37,7 @@ import {
   OP_GET,
   OP_HELLO,
   OP_REGISTER,
+  OP_RELEASE,
   OP_SHUTDOWN,
   type Reply,
   REPLY_AT,
@@ -487,6 +488,10 @@ class Server {
       case OP_ADOPT: {
         if (!c.local) throw new TypeError("adopt is local only");
         this.adopt(new LocalClient(a as MessagePort, b as SharedArrayBuffer));
+        return undefined;
+      }
+      case OP_RELEASE: {
+        if (c instanceof LocalClient) queueMicrotask(() => this.drop(c));
         return undefined;
       }
       case OP_SHUTDOWN: {

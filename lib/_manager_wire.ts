@@ -46,6 +46,8 @@ export const OP_ADOPT = 4;
 export const OP_SHUTDOWN = 5;
 /** Request: who are you -> `{ serverId }`. */
 export const OP_HELLO = 6;
+/** Request (local only): drop this channel (a process already has one). */
+export const OP_RELEASE = 7;
 
 /** A request on the wire. */
 export type Request = [number, number, unknown?, unknown?, unknown?];
@@ -70,7 +72,7 @@ export const FRESP_LEN = 6;
 /** Number of control words (a cache line of them). */
 export const WORDS = 16;
 /** Bytes of each fast-lane area. */
-export const FAST_BYTES = 16 * 1024;
+export const FAST_BYTES = 8 * 1024;
 /** Where the request area starts (bytes). */
 export const REQ_AT = WORDS * 4;
 /** Where the reply area starts (bytes). */

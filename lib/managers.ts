@@ -33,6 +33,7 @@ import type { Reduced } from "./reduction.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
 import {
   type Address,
+  adoptChannel,
   LocalChannel,
   type ProxyChannel as Channel,
   TcpChannel,
@@ -808,6 +809,7 @@ export class Manager implements AsyncDisposable {
       await Promise.race([proc.start(), timeout]);
       channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
       const ready = await Promise.race([channel.expectStart(), timeout]);
+      adoptChannel(channel);
       return new Manager(channel, proc, ready.address);
     } catch (e) {
       if (channel) channel.close("the manager failed to start");

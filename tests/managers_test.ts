@@ -13,6 +13,7 @@ import {
 } from "../mod.ts";
 import {
   appendItem,
+  bounce,
   fillDict,
   forwardToGrandchild,
   increment,
@@ -431,4 +432,22 @@ Deno.test("several children call the same dict at once, each its own fast lane",
   }
   assert.equal(await shared.d.len(), 400);
   assert.equal(await shared.v.get(), 200);
+});
+
+Deno.test("proxies coming back into a process reuse its channel and keep working", async () => {
+  await using m = await Manager.start();
+  const l = await m.list<number>();
+  using ends = Pipe();
+  const [mine, theirs] = ends;
+  const p = new Process({ target: bounce, args: [theirs, 20], module });
+  await p.start();
+  mine.send(l);
+  for (let i = 0; i < 20; i++) {
+    const back = await bounded(mine.recv()) as ListProxy<number>;
+    assert.equal(await back.get(i), i);
+  }
+  mine.send("done");
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  assert.equal(await l.len(), 20);
 });
