@@ -574,7 +574,9 @@ export class LockProxy extends BaseProxy {
   ): Promise<AsyncDisposable & Disposable> {
     if (!await this.acquire(options)) {
       throw new TimeoutError(
-        `hold(): the lock was not acquired within ${options?.timeout} ms`,
+        options?.timeout === undefined
+          ? "hold(): the lock is taken (blocking: false)"
+          : `hold(): the lock was not acquired within ${options.timeout} ms`,
       );
     }
     let released = false;

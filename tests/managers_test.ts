@@ -10,6 +10,7 @@ import {
   Pipe,
   Process,
   ProcessError,
+  TimeoutError,
 } from "../mod.ts";
 import {
   appendItem,
@@ -156,6 +157,8 @@ Deno.test("queue, lock, event proxies: waits, timeouts, Empty/Full", async () =>
   {
     await using _ = await lock.hold();
     assert.equal(await lock.locked(), true);
+    await assert.rejects(lock.hold({ timeout: 5 }), TimeoutError);
+    await assert.rejects(lock.hold({ blocking: false }), /is taken/);
   }
   assert.equal(await lock.locked(), false);
 
