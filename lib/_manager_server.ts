@@ -135,7 +135,9 @@ class LocalClient extends Client {
     super();
     this.ctl = new Int32Array(sab);
     this.bytes = new Uint8Array(sab);
-    this.served = Atomics.load(this.ctl, FREQ);
+    // A fresh channel: a request written before the server took it (FREQ
+    // already 1) must still be served.
+    this.served = 0;
   }
   /** Answers fast-lane request `seq`: in the reply area, or by the port when too big. */
   sendFast(seq: number, reply: Reply): void {
@@ -272,6 +274,7 @@ class Server {
     // A request it wrote before we saw it.
     if (Atomics.load(c.ctl, FREQ) !== c.served) {
       Atomics.add(this.door, DOOR, 1);
+      Atomics.notify(this.door, DOOR);
     }
   }
 
