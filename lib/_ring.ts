@@ -46,7 +46,7 @@ import {
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { atExit } from "./_atexit.ts";
 import { ProcessError } from "./errors.ts";
-import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
+import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 
 // Control words (Int32 indices), 16 to a 64-byte cache line. The words
 // each side writes for every item share no line with the words the other
@@ -191,6 +191,20 @@ function goneFor(ident: number, graceMs: number): boolean {
 
 const rings = new Map<string, WeakRef<Ring>>();
 const draining = new Set<Ring>();
+/** Rings with items this process could not write yet (their flusher runs). */
+const flushing = new Set<Ring>();
+// The flushers need the event loop; a thread blocked in a wait starves it,
+// so blocking waits push the writes on themselves.
+onBlockingWait(() => {
+  for (const ring of flushing) {
+    try {
+      if (ring.flushStep(false)) flushing.delete(ring);
+    } catch {
+      // Terminated: the flusher itself stops.
+    }
+  }
+  return flushing.size > 0;
+});
 atExit(async () => {
   while (draining.size) {
     await Promise.all([...draining].map((r) => r.drain()));
@@ -561,6 +575,7 @@ export class Ring {
   #startFlusher(): void {
     if (this.#flushing) return;
     if (this.#joinAtExit) draining.add(this);
+    flushing.add(this);
     this.#flushing = (async () => {
       await null; // let the caller record the promise first
       try {
@@ -570,6 +585,7 @@ export class Ring {
       } finally {
         this.#flushing = null;
         draining.delete(this);
+        flushing.delete(this);
       }
     })();
   }

@@ -61,13 +61,33 @@ export function waitSync(
   timeoutMs?: number,
 ): WaitResult {
   // In slices, so that a process terminated while it blocks here halts
-  // (see haltIfEnded).
+  // (see haltIfEnded), and work that needs this thread goes on meanwhile.
   const end = deadline(timeoutMs);
   while (true) {
-    const r = Atomics.wait(i32, index, expected, sliceUntil(end));
+    let slice = sliceUntil(end);
+    for (const hook of blockingHooks) {
+      if (hook()) slice = Math.min(slice, BUSY_SLICE_MS);
+    }
+    const r = Atomics.wait(i32, index, expected, slice);
     haltIfEnded();
     if (r !== "timed-out" || performance.now() >= end) return r;
   }
+}
+
+/** Slice of a blocking wait while a hook still has work pending (ms). */
+const BUSY_SLICE_MS = 1;
+const blockingHooks: (() => boolean)[] = [];
+
+/**
+ * Registers work that must go on while this thread blocks in
+ * {@linkcode waitSync} (which starves the event loop): `hook` runs before
+ * each slice of every blocking wait, and returns true while it still has
+ * work pending (then slices are short). The rings use it to go on writing
+ * what a process put but could not write yet: without it, a process that
+ * sends a big item and then blocks would never finish sending it.
+ */
+export function onBlockingWait(hook: () => boolean): void {
+  blockingHooks.push(hook);
 }
 
 /** A deadline from a timeout in ms; `Infinity` when there is none. */

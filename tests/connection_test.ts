@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bounded } from "./_bounded.ts";
 import {
   type Connection,
   EOFError,
@@ -7,6 +8,7 @@ import {
   ProcessError,
 } from "../mod.ts";
 import {
+  bigThenRecvSync,
   echo,
   flood,
   forward,
@@ -34,9 +36,9 @@ Deno.test("send/recv keeps values: primitives, nested objects, typed arrays, Map
     new Date(0),
   ];
   for (const v of values) a.send(v);
-  for (const v of values) assert.deepEqual(await b.recv(), v);
+  for (const v of values) assert.deepEqual(await bounded(b.recv()), v);
   b.send("back");
-  assert.equal(await a.recv(), "back");
+  assert.equal(await bounded(a.recv()), "back");
 });
 
 Deno.test("Pipe(false): first end only receives, second only sends", async () => {
@@ -45,9 +47,9 @@ Deno.test("Pipe(false): first end only receives, second only sends", async () =>
   assert.equal(r.writable, false);
   assert.equal(w.readable, false);
   assert.throws(() => r.send(1), ProcessError);
-  await assert.rejects(w.recv(), ProcessError);
+  await assert.rejects(bounded(w.recv()), ProcessError);
   w.send("ok");
-  assert.equal(await r.recv(), "ok");
+  assert.equal(await bounded(r.recv()), "ok");
 });
 
 Deno.test("recv drains what was sent, then rejects with EOFError once the peer closed", async () => {
@@ -55,9 +57,9 @@ Deno.test("recv drains what was sent, then rejects with EOFError once the peer c
   a.send(1);
   a.send(2);
   a.close();
-  assert.equal(await b.recv(), 1);
-  assert.equal(await b.recv(), 2);
-  await assert.rejects(b.recv(), EOFError);
+  assert.equal(await bounded(b.recv()), 1);
+  assert.equal(await bounded(b.recv()), 2);
+  await assert.rejects(bounded(b.recv()), EOFError);
   assert.equal(
     await b.poll(),
     true,
@@ -65,7 +67,7 @@ Deno.test("recv drains what was sent, then rejects with EOFError once the peer c
   );
   assert.throws(() => b.send(3), EOFError);
   b.close();
-  await assert.rejects(b.recv(), /closed/);
+  await assert.rejects(bounded(b.recv()), /closed/);
 });
 
 Deno.test("recv rejects with EOFError when the process holding the peer end is terminated", async () => {
@@ -76,11 +78,11 @@ Deno.test("recv rejects with EOFError when the process holding the peer end is t
     target: holdEndForever,
     args: [theirs, readyChild],
   });
-  await p.start();
-  assert.equal(await ready.recv(), "ready");
+  await bounded(p.start());
+  assert.equal(await bounded(ready.recv()), "ready");
   const pending = mine.recv();
   p.terminate();
-  await assert.rejects(pending, EOFError);
+  await assert.rejects(bounded(pending), EOFError);
   await p.join(T);
   mine.close();
   ready.close();
@@ -95,24 +97,24 @@ Deno.test("poll: false until a message arrives within the timeout, true after", 
     target: sleepThenSend,
     args: [a, 50, "late"],
   });
-  await p.start();
-  assert.equal(await b.poll(T), true);
-  assert.equal(await b.recv(), "late");
+  await bounded(p.start());
+  assert.equal(await bounded(b.poll(T)), true);
+  assert.equal(await bounded(b.recv()), "late");
   await p.join(T);
   b.close();
-  await assert.rejects(b.poll(-1), /closed/);
+  await assert.rejects(bounded(b.poll(-1)), /closed/);
 });
 
 Deno.test("sendBytes/recvBytes with offset and size", async () => {
   using ends = Pipe();
   const [a, b] = ends;
   a.sendBytes(new Uint8Array([0, 1, 2, 3, 4, 5]), 2, 3);
-  assert.deepEqual(await b.recvBytes(), new Uint8Array([2, 3, 4]));
+  assert.deepEqual(await bounded(b.recvBytes()), new Uint8Array([2, 3, 4]));
   a.sendBytes(new Uint8Array([9, 8]).buffer);
-  assert.deepEqual(await b.recvBytes(), new Uint8Array([9, 8]));
+  assert.deepEqual(await bounded(b.recvBytes()), new Uint8Array([9, 8]));
   assert.throws(() => a.sendBytes(new Uint8Array(2), 1, 5), RangeError);
   a.send("text");
-  await assert.rejects(b.recvBytes(), TypeError);
+  await assert.rejects(bounded(b.recvBytes()), TypeError);
 });
 
 Deno.test("async iteration yields until EOF", async () => {
@@ -130,16 +132,16 @@ Deno.test("an uncloneable message is refused with its path; the pipe stays usabl
   const [a, b] = ends;
   assert.throws(() => a.send({ f: [() => 1] }), /obj\.f\[0\] is a function/);
   a.send("still fine");
-  assert.equal(await b.recv(), "still fine");
+  assert.equal(await bounded(b.recv()), "still fine");
 });
 
 Deno.test("round trips with a child; a connection sent through a connection", async () => {
   const [mine, theirs] = Pipe();
   const p = new Process({ module, target: echo, args: [theirs] });
-  await p.start();
+  await bounded(p.start());
   for (let i = 0; i < 100; i++) {
     mine.send({ i });
-    assert.deepEqual(await mine.recv(), { i });
+    assert.deepEqual(await bounded(mine.recv()), { i });
   }
   mine.close();
   await p.join(T);
@@ -148,10 +150,10 @@ Deno.test("round trips with a child; a connection sent through a connection", as
   const [carrier, carrierChild] = Pipe();
   const [inner, innerChild] = Pipe();
   const q = new Process({ module, target: forward, args: [carrierChild] });
-  await q.start();
+  await bounded(q.start());
   carrier.send(innerChild);
   assert.equal(innerChild.closed, true, "the sent end moved to the child");
-  assert.equal(await inner.recv(), "via a forwarded connection");
+  assert.equal(await bounded(inner.recv()), "via a forwarded connection");
   await q.join(T);
   inner.close();
   carrier.close();
@@ -174,10 +176,10 @@ Deno.test("more than the ring holds: nothing lost, in order, then EOF", async ()
   a.send(big);
   a.close();
   for (let i = 0; i < 20_000; i++) {
-    assert.equal((await b.recv() as { i: number }).i, i);
+    assert.equal((await bounded(b.recv()) as { i: number }).i, i);
   }
-  assert.deepEqual(await b.recv(), big);
-  await assert.rejects(b.recv(), EOFError);
+  assert.deepEqual(await bounded(b.recv()), big);
+  await assert.rejects(bounded(b.recv()), EOFError);
   b.close();
 });
 
@@ -188,9 +190,9 @@ Deno.test("shared objects and plain data keep their order", async () => {
   a.send(1);
   a.send({ end: y });
   a.send(2);
-  assert.equal(await b.recv(), 1);
-  const got = await b.recv() as { end: Connection };
-  assert.equal(await b.recv(), 2);
+  assert.equal(await bounded(b.recv()), 1);
+  const got = await bounded(b.recv()) as { end: Connection };
+  assert.equal(await bounded(b.recv()), 2);
   x.send("through the forwarded end");
   assert.equal(await got.end.recv(), "through the forwarded end");
   x.close();
@@ -200,16 +202,35 @@ Deno.test("shared objects and plain data keep their order", async () => {
 Deno.test("a child floods the pipe with big messages and closes: all arrive, then EOF", async () => {
   const [mine, theirs] = Pipe();
   const p = new Process({ module, target: flood, args: [theirs, 200, 50_000] });
-  await p.start();
+  await bounded(p.start());
   for (let i = 0; i < 200; i++) {
-    const m = await mine.recv() as { i: number; bytes: Uint8Array };
+    const m = await bounded(mine.recv()) as { i: number; bytes: Uint8Array };
     assert.equal(m.i, i);
     assert.equal(m.bytes.length, 50_000);
     assert.equal(m.bytes[49_999], i & 255);
   }
-  await assert.rejects(mine.recv(), EOFError);
+  await assert.rejects(bounded(mine.recv()), EOFError);
   await p.join(T);
   assert.equal(p.exitCode, 0);
+  mine.close();
+});
+
+Deno.test("a child that sends more than the ring holds, then blocks in recvSync, still delivers it", async () => {
+  // The rest of the message waits in the child; its blocking wait must go on
+  // writing it (the event loop that would is blocked).
+  const [mine, theirs] = Pipe();
+  const p = new Process({
+    module,
+    target: bigThenRecvSync,
+    args: [theirs, 1_000_000],
+  });
+  await bounded(p.start());
+  const big = await bounded(mine.recv()) as Uint8Array;
+  assert.equal(big.length, 1_000_000);
+  assert.equal(big[999_999], 7);
+  mine.send("ok");
+  assert.equal(await bounded(mine.recv()), "reply was ok");
+  await p.join(T);
   mine.close();
 });
 

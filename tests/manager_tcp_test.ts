@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bounded } from "./_bounded.ts";
 import {
   AuthenticationError,
   type DictProxy,
@@ -24,27 +25,6 @@ const KEY = "test-secret";
 const CLIENT = new URL("./fixtures/manager_client.ts", import.meta.url)
   .pathname;
 const loopback = { hostname: "127.0.0.1", port: 0 };
-
-async function bounded<T>(
-  p: Promise<T>,
-  ms = T,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () => reject(new Error(`${what} did not finish in ${ms} ms`)),
-          ms,
-        )
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Starts the client program; returns it with a reader of its stdout lines. */
 function spawnClient(port: number, key: string, action: string) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bounded } from "./_bounded.ts";
 import {
   BaseProxy,
   type DictProxy,
@@ -29,27 +30,6 @@ const module = new URL("./fixtures/manager_targets.ts", import.meta.url);
 const T = 20_000;
 
 /** Rejects after `ms`, so no test can hang. */
-async function bounded<T>(
-  p: Promise<T>,
-  ms = T,
-  what = "operation",
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () => reject(new Error(`${what} did not finish in ${ms} ms`)),
-          ms,
-        )
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function run(target: (...a: never[]) => unknown, args: unknown[]) {
   const p = new Process({ target, args, module } as never);
   await p.start();

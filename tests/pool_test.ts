@@ -1,5 +1,6 @@
 import { runDeno, runProgram } from "./_run_task.ts";
 import assert from "node:assert/strict";
+import { bounded } from "./_bounded.ts";
 import {
   AsyncResult,
   Pool,
@@ -29,28 +30,10 @@ import {
   whoami,
 } from "./fixtures/pool_tasks.ts";
 
-const T = 20_000; // bound of every wait in this file
 // The task functions live in fixtures/pool_tasks.ts: name it.
 const module = new URL("./fixtures/pool_tasks.ts", import.meta.url);
 
 /** `p`, or a rejection after T ms: no test may hang. */
-async function bounded<X>(p: Promise<X>, ms = T): Promise<X> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () => reject(new Error(`not settled after ${ms} ms`)),
-          ms,
-        )
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function collect<X>(it: AsyncIterable<X>): Promise<X[]> {
   const out: X[] = [];
   for await (const x of it) out.push(x);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bounded } from "./_bounded.ts";
 import {
   activeChildren,
   cpuCount,
@@ -36,7 +37,7 @@ async function runChild(
     args,
     module,
   });
-  await p.start();
+  await bounded(p.start());
   await p.join(T);
   return p;
 }
@@ -52,7 +53,7 @@ Deno.test("terminate gives -15, kill gives -9; isAlive follows", async () => {
   for (const [stop, code] of [["terminate", -15], ["kill", -9]] as const) {
     const p = new Process({ module, target: forever });
     assert.equal(p.isAlive(), false);
-    await p.start();
+    await bounded(p.start());
     assert.equal(p.isAlive(), true);
     assert.equal(p.exitCode, null);
     assert.ok(activeChildren().includes(p));
@@ -67,7 +68,7 @@ Deno.test("terminate gives -15, kill gives -9; isAlive follows", async () => {
 
 Deno.test("join(timeout) returns with the child still running", async () => {
   using p = new Process({ module, target: forever });
-  await p.start();
+  await bounded(p.start());
   await p.join(50);
   assert.equal(p.exitCode, null);
   assert.equal(p.isAlive(), true);
@@ -76,15 +77,15 @@ Deno.test("join(timeout) returns with the child still running", async () => {
 
 Deno.test("misuse errors as Python gives them", async () => {
   const p = new Process({ module, target: noop });
-  await assert.rejects(p.join(), ProcessError);
-  await p.start();
+  await assert.rejects(bounded(p.join()), ProcessError);
+  await bounded(p.start());
   assert.throws(() => p.start(), ProcessError);
   await p.join(T);
   p.close();
   assert.throws(() => p.isAlive(), /closed/);
 
   const live = new Process({ module, target: forever });
-  await live.start();
+  await bounded(live.start());
   assert.throws(() => live.close(), /still running/);
   live.terminate();
   await live.join(T);
@@ -95,14 +96,14 @@ function hidden() {}
 
 Deno.test("a target that is not exported: TargetNotExportedError naming module, name and fix", async () => {
   const p = new Process({ target: hidden });
-  const err = await p.start().then(() => undefined, (e) => e);
+  const err = await bounded(p.start()).then(() => undefined, (e) => e);
   assert.ok(err instanceof TargetNotExportedError, String(err));
   assert.match(
     err.message,
     /'hidden' is not exported from file:.*process_test\.ts/,
   );
   assert.match(err.message, /export function hidden/);
-  await assert.rejects(p.join(T), TargetNotExportedError);
+  await assert.rejects(bounded(p.join(T)), TargetNotExportedError);
   assert.equal(p.exitCode, 1);
 });
 
@@ -139,8 +140,8 @@ Deno.test("names, pids, currentProcess and parentProcess", async () => {
     name: "Reporter",
   });
   assert.equal(p.pid, null);
-  await p.start();
-  const got = await a.recv() as Record<string, unknown>;
+  await bounded(p.start());
+  const got = await bounded(a.recv()) as Record<string, unknown>;
   await p.join(T);
   a.close();
   assert.equal(got.name, "Reporter");
@@ -154,8 +155,8 @@ Deno.test("names, pids, currentProcess and parentProcess", async () => {
 Deno.test("nested processes: a child starts its own child, named Process-N:M", async () => {
   const [a, b] = Pipe();
   const p = new Process({ module, target: nested, args: [b] });
-  await p.start();
-  const got = await a.recv() as {
+  await bounded(p.start());
+  const got = await bounded(a.recv()) as {
     me: string;
     grandchild: { name: string; parentName: string };
     exitCode: number;
@@ -173,8 +174,8 @@ Deno.test("an exported Process subclass runs with its own fields", async () => {
   const [a, b] = Pipe();
   const p = new Counter(b); // the class is found from its own constructor's module
   p.start_ = 41;
-  await p.start();
-  assert.match(await a.recv() as string, /^Process-\d+: 42$/);
+  await bounded(p.start());
+  assert.match(await bounded(a.recv()) as string, /^Process-\d+: 42$/);
   await p.join(T);
   a.close();
   assert.equal(p.exitCode, 0);
@@ -188,8 +189,8 @@ Deno.test("permissions: a child with none cannot read files, yet loads its modul
     args: [b, new URL("targets.ts", FIXTURES).pathname],
     permissions: "none",
   });
-  await p.start();
-  assert.equal(await a.recv(), "NotCapable");
+  await bounded(p.start());
+  assert.equal(await bounded(a.recv()), "NotCapable");
   await p.join(T);
   a.close();
   const [c, d] = Pipe();
@@ -198,8 +199,8 @@ Deno.test("permissions: a child with none cannot read files, yet loads its modul
     target: tryRead,
     args: [d, new URL("targets.ts", FIXTURES).pathname],
   });
-  await q.start();
-  assert.equal(await c.recv(), "read ok");
+  await bounded(q.start());
+  assert.equal(await bounded(c.recv()), "read ok");
   await q.join(T);
   c.close();
 });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   Empty,
+  Event,
   Full,
   JoinableQueue,
   Process,
@@ -17,6 +18,7 @@ import {
   produceRange,
   produceRangeSync,
   produceSizes,
+  putBigThenBlock,
   putMoreThanFits,
   syncEcho,
 } from "./fixtures/queue_targets.ts";
@@ -305,6 +307,21 @@ Deno.test("stress: 2 producers x 2 consumers, item sizes from 0 bytes to 4x the 
     big > 0 && empty > 0,
     `sizes spread: ${big} bigger than the ring, ${empty} empty`,
   );
+});
+
+Deno.test("a producer that puts more than the ring holds, then blocks, still delivers it", async () => {
+  using q = new Queue<unknown>({ capacityBytes: 64 * 1024 });
+  const done = new Event();
+  const p = new Process({
+    module,
+    target: putBigThenBlock,
+    args: [q, done, 200_000],
+  });
+  await p.start();
+  assert.equal((await q.get({ timeout: T }) as string).length, 200_000);
+  done.set();
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
 });
 
 Deno.test("example:queue prints seed 001's squares and seed 002's colors", async () => {
