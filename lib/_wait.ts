@@ -18,18 +18,18 @@ export const SLICE_MS = 50;
 
 // One interval for the whole thread, ref'd only while some async wait is
 // pending (cheaper than a timer per wait: waits sit on the hot path).
-let keepAlive: number | undefined;
+let keepAliveTimer: number | undefined;
 let pending = 0;
 
 function hold(): void {
   if (pending++ === 0) {
-    keepAlive ??= setInterval(() => {}, 2 ** 30) as unknown as number;
-    Deno.refTimer(keepAlive);
+    keepAliveTimer ??= setInterval(() => {}, 2 ** 30) as unknown as number;
+    Deno.refTimer(keepAliveTimer);
   }
 }
 
 function released<T>(v: T): T {
-  if (--pending === 0) Deno.unrefTimer(keepAlive!);
+  if (--pending === 0) Deno.unrefTimer(keepAliveTimer!);
   haltIfEnded();
   return v;
 }
@@ -51,6 +51,15 @@ export function waitAsync(
   if (!r.async) return r.value;
   hold();
   return r.value.then(released);
+}
+
+/**
+ * Keeps the program alive until `p` settles: for waits on things that do not
+ * hold the event loop themselves (an unref'd daemon worker's exit, ...).
+ */
+export function keepAlive<T>(p: Promise<T>): Promise<T> {
+  hold();
+  return p.finally(() => released(undefined));
 }
 
 /** `Atomics.wait`, with `timeoutMs` (undefined = forever). */

@@ -22,7 +22,7 @@
  */
 
 import { receiveMessageOnPort } from "node:worker_threads";
-import { cpuCount, type Permissions, Process } from "./process.ts";
+import { cpuCount, type Permissions, Process, whenEnded } from "./process.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import {
   callerModule,
@@ -31,7 +31,7 @@ import {
   type TargetRef,
   targetRef,
 } from "./_target.ts";
-import { SLICE_MS, waitAsync } from "./_wait.ts";
+import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
 import { ProcessError, TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 import { Ring } from "./_pool_ring.ts";
@@ -749,7 +749,7 @@ export class Pool implements AsyncDisposable {
       throw e;
     }
     this.#workers.add(w);
-    proc.join().then(
+    whenEnded(proc).then(
       () => this.#workerEnded(w),
       (e) => {
         this.#breakPool(e);
@@ -1284,8 +1284,9 @@ export class Pool implements AsyncDisposable {
       );
     }
     this.#checkQuiet();
-    await this.#quiet;
-    await this.#receiving;
+    // The workers are unref'd daemon workers: hold the program meanwhile.
+    await keepAlive(this.#quiet);
+    if (this.#receiving) await keepAlive(this.#receiving);
   }
 
   /** Terminates the pool and waits for its workers: `await using pool = new Pool()`. */

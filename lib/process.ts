@@ -33,7 +33,7 @@ import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
 import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
 import * as errors from "./errors.ts";
 import { ProcessError } from "./errors.ts";
-import { checkTimeout } from "./_wait.ts";
+import { checkTimeout, keepAlive } from "./_wait.ts";
 
 export type { Permissions } from "./_spawn.ts";
 
@@ -330,7 +330,10 @@ export class Process<A extends unknown[] = any[]> {
     s.started = true;
     s.ident = ident;
     children.add(this);
-    return s.startup;
+    // A daemon child's worker is unref'd: hold the program while it starts.
+    const started = s.daemon ? keepAlive(s.startup) : s.startup;
+    started.catch(() => {}); // join() reports a failed start too
+    return started;
   }
 
   /**
@@ -346,7 +349,8 @@ export class Process<A extends unknown[] = any[]> {
     if (s.parentView) throw new ProcessError("can only join a child process");
     if (!s.started) throw new ProcessError("can only join a started process");
     if (s.exitCode === null) {
-      if (timeoutMs === undefined) await s.exited;
+      // keepAlive: a daemon child's worker is unref'd and holds nothing.
+      if (timeoutMs === undefined) await keepAlive(s.exited);
       else {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
@@ -544,6 +548,18 @@ export { serializeError as _serializeError };
 /** Internal: the children of this process that have not ended. */
 export function liveChildren(): Process[] {
   return [...children].filter((c) => stateOf(c).exitCode === null);
+}
+
+/**
+ * Internal: settles when the child ended, as `join()` does, without holding
+ * the program alive meanwhile (for watchers such as Pool's, which must not
+ * keep an idle pool's program running).
+ */
+export async function whenEnded(p: Process): Promise<void> {
+  const s = stateOf(p);
+  if (!s.started) throw new ProcessError("can only watch a started process");
+  await s.exited;
+  if (s.startError) throw s.startError;
 }
 
 /** Internal: the daemon flag of a child. */

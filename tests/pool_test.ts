@@ -44,6 +44,14 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
+Deno.test("close() then join() settles with nothing else holding the event loop", async () => {
+  // No bounded() on purpose: its timer would hold the loop and hide a wait
+  // that does not (Deno then fails the test: "event loop has already resolved").
+  const pool = new Pool({ processes: 2 });
+  pool.close();
+  await pool.join();
+});
+
 Deno.test("map, apply, starmap give the results in order", async () => {
   await using pool = new Pool({ processes: 2, module });
   assert.equal(pool.processes, 2);

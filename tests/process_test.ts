@@ -75,6 +75,15 @@ Deno.test("join(timeout) returns with the child still running", async () => {
   // `using` terminates it.
 });
 
+Deno.test("a daemon child's start and join settle with nothing else holding the event loop", async () => {
+  // No bounded() here on purpose: its timer would hold the loop and hide a
+  // wait that does not (Deno then fails the test: "event loop has already resolved").
+  using p = new Process({ module, target: noop, daemon: true });
+  await p.start();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+});
+
 Deno.test("misuse errors as Python gives them", async () => {
   const p = new Process({ module, target: noop });
   await assert.rejects(bounded(p.join()), ProcessError);
