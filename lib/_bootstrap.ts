@@ -160,5 +160,5 @@ async function run(
   for (const c of liveChildren()) if (!isDaemon(c)) await c.join();
   // ... and for what it put on queues to be written out (Python's feeder join).
   await runAtExit();
-  finish(code);
+  finish(code !== 0 ? code : (Deno.exitCode || 0));
 }

@@ -300,6 +300,12 @@ export class Process<A extends unknown[] = any[]> {
         onError: (message) => {
           if (s.exitCode === null) {
             console.error(`Process ${s.name}:\n${message}`);
+            // Before the bootstrap ran (the module failed to load): say why.
+            s.settleStartup?.(
+              new ProcessError(
+                `Process '${s.name}' could not start: ${message}`,
+              ),
+            );
             ended(this, 1);
           }
         },

@@ -19,6 +19,7 @@ import {
   nested,
   noop,
   report,
+  setsExitCode,
   thrower,
   tryRead,
 } from "./fixtures/targets.ts";
@@ -47,6 +48,7 @@ Deno.test("exit codes: 0 normal, 1 on throw, n on exit(n) and Deno.exit(n)", asy
   assert.equal((await runChild(thrower)).exitCode, 1);
   assert.equal((await runChild(exitWith, [7])).exitCode, 7);
   assert.equal((await runChild(denoExitWith, [9])).exitCode, 9);
+  assert.equal((await runChild(setsExitCode, [4])).exitCode, 4);
 });
 
 Deno.test("terminate gives -15, kill gives -9; isAlive follows", async () => {
