@@ -22,6 +22,13 @@
  * around (`Value("b", 200).value` is `-56`), fractions are truncated toward
  * zero, NaN becomes 0, floats round to the nearest representable value.
  *
+ * A `SharedArray` *is* a typed array (that is what makes `arr[i]` fast), so
+ * it indexes as one: `arr[n]` past the end reads `undefined` and a write
+ * there is ignored (Python raises `IndexError`), and an element written with
+ * `arr[i] = x` is converted as the typed array converts it (a string becomes
+ * a number or 0; a `q`/`Q` element must be given a bigint). Check indexes
+ * against `arr.length` where they may be out of range.
+ *
  * Reading or writing `.value`, or one element, is a single (atomic for the
  * integer typecodes) access; a read-modify-write such as `v.value += 1` is
  * not, so guard it with the object's lock: `using _ = v.getLock().holdSync()`.
