@@ -27,7 +27,6 @@ import {
   DOOR,
   encoder,
   FAST_BYTES,
-  frameOf,
   FREQ,
   FREQ_LEN,
   FRESP,
@@ -42,8 +41,8 @@ import {
   REQ_AT,
   type Request,
   RESP,
-  unframe,
 } from "./_manager_wire.ts";
+import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 
@@ -403,6 +402,7 @@ export class TcpChannel implements ProxyChannel {
   #seq = 0;
   #reading = false;
   #writer?: FrameWriter;
+  #decoder = new Decoder();
   #closed: string | null = null;
 
   constructor(
@@ -511,15 +511,17 @@ export class TcpChannel implements ProxyChannel {
     this.serverId = hello.serverId;
   }
 
-  async call(
+  call(
     op: number,
     a?: unknown,
     b?: unknown,
     c?: unknown,
   ): Promise<unknown> {
-    if (this.#closed !== null) throw new EOFError(this.#closed);
-    if (!this.#conn) await this.connect();
-    return this.#send(op, a, b, c);
+    if (this.#conn) return this.#send(op, a, b, c);
+    if (this.#closed !== null) {
+      return Promise.reject(new EOFError(this.#closed));
+    }
+    return this.connect().then(() => this.#send(op, a, b, c));
   }
 
   #send(op: number, a?: unknown, b?: unknown, c?: unknown): Promise<unknown> {
@@ -527,9 +529,9 @@ export class TcpChannel implements ProxyChannel {
       return Promise.reject(new EOFError(this.#closed));
     }
     const id = ++this.#seq;
-    let frame: Uint8Array;
+    let n: number;
     try {
-      frame = frameOf([id, op, a, b, c] satisfies Request);
+      n = encoder.encode([id, op, a, b, c] satisfies Request);
     } catch (e) {
       return Promise.reject(
         new TypeError(
@@ -537,38 +539,47 @@ export class TcpChannel implements ProxyChannel {
         ),
       );
     }
-    if (frame.length - 4 > this.maxFrame) {
+    if (n > this.maxFrame) {
       return Promise.reject(
         new RangeError(
-          `the request is ${
-            frame.length - 4
-          } bytes, more than the frame limit of ${this.maxFrame} bytes`,
+          `the request is ${n} bytes, more than the frame limit of ${this.maxFrame} bytes`,
         ),
       );
     }
     const p = new Promise<unknown>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, blocking: false });
     });
-    this.#writer!.write(frame);
+    this.#writer!.frame(encoder, n);
     if (!this.#reading) this.#readLoop();
     return p;
   }
 
+  /**
+   * Reads replies while calls are pending (then stops, so an idle channel
+   * holds no read that would keep the program alive). Every whole frame a
+   * read brought is decoded where it landed, without copying it first.
+   */
   async #readLoop(): Promise<void> {
     this.#reading = true;
+    const reader = this.#reader!;
+    const pending = this.#pending;
     try {
-      while (this.#pending.size > 0) {
-        const frame = await this.#reader!.read();
-        if (frame === null) {
+      while (pending.size > 0) {
+        let len: number;
+        while ((len = reader.next()) >= 0) {
+          const at = reader.at;
+          const msg = this.#decoder.decode(reader.bytes, at, at + len) as Reply;
+          const p = pending.get(msg[0]);
+          if (!p) continue;
+          pending.delete(msg[0]);
+          if (msg[1]) p.resolve(msg[2]);
+          else p.reject(fromWire(msg[2]));
+        }
+        if (pending.size === 0) break;
+        if (!await reader.more()) {
           this.#fail("the manager closed the connection");
           return;
         }
-        const msg = unframe(frame) as Reply;
-        const p = this.#pending.get(msg[0]);
-        if (!p) continue;
-        this.#pending.delete(msg[0]);
-        if (msg[1]) p.resolve(msg[2]);
-        else p.reject(fromWire(msg[2]));
       }
     } catch (e) {
       this.#fail(`lost the connection: ${(e as Error).message}`);

@@ -25,7 +25,6 @@ import {
   DOOR,
   encoder,
   FAST_BYTES,
-  frameOf,
   FREQ,
   FREQ_LEN,
   FRESP,
@@ -45,8 +44,8 @@ import {
   type Request,
   RESP,
   toWire,
-  unframe,
 } from "./_manager_wire.ts";
+import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
 import { spinWait } from "./_manager_channel.ts";
@@ -189,18 +188,16 @@ class TcpClient extends Client {
     }
   }
   send(reply: Reply): void {
-    let frame: Uint8Array;
+    let n: number;
     try {
-      frame = frameOf(reply);
-      if (frame.length - 4 > this.maxFrame) {
+      n = encoder.encode(reply);
+      if (n > this.maxFrame) {
         throw new RangeError(
-          `it is ${
-            frame.length - 4
-          } bytes, more than the frame limit of ${this.maxFrame} bytes`,
+          `it is ${n} bytes, more than the frame limit of ${this.maxFrame} bytes`,
         );
       }
     } catch (e) {
-      frame = frameOf([
+      n = encoder.encode([
         reply[0],
         false,
         toWire(
@@ -210,7 +207,7 @@ class TcpClient extends Client {
         ),
       ]);
     }
-    this.#writer.write(frame);
+    this.#writer.frame(encoder, n);
   }
   protected closeTransport(): void {
     try {
@@ -388,13 +385,20 @@ class Server {
     } finally {
       clearTimeout(timer);
     }
+    // Every whole frame a read brought is decoded where it landed (no
+    // copy), and served at once, here in the thread that owns the objects.
+    const dec = new Decoder();
     try {
-      while (!client.closed) {
-        const frame = await reader.read();
-        if (frame === null) break;
-        const msg = unframe(frame);
-        if (!isRequest(msg) || msg[1] === OP_ADOPT) break;
-        this.handle(client, msg);
+      serve: while (!client.closed) {
+        let len: number;
+        while ((len = reader.next()) >= 0) {
+          const at = reader.at;
+          const msg = dec.decode(reader.bytes, at, at + len);
+          if (!isRequest(msg) || msg[1] === OP_ADOPT) break serve;
+          this.handle(client, msg);
+          if (client.closed) break serve;
+        }
+        if (!await reader.more()) break;
       }
     } catch {
       // A broken frame or connection: this client only.

@@ -12,7 +12,9 @@ import {
 } from "../mod.ts";
 import {
   encodeFrame,
+  FrameError,
   FrameReader,
+  FrameWriter,
   writeAll,
   writeFrame,
 } from "../lib/_frames.ts";
@@ -357,4 +359,118 @@ Deno.test("a peer that accepts and says nothing: connect times out, never hangs"
   );
   (await accepted).close();
   listener.close();
+});
+
+/** A stream over `chunks` for reading, that also records what is written, a few bytes a call. */
+function fakeStream(chunks: Uint8Array[] = [], writeAtMost = 3) {
+  const written: number[] = [];
+  return {
+    written,
+    read(p: Uint8Array): Promise<number | null> {
+      const c = chunks.shift();
+      if (!c) return Promise.resolve(null);
+      if (c.length > p.length) {
+        chunks.unshift(c.subarray(p.length));
+        p.set(c.subarray(0, p.length));
+        return Promise.resolve(p.length);
+      }
+      p.set(c);
+      return Promise.resolve(c.length);
+    },
+    write(p: Uint8Array): Promise<number> {
+      const n = Math.min(writeAtMost, p.length);
+      // What it writes must stay as it was until the write ends.
+      const copy = [...p.subarray(0, n)];
+      return new Promise((r) =>
+        setTimeout(() => {
+          assert.deepEqual([...p.subarray(0, n)], copy);
+          written.push(...copy);
+          r(n);
+        }, 0)
+      );
+    },
+  };
+}
+
+Deno.test("frames: in place, several a read, split across reads, longer than the buffer; writes queue in order", async () => {
+  const payloads = [
+    new Uint8Array([1, 2, 3]),
+    new Uint8Array(0),
+    new Uint8Array(100_000).map((_, i) => i & 0xff),
+    new Uint8Array([9]),
+    new Uint8Array(70_000).fill(7),
+  ];
+  const all = new Uint8Array(
+    payloads.reduce((n, p) => n + 4 + p.length, 0),
+  );
+  let off = 0;
+  for (const p of payloads) {
+    all.set(encodeFrame(p), off);
+    off += 4 + p.length;
+  }
+  // Chunks that hold several frames, and frames cut anywhere.
+  const cuts = [2, 9, 11, 50_000, 100_020, 100_023, 150_000, all.length];
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const to of cuts) {
+    chunks.push(all.subarray(from, to));
+    from = to;
+  }
+  const reader = new FrameReader(fakeStream(chunks));
+  const got: number[][] = [];
+  while (true) {
+    let len: number;
+    while ((len = reader.next()) >= 0) {
+      got.push([...reader.bytes.subarray(reader.at, reader.at + len)]);
+    }
+    if (!await reader.more()) break;
+  }
+  assert.deepEqual(got, payloads.map((p) => [...p]));
+
+  // A stream that ends inside a frame is an error, not a clean end.
+  const cut = new FrameReader(fakeStream([all.subarray(0, 9)]));
+  assert.deepEqual(await cut.read(), payloads[0]);
+  await assert.rejects(cut.read(), FrameError);
+
+  // Frames queued while a write is under way (a few bytes at a time) go
+  // out whole and in order, also when the staging buffer must grow.
+  const stream = fakeStream([], 40_000);
+  const writer = new FrameWriter(stream, (e) => {
+    throw e;
+  });
+  for (const p of payloads) {
+    writer.frame(
+      { copyTo: (dst, at, a, b) => dst.set(p.subarray(a, b), at) },
+      p.length,
+    );
+  }
+  writer.write(encodeFrame(new Uint8Array([5, 6])));
+  const expected = [...all, 0, 0, 0, 2, 5, 6];
+  await bounded(
+    (async () => {
+      while (stream.written.length < expected.length) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })(),
+    T,
+  );
+  assert.deepEqual(stream.written, expected);
+});
+
+Deno.test("many calls in flight over TCP: replies match, big and small", async () => {
+  await using server = await Manager.start({ address: loopback, authkey: KEY });
+  await using client = await Manager.connect({
+    address: server.address!,
+    authkey: KEY,
+  });
+  const d = await client.dict<string, string>();
+  const big = "x".repeat(300_000);
+  const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+  await bounded(
+    Promise.all(keys.map((k, i) => d.set(k, i % 50 === 7 ? big : k))),
+    T,
+  );
+  const values = await bounded(Promise.all(keys.map((k) => d.get(k))), T);
+  assert.deepEqual(values, keys.map((k, i) => i % 50 === 7 ? big : k));
+  assert.equal(await bounded(d.len(), T), keys.length);
 });
