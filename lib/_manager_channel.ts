@@ -1,8 +1,8 @@
 /**
  * How a manager's proxies reach its server: a local channel (MessagePort +
  * a SharedArrayBuffer reply counter, for processes of this program) or a TCP
- * channel (authenticated, length-prefixed `node:v8` frames, for other
- * programs). Both cross into child processes: a local channel asks the
+ * channel (authenticated, length-prefixed frames in the codec's encoding,
+ * for other programs). Both cross into child processes: a local channel asks the
  * server for a fresh channel for the child; a TCP channel carries the
  * address and key, and the child connects on its first call.
  *

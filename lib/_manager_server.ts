@@ -9,10 +9,10 @@
  * of keeping a listener. With an `address`, it also listens on TCP: each
  * connection authenticates both ways (HMAC challenge-response, as Python's
  * `multiprocessing.connection`) before it may reach any object, then speaks
- * length-prefixed `node:v8` frames. A connection that breaks the protocol
- * (bad frame, too long, garbage, wrong key) is closed alone; every other
- * client goes on. Clients that are gone (closed socket, ended process) lose
- * their waits and the locks they held.
+ * length-prefixed frames in the codec's encoding. A connection that breaks
+ * the protocol (bad frame, too long, garbage, wrong key) is closed alone;
+ * every other client goes on. Clients that are gone (closed socket, ended
+ * process) lose their waits and the locks they held.
  *
  * @module
  */

@@ -5,7 +5,7 @@
  * A request is `[callId, op, a, b, c]`; a reply is `[callId, ok, value]`
  * (`value` is the serialized error when `ok` is false). Call id 0 asks for
  * no reply. Locally these travel over a MessagePort; over TCP each is a
- * `node:v8`-serialized, length-prefixed frame.
+ * length-prefixed frame in the codec's encoding (`_codec.ts`).
  *
  * @module
  */
