@@ -5,13 +5,19 @@
  * One pair = `await d.set("k", i)` then `await d.get("k")` on a manager dict
  * (two proxy calls, each a full round trip to the server process); pairs per
  * second, the median of `ROUNDS` rounds:
- * - local: `Manager.start()`; proxies talk to the server worker over a
- *   MessagePort (Python: `multiprocessing.Manager()`, over a Unix socket);
+ * - local: `Manager.start()`; proxies talk to the server worker through
+ *   shared memory, each side woken by a futex wait (Python:
+ *   `multiprocessing.Manager()`, over a Unix socket);
  * - tcp: `Manager.start({ address, authkey })` and `Manager.connect()` in
  *   this program; proxies talk over loopback TCP (Python: a `SyncManager`
  *   on 127.0.0.1 with an authkey).
  *
  * Target (issue 6): >= 2x Python's pairs per second.
+ *
+ * Try it with another program loading a core too (`timeout 60 sh -c
+ * 'while :; do :; done' &`): on a small machine the client and server
+ * threads then share a core, which is where spinning waits used to cost
+ * ~10x.
  *
  * Run: `deno run --allow-all bench/manager_bench.ts [--quick]` (needs `python3`).
  *

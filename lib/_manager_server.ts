@@ -48,7 +48,7 @@ import {
 import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
-import { spinWait } from "./_manager_channel.ts";
+import { blockFor } from "./_manager_channel.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
@@ -328,11 +328,13 @@ class Server {
   }
 
   /**
-   * Watches the doorbell. After serving, it waits a moment blocking (a
-   * client in a loop of calls sends its next one within microseconds, and a
-   * blocking wait wakes much faster than the event loop), but hands the
-   * event loop a turn at least every {@linkcode BURST_MS}, so TCP clients
-   * and port messages are served too.
+   * Watches the doorbell. After serving, it blocks a moment for the next
+   * request in a futex wait (a client in a loop of calls sends its next one
+   * within microseconds, and a futex wait wakes far faster than the event
+   * loop; it never spins, see {@linkcode blockFor}), but hands the event
+   * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and port
+   * messages are served too. That turn is a `setImmediate` (microseconds),
+   * not a `setTimeout(0)`, which sleeps a millisecond or more.
    */
   async #watch(): Promise<void> {
     const door = this.door;
@@ -343,14 +345,12 @@ class Server {
       if (this.#scan() > 0) {
         hot = true;
         if (performance.now() - burst > BURST_MS) {
-          await new Promise((r) => setTimeout(r, 0));
+          await new Promise((r) => setImmediate(r));
           burst = performance.now();
         }
         continue;
       }
-      if (hot && spinWait(door, DOOR, seen, HOT_WAIT_MS)) {
-        continue;
-      }
+      if (hot && blockFor(door, DOOR, seen, HOT_WAIT_MS)) continue;
       hot = false;
       await waitAsync(door, DOOR, seen, 1000);
       burst = performance.now();
