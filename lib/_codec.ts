@@ -1,9 +1,11 @@
 /**
- * The queues' wire format: a compact binary encoding of the common types
- * (numbers, strings, booleans, null/undefined, bigint, arrays and plain
- * objects of them, typed arrays and ArrayBuffers copied raw), falling back
- * to V8's structured-clone serializer (`node:v8`) only for the rest (Map,
- * Set, Date, RegExp, Error, class instances, sparse arrays, ...).
+ * The queues' wire format: a compact binary encoding of every
+ * structured-cloneable value, with the same result as `structuredClone`
+ * (prototypes dropped, repeats and cycles kept, typed arrays keeping their
+ * offsets and the buffers they share). What structured clone cannot copy
+ * fails with an {@linkcode EncodeError} naming where it sits, and so do
+ * the few things it copies that a queue cannot carry (Blobs, which cannot
+ * be read synchronously; shared memory; views of resizable buffers).
  *
  * Layout: one tag byte per value, then its body, little-endian.
  *
@@ -17,20 +19,28 @@
  * | 7 | string | u32 length, UTF-8 |
  * | 8 | bigint in int64 | 8 bytes |
  * | 9 | bigint | u8 sign, varint word count, u64 words |
- * | 10 | array | varint length, items |
- * | 11 | plain object | (string, value) pairs, then a 0 byte |
- * | 12 | typed array / DataView | u8 kind, u32 byte length, padding, bytes |
+ * | 10 | dense array, no other own keys | varint length, items |
+ * | 11 | object (plain or not: own enumerable keys) | (string, value) pairs, then a 0 byte |
+ * | 12 | typed array / DataView over all of a buffer not met before | u8 kind, u32 byte length, padding, bytes |
  * | 13 | ArrayBuffer | u32 byte length, padding, bytes |
  * | 14 | a repeat of an object seen before | varint index |
- * | 15 | anything else | u32 length, `node:v8` serialization |
+ * | 15 | (unused) | |
  * | 16 | string with lone surrogates | u32 length, UTF-16 units |
+ * | 17 | any other typed array / DataView | u8 kind, varint byte offset, varint byte length, its buffer (a value) |
+ * | 18 | resizable ArrayBuffer | u32 max byte length, u32 byte length, padding, bytes |
+ * | 19 | sparse array, or with other own keys | varint length, varint key count, (string, value) pairs |
+ * | 20 / 21 | Map / Set | varint size, keys and values / items |
+ * | 22 | Date | float64 time |
+ * | 23 | RegExp | source, flags (strings) |
+ * | 24 | Boolean / Number / String / BigInt object | its primitive (a value) |
+ * | 25 | Error | u8 kind, u8 has (1 message, 2 stack, 4 cause), [name,] message, stack, cause |
  *
  * Padding: a u8 count then that many zero bytes, so that raw bytes start
  * 8-aligned from the start of the encoding.
  *
- * Objects (arrays, plain objects, typed arrays, buffers, fallbacks) are
- * numbered in the order they are met, so repeats and cycles come back as
- * the same object, as structured clone does.
+ * Objects are numbered in the order they are met (a typed array of tag 12
+ * takes two numbers: itself, then its buffer), so repeats and cycles come
+ * back as the same object, as structured clone does.
  *
  * An encoded value is a list of parts: the encoder's scratch bytes and, for
  * typed arrays of {@linkcode RAW_MIN} bytes or more, views of the caller's
@@ -39,7 +49,22 @@
  * @module
  */
 
-import { deserialize, serialize } from "node:v8";
+import { serialize } from "node:v8";
+import process from "node:process";
+import {
+  isArrayBuffer,
+  isBigIntObject,
+  isBooleanObject,
+  isBoxedPrimitive,
+  isDate,
+  isMap,
+  isNativeError,
+  isNumberObject,
+  isProxy,
+  isRegExp,
+  isSet,
+  isStringObject,
+} from "node:util/types";
 import { reduceSymbol } from "./reduction.ts";
 
 const T_UNDEFINED = 0;
@@ -57,8 +82,16 @@ const T_OBJECT = 11;
 const T_TYPED = 12;
 const T_ARRAYBUFFER = 13;
 const T_REF = 14;
-const T_CLONE = 15;
 const T_STR16 = 16;
+const T_VIEW = 17;
+const T_RESIZABLE = 18;
+const T_ARRAY_EX = 19;
+const T_MAP = 20;
+const T_SET = 21;
+const T_DATE = 22;
+const T_REGEXP = 23;
+const T_BOXED = 24;
+const T_ERROR = 25;
 /** Ends a plain object's entries (where a key's string tag would be). */
 const T_END = 0;
 const T_SMALLINT = 0x80;
@@ -102,15 +135,118 @@ const KINDS: [string, TypedCtor | undefined][] = [
 const KIND_OF = new Map<string, number>(KINDS.map(([name], i) => [name, i]));
 const DATAVIEW_KIND = KINDS.length - 1;
 
+/** Error constructors by kind (structured clone keeps only these prototypes). */
+const ERRORS: ErrorConstructor[] = [
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+];
+const ERROR_KIND = new Map<string, number>(
+  ERRORS.map((ctor, i) => [ctor.name, i]),
+);
+/** The error kind of a DOMException (kept as one, with its name). */
+const DOM_EXCEPTION = ERRORS.length;
+
+const ArrayBufferProto = ArrayBuffer.prototype as unknown as {
+  detached?: boolean;
+  resizable?: boolean;
+};
+type ABInfo = ArrayBuffer & {
+  detached?: boolean;
+  resizable?: boolean;
+  maxByteLength?: number;
+};
+const HAS_DETACHED = "detached" in ArrayBufferProto;
+const dateTime = Date.prototype.getTime;
+const objectToString = Object.prototype.toString;
+const regexpSource = Object.getOwnPropertyDescriptor(
+  RegExp.prototype,
+  "source",
+)!.get!;
+const regexpFlags = Object.getOwnPropertyDescriptor(
+  RegExp.prototype,
+  "flags",
+)!.get!;
+
+/**
+ * Deno marks the platform objects whose clone it refuses (URL, Headers,
+ * Request, Response, streams, ...) with this symbol on their prototype;
+ * `structuredClone` checks it only at the top (nested ones become `{}`),
+ * so the codec checks it everywhere.
+ */
+const NOT_SERIALIZABLE: symbol | undefined = Object.getOwnPropertySymbols(
+  URL.prototype,
+).find((s) => s.description === "[[NotSerializable]]");
+/** The same classes, for a runtime without the mark. */
+const PLATFORM: (new (...args: never[]) => object)[] = [
+  "URL",
+  "URLSearchParams",
+  "Headers",
+  "Request",
+  "Response",
+  "ReadableStream",
+  "WritableStream",
+  "TransformStream",
+].flatMap((name) => {
+  const c = (globalThis as Record<string, unknown>)[name];
+  return typeof c === "function" ? [c as new () => object] : [];
+});
+/** Deno's mark of objects its structured clone copies natively (Blob, File, MessagePort, CryptoKey, DOMException, ...). */
+const HOST_OBJECT = Symbol.for("Deno.core.hostObject");
+
+/**
+ * True when dense array `a` has own enumerable string keys besides its
+ * indices (structured clone keeps them). Counting all its keys walks the
+ * indices too: for all but short arrays, Node's binding lists the non-index
+ * keys alone, at a fixed cost whatever the length.
+ */
+const hasOtherKeys: (a: unknown[]) => boolean = (() => {
+  const count = (a: unknown[]) => Object.keys(a).length !== a.length;
+  try {
+    const util = (process as unknown as {
+      binding(name: string): {
+        getOwnNonIndexProperties?: (o: object, filter: number) => unknown[];
+        ONLY_ENUMERABLE?: number;
+        SKIP_SYMBOLS?: number;
+      };
+    }).binding("util");
+    const keys = util.getOwnNonIndexProperties;
+    const filter = (util.ONLY_ENUMERABLE ?? 2) | (util.SKIP_SYMBOLS ?? 16);
+    const probe = Object.assign([1], { k: 1, [Symbol()]: 1 });
+    Object.defineProperty(probe, "h", { value: 1, enumerable: false });
+    if (
+      typeof keys === "function" && keys(probe, filter).length === 1 &&
+      keys([1, 2], filter).length === 0
+    ) {
+      return (a) => a.length <= 6 ? count(a) : keys(a, filter).length !== 0;
+    }
+  } catch {
+    // No binding: count.
+  }
+  return count;
+})();
+
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 /** Thrown when a value cannot be encoded; names where in the value the culprit sits. */
 export class EncodeError extends TypeError {
+  /**
+   * True when `postMessage` can still carry the value faithfully (shared
+   * memory and objects, a Blob, a MessagePort, a CryptoKey, ...), false when
+   * structured clone refuses it too (or, for a URL, Headers, ... nested in
+   * it, would silently make it `{}`).
+   */
+  readonly portable: boolean;
   /** Builds the message from the culprit's path and type. */
-  constructor(path: string, type: string, why: string) {
+  constructor(path: string, type: string, why: string, portable = false) {
     super(`${path} is ${type}: ${why}`);
     this.name = "DataCloneError";
+    this.portable = portable;
   }
 }
 
@@ -120,13 +256,18 @@ function describe(v: unknown): string {
   }
   if (typeof v === "symbol") return `a symbol (${String(v)})`;
   if (v === null || typeof v !== "object") return `a ${typeof v}`;
+  if (isProxy(v)) return "a Proxy";
   const name = (v as { constructor?: { name?: string } }).constructor?.name;
   return name ? `a ${name}` : "an object";
 }
 
 /** Internal: unwinds the encoder when a value cannot be sent. */
 class Failure {
-  constructor(readonly culprit: unknown, readonly why: string) {}
+  constructor(
+    readonly culprit: unknown,
+    readonly why: string,
+    readonly portable: boolean,
+  ) {}
 }
 
 /** Scratch buffers bigger than this are dropped after use. */
@@ -158,7 +299,8 @@ export class Encoder {
 
   /**
    * Encodes `value`, returning its size in bytes; throws
-   * {@linkcode EncodeError} (a TypeError) for what cannot be sent.
+   * {@linkcode EncodeError} (a TypeError named `DataCloneError`) for what
+   * cannot be sent.
    */
   encode(value: unknown): number {
     if (this.#buf.length > SCRATCH_KEEP) {
@@ -176,10 +318,13 @@ export class Encoder {
     } catch (e) {
       this.size = 0;
       if (e instanceof Failure) {
-        const bad = findBad(value);
-        throw bad
-          ? new EncodeError(pathString(bad.path), describe(bad.value), bad.why)
-          : new EncodeError("item", describe(e.culprit), e.why);
+        const path = pathTo(value, e.culprit);
+        throw new EncodeError(
+          path ? pathString(path) : "item",
+          describe(e.culprit),
+          e.why,
+          e.portable,
+        );
       }
       throw e;
     } finally {
@@ -238,7 +383,7 @@ export class Encoder {
   }
 
   #fail(v: unknown, why: string): never {
-    throw new Failure(v, why);
+    throw new Failure(v, why, PORTABLE.has(why) || why.startsWith(HOST_PREFIX));
   }
 
   #ensure(n: number): void {
@@ -261,11 +406,16 @@ export class Encoder {
     b[this.#pos++] = n;
   }
 
+  #tag(tag: number): void {
+    this.#ensure(1);
+    this.#buf[this.#pos++] = tag;
+  }
+
   /** Registers an object; returns true when it was seen before (a ref was written). */
   #seen(o: object): boolean {
     const objects = this.#objects;
     const count = this.#count;
-    let index = this.#index;
+    const index = this.#index;
     let i = -1;
     if (index) i = index.get(o) ?? -1;
     else {
@@ -282,14 +432,29 @@ export class Encoder {
       this.#varint(i);
       return true;
     }
+    this.#add(o);
+    return false;
+  }
+
+  /** Whether `o` was met already (without registering it). */
+  #met(o: object): boolean {
+    if (this.#index) return this.#index.has(o);
+    const objects = this.#objects;
+    for (let j = 0; j < this.#count; j++) if (objects[j] === o) return true;
+    return false;
+  }
+
+  #add(o: object): void {
+    const objects = this.#objects;
+    const count = this.#count;
     objects[count] = o;
     this.#count = count + 1;
+    let index = this.#index;
     if (index) index.set(o, count);
     else if (count >= 16) {
       index = this.#index = new Map();
       for (let j = 0; j <= count; j++) index.set(objects[j]!, j);
     }
-    return false;
   }
 
   #value(v: unknown): void {
@@ -411,29 +576,31 @@ export class Encoder {
   #object(o: object): void {
     if (this.#seen(o)) return;
     if (Array.isArray(o)) {
-      if (Object.getPrototypeOf(o) === Array.prototype && !hasHoles(o)) {
+      if (
+        Object.getPrototypeOf(o) === Array.prototype && !isProxy(o) &&
+        !hasHoles(o) && !hasOtherKeys(o)
+      ) {
         return this.#array(o);
       }
-      return this.#clone(o);
+      return this.#arrayEx(o);
     }
     const proto = Object.getPrototypeOf(o);
     if (proto === Object.prototype || proto === null) {
-      if (typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function") {
-        this.#fail(o, SHARED_WHY);
+      if (isProxy(o)) this.#fail(o, PROXY_WHY);
+      // Not quite plain: an arguments object, a module namespace, a
+      // built-in given another prototype, a toStringTag, a shared object.
+      if (
+        objectToString.call(o) !== "[object Object]" ||
+        typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function"
+      ) {
+        return this.#other(o);
       }
       return this.#plain(o as Record<string, unknown>);
     }
     if (ArrayBuffer.isView(o)) return this.#typed(o);
-    if (o instanceof ArrayBuffer) {
-      return this.#raw(T_ARRAYBUFFER, -1, new Uint8Array(o));
-    }
-    if (
-      o instanceof SharedArrayBuffer ||
-      typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function"
-    ) {
-      this.#fail(o, SHARED_WHY);
-    }
-    this.#clone(o);
+    // (instanceof first, as the cheaper test; both for a changed prototype)
+    if (o instanceof ArrayBuffer || isArrayBuffer(o)) return this.#buffer(o);
+    this.#other(o);
   }
 
   #array(a: unknown[]): void {
@@ -442,6 +609,19 @@ export class Encoder {
     const n = a.length;
     this.#varint(n);
     for (let i = 0; i < n; i++) this.#value(a[i]);
+  }
+
+  /** An array with holes or other own keys, or of a subclass: its length and own enumerable keys. */
+  #arrayEx(a: unknown[]): void {
+    if (isProxy(a)) this.#fail(a, PROXY_WHY);
+    const keys = Object.keys(a);
+    this.#tag(T_ARRAY_EX);
+    this.#varint(a.length);
+    this.#varint(keys.length);
+    for (const k of keys) {
+      this.#string(k);
+      this.#value((a as unknown as Record<string, unknown>)[k]);
+    }
   }
 
   #plain(o: Record<string, unknown>): void {
@@ -456,23 +636,64 @@ export class Encoder {
     this.#buf[this.#pos++] = T_END;
   }
 
+  /** A non-plain ordinary object (a class instance, ...): a plain object of its own enumerable keys. */
+  #ordinary(o: Record<string, unknown>): void {
+    this.#tag(T_OBJECT);
+    for (const k of Object.keys(o)) {
+      this.#string(k);
+      this.#value(o[k]);
+    }
+    this.#tag(T_END);
+  }
+
   #typed(v: ArrayBufferView): void {
-    if (v.buffer instanceof SharedArrayBuffer) this.#fail(v, SHARED_WHY);
+    const buffer = v.buffer as ABInfo;
+    if (buffer instanceof SharedArrayBuffer) this.#fail(v, SHARED_WHY);
+    if (HAS_DETACHED && buffer.detached) this.#fail(v, DETACHED_WHY);
+    if (buffer.resizable) this.#fail(v, RESIZABLE_WHY);
     const name = (v as unknown as Record<symbol, string>)[Symbol.toStringTag] ??
       "DataView";
     const kind = KIND_OF.get(name);
-    if (kind === undefined) return this.#clone(v);
-    this.#raw(
-      T_TYPED,
-      kind,
-      new Uint8Array(v.buffer as ArrayBuffer, v.byteOffset, v.byteLength),
-    );
+    if (kind === undefined) this.#fail(v, CLONE_WHY);
+    const offset = v.byteOffset;
+    const length = v.byteLength;
+    if (
+      offset === 0 && length === buffer.byteLength && !this.#met(buffer)
+    ) {
+      // A whole buffer's only view: its bytes, and the buffer numbered after it.
+      this.#raw(T_TYPED, kind, new Uint8Array(buffer, 0, length));
+      this.#add(buffer);
+      return;
+    }
+    this.#ensure(2);
+    this.#buf[this.#pos++] = T_VIEW;
+    this.#buf[this.#pos++] = kind;
+    this.#varint(offset);
+    this.#varint(length);
+    if (!this.#seen(buffer)) this.#buffer(buffer);
   }
 
-  #raw(tag: number, kind: number, bytes: Uint8Array): void {
-    this.#ensure(14);
+  #buffer(b: ABInfo): void {
+    if (HAS_DETACHED && b.detached) this.#fail(b, DETACHED_WHY);
+    if (b.resizable) {
+      return this.#raw(
+        T_RESIZABLE,
+        -1,
+        new Uint8Array(b, 0, b.byteLength),
+        b.maxByteLength,
+      );
+    }
+    this.#raw(T_ARRAYBUFFER, -1, new Uint8Array(b));
+  }
+
+  #raw(tag: number, kind: number, bytes: Uint8Array, max = -1): void {
+    this.#ensure(18);
     this.#buf[this.#pos++] = tag;
     if (kind >= 0) this.#buf[this.#pos++] = kind;
+    if (max >= 0) {
+      this.#view.setUint32(this.#pos, max, true);
+      this.#pos += 4;
+    }
     this.#view.setUint32(this.#pos, bytes.length, true);
     this.#pos += 4;
     // Pad so the raw bytes start 8-aligned in the encoding, hence in the
@@ -492,19 +713,99 @@ export class Encoder {
     this.#rawBytes += bytes.length;
   }
 
-  #clone(o: object): void {
-    let bytes: Uint8Array;
-    try {
-      bytes = serialize(o);
-    } catch {
+  /** Objects that are neither plain, arrays, typed arrays nor buffers. */
+  #other(o: object): void {
+    if (isProxy(o)) this.#fail(o, PROXY_WHY);
+    if (
+      o instanceof SharedArrayBuffer ||
+      typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function"
+    ) {
+      this.#fail(o, SHARED_WHY);
+    }
+    if (isDate(o)) {
+      this.#ensure(9);
+      this.#buf[this.#pos++] = T_DATE;
+      this.#view.setFloat64(this.#pos, dateTime.call(o), true);
+      this.#pos += 8;
+      return;
+    }
+    if (isMap(o)) {
+      const items: unknown[] = [];
+      Map.prototype.forEach.call(o, (v, k) => items.push(k, v));
+      this.#tag(T_MAP);
+      this.#varint(items.length / 2);
+      for (const x of items) this.#value(x);
+      return;
+    }
+    if (isSet(o)) {
+      const items: unknown[] = [];
+      Set.prototype.forEach.call(o, (v) => items.push(v));
+      this.#tag(T_SET);
+      this.#varint(items.length);
+      for (const x of items) this.#value(x);
+      return;
+    }
+    if (isNativeError(o)) return this.#error(o as Error);
+    if (isRegExp(o)) {
+      this.#tag(T_REGEXP);
+      this.#string(regexpSource.call(o));
+      this.#string(regexpFlags.call(o));
+      return;
+    }
+    if (isBoxedPrimitive(o)) {
+      const value = isNumberObject(o)
+        ? Number.prototype.valueOf.call(o)
+        : isStringObject(o)
+        ? String.prototype.valueOf.call(o)
+        : isBooleanObject(o)
+        ? Boolean.prototype.valueOf.call(o)
+        : isBigIntObject(o)
+        ? BigInt.prototype.valueOf.call(o)
+        : this.#fail(o, CLONE_WHY); // a Symbol object
+      this.#tag(T_BOXED);
+      return this.#value(value);
+    }
+    if (
+      (NOT_SERIALIZABLE !== undefined &&
+        (o as Record<symbol, unknown>)[NOT_SERIALIZABLE] === true) ||
+      PLATFORM.some((c) => o instanceof c)
+    ) {
+      this.#fail(o, platformWhy(o));
+    }
+    if (typeof Blob === "function" && o instanceof Blob) {
+      this.#fail(o, BLOB_WHY);
+    }
+    if (HOST_OBJECT in o) this.#fail(o, hostWhy(o));
+    if (objectToString.call(o) !== "[object Object]" && !clonesAsObject(o)) {
       this.#fail(o, CLONE_WHY);
     }
-    this.#ensure(5 + bytes.length);
-    this.#buf[this.#pos++] = T_CLONE;
-    this.#view.setUint32(this.#pos, bytes.length, true);
-    this.#pos += 4;
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.length;
+    this.#ordinary(o as Record<string, unknown>);
+  }
+
+  /** As V8 does: the prototype (by name), own message, stack, own cause. */
+  #error(e: Error): void {
+    const dom = typeof DOMException === "function" && e instanceof DOMException;
+    const name = String(e.name);
+    const kind = dom ? DOM_EXCEPTION : ERROR_KIND.get(name) ?? 0;
+    let message: string | undefined;
+    let cause: PropertyDescriptor | undefined;
+    if (dom) message = String(e.message);
+    else {
+      const m = Object.getOwnPropertyDescriptor(e, "message");
+      if (m && "value" in m) message = String(m.value);
+      cause = Object.getOwnPropertyDescriptor(e, "cause");
+      if (cause && !("value" in cause)) cause = undefined;
+    }
+    const stack = e.stack;
+    this.#ensure(3);
+    this.#buf[this.#pos++] = T_ERROR;
+    this.#buf[this.#pos++] = kind;
+    this.#buf[this.#pos++] = (message !== undefined ? 1 : 0) |
+      (typeof stack === "string" ? 2 : 0) | (cause ? 4 : 0);
+    if (dom) this.#string(name);
+    if (message !== undefined) this.#string(message);
+    if (typeof stack === "string") this.#string(stack);
+    if (cause) this.#value(cause.value);
   }
 }
 
@@ -525,6 +826,80 @@ const CLONE_WHY =
 const SHARED_WHY =
   "it holds shared memory, which a queue cannot carry (a queue copies bytes); " +
   "pass shared objects to a child in its Process args instead";
+const PROXY_WHY =
+  "structured clone cannot copy a Proxy (structuredClone throws DataCloneError for it); " +
+  "send a plain copy of the data it stands for";
+const BLOB_WHY =
+  "a queue copies values synchronously and a Blob's bytes can only be read asynchronously; " +
+  "send `new Uint8Array(await blob.arrayBuffer())` instead (with its type, or a File's name, if needed)";
+const DETACHED_WHY =
+  "it is (or views) a detached ArrayBuffer, transferred away: there is nothing left to copy";
+const RESIZABLE_WHY =
+  "it views a resizable ArrayBuffer, whose length tracking a queue cannot reproduce; " +
+  "send a fixed copy (view.slice()) or the buffer itself";
+
+/** What `postMessage` carries faithfully (see {@linkcode EncodeError.portable}). */
+const PORTABLE = new Set([SHARED_WHY, BLOB_WHY, RESIZABLE_WHY]);
+const HOST_PREFIX = "a queue cannot carry ";
+
+function platformWhy(o: object): string {
+  const has = (name: string) => {
+    const c = (globalThis as Record<string, unknown>)[name];
+    return typeof c === "function" && o instanceof c;
+  };
+  const fix = has("URL")
+    ? "send url.href and rebuild it with new URL(href)"
+    : has("URLSearchParams")
+    ? "send params.toString() and rebuild it with new URLSearchParams(string)"
+    : has("Headers")
+    ? "send [...headers] and rebuild it with new Headers(entries)"
+    : has("Request") || has("Response")
+    ? "send the parts you need (url, status, [...headers]) and the body as bytes (await r.arrayBuffer())"
+    : "read the data out of it (a stream's chunks, ...) and send that";
+  return `structured clone cannot copy this platform object (structuredClone throws DataCloneError for it); ${fix}`;
+}
+
+function hostWhy(o: object): string {
+  const isA = (name: string) => {
+    const c = (globalThis as Record<string, unknown>)[name];
+    return typeof c === "function" && o instanceof c;
+  };
+  if (isA("MessagePort")) {
+    return `${HOST_PREFIX}a port; pass it to a child in its Process args (or send it through a Pipe) instead`;
+  }
+  if (isA("CryptoKey")) {
+    return `${HOST_PREFIX}a CryptoKey; send \`await crypto.subtle.exportKey(...)\` and import it on the other side`;
+  }
+  return `${HOST_PREFIX}this platform object (only postMessage can); send the data it holds instead`;
+}
+
+/**
+ * Whether V8's serializer takes object `o` (not plain, of no kind the
+ * codec knows) as an ordinary object, as structured clone does, rather
+ * than refusing it (Promise, WeakMap, iterators, Intl objects, ...).
+ * When it refuses, `o` is blamed only if none of its own values is what
+ * it refused (then the codec meets that value and names it).
+ */
+function clonesAsObject(o: object): boolean {
+  try {
+    serialize(o);
+    return true;
+  } catch {
+    // o itself, or something in it
+  }
+  for (const k of Object.keys(o)) {
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v === "function" || typeof v === "symbol") return true;
+    if (v !== null && typeof v === "object") {
+      try {
+        serialize(v);
+      } catch {
+        return true;
+      }
+    }
+  }
+  return false;
+}
 
 function hasHoles(a: unknown[]): boolean {
   for (let i = 0; i < a.length; i++) {
@@ -533,30 +908,24 @@ function hasHoles(a: unknown[]): boolean {
   return false;
 }
 
-/** Finds what V8's serializer refused inside `o`, for the error message. */
-function findBad(
-  o: unknown,
-): { path: (string | number)[]; value: unknown; why: string } | undefined {
+/** The path to `culprit` in `root`, walking it in the encoder's order (on failure only). */
+function pathTo(
+  root: unknown,
+  culprit: unknown,
+): (string | number)[] | undefined {
   const seen = new Set<object>();
   const walk = (
     v: unknown,
     path: (string | number)[],
-  ): { path: (string | number)[]; value: unknown; why: string } | undefined => {
-    if (typeof v === "function" || typeof v === "symbol") {
-      return { path, value: v, why: CLONE_WHY };
+  ): (string | number)[] | undefined => {
+    if (v === culprit) return path;
+    if (v === null || typeof v !== "object" || seen.has(v) || isProxy(v)) {
+      return undefined;
     }
-    if (v === null || typeof v !== "object" || seen.has(v)) return undefined;
     seen.add(v);
-    if (
-      v instanceof SharedArrayBuffer ||
-      typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function" ||
-      (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer)
-    ) {
-      return { path, value: v, why: SHARED_WHY };
-    }
-    if (v instanceof Map) {
+    if (isMap(v)) {
       let i = 0;
-      for (const [k, x] of v) {
+      for (const [k, x] of Map.prototype.entries.call(v)) {
         const r = walk(k, [...path, `<key ${i}>`]) ??
           walk(x, [...path, `<value ${i}>`]);
         if (r) return r;
@@ -564,46 +933,53 @@ function findBad(
       }
       return undefined;
     }
-    if (v instanceof Set) {
+    if (isSet(v)) {
       let i = 0;
-      for (const x of v) {
+      for (const x of Set.prototype.values.call(v)) {
         const r = walk(x, [...path, `<item ${i++}>`]);
         if (r) return r;
       }
       return undefined;
     }
-    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return undefined;
+    if (isNativeError(v)) {
+      const cause = Object.getOwnPropertyDescriptor(v, "cause");
+      return cause && "value" in cause
+        ? walk(cause.value, [...path, "cause"])
+        : undefined;
+    }
+    if (ArrayBuffer.isView(v) || isArrayBuffer(v)) return undefined;
+    const array = Array.isArray(v);
     for (const k of Object.keys(v)) {
       const r = walk((v as Record<string, unknown>)[k], [
         ...path,
-        Array.isArray(v) ? Number(k) : k,
+        array && /^(0|[1-9]\d*)$/.test(k) ? Number(k) : k,
       ]);
       if (r) return r;
     }
-    try {
-      serialize(v);
-    } catch {
-      return {
-        path,
-        value: v,
-        why: CLONE_WHY,
-      };
-    }
     return undefined;
   };
-  return walk(o, []);
+  try {
+    return walk(root, []);
+  } catch {
+    return undefined; // a getter threw: no path
+  }
 }
 
-/** A typed array (or DataView) of `kind` over all of `bytes`. */
-function view(kind: number, bytes: ArrayBuffer): ArrayBufferView {
+/** A typed array (or DataView) of `kind` over `bytes` (all of it, or `[offset, offset + length)`). */
+function view(
+  kind: number,
+  bytes: ArrayBuffer,
+  offset = 0,
+  length = bytes.byteLength,
+): ArrayBufferView {
   const entry = KINDS[kind];
   if (!entry) throw new RangeError(`corrupt queue item: kind ${kind}`);
-  if (kind === DATAVIEW_KIND) return new DataView(bytes);
+  if (kind === DATAVIEW_KIND) return new DataView(bytes, offset, length);
   const ctor = entry[1];
   if (!ctor) {
     throw new TypeError(`${entry[0]} is not available in this runtime`);
   }
-  return new ctor(bytes, 0, bytes.byteLength / ctor.BYTES_PER_ELEMENT);
+  return new ctor(bytes, offset, length / ctor.BYTES_PER_ELEMENT);
 }
 
 /**
@@ -773,14 +1149,8 @@ export class Decoder {
             break;
           }
           const k = this.#key();
-          if (k === "__proto__") {
-            Object.defineProperty(o, k, {
-              value: this.#value(),
-              enumerable: true,
-              writable: true,
-              configurable: true,
-            });
-          } else o[k] = this.#value();
+          if (k === "__proto__") define(o, k, this.#value(), true);
+          else o[k] = this.#value();
         }
         return o;
       }
@@ -789,6 +1159,7 @@ export class Decoder {
         const bytes = this.#bytes();
         const v = view(kind, bytes);
         this.#objects[this.#count++] = v;
+        this.#objects[this.#count++] = bytes;
         return v;
       }
       case T_ARRAYBUFFER: {
@@ -798,15 +1169,105 @@ export class Decoder {
       }
       case T_REF:
         return this.#objects[this.#varint()];
-      case T_CLONE: {
-        const n = this.#view.getUint32(this.#pos, true);
+      default:
+        return this.#rare(tag);
+    }
+  }
+
+  /** The tags past the common ones. */
+  #rare(tag: number): unknown {
+    switch (tag) {
+      case T_VIEW: {
+        const at = this.#count++;
+        const kind = this.#buf[this.#pos++];
+        const offset = this.#varint();
+        const length = this.#varint();
+        const bytes = this.#value();
+        if (!(bytes instanceof ArrayBuffer)) {
+          throw new RangeError("corrupt queue item: a view of no buffer");
+        }
+        return this.#objects[at] = view(kind, bytes, offset, length);
+      }
+      case T_RESIZABLE: {
+        const max = this.#view.getUint32(this.#pos, true);
         this.#pos += 4;
-        const copy = new Uint8Array(n);
-        copy.set(this.#buf.subarray(this.#pos, this.#pos + n));
-        this.#pos += n;
-        const v = deserialize(copy);
+        const v = this.#bytes(max);
         this.#objects[this.#count++] = v;
         return v;
+      }
+      case T_ARRAY_EX: {
+        const length = this.#varint();
+        const n = this.#varint();
+        const a: unknown[] = new Array(length);
+        this.#objects[this.#count++] = a;
+        for (let i = 0; i < n; i++) {
+          const k = this.#key();
+          const v = this.#value();
+          if (k === "__proto__") define(a, k, v, true);
+          else (a as unknown as Record<string, unknown>)[k] = v;
+        }
+        return a;
+      }
+      case T_MAP: {
+        const n = this.#varint();
+        const m = new Map();
+        this.#objects[this.#count++] = m;
+        for (let i = 0; i < n; i++) {
+          const k = this.#value();
+          m.set(k, this.#value());
+        }
+        return m;
+      }
+      case T_SET: {
+        const n = this.#varint();
+        const s = new Set();
+        this.#objects[this.#count++] = s;
+        for (let i = 0; i < n; i++) s.add(this.#value());
+        return s;
+      }
+      case T_DATE: {
+        const v = new Date(this.#view.getFloat64(this.#pos, true));
+        this.#pos += 8;
+        this.#objects[this.#count++] = v;
+        return v;
+      }
+      case T_REGEXP: {
+        const source = this.#value() as string;
+        const v = new RegExp(source, this.#value() as string);
+        this.#objects[this.#count++] = v;
+        return v;
+      }
+      case T_BOXED: {
+        const at = this.#count++;
+        return this.#objects[at] = Object(this.#value());
+      }
+      case T_ERROR: {
+        const kind = this.#buf[this.#pos++];
+        const has = this.#buf[this.#pos++];
+        const name = kind === DOM_EXCEPTION ? this.#value() as string : "";
+        const message = has & 1 ? this.#value() as string : undefined;
+        const stack = has & 2 ? this.#value() as string : undefined;
+        const ctor = ERRORS[kind];
+        if (!ctor && kind !== DOM_EXCEPTION) {
+          throw new RangeError(`corrupt queue item: error kind ${kind}`);
+        }
+        // No stack trace of our own: the sender's (or none) replaces it.
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        let e: Error;
+        try {
+          e = kind === DOM_EXCEPTION
+            ? new DOMException(message, name)
+            : message === undefined
+            ? new ctor()
+            : new ctor(message);
+        } finally {
+          Error.stackTraceLimit = limit;
+        }
+        (e as { stack?: string }).stack = stack;
+        this.#objects[this.#count++] = e;
+        if (has & 4) define(e, "cause", this.#value(), false);
+        return e;
       }
       default:
         throw new RangeError(`corrupt queue item: tag ${tag}`);
@@ -842,13 +1303,19 @@ export class Decoder {
     return s;
   }
 
-  #bytes(): ArrayBuffer {
+  /** Raw bytes, into a new buffer (resizable up to `max` when given). */
+  #bytes(max?: number): ArrayBuffer {
     const n = this.#view.getUint32(this.#pos, true);
     this.#pos += 5 + this.#buf[this.#pos + 4];
-    const out = new Uint8Array(n);
+    const out = max === undefined ? new Uint8Array(n) : new Uint8Array(
+      new (ArrayBuffer as new (
+        n: number,
+        options: { maxByteLength: number },
+      ) => ArrayBuffer)(n, { maxByteLength: max }),
+    );
     out.set(this.#buf.subarray(this.#pos, this.#pos + n));
     this.#pos += n;
-    return out.buffer;
+    return out.buffer as ArrayBuffer;
   }
 
   #string(n: number): string {
@@ -911,4 +1378,14 @@ export class Decoder {
     this.#scratch.set(b.subarray(start, end));
     return textDecoder.decode(this.#scratch.subarray(0, n));
   }
+}
+
+/** An own data property, as structured clone makes them. */
+function define(o: object, key: string, value: unknown, enumerable: boolean) {
+  Object.defineProperty(o, key, {
+    value,
+    enumerable,
+    writable: true,
+    configurable: true,
+  });
 }

@@ -1,6 +1,10 @@
 // Property tests of the queue codec: random values of every supported kind
-// round-trip to what structured clone gives, whole and when copied out in
-// random pieces (as the ring streams them), into private or shared memory.
+// round-trip to what structured clone gives (the same graph: kinds,
+// prototypes, own keys, holes, typed-array offsets, shared buffers and
+// objects), whole and when copied out in random pieces (as the ring streams
+// them), into private or shared memory; what structured clone refuses (and
+// the few things a queue cannot carry) fails with a DataCloneError naming
+// where it sits, and the encoder goes on.
 import assert, {
   deepStrictEqual,
   strictEqual as assertEquals,
@@ -15,6 +19,7 @@ import {
   rawPlan,
 } from "../lib/_codec.ts";
 import { reduceSymbol } from "../lib/reduction.ts";
+import { Pipe, Queue } from "../mod.ts";
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -34,7 +39,7 @@ class Point {
 function gen(r: () => number, depth = 0): unknown {
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
   const int = (n: number) => Math.floor(r() * n);
-  const kinds = depth > 3 ? 12 : 20;
+  const kinds = depth > 3 ? 12 : 24;
   switch (int(kinds)) {
     case 0:
       return pick([
@@ -173,6 +178,42 @@ function gen(r: () => number, depth = 0): unknown {
           gen(r, depth + 1),
         ],
       ]);
+    case 20: {
+      // Views of one buffer: partial, overlapping, whole, and the buffer.
+      const n = pick([8, 64, RAW_MIN * 2]);
+      const buf = new ArrayBuffer(n);
+      new Uint8Array(buf).forEach((_, i, a) => a[i] = int(256));
+      const views: unknown[] = [
+        new Uint8Array(buf, int(n / 2), int(n / 2)),
+        new Float64Array(buf, 0, int(n / 8)),
+        new DataView(buf, int(n)),
+        new Int16Array(buf),
+        buf,
+      ];
+      return views.filter(() => r() < 0.6);
+    }
+    case 21: {
+      const a: unknown[] = [gen(r, depth + 1), 2];
+      if (r() < 0.5) delete a[0];
+      (a as unknown as Record<string, unknown>)[pick(["k", "index", "1.5"])] =
+        gen(r, depth + 1);
+      return a;
+    }
+    case 22:
+      return pick<unknown>([
+        new Error("e", { cause: gen(r, depth + 1) }),
+        new RangeError("r"),
+        Object.assign(new TypeError("t"), { name: "URIError" }),
+        new DOMException("d", "AbortError"),
+        new Number(-0),
+        new String("s"),
+        new Boolean(false),
+        Object(7n),
+      ]);
+    case 23: {
+      const shared = gen(r, depth + 1);
+      return [shared, new Map([["s", shared]]), new Set([shared])];
+    }
     default: {
       const sparse: unknown[] = [1];
       sparse[3] = gen(r, depth + 1);
@@ -195,6 +236,120 @@ function fixProto(v: unknown): unknown {
     }
   }
   return v;
+}
+
+/**
+ * Throws unless `got` is the same graph as `want`, closer than
+ * deepStrictEqual looks: the same prototypes, own enumerable keys (holes
+ * included), typed-array kinds and offsets, buffers (resizable ones too),
+ * Map and Set order, error fields, and the same sharing: two places hold
+ * one object in `got` exactly when they do in `want`.
+ */
+function assertSameClone(
+  got: unknown,
+  want: unknown,
+  path = "value",
+  seen = new Map<object, unknown>(),
+  back = new Map<unknown, object>(),
+): void {
+  const fail = (what: string) => {
+    throw new assert.AssertionError({
+      message: `${path}: ${what}`,
+      actual: got,
+      expected: want,
+    });
+  };
+  if (want === null || typeof want !== "object") {
+    if (!Object.is(got, want)) fail("differs");
+    return;
+  }
+  if (got === null || typeof got !== "object") return fail("not an object");
+  if (seen.has(want) || back.has(got)) {
+    if (seen.get(want) !== got) fail("sharing differs");
+    return;
+  }
+  seen.set(want, got);
+  back.set(got, want);
+  if (Object.getPrototypeOf(got) !== Object.getPrototypeOf(want)) {
+    fail("prototype differs");
+  }
+  const sub = (g: unknown, w: unknown, p: string) =>
+    assertSameClone(g, w, `${path}${p}`, seen, back);
+  const tag = Object.prototype.toString.call(want);
+  if (Object.prototype.toString.call(got) !== tag) fail(`not a ${tag}`);
+  if (ArrayBuffer.isView(want)) {
+    const g = got as ArrayBufferView;
+    if (g.byteOffset !== want.byteOffset) fail("byteOffset differs");
+    if (g.byteLength !== want.byteLength) fail("byteLength differs");
+    return sub(g.buffer, want.buffer, ".buffer");
+  }
+  if (want instanceof ArrayBuffer) {
+    const g = got as ArrayBuffer;
+    if (g.resizable !== want.resizable) fail("resizable differs");
+    if (g.maxByteLength !== want.maxByteLength) fail("maxByteLength differs");
+    return deepStrictEqual(new Uint8Array(g), new Uint8Array(want), path);
+  }
+  if (want instanceof Map) {
+    const g = [...(got as Map<unknown, unknown>)];
+    const w = [...want];
+    if (g.length !== w.length) fail("size differs");
+    w.forEach(([k, v], i) => {
+      sub(g[i][0], k, `.<key ${i}>`);
+      sub(g[i][1], v, `.<value ${i}>`);
+    });
+    return;
+  }
+  if (want instanceof Set) {
+    const g = [...(got as Set<unknown>)];
+    const w = [...want];
+    if (g.length !== w.length) fail("size differs");
+    w.forEach((v, i) => sub(g[i], v, `.<item ${i}>`));
+    return;
+  }
+  if (want instanceof Date) {
+    return sub((got as Date).getTime(), want.getTime(), ".time");
+  }
+  if (want instanceof RegExp) {
+    const g = got as RegExp;
+    if (g.source !== want.source || g.flags !== want.flags) fail("differs");
+    return sub(g.lastIndex, want.lastIndex, ".lastIndex");
+  }
+  if (
+    want instanceof Number || want instanceof String ||
+    want instanceof Boolean || want instanceof BigInt
+  ) {
+    sub(
+      (got as { valueOf(): unknown }).valueOf(),
+      want.valueOf(),
+      ".valueOf()",
+    );
+  }
+  if (want instanceof Error) {
+    const g = got as Error;
+    for (const k of ["name", "message", "stack"] as const) {
+      sub(g[k], want[k], `.${k}`);
+    }
+    for (const k of ["message", "cause"]) {
+      const gd = Object.getOwnPropertyDescriptor(g, k);
+      const wd = Object.getOwnPropertyDescriptor(want, k);
+      if (!gd !== !wd || gd?.enumerable !== wd?.enumerable) {
+        fail(`own ${k} differs`);
+      }
+      if (wd) sub(gd!.value, wd.value, `.${k}`);
+    }
+  }
+  const gk = Object.keys(got);
+  deepStrictEqual(gk, Object.keys(want), `${path}: own keys differ`);
+  if (Array.isArray(want)) {
+    sub((got as unknown[]).length, want.length, ".length");
+  }
+  for (const k of gk) {
+    sub(
+      (got as Record<string, unknown>)[k],
+      (want as Record<string, unknown>)[k],
+      /^\d+$/.test(k) ? `[${k}]` : `.${k}`,
+    );
+  }
 }
 
 function roundTrip(
@@ -229,6 +384,7 @@ Deno.test("codec: 3000 random values round-trip like structured clone", () => {
     const expected = structuredClone(v);
     const got = roundTrip(enc, dec, v, r, i % 2 === 0);
     deepStrictEqual(got, expected, `value #${i}`);
+    assertSameClone(got, expected, `value #${i}`);
   }
 });
 
@@ -376,4 +532,271 @@ Deno.test("codec: raw bytes start 8-aligned; a lone typed array can be received 
     rawPlan(enc.toBytes().subarray(0, RAW_HEAD), enc.size),
     undefined,
   );
+});
+
+/** One encoder and decoder through the random piecewise copy. */
+function clone(v: unknown, seed = 7): unknown {
+  return roundTrip(new Encoder(), new Decoder(), v, rng(seed), seed % 2 === 0);
+}
+
+class Vec {
+  constructor(public x: number, public cb?: () => void) {}
+  get len(): number {
+    return Math.abs(this.x);
+  }
+}
+
+Deno.test("codec: typed arrays keep their offsets and the buffers they share", () => {
+  const ab = new ArrayBuffer(32);
+  new Uint8Array(ab).forEach((_, i, a) => a[i] = i);
+  const big = new ArrayBuffer(RAW_MIN * 3);
+  new Uint8Array(big).fill(9);
+  const whole = new Uint8Array(ab);
+  const part = new Uint8Array(ab, 3, 4);
+  const cases: unknown[] = [
+    new Float64Array(ab, 8, 2),
+    new DataView(ab, 4, 8),
+    [new Float64Array(ab, 8, 1), new Uint8Array(ab)],
+    [whole, ab],
+    [ab, whole],
+    [whole, new Int32Array(ab)],
+    [whole, whole.subarray(2)],
+    { a: new Uint16Array(ab, 2, 3), b: new DataView(ab), c: [ab] },
+    new Uint8Array(big, 16, RAW_MIN),
+    [new Uint8Array(big), new Uint8Array(big, 8), 1, new Uint8Array(big, 8)],
+    new Map([[1, part]]),
+    [part, new Map([["v", part]]), new Set([ab])],
+    new ArrayBuffer(4, { maxByteLength: 64 }),
+    new Uint8Array(0),
+    [new Uint8Array(0), new Uint8Array(0)],
+  ];
+  cases.forEach((v, i) => {
+    const got = clone(v, i);
+    assertSameClone(got, structuredClone(v), `case ${i}`);
+  });
+  // The decoded views' buffer is private: it aliases no other memory.
+  const [f, u] = clone([new Float64Array(ab, 8, 1), new Uint8Array(ab)]) as [
+    Float64Array,
+    Uint8Array,
+  ];
+  assertEquals(f.buffer, u.buffer);
+  assertEquals(f.buffer.byteLength, 32);
+  assertEquals(f.byteOffset, 8);
+});
+
+Deno.test("codec: arrays keep their other keys and holes; Map, Set, Date, RegExp, wrappers, errors and class instances come back as structured clone gives them", () => {
+  const match = /(?<year>\d{4})/.exec("in 2024")!;
+  const holey = [1, , 3] as unknown[] & { k?: string };
+  holey.k = "v";
+  const sparse: unknown[] = [];
+  sparse[100_000] = "far";
+  class Sub extends Array {}
+  const shared = { s: 1 };
+  const cyclicError = new Error("loop") as Error & { cause?: unknown };
+  cyclicError.cause = cyclicError;
+  const mapCycle = new Map<string, unknown>();
+  mapCycle.set("self", mapCycle);
+  const renamed = new TypeError("t");
+  renamed.name = "RangeError";
+  const cases: unknown[] = [
+    Object.assign([1, 2], { extra: "x" }),
+    Object.assign([], { k: 1 }),
+    match,
+    holey,
+    sparse,
+    Sub.from([1, 2]),
+    [shared, new Map([[shared, shared]]), new Set([shared]), { shared }],
+    mapCycle,
+    [new Date(0), new Date(NaN), /a+\//gimsuy, /x/dv],
+    [new Number(-0), new String("s"), new Boolean(false), Object(2n ** 70n)],
+    [
+      new Error("e"),
+      new RangeError("r", { cause: { a: [1] } }),
+      new TypeError(),
+      renamed,
+      new (class MyError extends Error {})("mine"),
+      new Deno.errors.NotFound("gone"),
+      new DOMException("m", "AbortError"),
+      cyclicError,
+    ],
+    new Vec(-2),
+    [new TextEncoder(), new Event("x")],
+    Object.assign(Object.create(null), { n: null }),
+    Object.setPrototypeOf(new Date(3), null),
+    { [Symbol.toStringTag]: "Tagged", a: 1 },
+  ];
+  cases.forEach((v, i) => {
+    const got = clone(v, i);
+    assertSameClone(got, structuredClone(v), `case ${i}`);
+  });
+  const e = clone(new DOMException("m", "NotFoundError")) as DOMException;
+  assert(e instanceof DOMException && e.code === 8);
+});
+
+Deno.test("codec: what structured clone refuses, or a queue cannot carry, throws a DataCloneError naming path, type and fix; the encoder goes on", async () => {
+  const enc = new Encoder();
+  const dec = new Decoder();
+  const detached = new ArrayBuffer(8);
+  const onDetached = new Uint8Array(new ArrayBuffer(8));
+  detached.transfer();
+  onDetached.buffer.transfer();
+  const key = await crypto.subtle.generateKey(
+    { name: "HMAC", hash: "SHA-256" },
+    true,
+    ["sign"],
+  );
+  const channel = new MessageChannel();
+  const args = (function (..._: unknown[]) {
+    return arguments;
+  })(1);
+  class Tagged {
+    get [Symbol.toStringTag]() {
+      return "Tagged";
+    }
+    cb = () => 1;
+  }
+  // [value, message, whether structuredClone copies it (a queue cannot)].
+  // structuredClone refuses a URL, Headers, ... only at the top: nested,
+  // it makes them {}; the codec refuses them everywhere.
+  const cases: [unknown, RegExp, boolean][] = [
+    [
+      new URL("http://a/"),
+      /^item is a URL: .*platform object.*new URL\(href\)/,
+      false,
+    ],
+    [
+      { u: new URLSearchParams("a=1") },
+      /^item\.u is a URLSearchParams: .*params\.toString\(\)/,
+      true,
+    ],
+    [
+      [new Headers({ a: "b" })],
+      /^item\[0\] is a Headers: .*\[\.\.\.headers\]/,
+      true,
+    ],
+    [new Request("http://a/"), /^item is a Request: .*arrayBuffer\(\)/, false],
+    [new Response("x"), /^item is a Response: .*arrayBuffer\(\)/, false],
+    [
+      new ReadableStream(),
+      /^item is a ReadableStream: .*platform object/,
+      false,
+    ],
+    [new Map([["k", new URL("http://a/")]]), /^item\.<value 0> is a URL/, true],
+    [new Blob(["x"]), /^item is a Blob: .*await blob\.arrayBuffer\(\)/, true],
+    [
+      { f: new File(["x"], "f.txt") },
+      /^item\.f is a File: .*arrayBuffer/,
+      true,
+    ],
+    [key, /^item is a CryptoKey: .*exportKey/, true],
+    [channel.port1, /^item is a MessagePort: .*Process args/, false],
+    [
+      new Proxy({ a: 1 }, {}),
+      /^item is a Proxy: structured clone cannot copy a Proxy/,
+      false,
+    ],
+    [[1, new Proxy([1], {})], /^item\[1\] is a Proxy/, false],
+    [new Set([new Proxy(new Map(), {})]), /^item\.<item 0> is a Proxy/, false],
+    [Promise.resolve(1), /^item is a Promise: it cannot be cloned/, false],
+    [
+      { w: new WeakRef({}) },
+      /^item\.w is a WeakRef: it cannot be cloned/,
+      false,
+    ],
+    [[1].values(), /^item is a .*: it cannot be cloned/, false],
+    [
+      new Intl.NumberFormat(),
+      /^item is a NumberFormat: it cannot be cloned/,
+      false,
+    ],
+    [args, /^item is a .*: it cannot be cloned/, false],
+    [Object(Symbol("s")), /^item is a Symbol: it cannot be cloned/, false],
+    [{ d: detached }, /^item\.d is a ArrayBuffer: .*detached/, false],
+    [[onDetached], /^item\[0\] is a Uint8Array: .*detached/, false],
+    [
+      new Uint8Array(new ArrayBuffer(4, { maxByteLength: 8 })),
+      /^item is a Uint8Array: it views a resizable ArrayBuffer.*slice\(\)/,
+      true,
+    ],
+    [new Error("x", { cause: () => 1 }), /^item\.cause is a function/, false],
+    [{ v: new Vec(1, () => {}) }, /^item\.v\.cb is a function/, false],
+    [new Tagged(), /^item\.cb is a function/, false],
+    [Object.assign([1], { f: Symbol("k") }), /^item\.f is a symbol/, false],
+  ];
+  try {
+    for (const [value, pattern, clonable] of cases) {
+      let cloned = true;
+      try {
+        structuredClone(value);
+      } catch {
+        cloned = false;
+      }
+      assertEquals(cloned, clonable, `structuredClone of ${pattern}`);
+      throws(() => enc.encode(value), (e: unknown) => {
+        assert(e instanceof EncodeError && e instanceof TypeError);
+        assertEquals(e.name, "DataCloneError");
+        assert(pattern.test(e.message), e.message);
+        // postMessage carries these faithfully; the rest it refuses or mangles.
+        assertEquals(
+          e.portable,
+          /Blob|File|CryptoKey|MessagePort|resizable/.test(e.message),
+          e.message,
+        );
+        return true;
+      });
+      const n = enc.encode({ ok: [1] });
+      deepStrictEqual(dec.decode(enc.toBytes(), 0, n), { ok: [1] });
+    }
+  } finally {
+    channel.port1.close();
+    channel.port2.close();
+  }
+});
+
+Deno.test("Queue and Pipe carry views and array keys as structured clone does; what cannot be sent throws a DataCloneError and the queue goes on", async () => {
+  const ab = new ArrayBuffer(16);
+  new Uint8Array(ab).forEach((_, i, a) => a[i] = i);
+  const item = [
+    new Float64Array(ab, 8, 1),
+    new Uint8Array(ab),
+    Object.assign([1, 2], { extra: "x" }),
+    new Map([[1, new Uint8Array(ab, 4, 4)]]),
+  ];
+  const want = structuredClone(item);
+  using q = new Queue<unknown>();
+  await q.put(item);
+  assertSameClone(await q.get(), want);
+  for (
+    const bad of [
+      new Blob(["x"]),
+      new URL("http://a/"),
+      new Proxy({}, {}),
+      new Response("x"),
+    ]
+  ) {
+    throws(
+      () => q.putNowait(bad),
+      (e: unknown) => (e as Error).name === "DataCloneError",
+    );
+    let error: unknown;
+    try {
+      await q.put({ bad });
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof TypeError, "put must throw");
+    assert(/^item\.bad is a /.test(error.message), error.message);
+  }
+  assertEquals(q.qsize(), 0, "a failed put takes no slot");
+  await q.put("fine");
+  assertEquals(await q.get(), "fine");
+
+  using ends = Pipe();
+  const [a, b] = ends;
+  a.send(item);
+  assertSameClone(await b.recv(), want);
+  throws(() => a.send(new Blob(["x"])), TypeError);
+  throws(() => a.send([new Proxy({}, {})]), TypeError);
+  a.send("after");
+  assertEquals(await b.recv(), "after");
 });
