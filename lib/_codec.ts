@@ -50,7 +50,6 @@
  */
 
 import { serialize } from "node:v8";
-import process from "node:process";
 import {
   isArrayBuffer,
   isBigIntObject,
@@ -178,35 +177,55 @@ const regexpFlags = Object.getOwnPropertyDescriptor(
  * `structuredClone` checks it only at the top (nested ones become `{}`),
  * so the codec checks it everywhere.
  */
-const NOT_SERIALIZABLE: symbol | undefined = Object.getOwnPropertySymbols(
-  URL.prototype,
-).find((s) => s.description === "[[NotSerializable]]");
-/** The same classes, for a runtime without the mark. */
-const PLATFORM: (new (...args: never[]) => object)[] = [
-  "URL",
-  "URLSearchParams",
-  "Headers",
-  "Request",
-  "Response",
-  "ReadableStream",
-  "WritableStream",
-  "TransformStream",
-].flatMap((name) => {
-  const c = (globalThis as Record<string, unknown>)[name];
-  return typeof c === "function" ? [c as new () => object] : [];
-});
+let platform:
+  | { mark: symbol | undefined; classes: (new (...args: never[]) => object)[] }
+  | undefined;
+
+/**
+ * True for a platform object structured clone refuses. Looked up on first
+ * need: touching `Request`, `Response` or the streams loads their code,
+ * which every child would pay at start-up.
+ */
+function isRefusedPlatformObject(o: object): boolean {
+  platform ??= {
+    mark: Object.getOwnPropertySymbols(URL.prototype).find((s) =>
+      s.description === "[[NotSerializable]]"
+    ),
+    // The same classes, for a runtime without the mark.
+    classes: [
+      "URL",
+      "URLSearchParams",
+      "Headers",
+      "Request",
+      "Response",
+      "ReadableStream",
+      "WritableStream",
+      "TransformStream",
+    ].flatMap((name) => {
+      const c = (globalThis as Record<string, unknown>)[name];
+      return typeof c === "function" ? [c as new () => object] : [];
+    }),
+  };
+  const { mark, classes } = platform;
+  return (mark !== undefined &&
+    (o as Record<symbol, unknown>)[mark] === true) ||
+    classes.some((c) => o instanceof c);
+}
 /** Deno's mark of objects its structured clone copies natively (Blob, File, MessagePort, CryptoKey, DOMException, ...). */
 const HOST_OBJECT = Symbol.for("Deno.core.hostObject");
 
-/**
- * True when dense array `a` has own enumerable string keys besides its
- * indices (structured clone keeps them). Counting all its keys walks the
- * indices too: for all but short arrays, Node's binding lists the non-index
- * keys alone, at a fixed cost whatever the length.
- */
-const hasOtherKeys: (a: unknown[]) => boolean = (() => {
-  const count = (a: unknown[]) => Object.keys(a).length !== a.length;
-  try {
+type NonIndexKeys = (a: unknown[]) => boolean;
+
+/** Node's binding, once loaded (see {@linkcode hasOtherKeys}). */
+let nonIndexKeys: NonIndexKeys | undefined;
+let bindingRequested = false;
+
+/** Loads Node's `getOwnNonIndexProperties` in the background, once. */
+function requestBinding(): void {
+  bindingRequested = true;
+  // `node:process` costs ~10 ms to load in a worker: never at start-up (every
+  // child would pay it), only once long arrays are met.
+  import("node:process").then(({ default: process }) => {
     const util = (process as unknown as {
       binding(name: string): {
         getOwnNonIndexProperties?: (o: object, filter: number) => unknown[];
@@ -222,13 +241,26 @@ const hasOtherKeys: (a: unknown[]) => boolean = (() => {
       typeof keys === "function" && keys(probe, filter).length === 1 &&
       keys([1, 2], filter).length === 0
     ) {
-      return (a) => a.length <= 6 ? count(a) : keys(a, filter).length !== 0;
+      nonIndexKeys = (a) => keys(a, filter).length !== 0;
     }
-  } catch {
-    // No binding: count.
+  }).catch(() => {
+    // No binding: keep counting.
+  });
+}
+
+/**
+ * True when dense array `a` has own enumerable string keys besides its
+ * indices (structured clone keeps them). Counting all its keys walks the
+ * indices too: for long arrays, Node's binding lists the non-index keys
+ * alone, at a fixed cost whatever the length (loaded on first need).
+ */
+function hasOtherKeys(a: unknown[]): boolean {
+  if (a.length > 6) {
+    if (nonIndexKeys) return nonIndexKeys(a);
+    if (!bindingRequested && a.length > 64) requestBinding();
   }
-  return count;
-})();
+  return Object.keys(a).length !== a.length;
+}
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -765,13 +797,7 @@ export class Encoder {
       this.#tag(T_BOXED);
       return this.#value(value);
     }
-    if (
-      (NOT_SERIALIZABLE !== undefined &&
-        (o as Record<symbol, unknown>)[NOT_SERIALIZABLE] === true) ||
-      PLATFORM.some((c) => o instanceof c)
-    ) {
-      this.#fail(o, platformWhy(o));
-    }
+    if (isRefusedPlatformObject(o)) this.#fail(o, platformWhy(o));
     if (typeof Blob === "function" && o instanceof Blob) {
       this.#fail(o, BLOB_WHY);
     }

@@ -51,7 +51,7 @@ import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
-import { Encoder } from "./_codec.ts";
+import { EncodeError, Encoder } from "./_codec.ts";
 import { NOTHING, Ring, WORDS as RING_WORDS } from "./_ring.ts";
 
 // Control words, per end `side` (0 or 1):
@@ -200,9 +200,18 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     const transfer: Transferable[] = [];
     const wire = reduce(obj, transfer);
     try {
-      if (wire === obj && transfer.length === 0) {
-        encoder.encode(obj);
-      } else {
+      let viaPort = wire !== obj || transfer.length > 0;
+      if (!viaPort) {
+        try {
+          encoder.encode(obj);
+        } catch (e) {
+          // What structured clone carries and the codec does not (a Blob,
+          // a CryptoKey, ...) goes by the port; the rest is refused.
+          if (!(e instanceof EncodeError && e.portable)) throw e;
+          viaPort = true;
+        }
+      }
+      if (viaPort) {
         port.postMessage(wire, transfer);
         encoder.encode(PORT_MARK);
       }

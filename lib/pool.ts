@@ -33,7 +33,7 @@ import {
 } from "./_target.ts";
 import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
 import { ProcessError, TargetNotExportedError } from "./errors.ts";
-import { Decoder, Encoder } from "./_codec.ts";
+import { Decoder, EncodeError, Encoder } from "./_codec.ts";
 import { Ring } from "./_pool_ring.ts";
 import {
   allNumbers,
@@ -926,10 +926,18 @@ export class Pool implements AsyncDisposable {
       let size: number;
       try {
         size = this.#encoder.encode(payloads);
-      } catch {
+      } catch (e) {
         // Something the codec cannot carry (a shared object, a function):
-        // narrow it down; a single such task goes by the port.
-        if (j - i === 1) return this.#writePort(w, batch[i]);
+        // narrow it down; a single such task goes by the port, unless
+        // structured clone would not carry it faithfully either (a URL
+        // would arrive as `{}`): then the task fails with the codec's error.
+        if (j - i === 1) {
+          if (e instanceof EncodeError && !e.portable) {
+            batch[i].job.error(batch[i].index, this.#uncloneable(batch[i], e));
+            return 1;
+          }
+          return this.#writePort(w, batch[i]);
+        }
         j = i + ((j - i) >> 1);
         continue;
       }

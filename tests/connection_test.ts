@@ -234,4 +234,20 @@ Deno.test("a child that sends more than the ring holds, then blocks in recvSync,
   mine.close();
 });
 
+Deno.test("what only structured clone carries (a Blob) goes by the port; a URL is refused", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  a.send(1);
+  a.send(new Blob(["hello"]));
+  a.send(2);
+  assert.equal(await bounded(b.recv()), 1);
+  const blob = await bounded(b.recv()) as Blob;
+  assert.ok(blob instanceof Blob);
+  assert.equal(await blob.text(), "hello");
+  assert.equal(await bounded(b.recv()), 2);
+  assert.throws(() => a.send({ u: new URL("http://x/") }), /obj\.u is a URL/);
+  a.send("still fine");
+  assert.equal(await bounded(b.recv()), "still fine");
+});
+
 export type { Connection };

@@ -462,6 +462,12 @@ Deno.test("bad input fails fast with named errors", async () => {
     bounded(pool.apply(returnFunction)),
     (e: Error) => e instanceof TypeError && /function/.test(e.message),
   );
+  // A URL would come through postMessage as `{}`: refused, naming it.
+  await assert.rejects(
+    bounded(pool.apply(add, [1, new URL("http://x/") as unknown as number])),
+    (e: Error) =>
+      e instanceof TypeError && /args\[1\] is a URL/.test(e.message),
+  );
   // The pool is fine after all that.
   assert.equal(await bounded(pool.apply(add, [1, 1])), 2);
 });
