@@ -16,7 +16,6 @@ import { rebuild } from "./reduction.ts";
 import { attachTable, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
-  _serializeError,
   adoptAsCurrent,
   type InitMessage,
   isDaemon,
@@ -24,6 +23,7 @@ import {
   Process,
 } from "./process.ts";
 import { TargetNotExportedError } from "./errors.ts";
+import { serializeError } from "./_wire_error.ts";
 import { runAtExit } from "./_atexit.ts";
 
 type Post = (msg: unknown) => void;
@@ -144,7 +144,7 @@ async function run(
     }
   } catch (e) {
     printUncaught(init.name, e);
-    post({ kind: "failed", error: _serializeError(e) });
+    post({ kind: "failed", error: serializeError(e) });
     finish(1);
     return;
   }

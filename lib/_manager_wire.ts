@@ -11,6 +11,7 @@
  */
 
 import * as errors from "./errors.ts";
+import { rebuildError, serializeError, type WireError } from "./_wire_error.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 
 /** This thread's encoder and decoder (used synchronously, so one is enough). */
@@ -83,32 +84,10 @@ export const CHANNEL_BYTES = REPLY_AT + FAST_BYTES;
 /** The server's doorbell: bumped by clients after a fast-lane request. */
 export const DOOR = 0;
 
-/** An error as it travels. */
-export interface WireError {
-  name: string;
-  message: string;
-  stack: string;
-}
-
 /** Serializes an error for the wire. */
 export function toWire(e: unknown): WireError {
-  if (e instanceof Error) {
-    return {
-      name: e.name,
-      message: e.message,
-      stack: e.stack ?? `${e.name}: ${e.message}`,
-    };
-  }
-  return { name: "Error", message: String(e), stack: String(e) };
+  return serializeError(e);
 }
-
-const BUILTIN: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  ReferenceError,
-  SyntaxError,
-};
 
 /**
  * Rebuilds an error from the server as the class of that name (this
@@ -116,20 +95,15 @@ const BUILTIN: Record<string, ErrorConstructor> = {
  */
 export function fromWire(w: unknown): Error {
   const e = (w && typeof w === "object" ? w : {}) as Partial<WireError>;
-  const name = typeof e.name === "string" ? e.name : "Error";
-  const message = typeof e.message === "string" ? e.message : String(w);
-  const own = (errors as Record<string, unknown>)[name];
-  if (
-    typeof own === "function" && own !== errors.RemoteError &&
-    own !== errors.TargetNotExportedError &&
-    own.prototype instanceof errors.MultiprocessingError
-  ) {
-    return new (own as typeof errors.MultiprocessingError)(message);
-  }
-  const builtin = BUILTIN[name];
-  if (builtin) return new builtin(message);
-  return new errors.RemoteError(
-    { name, message, stack: typeof e.stack === "string" ? e.stack : "" },
-    "the manager's server",
-  );
+  const wire: WireError = {
+    isError: true,
+    name: typeof e.name === "string" ? e.name : "Error",
+    message: typeof e.message === "string" ? e.message : String(w),
+    stack: typeof e.stack === "string" ? e.stack : "",
+    props: e.props,
+  };
+  return rebuildError(
+    wire,
+    (x) => new errors.RemoteError(x, "the manager's server"),
+  ) as Error;
 }

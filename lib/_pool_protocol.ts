@@ -38,7 +38,7 @@
  */
 
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
-import * as errors from "./errors.ts";
+export { rebuildError, serializeError, type WireError } from "./_wire_error.ts";
 
 /** ctl word: sequence number of the task the worker started last. */
 export const STARTED = 0;
@@ -84,17 +84,6 @@ export const KIND_STAR = 2;
 const TAG = "mp.PoolLink";
 
 /** An error (or any thrown value) as it travels. */
-export interface WireError {
-  /** True when an Error was thrown (then name, message, stack hold it). */
-  isError: boolean;
-  name: string;
-  message: string;
-  stack: string;
-  /** The thrown value itself, when it was not an Error and could be cloned. */
-  value?: unknown;
-  /** Extra own properties of the error that could be cloned (`code`, ...). */
-  props?: Record<string, unknown>;
-}
 
 /** A worker's end of its channel, as it crosses into the worker. */
 export class PoolLink {
@@ -161,73 +150,4 @@ registerRebuilder(TAG, (state) => {
 export function allNumbers(a: unknown[]): boolean {
   for (let i = 0; i < a.length; i++) if (typeof a[i] !== "number") return false;
   return true;
-}
-
-/** Turns a thrown value into its wire form. */
-export function serializeError(e: unknown): WireError {
-  if (e instanceof Error) {
-    const out: WireError = {
-      isError: true,
-      name: String(e.name),
-      message: String(e.message),
-      stack: e.stack ?? `${e.name}: ${e.message}`,
-    };
-    for (const key of Object.keys(e)) {
-      if (key === "name" || key === "message" || key === "stack") continue;
-      try {
-        const v = structuredClone(
-          (e as unknown as Record<string, unknown>)[key],
-        );
-        (out.props ??= {})[key] = v;
-      } catch {
-        // Not cloneable: left out.
-      }
-    }
-    return out;
-  }
-  let value: unknown;
-  let cloneable = true;
-  try {
-    value = structuredClone(e);
-  } catch {
-    cloneable = false;
-  }
-  const text = String(e);
-  return cloneable
-    ? { isError: false, name: "", message: text, stack: text, value }
-    : { isError: false, name: "", message: text, stack: text, value: text };
-}
-
-const BUILTIN: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
-/**
- * Rebuilds a worker's error in the parent: the same class when it is a
- * built-in error or one of this module's, else an `Error` with the same
- * `name`; message, stack and cloneable extra properties are the child's.
- * A thrown non-Error value comes back as itself.
- */
-export function rebuildError(w: WireError): unknown {
-  if (!w.isError) return w.value;
-  let err: Error;
-  const builtin = Object.hasOwn(BUILTIN, w.name) ? BUILTIN[w.name] : undefined;
-  if (builtin) err = new builtin(w.message);
-  else {
-    err = new Error(w.message);
-    const cls = (errors as Record<string, unknown>)[w.name];
-    if (typeof cls === "function" && cls.prototype instanceof Error) {
-      Object.setPrototypeOf(err, cls.prototype);
-    }
-    err.name = w.name;
-  }
-  if (w.props) Object.assign(err, w.props);
-  err.stack = w.stack;
-  return err;
 }

@@ -31,7 +31,7 @@ import {
 } from "./_proctable.ts";
 import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
 import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
-import * as errors from "./errors.ts";
+import { rebuildError, type WireError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { checkTimeout, keepAlive } from "./_wait.ts";
 
@@ -130,19 +130,6 @@ function newState(init: Partial<State>): State {
 function importing(): boolean {
   return (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")] ===
     true;
-}
-
-function serializeError(
-  e: unknown,
-): { name: string; message: string; stack: string } {
-  if (e instanceof Error) {
-    return {
-      name: e.name,
-      message: e.message,
-      stack: e.stack ?? `${e.name}: ${e.message}`,
-    };
-  }
-  return { name: "Error", message: String(e), stack: String(e) };
 }
 
 /**
@@ -453,7 +440,7 @@ function onChildMessage(p: Process, msg: ChildMessage): void {
   const s = stateOf(p);
   if (msg?.kind === "started") s.settleStartup?.();
   else if (msg?.kind === "failed") {
-    s.settleStartup?.(rebuildError(msg.error));
+    s.settleStartup?.(rebuildError(msg.error) as Error);
   } else if (msg?.kind === "exit") ended(p, msg.code);
 }
 function ended(p: Process, code: number): void {
@@ -486,22 +473,8 @@ function checkOpen(p: Process): void {
 }
 type ChildMessage =
   | { kind: "started" }
-  | { kind: "failed"; error: { name: string; message: string; stack: string } }
+  | { kind: "failed"; error: WireError }
   | { kind: "exit"; code: number };
-
-/** Rebuilds a child's error as this module's class of that name, when it has one. */
-function rebuildError(
-  e: { name: string; message: string; stack: string },
-): Error {
-  const cls = (errors as Record<string, unknown>)[e.name];
-  const err = new ProcessError(e.message);
-  if (typeof cls === "function" && cls.prototype instanceof Error) {
-    Object.setPrototypeOf(err, cls.prototype);
-  }
-  err.name = e.name;
-  err.stack = e.stack;
-  return err;
-}
 
 function stateOf(p: Process): State {
   let s = states.get(p);
@@ -549,7 +522,6 @@ export function adoptAsCurrent(
 }
 
 /** Internal: serializes an error for the wire. */
-export { serializeError as _serializeError };
 
 /** Internal: the children of this process that have not ended. */
 export function liveChildren(): Process[] {
