@@ -48,7 +48,19 @@ import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 
 const TAG = "mp.ManagerChannel";
 
-/** A TCP address. */
+/**
+ * A TCP address.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type Address } from "@mp/multiprocessing";
+ * if (import.meta.main) {
+ *   await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
+ *   const where: Address | undefined = server.address;
+ *   console.log(where?.hostname, where?.port); // 127.0.0.1 and the port picked
+ * }
+ * ```
+ */
 export interface Address {
   /** Host name or IP address. */
   hostname: string;
@@ -62,7 +74,19 @@ interface Pending {
   blocking: boolean;
 }
 
-/** What proxies need of a channel to their manager (internal). */
+/**
+ * What proxies need of a channel to their manager (internal).
+ *
+ * @example
+ * ```ts
+ * import type { ProxyChannel } from "@mp/multiprocessing";
+ * // Every proxy reaches its manager's server through a channel.
+ * function serverOf(channel: ProxyChannel): string {
+ *   return channel.serverId;
+ * }
+ * console.log(typeof serverOf); // "function"
+ * ```
+ */
 export interface ProxyChannel {
   /** The server's random id (to tell proxies of different managers apart). */
   readonly serverId: string;

@@ -10,7 +10,25 @@ import { ProcessError, TimeoutError } from "./errors.ts";
 import { checkTimeout } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
 
-/** Callbacks for the async submitters; they run in the parent when the result is ready. */
+/**
+ * Callbacks for the async submitters; they run in the parent when the result is ready.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type ResultCallbacks } from "@mp/multiprocessing";
+ * export function square(x: number) {
+ *   return x * x;
+ * }
+ * const callbacks: ResultCallbacks<number> = {
+ *   callback: (r) => console.log("result", r),
+ *   errorCallback: (e) => console.error("failed", e),
+ * };
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   await pool.applyAsync(square, [4], callbacks).wait(); // result 16
+ * }
+ * ```
+ */
 export interface ResultCallbacks<R> {
   /** Called with the result once the task(s) succeeded. */
   callback?: (result: R) => void;

@@ -21,7 +21,22 @@ import { ProcessError } from "./errors.ts";
 const PRELUDE = new URL("./_prelude.ts", import.meta.url).href;
 const BOOTSTRAP = new URL("./_bootstrap.ts", import.meta.url).href;
 
-/** Deno's worker permission options: "inherit", "none" or a descriptor. */
+/**
+ * Deno's worker permission options: "inherit", "none" or a descriptor.
+ *
+ * @example
+ * ```ts
+ * import { Process, type Permissions } from "@mp/multiprocessing";
+ * export function work() {}
+ * const readOnly: Permissions = { read: true, write: false, net: false };
+ * if (import.meta.main) {
+ *   // Needs --unstable-worker-options.
+ *   const p = new Process({ target: work, permissions: readOnly });
+ *   await p.start();
+ *   await p.join();
+ * }
+ * ```
+ */
 export type Permissions = "inherit" | "none" | Deno.PermissionOptionsObject;
 
 /** What a parent holds of a running child worker. */

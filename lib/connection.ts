@@ -451,7 +451,18 @@ registerRebuilder(TAG, (state) => {
   return new Connection(port, new Int32Array(ctl), side, inbox, outbox);
 });
 
-/** The two ends of a pipe; disposing it closes both (`using ends = Pipe()`). */
+/**
+ * The two ends of a pipe; disposing it closes both (`using ends = Pipe()`).
+ *
+ * @example
+ * ```ts
+ * import { Pipe, type PipeEnds } from "@mp/multiprocessing";
+ * using ends: PipeEnds = Pipe(); // both ends close when the scope ends
+ * const [a, b] = ends;
+ * a.send(1);
+ * console.log(await b.recv()); // 1
+ * ```
+ */
 export type PipeEnds = [Connection, Connection] & Disposable;
 
 /**

@@ -222,7 +222,20 @@ async function call(
   return decode(result, r.channel);
 }
 
-/** Options of waiting queue calls. */
+/**
+ * Options of waiting queue calls.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ProxyQueueWaitOptions } from "@mp/multiprocessing";
+ * if (import.meta.main) {
+ *   await using manager = await Manager.start();
+ *   const q = await manager.Queue();
+ *   const wait: ProxyQueueWaitOptions = { timeout: 10 };
+ *   await q.get(wait).catch((e) => console.log(e.name)); // "Empty"
+ * }
+ * ```
+ */
 export interface ProxyQueueWaitOptions {
   /** Wait when the queue is empty (get) or full (put); default true. */
   block?: boolean;
@@ -230,7 +243,21 @@ export interface ProxyQueueWaitOptions {
   timeout?: number;
 }
 
-/** Options of `acquire()`. */
+/**
+ * Options of `acquire()`.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ProxyAcquireOptions } from "@mp/multiprocessing";
+ * if (import.meta.main) {
+ *   await using manager = await Manager.start();
+ *   const lock = await manager.Lock();
+ *   const tryOnce: ProxyAcquireOptions = { blocking: false };
+ *   console.log(await lock.acquire(tryOnce)); // true
+ *   await lock.release();
+ * }
+ * ```
+ */
 export interface ProxyAcquireOptions {
   /** Wait for the lock; default true. With false, returns false at once when it is taken. */
   blocking?: boolean;
@@ -651,7 +678,19 @@ registerRebuilder(PROXY_TAG, (state) => {
 
 // ------------------------------------------------------------------ manager
 
-/** Options of {@linkcode Manager.start}. */
+/**
+ * Options of {@linkcode Manager.start}.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ManagerOptions } from "@mp/multiprocessing";
+ * const options: ManagerOptions = { address: { hostname: "127.0.0.1", port: 0 }, authkey: "secret" };
+ * if (import.meta.main) {
+ *   await using server = await Manager.start(options);
+ *   console.log(server.address?.port); // the port picked
+ * }
+ * ```
+ */
 export interface ManagerOptions {
   /**
    * Listen on TCP too, so other programs can `Manager.connect()`: e.g.
@@ -667,7 +706,20 @@ export interface ManagerOptions {
   maxFrameBytes?: number;
 }
 
-/** Options of {@linkcode Manager.connect}. */
+/**
+ * Options of {@linkcode Manager.connect}.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ConnectOptions } from "@mp/multiprocessing";
+ * if (import.meta.main) {
+ *   await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
+ *   const options: ConnectOptions = { address: server.address!, authkey: "secret" };
+ *   await using client = await Manager.connect(options);
+ *   console.log(client.address?.port === server.address?.port); // true
+ * }
+ * ```
+ */
 export interface ConnectOptions {
   /** The manager's address (`manager.address` of the serving program). */
   address: { hostname?: string; port: number };

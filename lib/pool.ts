@@ -103,7 +103,22 @@ let workerCounter = 0;
 // deno-lint-ignore no-explicit-any
 type AnyFn = (...args: any[]) => unknown;
 
-/** Options of {@linkcode Pool}. */
+/**
+ * Options of {@linkcode Pool}.
+ *
+ * @example
+ * ```ts
+ * import { Pool, type PoolOptions } from "@mp/multiprocessing";
+ * export function square(x: number) {
+ *   return x * x;
+ * }
+ * const options: PoolOptions = { processes: 2, maxtasksperchild: 100 };
+ * if (import.meta.main) {
+ *   await using pool = new Pool(options);
+ *   console.log(await pool.map(square, [1, 2, 3])); // [ 1, 4, 9 ]
+ * }
+ * ```
+ */
 export interface PoolOptions {
   /** Number of worker processes (default: {@linkcode cpuCount}). */
   processes?: number;

@@ -37,7 +37,19 @@ import { checkTimeout, keepAlive } from "./_wait.ts";
 
 export type { Permissions } from "./_spawn.ts";
 
-/** Options of {@linkcode Process}. */
+/**
+ * Options of {@linkcode Process}.
+ *
+ * @example
+ * ```ts
+ * import type { ProcessOptions } from "@mp/multiprocessing";
+ * export function greet(name: string) {
+ *   console.log(`hello, ${name}`);
+ * }
+ * const options: ProcessOptions<[string]> = { target: greet, args: ["world"], name: "Greeter" };
+ * console.log(options.name); // "Greeter"
+ * ```
+ */
 export interface ProcessOptions<A extends unknown[] = unknown[]> {
   /** The exported function the child runs (sync or async). Omit in subclasses that override `run()`. */
   target?: (...args: A) => unknown;

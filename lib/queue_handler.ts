@@ -39,7 +39,19 @@ import { Queue, type QueueOptions } from "./queues.ts";
 import { Empty } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 
-/** Options of {@linkcode QueueHandler}. */
+/**
+ * Options of {@linkcode QueueHandler}.
+ *
+ * @example
+ * ```ts
+ * import { QueueHandler, type QueueHandlerOptions } from "@mp/multiprocessing";
+ * const options: QueueHandlerOptions = { quiet: true }; // no "[QHDL] ..." lines
+ * const handler = new QueueHandler(options);
+ * handler.initQueue("main_queue");
+ * handler.put("main_queue", 1);
+ * console.log(handler.get("main_queue")); // 1
+ * ```
+ */
 export interface QueueHandlerOptions {
   /** Do not print the `[QHDL] ... initialised!` line for each queue. */
   quiet?: boolean;

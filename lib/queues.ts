@@ -48,7 +48,18 @@ import { checkTimeout, deadline } from "./_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 
-/** Options of {@linkcode Queue} and {@linkcode JoinableQueue}. */
+/**
+ * Options of {@linkcode Queue} and {@linkcode JoinableQueue}.
+ *
+ * @example
+ * ```ts
+ * import { Queue, type QueueOptions } from "@mp/multiprocessing";
+ * const options: QueueOptions = { maxsize: 10, capacityBytes: 64 * 1024 };
+ * using q = new Queue<string>(options);
+ * q.putNowait("a");
+ * console.log(q.qsize()); // 1
+ * ```
+ */
 export interface QueueOptions {
   /** Most items the queue holds; `put` waits (or throws `Full`) beyond. 0 (default): no limit. */
   maxsize?: number;
@@ -59,7 +70,21 @@ export interface QueueOptions {
   capacityBytes?: number;
 }
 
-/** Options of `put` and `get`. */
+/**
+ * Options of `put` and `get`.
+ *
+ * @example
+ * ```ts
+ * import { Empty, Queue, type BlockOptions } from "@mp/multiprocessing";
+ * using q = new Queue<number>();
+ * const wait: BlockOptions = { block: true, timeout: 10 };
+ * try {
+ *   await q.get(wait);
+ * } catch (e) {
+ *   console.log(e instanceof Empty); // true: nothing came within 10 ms
+ * }
+ * ```
+ */
 export interface BlockOptions {
   /** Wait for room (put) or an item (get); default true. `false`: the `Nowait` form. */
   block?: boolean;

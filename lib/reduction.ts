@@ -36,10 +36,33 @@
  * @module
  */
 
-/** The method a shared object implements to say how it crosses into a child. */
+/**
+ * The method a shared object implements to say how it crosses into a child.
+ *
+ * @example
+ * ```ts
+ * import { reduceSymbol } from "@mp/multiprocessing";
+ * class Flag {
+ *   cell = new Int32Array(new SharedArrayBuffer(4));
+ *   [reduceSymbol]() {
+ *     return { tag: "example.Flag", state: this.cell.buffer };
+ *   }
+ * }
+ * console.log(new Flag()[reduceSymbol]().tag); // "example.Flag"
+ * ```
+ */
 export const reduceSymbol: unique symbol = Symbol.for("mp.reduce");
 
-/** What a shared object turns into on the wire. */
+/**
+ * What a shared object turns into on the wire.
+ *
+ * @example
+ * ```ts
+ * import type { Reduced } from "@mp/multiprocessing";
+ * const wire: Reduced = { tag: "example.Cell", state: new SharedArrayBuffer(8) };
+ * console.log(wire.tag); // "example.Cell"
+ * ```
+ */
 export interface Reduced {
   /** The rebuilder to call on the other side (see {@linkcode registerRebuilder}). */
   tag: string;

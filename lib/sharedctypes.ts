@@ -39,7 +39,17 @@
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { type AnyLock, Lock, RLock } from "./synchronize.ts";
 
-/** Python's typecodes: `b B h H i I l L q Q f d`. */
+/**
+ * Python's typecodes: `b B h H i I l L q Q f d`.
+ *
+ * @example
+ * ```ts
+ * import { Value, type Typecode } from "@mp/multiprocessing";
+ * const code: Typecode = "d";
+ * const v = new Value(code, 1.5);
+ * console.log(v.value); // 1.5
+ * ```
+ */
 export type Typecode =
   | "b"
   | "B"
@@ -54,7 +64,16 @@ export type Typecode =
   | "f"
   | "d";
 
-/** The typed array (over a SharedArrayBuffer) that holds each typecode. */
+/**
+ * The typed array (over a SharedArrayBuffer) that holds each typecode.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type TypecodeArrays } from "@mp/multiprocessing";
+ * const arr: TypecodeArrays["i"] = new SharedArray("i", [1, 2, 3]);
+ * console.log(arr instanceof Int32Array); // true
+ * ```
+ */
 export interface TypecodeArrays {
   /** signed char */
   b: Int8Array<SharedArrayBuffer>;
@@ -82,15 +101,48 @@ export interface TypecodeArrays {
   d: Float64Array<SharedArrayBuffer>;
 }
 
-/** What an element of typecode `T` reads as: `bigint` for `q`/`Q`, else `number`. */
+/**
+ * What an element of typecode `T` reads as: `bigint` for `q`/`Q`, else `number`.
+ *
+ * @example
+ * ```ts
+ * import { Value, type ElementOf } from "@mp/multiprocessing";
+ * const big: ElementOf<"q"> = new Value("q", 5n).value;
+ * const small: ElementOf<"i"> = new Value("i", 5).value;
+ * console.log(big, small); // 5n 5
+ * ```
+ */
 export type ElementOf<T extends Typecode> = T extends "q" | "Q" ? bigint
   : number;
 
-/** What may be written to typecode `T`: `q`/`Q` also take integral numbers. */
+/**
+ * What may be written to typecode `T`: `q`/`Q` also take integral numbers.
+ *
+ * @example
+ * ```ts
+ * import { Value, type InputOf } from "@mp/multiprocessing";
+ * const start: InputOf<"q"> = 7; // a number is converted to a bigint
+ * console.log(new Value("q", start).value); // 7n
+ * ```
+ */
 export type InputOf<T extends Typecode> = T extends "q" | "Q" ? bigint | number
   : number;
 
-/** Options of {@linkcode Value} and {@linkcode SharedArray}. */
+/**
+ * Options of {@linkcode Value} and {@linkcode SharedArray}.
+ *
+ * @example
+ * ```ts
+ * import { Lock, Value, type SharedOptions } from "@mp/multiprocessing";
+ * const withLock: SharedOptions = { lock: new Lock() };
+ * const v = new Value("i", 0, withLock);
+ * {
+ *   using _ = v.getLock().holdSync();
+ *   v.value += 1;
+ * }
+ * console.log(v.value); // 1
+ * ```
+ */
 export interface SharedOptions {
   /**
    * `true` (default): a new {@linkcode RLock}, as Python; `false`: no lock
@@ -319,7 +371,16 @@ registerRebuilder("mp.Value", (s) => {
 
 // --- arrays -----------------------------------------------------------------
 
-/** What {@linkcode SharedArray} adds to its typed array. */
+/**
+ * What {@linkcode SharedArray} adds to its typed array.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type SharedArrayMethods } from "@mp/multiprocessing";
+ * const arr: SharedArrayMethods<"d"> = new SharedArray("d", 4);
+ * console.log(arr.typecode); // "d"
+ * ```
+ */
 export interface SharedArrayMethods<T extends Typecode> {
   /** The typecode it was created with. */
   readonly typecode: T;
@@ -338,13 +399,31 @@ export type SharedArray<T extends Typecode = Typecode> =
   & TypecodeArrays[T]
   & SharedArrayMethods<T>;
 
-/** A size, or the initial elements. */
+/**
+ * A size, or the initial elements.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type SizeOrInitializer } from "@mp/multiprocessing";
+ * const init: SizeOrInitializer<"i"> = [1, 4, 9];
+ * console.log([...new SharedArray("i", init)]); // [ 1, 4, 9 ]
+ * ```
+ */
 export type SizeOrInitializer<T extends Typecode> =
   | number
   | Iterable<InputOf<T>>
   | ArrayLike<InputOf<T>>;
 
-/** The constructor of {@linkcode SharedArray}. */
+/**
+ * The constructor of {@linkcode SharedArray}.
+ *
+ * @example
+ * ```ts
+ * import { SharedArray, type SharedArrayConstructor } from "@mp/multiprocessing";
+ * const make: SharedArrayConstructor = SharedArray;
+ * console.log(new make("B", 3).length); // 3
+ * ```
+ */
 export interface SharedArrayConstructor {
   /** Creates `size` zeros, or the given elements, in shared memory. */
   new <T extends Typecode>(
@@ -356,7 +435,16 @@ export interface SharedArrayConstructor {
   [Symbol.hasInstance](value: unknown): boolean;
 }
 
-/** The constructor of {@linkcode RawArray}. */
+/**
+ * The constructor of {@linkcode RawArray}.
+ *
+ * @example
+ * ```ts
+ * import { RawArray, type RawArrayConstructor } from "@mp/multiprocessing";
+ * const make: RawArrayConstructor = RawArray;
+ * console.log(new make("h", [1, 2]).length); // 2
+ * ```
+ */
 export interface RawArrayConstructor {
   /** Creates `size` zeros, or the given elements, in shared memory. */
   new <T extends Typecode>(

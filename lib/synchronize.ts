@@ -50,7 +50,19 @@ import {
   targetRef,
 } from "./_target.ts";
 
-/** Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`. */
+/**
+ * Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`.
+ *
+ * @example
+ * ```ts
+ * import { Lock, type AcquireOptions } from "@mp/multiprocessing";
+ * const lock = new Lock();
+ * const tryOnce: AcquireOptions = { blocking: false };
+ * console.log(lock.acquireSync(tryOnce)); // true
+ * console.log(lock.acquireSync(tryOnce)); // false: already held
+ * lock.release();
+ * ```
+ */
 export interface AcquireOptions {
   /** `false`: one try, never waits (Python's `block=False`). Default `true`. */
   blocking?: boolean;
@@ -58,13 +70,37 @@ export interface AcquireOptions {
   timeout?: number;
 }
 
-/** Options of `hold()` / `holdSync()`. */
+/**
+ * Options of `hold()` / `holdSync()`.
+ *
+ * @example
+ * ```ts
+ * import { Lock, type HoldOptions } from "@mp/multiprocessing";
+ * const lock = new Lock();
+ * const within: HoldOptions = { timeout: 100 };
+ * {
+ *   using _ = await lock.hold(within); // TimeoutError if not acquired in 100 ms
+ * }
+ * ```
+ */
 export interface HoldOptions {
   /** Milliseconds to wait at most, then throw `TimeoutError`; `undefined` waits forever. */
   timeout?: number;
 }
 
-/** The lock types a {@linkcode Condition} (and a shared Value or array) can use. */
+/**
+ * The lock types a {@linkcode Condition} (and a shared Value or array) can use.
+ *
+ * @example
+ * ```ts
+ * import { Lock, RLock, type AnyLock } from "@mp/multiprocessing";
+ * const locks: AnyLock[] = [new Lock(), new RLock()];
+ * for (const lock of locks) {
+ *   using _ = lock.holdSync();
+ * }
+ * console.log(locks.length); // 2
+ * ```
+ */
 export type AnyLock = Lock | RLock;
 
 // --- plumbing -------------------------------------------------------------
@@ -1019,7 +1055,20 @@ const DRAINING = 1;
 const RESETTING = -1;
 const BROKEN = -2;
 
-/** Options of a {@linkcode Barrier}. */
+/**
+ * Options of a {@linkcode Barrier}.
+ *
+ * @example
+ * ```ts
+ * import { Barrier, type BarrierOptions } from "@mp/multiprocessing";
+ * export function allArrived() {
+ *   console.log("all parties arrived");
+ * }
+ * const options: BarrierOptions = { action: allArrived, timeout: 1_000 };
+ * const barrier = new Barrier(1, options);
+ * await barrier.wait(); // the only party: the action runs
+ * ```
+ */
 export interface BarrierOptions {
   /**
    * Called by one of the processes when the barrier releases (Python's
