@@ -16,10 +16,10 @@ import { rebuild } from "./reduction.ts";
 import { attachTable, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
+  activeChildren,
   adoptAsCurrent,
   type InitMessage,
   isDaemon,
-  liveChildren,
   Process,
 } from "./process.ts";
 import { TargetNotExportedError } from "./errors.ts";
@@ -50,7 +50,7 @@ export function bootstrap(
   const finish = (code: number): never => {
     if (!finished) {
       finished = true;
-      for (const c of liveChildren()) if (isDaemon(c)) c.terminate();
+      for (const c of activeChildren()) if (isDaemon(c)) c.terminate();
       post({ kind: "exit", code });
       if (ident) markDead(ident);
     }
@@ -157,7 +157,7 @@ async function run(
     code = 1;
   }
   // Like Python, a process waits for its non-daemon children before it ends.
-  for (const c of liveChildren()) if (!isDaemon(c)) await c.join();
+  for (const c of activeChildren()) if (!isDaemon(c)) await c.join();
   // ... and for what it put on queues to be written out (Python's feeder join).
   await runAtExit();
   finish(code !== 0 ? code : (Deno.exitCode || 0));

@@ -58,7 +58,7 @@ export interface SpawnHooks {
 }
 
 /** The source of the child's entry module. */
-export function entrySource(modules: string[], kind: "web" | "node"): string {
+function entrySource(modules: string[], kind: "web" | "node"): string {
   const lines = [`import ${JSON.stringify(PRELUDE)};`];
   modules.forEach((url, i) =>
     lines.push(`import * as m${i} from ${JSON.stringify(url)};`)
@@ -79,7 +79,7 @@ let workerOptionsKnown: boolean | undefined;
  * whole program when a worker asks for permissions; so look at the command
  * line and the config file, and only claim "absent" when sure.
  */
-export function workerOptionsEnabled(): boolean {
+function workerOptionsEnabled(): boolean {
   if (workerOptionsKnown !== undefined) return workerOptionsKnown;
   let cmdline: string[];
   try {

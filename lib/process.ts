@@ -535,11 +535,6 @@ export function adoptAsCurrent(
 
 /** Internal: serializes an error for the wire. */
 
-/** Internal: the children of this process that have not ended. */
-export function liveChildren(): Process[] {
-  return [...children].filter((c) => stateOf(c).exitCode === null);
-}
-
 /**
  * Internal: settles when the child ended, as `join()` does, without holding
  * the program alive meanwhile (for watchers such as Pool's, which must not
@@ -603,7 +598,7 @@ export function parentProcess(): Process | null {
  * ```
  */
 export function activeChildren(): Process[] {
-  return liveChildren();
+  return [...children].filter((c) => stateOf(c).exitCode === null);
 }
 
 /**
