@@ -43,6 +43,7 @@ import {
   RESP,
 } from "./_manager_wire.ts";
 import { Decoder } from "./_codec.ts";
+import { Spinner } from "./_spin.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 
@@ -112,12 +113,13 @@ const REFAST_MS = 1;
  * wait (`Atomics.wait`): the other side's notify wakes it within
  * microseconds and it burns no CPU meanwhile. True when it changed.
  *
- * It never spins: on a machine with fewer free cores than busy threads (two
- * cores, one of them loaded by another program), the two ends of a channel
- * share one core, and a thread spinning for its reply holds the very core
- * the other end needs to make it: every round trip then costs the whole
+ * It does not spin: on a machine with fewer free cores than busy threads
+ * (two cores, one of them loaded by another program), the two ends of a
+ * channel share one core, and a thread spinning for its reply holds the very
+ * core the other end needs to make it: every round trip then costs the whole
  * spin plus a reschedule (measured: ~10x slower, ~2,000 dict set+get pairs
- * a second instead of ~25,000).
+ * a second instead of ~25,000). Callers spin first only through a
+ * {@linkcode Spinner}, which stops spinning when spins stop paying.
  */
 export function blockFor(
   i32: Int32Array,
@@ -150,6 +152,7 @@ export class LocalChannel implements ProxyChannel {
   #pumping = false;
   /** Whether replies come quickly (then a call blocks briefly for its reply). */
   #fast = true;
+  #spinner = new Spinner();
   #closed: string | null = null;
   /** The fast-lane call in flight: its request number and call id. */
   #fastBusy = false;
@@ -357,12 +360,14 @@ export class LocalChannel implements ProxyChannel {
           this.#failAll(gone);
           return;
         }
-        // A quick reply is usually there within tens of microseconds: block
-        // for it briefly (a futex wait wakes in microseconds; an async wait
-        // takes tens to hundreds, and depends on the event loop). When that
+        // A quick reply is usually there within tens of microseconds: watch
+        // for it a moment (while that pays, see Spinner), then block for it
+        // briefly (a futex wait wakes in microseconds; an async wait takes
+        // tens to hundreds, and depends on the event loop). When that
         // comes back empty (a slow call, a loaded server), park on an async
         // wait instead until replies come quickly again.
         if (this.#blocking === 0 && this.#fast) {
+          if (this.#spinner.spin(ctl, RESP, seen)) continue;
           if (blockFor(ctl, RESP, seen, FAST_MS)) continue;
           this.#fast = false;
         }

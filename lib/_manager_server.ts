@@ -49,6 +49,7 @@ import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
 import { blockFor } from "./_manager_channel.ts";
+import { Spinner } from "./_spin.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
@@ -328,10 +329,11 @@ class Server {
   }
 
   /**
-   * Watches the doorbell. After serving, it blocks a moment for the next
-   * request in a futex wait (a client in a loop of calls sends its next one
-   * within microseconds, and a futex wait wakes far faster than the event
-   * loop; it never spins, see {@linkcode blockFor}), but hands the event
+   * Watches the doorbell. After serving, it watches a moment for the next
+   * request (a client in a loop of calls sends its next one within
+   * microseconds; spinning only while that pays, see `Spinner`), then blocks
+   * a moment more in a futex wait (which wakes far faster than the event
+   * loop; see {@linkcode blockFor}), but hands the event
    * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and port
    * messages are served too. That turn is a `setImmediate` (microseconds),
    * not a `setTimeout(0)`, which sleeps a millisecond or more.
@@ -340,6 +342,7 @@ class Server {
     const door = this.door;
     let burst = performance.now();
     let hot = false;
+    const spinner = new Spinner();
     while (!this.#stopped) {
       const seen = Atomics.load(door, DOOR);
       if (this.#scan() > 0) {
@@ -350,7 +353,10 @@ class Server {
         }
         continue;
       }
-      if (hot && blockFor(door, DOOR, seen, HOT_WAIT_MS)) continue;
+      if (
+        hot && (spinner.spin(door, DOOR, seen) ||
+          blockFor(door, DOOR, seen, HOT_WAIT_MS))
+      ) continue;
       hot = false;
       await waitAsync(door, DOOR, seen, 1000);
       burst = performance.now();
