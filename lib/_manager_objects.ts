@@ -1,7 +1,7 @@
 /**
  * The objects a manager's server holds, as plain JS structures in the server
- * process: list, dict, Namespace, Value, Queue, Lock, RLock, Semaphore,
- * BoundedSemaphore, Event. Each kind has a fixed table of methods a proxy may
+ * process: list, dict, Namespace, Value, Array, Queue, Lock, RLock,
+ * Semaphore, BoundedSemaphore, Event, Condition, Barrier. Each kind has a fixed table of methods a proxy may
  * call (anything else is refused by name). Methods that wait (Queue.get on
  * an empty queue, Lock.acquire, Event.wait, ...) return a promise that
  * settles later; a waiter whose client is gone is dropped, and locks held by
@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Empty, Full, ProcessError } from "./errors.ts";
+import { BrokenBarrierError, Empty, Full, ProcessError } from "./errors.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -25,10 +25,20 @@ export interface Caller {
 // deno-lint-ignore no-explicit-any
 type Method = (self: any, args: unknown[], caller: Caller) => unknown;
 
+/**
+ * Finds the object a proxy passed as an argument stands for (its reference
+ * as the server received it); throws a `ReferenceError` naming the id when
+ * the server holds no such object.
+ */
+export type Lookup = (ref: unknown, what: string) => {
+  kind: string;
+  value: unknown;
+};
+
 /** A kind of object: how to make one and what may be called on it. */
 export interface Kind {
   /** Creates the server-side state from the factory's arguments. */
-  create(args: unknown[]): unknown;
+  create(args: unknown[], lookup: Lookup): unknown;
   /** The methods proxies may call, by name. */
   methods: Record<string, Method>;
 }
@@ -117,14 +127,23 @@ function describe(v: unknown): string {
 
 // ---------------------------------------------------------------- list
 
-function index(i: unknown, length: number, what: string): number {
+function index(
+  i: unknown,
+  length: number,
+  what: string,
+  noun = "list",
+): number {
   if (typeof i !== "number" || !Number.isInteger(i)) {
     throw new TypeError(`${what} must be an integer, got ${describe(i)}`);
   }
   const j = i < 0 ? i + length : i;
   if (j < 0 || j >= length) {
     throw new RangeError(
-      `${what} ${i} is out of range for a list of length ${length}`,
+      `${what} ${i} is out of range for ${
+        noun === "array" ? "an" : "a"
+      } ${noun} of length ${length}${
+        length > 0 ? ` (valid: ${-length}..${length - 1})` : ""
+      }`,
     );
   }
   return j;
@@ -349,6 +368,148 @@ const value: Kind = {
     get: (v: Val) => v.value,
     set: (v: Val, [x]) => void (v.value = x),
     typecode: (v: Val) => v.typecode,
+  },
+};
+
+// ---------------------------------------------------------------- Array
+
+type Typed =
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
+
+/** The typed array holding each numeric typecode (as `SharedArray` uses). */
+const TYPED: Record<string, new (n: number) => Typed> = {
+  b: Int8Array,
+  B: Uint8Array,
+  h: Int16Array,
+  H: Uint16Array,
+  i: Int32Array,
+  I: Uint32Array,
+  l: Int32Array,
+  L: Uint32Array,
+  q: BigInt64Array,
+  Q: BigUint64Array,
+  f: Float32Array,
+  d: Float64Array,
+};
+
+/** The typecodes `manager.Array()` takes: Python's `array` ones. */
+export const ARRAY_TYPECODES: readonly string[] = [...Object.keys(TYPED), "u"];
+
+/** Checks an Array typecode; the error lists the valid ones. */
+export function checkArrayTypecode(typecode: unknown): string {
+  if (typeof typecode === "string" && ARRAY_TYPECODES.includes(typecode)) {
+    return typecode;
+  }
+  throw new TypeError(
+    `unknown Array typecode ${describe(typecode)}: use one of ${
+      ARRAY_TYPECODES.join(" ")
+    } (q and Q hold bigints, u one-character strings)${
+      typecode === "c"
+        ? "; Python's array has no 'c' either: use 'B' for bytes or 'u' for characters"
+        : ""
+    }`,
+  );
+}
+
+/**
+ * Checks `x` fits typecode `t` (a number; for q/Q a bigint or an integral
+ * number; for u one character) and converts it as `SharedArray` does; the
+ * typed array then stores it (integers wrap, floats round).
+ */
+function arrayElement(t: string, x: unknown): number | bigint | string {
+  if (t === "u") {
+    if (typeof x === "string" && [...x].length === 1) return x;
+    throw new TypeError(
+      `typecode 'u' holds one-character strings, got ${describe(x)}`,
+    );
+  }
+  if (t === "q" || t === "Q") {
+    if (typeof x === "bigint") return x;
+    if (typeof x === "number") {
+      if (Number.isInteger(x)) return BigInt(x);
+      throw new RangeError(
+        `typecode '${t}' holds integers (bigints), got ${describe(x)}`,
+      );
+    }
+  } else if (typeof x === "number") return x;
+  throw new TypeError(
+    `typecode '${t}' holds ${
+      t === "q" || t === "Q" ? "bigints" : "numbers"
+    }, got ${typeof x === "string" ? `'${x}'` : typeof x}`,
+  );
+}
+
+interface ServerArray {
+  typecode: string;
+  data: Typed | string[];
+}
+
+function arrayOf(t: string, init: unknown): ServerArray {
+  let items: unknown[] | undefined;
+  let length: number;
+  if (typeof init === "number") {
+    if (!Number.isInteger(init) || init < 0) {
+      throw new RangeError(
+        `Array size must be a non-negative integer, got ${describe(init)}`,
+      );
+    }
+    length = init;
+  } else if (typeof init === "string" && t === "u") {
+    items = [...init];
+    length = items.length;
+  } else if (Array.isArray(init) || ArrayBuffer.isView(init)) {
+    items = Array.from(init as ArrayLike<unknown>);
+    length = items.length;
+  } else {
+    throw new TypeError(
+      `Array(typecode, sequenceOrSize): sequenceOrSize must be a non-negative integer or a sequence of ${
+        t === "u" ? "characters" : "numbers"
+      }, got ${init === null ? "null" : typeof init}`,
+    );
+  }
+  if (t === "u") {
+    const data = items
+      ? items.map((x) => arrayElement(t, x) as string)
+      : new Array<string>(length).fill("\0");
+    return { typecode: t, data };
+  }
+  const data = new TYPED[t](length);
+  if (items) {
+    for (let i = 0; i < length; i++) {
+      (data as unknown as unknown[])[i] = arrayElement(t, items[i]);
+    }
+  }
+  return { typecode: t, data };
+}
+
+const array: Kind = {
+  create: ([typecode, init]) => arrayOf(checkArrayTypecode(typecode), init),
+  methods: {
+    get: (a: ServerArray, [i]) =>
+      a.data[index(i, a.data.length, "Array index", "array")],
+    set: (a: ServerArray, [i, x]) => {
+      const j = index(i, a.data.length, "Array index", "array");
+      (a.data as unknown[])[j] = arrayElement(a.typecode, x);
+    },
+    len: (a: ServerArray) => a.data.length,
+    toArray: (a: ServerArray) => Array.from(a.data as ArrayLike<unknown>),
+    slice: (a: ServerArray, [start, end]) =>
+      Array.from(
+        a.data.slice(
+          sliceBound(start, a.data.length, 0),
+          sliceBound(end, a.data.length, a.data.length),
+        ) as ArrayLike<unknown>,
+      ),
+    typecode: (a: ServerArray) => a.typecode,
   },
 };
 
@@ -716,16 +877,210 @@ const event: Kind = {
   },
 };
 
+// ---------------------------------------------------------------- Condition
+
+/**
+ * A condition variable over a server lock (its own RLock, or a manager
+ * Lock/RLock given to `manager.Condition(lock)`). `wait` releases the lock
+ * wholly (an RLock's depth is kept), parks, then takes the lock again before
+ * it answers, as Python's `threading.Condition.wait` does.
+ */
+class ServerCondition {
+  waiters: Waiter<boolean>[] = [];
+  constructor(readonly lock: ServerLock) {}
+
+  mustHold(c: Caller, what: string): void {
+    if (this.lock.owner?.id !== c.id) {
+      throw new ProcessError(
+        `Condition.${what}() without holding its lock: acquire it first (\`await using _ = await cond.hold()\`)`,
+      );
+    }
+  }
+}
+
+/** Takes `l` for `c` once it is free (no timeout: as Python, after a wait). */
+function lockFor(l: ServerLock, c: Caller): Promise<unknown> | undefined {
+  if (l.owner === null) {
+    l.grant(c);
+    return undefined;
+  }
+  return park(l.waiters, c, undefined, () => {});
+}
+
+async function conditionWait(
+  cond: ServerCondition,
+  timeout: unknown,
+  c: Caller,
+): Promise<boolean> {
+  const o = waitOptions({ timeout }, "wait()");
+  cond.mustHold(c, "wait");
+  const l = cond.lock;
+  const depth = l.count;
+  l.handOff();
+  let notified = false;
+  try {
+    if (o.timeout !== 0) {
+      notified = await park(
+        cond.waiters,
+        c,
+        o.timeout,
+        (w) => w.resolve(false),
+      );
+    }
+  } finally {
+    await lockFor(l, c);
+    l.count = depth;
+  }
+  return notified;
+}
+
+function notifyCount(n: unknown): number {
+  const k = n === undefined ? 1 : n;
+  if (typeof k !== "number" || !Number.isInteger(k) || k < 0) {
+    throw new RangeError(
+      `notify(n): n must be a non-negative integer, got ${describe(k)}`,
+    );
+  }
+  return k;
+}
+
+const condition: Kind = {
+  create: ([lock], lookup) => {
+    if (lock === undefined || lock === null) {
+      return new ServerCondition(new ServerLock(true, "RLock"));
+    }
+    const obj = lookup(lock, "Condition(lock)");
+    if (!(obj.value instanceof ServerLock)) {
+      throw new TypeError(
+        `Condition(lock): lock must be a manager Lock or RLock, got a ${obj.kind}`,
+      );
+    }
+    return new ServerCondition(obj.value);
+  },
+  methods: {
+    acquire: (cv: ServerCondition, args, c) => acquire(cv.lock, args, c),
+    release: (cv: ServerCondition, _a, c) => release(cv.lock, c),
+    locked: (cv: ServerCondition) => cv.lock.owner !== null,
+    wait: (cv: ServerCondition, [timeout], c) => conditionWait(cv, timeout, c),
+    notify: (cv: ServerCondition, [n], c) => {
+      let k = notifyCount(n);
+      cv.mustHold(c, "notify");
+      for (; k > 0; k--) {
+        const w = firstLive(cv.waiters);
+        if (!w) break;
+        w.resolve(true);
+      }
+    },
+    notifyAll: (cv: ServerCondition, _a, c) => {
+      cv.mustHold(c, "notifyAll");
+      for (const w of [...cv.waiters]) w.resolve(true);
+    },
+  },
+};
+
+// ---------------------------------------------------------------- Barrier
+
+/**
+ * Python's `threading.Barrier`, served: a wait parks until `parties` waits
+ * are parked, then all resolve with their arrival index (0..parties-1). A
+ * wait that times out, or `abort()`, breaks it: every wait then rejects
+ * with `BrokenBarrierError` until `reset()`. A waiter whose client is gone
+ * no longer counts as arrived.
+ */
+class ServerBarrier {
+  waiters: Waiter<number>[] = [];
+  broken = false;
+  constructor(readonly parties: number, readonly timeout: number | undefined) {}
+
+  live(): number {
+    return this.waiters.filter((w) => !w.caller.closed).length;
+  }
+  /** Rejects every waiter with `BrokenBarrierError`. */
+  fail(why: string): void {
+    for (const w of [...this.waiters]) w.reject(new BrokenBarrierError(why));
+  }
+  break(why: string): void {
+    this.broken = true;
+    this.fail(why);
+  }
+}
+
+const BROKEN_HINT = "reset() it to use it again";
+
+const barrier: Kind = {
+  create: ([parties, options]) => {
+    if (
+      typeof parties !== "number" || !Number.isInteger(parties) || parties < 1
+    ) {
+      throw new RangeError(
+        `Barrier parties must be a positive integer, got ${describe(parties)}`,
+      );
+    }
+    if (options !== undefined && options !== null) {
+      if (typeof options !== "object") {
+        throw new TypeError(
+          `Barrier(parties, options): options must be an object like { timeout: 1000 }, got ${typeof options}`,
+        );
+      }
+      if ((options as Record<string, unknown>).action !== undefined) {
+        throw new TypeError(
+          "a manager Barrier takes no action: a function cannot reach the server; " +
+            "run it yourself in the process whose wait() resolved parties - 1",
+        );
+      }
+    }
+    const o = waitOptions(options, "Barrier");
+    return new ServerBarrier(parties, o.timeout);
+  },
+  methods: {
+    wait: (b: ServerBarrier, [timeout], c) => {
+      const o = waitOptions(
+        { timeout: timeout === undefined ? b.timeout : timeout },
+        "wait()",
+      );
+      if (b.broken) {
+        throw new BrokenBarrierError(`the barrier is broken; ${BROKEN_HINT}`);
+      }
+      // Dead clients' waits are dropped as they go; prune any not seen yet.
+      for (const w of [...b.waiters]) if (w.caller.closed) w.done();
+      if (b.waiters.length + 1 >= b.parties) {
+        const arrived = [...b.waiters];
+        arrived.forEach((w, i) => w.resolve(i));
+        return b.parties - 1;
+      }
+      const why = (ms: number | undefined) =>
+        `a wait on the barrier timed out after ${ms} ms (${b.live()} of ${b.parties} parties had arrived); ${BROKEN_HINT}`;
+      if (o.timeout === 0) {
+        b.break(why(0));
+        throw new BrokenBarrierError(why(0));
+      }
+      return park(b.waiters, c, o.timeout, () => b.break(why(o.timeout)));
+    },
+    reset: (b: ServerBarrier) => {
+      b.broken = false;
+      b.fail("the barrier was reset while this wait was parked");
+    },
+    abort: (b: ServerBarrier) =>
+      b.break(`the barrier was aborted (abort()); ${BROKEN_HINT}`),
+    parties: (b: ServerBarrier) => b.parties,
+    nWaiting: (b: ServerBarrier) => b.live(),
+    broken: (b: ServerBarrier) => b.broken,
+  },
+};
+
 /** Every kind a manager can create, by the name its factory uses. */
 export const KINDS: Record<string, Kind> = {
   list,
   dict,
   Namespace: namespace,
   Value: value,
+  Array: array,
   Queue: queue,
   Lock: lockKind(false, "Lock"),
   RLock: lockKind(true, "RLock"),
   Semaphore: semaphoreKind(false),
   BoundedSemaphore: semaphoreKind(true),
   Event: event,
+  Condition: condition,
+  Barrier: barrier,
 };

@@ -18,7 +18,7 @@
  */
 
 import { isIdentAlive } from "./_proctable.ts";
-import { type Caller, KINDS } from "./_manager_objects.ts";
+import { type Caller, KINDS, type Lookup } from "./_manager_objects.ts";
 import {
   CLOSED,
   decoder,
@@ -38,6 +38,7 @@ import {
   OP_REGISTER,
   OP_RELEASE,
   OP_SHUTDOWN,
+  REF_KEY,
   type Reply,
   REPLY_AT,
   REQ_AT,
@@ -430,6 +431,25 @@ class Server {
     } else if (!c.closed) c.send([id, true, result]);
   }
 
+  /** The object a reference in a factory's arguments stands for. */
+  #lookup: Lookup = (ref, what) => {
+    const r = ref !== null && typeof ref === "object"
+      ? (ref as Record<string, unknown>)[REF_KEY]
+      : undefined;
+    const id = Array.isArray(r) ? r[0] : undefined;
+    const obj = typeof id === "number" ? this.objects.get(id) : undefined;
+    if (!obj) {
+      throw new ReferenceError(
+        `${what}: ${
+          id === undefined
+            ? "expected a proxy of this manager"
+            : `the manager holds no object with id ${id}`
+        }`,
+      );
+    }
+    return obj;
+  };
+
   #dispatch(c: Client, msg: Request): unknown {
     const [, op, a, b, d] = msg;
     switch (op) {
@@ -461,7 +481,7 @@ class Server {
             }`,
           );
         }
-        const value = KINDS[a].create(Array.isArray(b) ? b : []);
+        const value = KINDS[a].create(Array.isArray(b) ? b : [], this.#lookup);
         const oid = this.#nextId++;
         this.objects.set(oid, { kind: a, value });
         return [oid, a];

@@ -50,6 +50,12 @@ export const OP_HELLO = 6;
 /** Request (local only): drop this channel (a process already has one). */
 export const OP_RELEASE = 7;
 
+/**
+ * The key of a reference to a manager object inside a value (a proxy in the
+ * arguments of a call, or stored in a list or dict): `{ [REF_KEY]: [id, kind] }`.
+ */
+export const REF_KEY = "__mp_manager_ref__";
+
 /** A request on the wire. */
 export type Request = [number, number, unknown?, unknown?, unknown?];
 /** A reply on the wire. */

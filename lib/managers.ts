@@ -1,9 +1,9 @@
 /**
  * Managers: Python's `multiprocessing.Manager`. A server process owns
- * shared objects (list, dict, Namespace, Value, Queue, Lock, Event, ...);
- * other processes use them through async proxies. Proxies cross into child
- * processes inside `args` (or through pipes and queues) and keep working
- * there. With an `address` and an `authkey`, the manager also serves other
+ * shared objects (list, dict, Namespace, Value, Array, Queue, Lock, RLock,
+ * Semaphore, Event, Condition, Barrier); other processes use them through
+ * async proxies. Proxies cross into child processes inside `args` (or
+ * through pipes and queues) and keep working there. With an `address` and an `authkey`, the manager also serves other
  * programs over TCP, after an HMAC challenge-response in both directions.
  *
  * @example
@@ -45,6 +45,7 @@ import {
   OP_GET,
   OP_REGISTER,
   OP_SHUTDOWN,
+  REF_KEY,
 } from "./_manager_wire.ts";
 import {
   BootChannel,
@@ -53,13 +54,13 @@ import {
 } from "./_manager_server.ts";
 import { authkeyBytes } from "./_auth.ts";
 import { MAX_FRAME } from "./_frames.ts";
-import { TYPECODES } from "./_manager_objects.ts";
+import { checkArrayTypecode, TYPECODES } from "./_manager_objects.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
 const SERVER_MODULE = new URL("./_manager_server.ts", import.meta.url).href;
 const PROXY_TAG = "mp.ManagerProxy";
-const REF = "__mp_manager_ref__";
+const REF = REF_KEY;
 /** How long `Manager.start()` waits for the server to come up. */
 const START_TIMEOUT_MS = 30_000;
 /** How long `shutdown()` waits for the server to stop before ending it. */
@@ -596,27 +597,35 @@ export class LockProxy extends BaseProxy {
    * Takes the lock and returns a guard that releases it:
    * `await using _ = await lock.hold()`.
    */
-  async hold(
+  hold(
     options?: ProxyAcquireOptions,
   ): Promise<AsyncDisposable & Disposable> {
-    if (!await this.acquire(options)) {
-      throw new TimeoutError(
-        options?.timeout === undefined
-          ? "hold(): the lock is taken (blocking: false)"
-          : `hold(): the lock was not acquired within ${options.timeout} ms`,
-      );
-    }
-    let released = false;
-    const release = () => {
-      if (released) return Promise.resolve();
-      released = true;
-      return this.release();
-    };
-    return {
-      [Symbol.asyncDispose]: release,
-      [Symbol.dispose]: () => void release().catch(() => {}),
-    };
+    return holdGuard(this, options);
   }
+}
+
+/** Acquires through `proxy` and returns a guard that releases it. */
+async function holdGuard(
+  proxy: LockProxy | ConditionProxy,
+  options: ProxyAcquireOptions | undefined,
+): Promise<AsyncDisposable & Disposable> {
+  if (!await proxy.acquire(options)) {
+    throw new TimeoutError(
+      options?.timeout === undefined
+        ? "hold(): the lock is taken (blocking: false)"
+        : `hold(): the lock was not acquired within ${options.timeout} ms`,
+    );
+  }
+  let released = false;
+  const release = () => {
+    if (released) return Promise.resolve();
+    released = true;
+    return proxy.release();
+  };
+  return {
+    [Symbol.asyncDispose]: release,
+    [Symbol.dispose]: () => void release().catch(() => {}),
+  };
 }
 
 /**
@@ -650,6 +659,218 @@ export class EventProxy extends BaseProxy {
   }
 }
 
+/**
+ * A proxy for a condition variable held by a manager
+ * (`manager.Condition(lock?)`, Python's `manager.Condition()`): over its own
+ * RLock, or over a manager Lock/RLock given to the factory. `wait()`
+ * releases the lock while it waits and holds it again when it resolves;
+ * waiting or notifying without holding the lock rejects with
+ * `ProcessError`. As every manager lock, the lock is owned per process (the
+ * channel), and a process that ends holding it releases it.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const cond = await manager.Condition();
+ * const state = await manager.Namespace({ ready: false });
+ * setTimeout(async () => {
+ *   await using _ = await cond.hold();
+ *   await state.set("ready", true);
+ *   await cond.notifyAll();
+ * }, 10);
+ * await using _ = await cond.hold();
+ * console.log(await cond.waitFor(() => state.get("ready"), 5_000)); // true
+ * ```
+ */
+export class ConditionProxy extends BaseProxy {
+  /** Takes the condition's lock; false when `blocking` is false or `timeout` ran out. */
+  acquire(options?: ProxyAcquireOptions): Promise<boolean> {
+    return call(this, "acquire", [options], true) as Promise<boolean>;
+  }
+  /** Releases the condition's lock. */
+  release(): Promise<void> {
+    return call(this, "release", [], false) as Promise<void>;
+  }
+  /**
+   * Takes the lock and returns a guard that releases it:
+   * `await using _ = await cond.hold()`.
+   */
+  hold(
+    options?: ProxyAcquireOptions,
+  ): Promise<AsyncDisposable & Disposable> {
+    return holdGuard(this, options);
+  }
+  /**
+   * Releases the lock, waits for a notify (or `timeoutMs`), then holds the
+   * lock again: true when notified, false when the time ran out.
+   */
+  wait(timeoutMs?: number): Promise<boolean> {
+    return call(this, "wait", [timeoutMs], true) as Promise<boolean>;
+  }
+  /**
+   * Waits until `predicate()` is truthy, or `timeoutMs` ran out; resolves
+   * the predicate's last value (Python's `wait_for`). The predicate runs
+   * here, in this process, while the lock is held: first, then after each
+   * wake-up (it may be async, e.g. read another proxy).
+   */
+  async waitFor<T>(
+    predicate: () => T | Promise<T>,
+    timeoutMs?: number,
+  ): Promise<T> {
+    if (typeof predicate !== "function") {
+      throw new TypeError(
+        `waitFor(predicate, timeoutMs): predicate must be a function, got ${
+          predicate === null ? "null" : typeof predicate
+        }`,
+      );
+    }
+    if (
+      timeoutMs !== undefined &&
+      (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) ||
+        timeoutMs < 0)
+    ) {
+      throw new RangeError(
+        `waitFor(): timeout must be a non-negative number of milliseconds or undefined (wait forever), got ${
+          String(timeoutMs)
+        }`,
+      );
+    }
+    const end = timeoutMs === undefined || timeoutMs === Infinity
+      ? Infinity
+      : performance.now() + timeoutMs;
+    let result = await predicate();
+    while (!result) {
+      const left = end === Infinity ? undefined : end - performance.now();
+      if (left !== undefined && left <= 0) break;
+      await this.wait(left);
+      result = await predicate();
+    }
+    return result;
+  }
+  /** Wakes up to `n` of the processes waiting now (default 1); needs the lock. */
+  notify(n = 1): Promise<void> {
+    return call(this, "notify", [n], false) as Promise<void>;
+  }
+  /** Wakes every process waiting now; needs the lock. */
+  notifyAll(): Promise<void> {
+    return call(this, "notifyAll", [], false) as Promise<void>;
+  }
+}
+
+/**
+ * Options of `manager.Barrier(parties, options)`.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ProxyBarrierOptions } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const options: ProxyBarrierOptions = { timeout: 1_000 };
+ * const barrier = await manager.Barrier(1, options);
+ * console.log(await barrier.wait()); // 0
+ * ```
+ */
+export interface ProxyBarrierOptions {
+  /** Default timeout of `wait()`, in milliseconds; undefined = forever. */
+  timeout?: number;
+}
+
+/**
+ * A proxy for a barrier held by a manager (`manager.Barrier(parties)`,
+ * Python's `manager.Barrier()`): each `wait()` resolves once `parties`
+ * waits are pending, with a distinct arrival index in `0..parties-1`. A wait
+ * that times out, or `abort()`, breaks the barrier: pending and later waits
+ * reject with `BrokenBarrierError` until `reset()`. (It takes no `action`:
+ * run that in the process whose wait resolved `parties - 1`.)
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const barrier = await manager.Barrier(2);
+ * const [a, b] = await Promise.all([barrier.wait(5_000), barrier.wait(5_000)]);
+ * console.log([a, b].sort()); // [ 0, 1 ]
+ * ```
+ */
+export class BarrierProxy extends BaseProxy {
+  /**
+   * Waits until `parties` waits are pending; resolves this one's arrival
+   * index. Rejects with `BrokenBarrierError` when the barrier is or gets
+   * broken, or `timeoutMs` (default: the barrier's `timeout`) runs out.
+   */
+  wait(timeoutMs?: number): Promise<number> {
+    return call(this, "wait", [timeoutMs], true) as Promise<number>;
+  }
+  /** Empties the barrier and mends it; pending waits reject with `BrokenBarrierError`. */
+  reset(): Promise<void> {
+    return call(this, "reset", [], false) as Promise<void>;
+  }
+  /** Breaks the barrier: pending and later waits reject until `reset()`. */
+  abort(): Promise<void> {
+    return call(this, "abort", [], false) as Promise<void>;
+  }
+  /** How many waits release the barrier. */
+  parties(): Promise<number> {
+    return call(this, "parties", [], false) as Promise<number>;
+  }
+  /** How many waits are pending now (Python's `n_waiting`). */
+  nWaiting(): Promise<number> {
+    return call(this, "nWaiting", [], false) as Promise<number>;
+  }
+  /** Whether the barrier is broken. */
+  broken(): Promise<boolean> {
+    return call(this, "broken", [], false) as Promise<boolean>;
+  }
+}
+
+/**
+ * A proxy for an array held by a manager (`manager.Array(typecode,
+ * sequenceOrSize)`, Python's `manager.Array()`): a fixed length of numbers
+ * of one typecode (bigints for `q`/`Q`, one-character strings for `u`).
+ * Elements are checked and stored as the module's `SharedArray` stores them
+ * (integers wrap around, floats round); a value of the wrong type rejects
+ * with `TypeError`, an index out of range with `RangeError`. Indices may be
+ * negative (from the end), as in Python.
+ *
+ * @example
+ * ```ts
+ * import { Manager } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const arr = await manager.Array("i", [1, 2, 3]);
+ * await arr.set(-1, 30);
+ * console.log(await arr.get(0), await arr.toArray()); // 1 [ 1, 2, 30 ]
+ * ```
+ */
+export class ArrayProxy<T = number> extends BaseProxy {
+  /** The element at `index` (negative: from the end). */
+  get(index: number): Promise<T> {
+    return call(this, "get", [index], false) as Promise<T>;
+  }
+  /** Sets the element at `index` (`q`/`Q` take integral numbers too). */
+  set(
+    index: number,
+    value: T | (T extends bigint ? number : never),
+  ): Promise<void> {
+    return call(this, "set", [index, value], false) as Promise<void>;
+  }
+  /** The number of elements (Python's `len()`). */
+  len(): Promise<number> {
+    return call(this, "len", [], false) as Promise<number>;
+  }
+  /** A copy of every element, as a plain array (Python's `arr[:]`). */
+  toArray(): Promise<T[]> {
+    return call(this, "toArray", [], false) as Promise<T[]>;
+  }
+  /** A copy of the elements from `start` to `end` (Python's `arr[start:end]`). */
+  slice(start?: number, end?: number): Promise<T[]> {
+    return call(this, "slice", [start, end], false) as Promise<T[]>;
+  }
+  /** The typecode it was made with. */
+  typecode(): Promise<string> {
+    return call(this, "typecode", [], false) as Promise<string>;
+  }
+}
+
 const PROXY_CLASSES: Record<
   string,
   new (c: Channel, id: number, kind: string) => BaseProxy
@@ -664,6 +885,9 @@ const PROXY_CLASSES: Record<
   Semaphore: LockProxy,
   BoundedSemaphore: LockProxy,
   Event: EventProxy,
+  Array: ArrayProxy,
+  Condition: ConditionProxy,
+  Barrier: BarrierProxy,
 };
 
 function makeProxy(channel: Channel, id: number, kind: string): BaseProxy {
@@ -1009,6 +1233,80 @@ export class Manager implements AsyncDisposable {
   /** A shared Event. */
   Event(): Promise<EventProxy> {
     return this.#create("Event", []);
+  }
+
+  /**
+   * A shared array of `typecode` (Python's `manager.Array()`): `size` zeros,
+   * or the given elements. Typecodes: b B h H i I l L q Q f d (q/Q hold
+   * bigints: `manager.Array<bigint>("q", 4)`) and u (one-character strings:
+   * `manager.Array<string>("u", "abc")`); an unknown one throws a
+   * `TypeError` listing them.
+   */
+  Array<T = number>(
+    typecode: string,
+    sequenceOrSize:
+      | number
+      | string
+      | Iterable<NoInfer<T> | (T extends bigint ? number : never)>
+      | ArrayLike<NoInfer<T> | (T extends bigint ? number : never)>,
+  ): Promise<ArrayProxy<T>> {
+    checkArrayTypecode(typecode);
+    const s = sequenceOrSize as unknown;
+    // Iterables and array-likes travel as arrays; anything else as it is,
+    // for the server to refuse by name.
+    const init = s !== null && typeof s === "object" && !Array.isArray(s) &&
+        !ArrayBuffer.isView(s) &&
+        (Symbol.iterator in s ||
+          typeof (s as { length?: unknown }).length === "number")
+      ? Array.from(s as ArrayLike<unknown>)
+      : s;
+    return this.#create("Array", [typecode, init]);
+  }
+
+  /**
+   * A shared condition variable (Python's `manager.Condition(lock)`), over
+   * `lock` (a `manager.Lock()` or `manager.RLock()` of this manager) or, by
+   * default, a new RLock.
+   */
+  Condition(lock?: LockProxy): Promise<ConditionProxy> {
+    if (lock !== undefined) {
+      if (
+        !(lock instanceof LockProxy) ||
+        (lock.kind !== "Lock" && lock.kind !== "RLock")
+      ) {
+        throw new TypeError(
+          `Condition(lock): lock must be a manager Lock or RLock proxy (await manager.Lock()), got ${
+            lock instanceof BaseProxy ? `a ${lock.kind} proxy` : typeof lock
+          }`,
+        );
+      }
+      if (refOf(lock).channel.serverId !== this.#channel.serverId) {
+        throw new TypeError(
+          "Condition(lock): the lock belongs to another manager",
+        );
+      }
+    }
+    return this.#create("Condition", lock === undefined ? [] : [lock]);
+  }
+
+  /**
+   * A shared barrier for `parties` waits (Python's `manager.Barrier()`);
+   * `timeout` is the default timeout of `wait()` in milliseconds.
+   */
+  Barrier(
+    parties: number,
+    options: ProxyBarrierOptions = {},
+  ): Promise<BarrierProxy> {
+    if (
+      options !== null && typeof options === "object" &&
+      (options as { action?: unknown }).action !== undefined
+    ) {
+      throw new TypeError(
+        "a manager Barrier takes no action: a function cannot reach the server; " +
+          "run it yourself in the process whose wait() resolved parties - 1",
+      );
+    }
+    return this.#create("Barrier", [parties, options]);
   }
 
   /**

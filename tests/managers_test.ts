@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import {
   BaseProxy,
+  BrokenBarrierError,
   type DictProxy,
   Empty,
   EOFError,
@@ -14,15 +15,22 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import {
+  announceReady,
   appendItem,
+  awaitReady,
+  barrierParty,
   bounce,
+  bumpAndNotify,
   fillDict,
   forwardToGrandchild,
+  holdConditionAndDie,
   increment,
   ownManager,
   producer,
   putLater,
+  squareArray,
   takeLockAndDie,
+  waitBarrierAndDie,
   waitThenSet,
 } from "./fixtures/manager_targets.ts";
 
@@ -433,4 +441,330 @@ Deno.test("proxies coming back into a process reuse its channel and keep working
   await p.join(T);
   assert.equal(p.exitCode, 0);
   assert.equal(await l.len(), 20);
+});
+
+Deno.test("Condition proxy: hold, wait with timeout, notify(n), notifyAll, waitFor", async () => {
+  await using m = await Manager.start();
+  const cond = await m.Condition();
+  assert.equal(cond.kind, "Condition");
+  // Waiting or notifying without the lock.
+  await assert.rejects(
+    cond.wait(10),
+    (e: Error) =>
+      e instanceof ProcessError && /without holding its lock/.test(e.message),
+  );
+  await assert.rejects(cond.notify(), ProcessError);
+  await assert.rejects(cond.notifyAll(), ProcessError);
+  {
+    await using _ = await cond.hold();
+    assert.equal(await cond.wait(10), false, "nobody notifies: times out");
+    assert.equal(await cond.wait(0), false);
+    await assert.rejects(cond.notify(-1), RangeError);
+    await assert.rejects(cond.notify(1.5), RangeError);
+    await assert.rejects(cond.wait(-1), RangeError);
+    // The default lock is an RLock: it nests, and wait keeps the depth.
+    assert.equal(await cond.acquire({ blocking: false }), true);
+    assert.equal(await cond.wait(5), false);
+    await cond.release();
+  }
+  await assert.rejects(cond.release(), ProcessError);
+
+  // notify(2) wakes two of three waiters, in the order they came.
+  const waits: Promise<boolean>[] = [];
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await cond.acquire(), true);
+    waits.push(cond.wait(T).finally(() => cond.release()));
+  }
+  let third = false;
+  waits[2].then(() => third = true);
+  await cond.acquire();
+  await cond.notify(2);
+  await cond.release();
+  assert.deepEqual(await bounded(Promise.all(waits.slice(0, 2))), [
+    true,
+    true,
+  ]);
+  // Had the third been woken, it would have taken the lock before us.
+  await cond.acquire();
+  assert.equal(third, false, "notify(2) woke only two");
+  await cond.notifyAll();
+  await cond.release();
+  assert.equal(await bounded(waits[2]), true);
+
+  // waitFor: checks first, then after each wake-up; the predicate's value.
+  const state = await m.Namespace({ n: 0 });
+  await using _ = await cond.hold();
+  assert.equal(await cond.waitFor(() => "at once"), "at once");
+  assert.equal(await cond.waitFor(() => state.get("n"), 20), 0);
+  // A child bumps n three times, each under the lock (which it can only
+  // take while we wait), each with a notifyAll.
+  const bumper = new Process({
+    target: bumpAndNotify,
+    args: [cond, state, 3],
+    module,
+  });
+  await bumper.start();
+  assert.equal(
+    await bounded(cond.waitFor(async () => await state.get("n") === 3, T)),
+    true,
+  );
+  await bumper.join(T);
+  assert.equal(bumper.exitCode, 0);
+  await cond.release();
+  await cond.acquire();
+  await assert.rejects(cond.waitFor("x" as never), /must be a function/);
+  await assert.rejects(cond.waitFor(() => 1, -5), RangeError);
+});
+
+Deno.test("Condition over a manager Lock shares it; bad locks are refused", async () => {
+  await using m = await Manager.start();
+  const lock = await m.Lock();
+  const cond = await m.Condition(lock);
+  assert.equal(await cond.acquire(), true);
+  assert.equal(await lock.locked(), true);
+  const waiting = cond.wait(T);
+  // wait released the lock: it can be taken meanwhile.
+  assert.equal(await lock.acquire({ timeout: T }), true);
+  await cond.notify();
+  await lock.release();
+  assert.equal(await bounded(waiting), true);
+  assert.equal(await lock.locked(), true, "wait holds the lock again");
+  await cond.release();
+  assert.equal(await lock.locked(), false);
+
+  assert.throws(() => m.Condition(m as never), /manager Lock or RLock/);
+  assert.throws(
+    () => m.Condition(m.Semaphore as never),
+    /manager Lock or RLock proxy/,
+  );
+  const sem = await m.Semaphore(2);
+  assert.throws(() => m.Condition(sem), /got a Semaphore proxy/);
+  await using other = await Manager.start();
+  const foreign = await other.Lock();
+  assert.throws(() => m.Condition(foreign), /another manager/);
+  // An RLock works too.
+  const rcond = await m.Condition(await m.RLock());
+  await using _ = await rcond.hold();
+  assert.equal(await rcond.wait(1), false);
+});
+
+Deno.test("Condition across children: waitFor in one, notifyAll from another; a dead holder releases it", async () => {
+  await using m = await Manager.start();
+  const cond = await m.Condition();
+  const state = await m.Namespace({ ready: false });
+  const out = await m.list();
+  const waiters = [0, 1].map(() =>
+    new Process({ target: awaitReady, args: [cond, state, out], module })
+  );
+  for (const p of waiters) await p.start();
+  const notifier = new Process({
+    target: announceReady,
+    args: [cond, state],
+    module,
+  });
+  await notifier.start();
+  for (const p of [...waiters, notifier]) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+  assert.deepEqual(await out.toArray(), ["ready", "ready"]);
+
+  const taken = await m.Event();
+  const p = new Process({
+    target: holdConditionAndDie,
+    args: [cond, taken],
+    module,
+  });
+  await p.start();
+  assert.equal(await taken.wait(T), true);
+  await p.join(T);
+  assert.equal(p.exitCode, 3);
+  assert.equal(await cond.acquire({ timeout: T }), true);
+  await cond.release();
+});
+
+Deno.test("Barrier proxy: arrival indices, across children, nWaiting, parties", async () => {
+  await using m = await Manager.start();
+  const b = await m.Barrier(3);
+  assert.equal(await b.parties(), 3);
+  assert.equal(await b.nWaiting(), 0);
+  assert.equal(await b.broken(), false);
+  const out = await m.list<number>();
+  const procs = [0, 1].map(() =>
+    new Process({ target: barrierParty, args: [b, out], module })
+  );
+  for (const p of procs) await p.start();
+  const mine = await bounded(b.wait(T));
+  for (const p of procs) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+  assert.deepEqual([mine, ...await out.toArray()].sort(), [0, 1, 2]);
+  // It is reusable, and the last to arrive gets parties - 1.
+  const first = b.wait(T);
+  const second = b.wait(T);
+  assert.equal(await b.nWaiting(), 2);
+  assert.equal(await b.wait(T), 2);
+  assert.deepEqual(await bounded(Promise.all([first, second])), [0, 1]);
+  // One party: no wait at all.
+  const solo = await m.Barrier(1);
+  assert.equal(await solo.wait(), 0);
+});
+
+Deno.test("Barrier proxy broken by abort, by a timeout, by reset; bad input", async () => {
+  await using m = await Manager.start();
+  const b = await m.Barrier(2);
+  const pending = assert.rejects(
+    bounded(b.wait(T)),
+    (e: Error) => e instanceof BrokenBarrierError && /aborted/.test(e.message),
+  );
+  assert.equal(await b.nWaiting(), 1);
+  await b.abort();
+  await pending;
+  assert.equal(await b.broken(), true);
+  await assert.rejects(b.wait(T), BrokenBarrierError);
+  await b.reset();
+  assert.equal(await b.broken(), false);
+
+  // A wait whose timeout runs out breaks the barrier for everyone.
+  const b3 = await m.Barrier(3);
+  const other = assert.rejects(bounded(b3.wait(T)), BrokenBarrierError);
+  await assert.rejects(b3.wait(5), /timed out after 5 ms/);
+  await other;
+  assert.equal(await b3.broken(), true);
+  // The barrier's default timeout.
+  const timed = await m.Barrier(2, { timeout: 5 });
+  await assert.rejects(timed.wait(), BrokenBarrierError);
+  assert.equal(await timed.broken(), true);
+
+  // reset() while a wait is parked: it rejects, the barrier stays usable.
+  const parked = assert.rejects(bounded(b.wait(T)), /was reset/);
+  assert.equal(await b.nWaiting(), 1);
+  await b.reset();
+  await parked;
+  assert.equal(await b.broken(), false);
+  const pair = await bounded(Promise.all([b.wait(T), b.wait(T)]));
+  assert.deepEqual(pair, [0, 1]);
+
+  await assert.rejects(m.Barrier(0), /positive integer, got 0/);
+  await assert.rejects(m.Barrier(1.5), RangeError);
+  await assert.rejects(m.Barrier(2, { timeout: -1 }), RangeError);
+  assert.throws(
+    () => m.Barrier(2, { action: () => {} } as never),
+    /takes no action/,
+  );
+  await assert.rejects(b.wait(-1), RangeError);
+});
+
+Deno.test("Barrier: a party whose process ended no longer counts", async () => {
+  await using m = await Manager.start();
+  const b = await m.Barrier(2);
+  const parked = await m.Event();
+  const p = new Process({
+    target: waitBarrierAndDie,
+    args: [b, parked],
+    module,
+  });
+  await p.start();
+  assert.equal(await parked.wait(T), true);
+  assert.equal(await b.nWaiting(), 1);
+  await p.join(T);
+  assert.equal(p.exitCode, 4);
+  // The server notices the ended process (its channel's holder) soon.
+  const start = Date.now();
+  while (await b.nWaiting() !== 0) {
+    assert.ok(Date.now() - start < T, "the dead party was never dropped");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(
+    await bounded(Promise.all([b.wait(T), b.wait(T)])),
+    [0, 1],
+  );
+});
+
+Deno.test("Array proxy: get/set/len/toArray/slice, typecodes, conversions, bad input", async () => {
+  await using m = await Manager.start();
+  const arr = await m.Array("i", [1, 2, 3, 4]);
+  assert.equal(arr.kind, "Array");
+  assert.equal(await arr.len(), 4);
+  assert.equal(await arr.get(0), 1);
+  assert.equal(await arr.get(-1), 4);
+  await arr.set(1, 20);
+  assert.deepEqual(await arr.toArray(), [1, 20, 3, 4]);
+  assert.deepEqual(await arr.slice(1, -1), [20, 3]);
+  assert.deepEqual(await arr.slice(), [1, 20, 3, 4]);
+  assert.deepEqual(await arr.slice(-2), [3, 4]);
+  assert.equal(await arr.typecode(), "i");
+  // Stored as the typed array of the typecode stores it.
+  await arr.set(0, 2 ** 31);
+  assert.equal(await arr.get(0), -(2 ** 31));
+  await arr.set(0, 7.9);
+  assert.equal(await arr.get(0), 7);
+  const bytes = await m.Array("B", 3);
+  assert.deepEqual(await bytes.toArray(), [0, 0, 0]);
+  await bytes.set(0, 257);
+  assert.equal(await bytes.get(0), 1);
+  const f = await m.Array("f", [0.1]);
+  assert.equal(await f.get(0), Math.fround(0.1));
+  const big = await m.Array<bigint>("q", [1n, 2]);
+  assert.deepEqual(await big.toArray(), [1n, 2n]);
+  await big.set(0, 5);
+  assert.equal(await big.get(0), 5n);
+  await assert.rejects(big.set(0, 1.5 as never), /integers/);
+  const chars = await m.Array<string>("u", "abc");
+  assert.deepEqual(await chars.toArray(), ["a", "b", "c"]);
+  await chars.set(0, "z");
+  await assert.rejects(chars.set(0, "zz"), /one-character strings/);
+  assert.equal(await (await m.Array("d", new Set([1.5]))).get(0), 1.5);
+  assert.equal(await (await m.Array("h", new Int16Array([9]))).get(0), 9);
+
+  // Bad input, each named.
+  await assert.rejects(arr.get(4), (e: Error) =>
+    e instanceof RangeError &&
+    /Array index 4 is out of range for an array of length 4/.test(e.message));
+  await assert.rejects(arr.set(-5, 0), RangeError);
+  await assert.rejects(arr.get(1.5), /must be an integer/);
+  await assert.rejects(
+    arr.set(0, "1" as never),
+    (e: Error) =>
+      e instanceof TypeError && /typecode 'i' holds numbers/.test(e.message),
+  );
+  assert.throws(() => m.Array("z", 3), /unknown Array typecode "z".*b B h/);
+  assert.throws(() => m.Array("c", 3), /use 'B' for bytes/);
+  await assert.rejects(m.Array("i", -1), /non-negative integer/);
+  await assert.rejects(m.Array("i", 2.5), RangeError);
+  await assert.rejects(m.Array("i", ["x"] as never), TypeError);
+  await assert.rejects(m.Array("i", { n: 1 } as never), TypeError);
+  assert.deepEqual(
+    await (await m.Array("i", { length: 2, 0: 5, 1: 6 })).toArray(),
+    [5, 6],
+  );
+  // Still serves.
+  assert.equal(await arr.len(), 4);
+});
+
+Deno.test("Array proxy across a child", async () => {
+  await using m = await Manager.start();
+  const arr = await m.Array("d", 5);
+  await run(squareArray, [arr]);
+  assert.deepEqual(await arr.toArray(), [0, 1, 4, 9, 32]);
+});
+
+Deno.test("Condition, Barrier, Array after shutdown: EOFError, pending waits too", async () => {
+  const m = await Manager.start();
+  const cond = await m.Condition();
+  const b = await m.Barrier(2);
+  const arr = await m.Array("i", 1);
+  await cond.acquire();
+  const waiting = assert.rejects(bounded(cond.wait()), EOFError);
+  const parked = assert.rejects(bounded(b.wait()), EOFError);
+  assert.equal(await b.nWaiting(), 1);
+  await m.shutdown();
+  await waiting;
+  await parked;
+  await assert.rejects(bounded(arr.get(0)), EOFError);
+  await assert.rejects(bounded(cond.notify()), EOFError);
+  await assert.rejects(m.Condition(), EOFError);
+  await assert.rejects(m.Barrier(2), EOFError);
+  await assert.rejects(m.Array("i", 1), EOFError);
 });
