@@ -11,7 +11,7 @@
 // Loads every module of the library, so every shared object's rebuilder is
 // registered before the arguments are rebuilt.
 import "../mod.ts";
-import { parentPort } from "node:worker_threads";
+import { provideThreads, type Threads, threadsLoading } from "./_threads.ts";
 import { rebuild } from "./reduction.ts";
 import { attachTable, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
@@ -34,7 +34,10 @@ let finished = false;
 export function bootstrap(
   modules: [string, Record<string, unknown>][],
   kind: "web" | "node",
+  wt?: Threads,
 ): void {
+  if (wt) provideThreads(wt);
+  const parentPort = wt?.parentPort;
   for (const [url, ns] of modules) registerModule(url, ns);
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")];
   const scope = globalThis as unknown as {
@@ -148,6 +151,10 @@ async function run(
     finish(1);
     return;
   }
+  // What arrived in the arguments (a Pipe end, a manager proxy, ...) may
+  // need node:worker_threads: have it before the target runs.
+  const threads = threadsLoading();
+  if (threads) await threads;
   post({ kind: "started" });
   let code = 0;
   try {

@@ -49,7 +49,6 @@
  * @module
  */
 
-import { serialize } from "node:v8";
 import {
   isArrayBuffer,
   isBigIntObject,
@@ -900,15 +899,17 @@ function hostWhy(o: object): string {
 }
 
 /**
- * Whether V8's serializer takes object `o` (not plain, of no kind the
- * codec knows) as an ordinary object, as structured clone does, rather
- * than refusing it (Promise, WeakMap, iterators, Intl objects, ...).
+ * Whether structured clone takes object `o` (not plain, of no kind the
+ * codec knows) as an ordinary object rather than refusing it (Promise,
+ * WeakMap, iterators, Intl objects, ...). Asked of `structuredClone`
+ * itself (only for such rare objects), not of `node:v8`'s serializer:
+ * loading `node:v8` would cost every child ~2 ms at start-up.
  * When it refuses, `o` is blamed only if none of its own values is what
  * it refused (then the codec meets that value and names it).
  */
 function clonesAsObject(o: object): boolean {
   try {
-    serialize(o);
+    structuredClone(o);
     return true;
   } catch {
     // o itself, or something in it
@@ -918,7 +919,7 @@ function clonesAsObject(o: object): boolean {
     if (typeof v === "function" || typeof v === "symbol") return true;
     if (v !== null && typeof v === "object") {
       try {
-        serialize(v);
+        structuredClone(v);
       } catch {
         return true;
       }

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { receiveMessageOnPort } from "node:worker_threads";
+import { loadThreads, threads } from "./_threads.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
@@ -173,6 +173,7 @@ export class LocalChannel implements ProxyChannel {
     this.#bytes = new Uint8Array(sab);
     this.#door = door ? new Int32Array(door) : null;
     this.serverIdent = serverIdent;
+    loadThreads(); // for receiveMessageOnPort, before it is needed
     this.serverId = serverId;
     Atomics.store(this.#ctl, HOLDER, currentIdent());
   }
@@ -319,7 +320,7 @@ export class LocalChannel implements ProxyChannel {
 
   #drain(): void {
     while (true) {
-      const r = receiveMessageOnPort(this.#port as never) as
+      const r = threads().receiveMessageOnPort(this.#port as never) as
         | { message: Reply }
         | undefined;
       if (!r) return;

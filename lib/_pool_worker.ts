@@ -10,7 +10,7 @@
  * @module
  */
 
-import { receiveMessageOnPort } from "node:worker_threads";
+import { loadThreads } from "./_threads.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
@@ -97,6 +97,7 @@ export async function poolWorker(
   config: WorkerConfig,
 ): Promise<void> {
   const { port, ctl, signal } = link;
+  const { receiveMessageOnPort } = await loadThreads();
   const tasks = new Ring(link.tasks);
   const results = new Ring(link.results);
   const encoder = new Encoder();

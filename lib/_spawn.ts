@@ -15,7 +15,7 @@
  * @module
  */
 
-import { Worker as NodeWorker } from "node:worker_threads";
+import { threads } from "./_threads.ts";
 import { ProcessError } from "./errors.ts";
 
 const PRELUDE = new URL("./_prelude.ts", import.meta.url).href;
@@ -60,6 +60,8 @@ export interface SpawnHooks {
 /** The source of the child's entry module. */
 function entrySource(modules: string[], kind: "web" | "node"): string {
   const lines = [`import ${JSON.stringify(PRELUDE)};`];
+  // A Node-style worker needs node:worker_threads (its parentPort) anyway.
+  if (kind === "node") lines.push(`import * as wt from "node:worker_threads";`);
   modules.forEach((url, i) =>
     lines.push(`import * as m${i} from ${JSON.stringify(url)};`)
   );
@@ -67,7 +69,11 @@ function entrySource(modules: string[], kind: "web" | "node"): string {
   const map = modules.map((url, i) => `[${JSON.stringify(url)}, m${i}]`).join(
     ", ",
   );
-  lines.push(`bootstrap([${map}], ${JSON.stringify(kind)});`);
+  lines.push(
+    `bootstrap([${map}], ${JSON.stringify(kind)}${
+      kind === "node" ? ", wt" : ""
+    });`,
+  );
   return lines.join("\n");
 }
 
@@ -178,7 +184,7 @@ function spawnNode(
     "data:application/javascript," +
       encodeURIComponent(entrySource(modules, "node")),
   );
-  const worker = new NodeWorker(url, { name });
+  const worker = new (threads().Worker)(url, { name });
   worker.unref();
   worker.on("message", (m: unknown) => hooks.onMessage(m));
   worker.on("error", (e: Error) => hooks.onError(e?.stack ?? String(e)));

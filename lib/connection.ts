@@ -39,7 +39,7 @@
  * @module
  */
 
-import { receiveMessageOnPort } from "node:worker_threads";
+import { loadThreads, threads } from "./_threads.ts";
 import {
   findUncloneable,
   rebuild,
@@ -125,6 +125,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.#port = port;
     this.#ctl = ctl;
     this.#side = side;
+    loadThreads(); // for receiveMessageOnPort, before it is needed
     this.#inbox = inbox ? Ring.attach(inbox) : null;
     this.#outbox = outbox ? Ring.attach(outbox) : null;
     Atomics.store(ctl, HOLDER + side, currentIdent());
@@ -149,6 +150,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #absorb(): void {
     if (this.#port === null) return;
     let r: Received;
+    const { receiveMessageOnPort } = threads();
     while ((r = receiveMessageOnPort(this.#port as never) as Received)) {
       this.#portBuffer.push(r.message);
     }
@@ -267,7 +269,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     for (let i = 0;; i++) {
       const raw: Received = this.#portBuffer.length > 0
         ? { message: this.#portBuffer.shift() }
-        : receiveMessageOnPort(this.#open() as never) as Received;
+        : threads().receiveMessageOnPort(this.#open() as never) as Received;
       if (raw) return rebuild(raw.message);
       // Posted, but not visible yet (a port in transit): a moment away.
       if (i > 1000 && this.#peerGone()) {

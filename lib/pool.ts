@@ -21,7 +21,7 @@
  * @module
  */
 
-import { receiveMessageOnPort } from "node:worker_threads";
+import { threads } from "./_threads.ts";
 import { cpuCount, type Permissions, Process, whenEnded } from "./process.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import {
@@ -1105,7 +1105,7 @@ export class Pool implements AsyncDisposable {
         this.#deliver(w, msg.v, msg.e);
         this.#measure(busy, n);
       } else if (type === R_PORT) {
-        const r = receiveMessageOnPort(w.port as never) as
+        const r = threads().receiveMessageOnPort(w.port as never) as
           | {
             message: {
               v: unknown;

@@ -13,6 +13,7 @@ import {
   flood,
   forward,
   holdEndForever,
+  lockThroughOwnPipe,
   sleepThenSend,
 } from "./fixtures/targets.ts";
 
@@ -157,6 +158,13 @@ Deno.test("round trips with a child; a connection sent through a connection", as
   await q.join(T);
   inner.close();
   carrier.close();
+});
+
+Deno.test("a child that makes a pipe and sends a shared object through it, all in blocking calls, receives it", async () => {
+  const p = new Process({ module, target: lockThroughOwnPipe });
+  await bounded(p.start());
+  await p.join(T);
+  assert.equal(p.exitCode, 7);
 });
 
 Deno.test("recvSync in the same thread reads what is there and sees EOF", () => {
