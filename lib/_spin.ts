@@ -1,7 +1,7 @@
 /**
  * A brief, adaptive spin before a futex wait, for round trips between two
  * threads that answer each other within microseconds (a manager proxy and
- * its server).
+ * its server, the two ends of a Pipe).
  *
  * Waking a thread parked in `Atomics.wait` costs ~7 us on a VM (the kernel
  * reschedules it, often with an interrupt to another core): a futex ping-pong

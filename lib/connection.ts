@@ -40,6 +40,7 @@
  */
 
 import { loadThreads, threads } from "./_threads.ts";
+import { Spinner } from "./_spin.ts";
 import {
   findUncloneable,
   rebuild,
@@ -113,6 +114,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #portBuffer: unknown[] = [];
   /** Whether recv() blocks briefly for a fast reply before it parks. */
   #fast = true;
+  #spinner = new Spinner();
 
   /** Internal: use {@linkcode Pipe}. */
   constructor(
@@ -310,12 +312,15 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
       const v = this.#step(inbox);
       if (v !== NOTHING) return v;
       if (this.#fast) {
-        // A reply usually comes within microseconds: block the thread for
-        // it briefly (a futex wait, no CPU burnt, woken in microseconds)
+        // A reply usually comes within microseconds: watch for it a moment
+        // (while that pays, see Spinner), then block the thread for it
+        // briefly (a futex wait, no CPU burnt, woken in microseconds)
         // rather than park on Atomics.waitAsync (tens of microseconds to
         // wake in Deno). Once that comes back empty, park until messages
         // come fast again.
-        inbox.waitSync(performance.now() + FAST_MS, false);
+        if (!this.#spinner.spin(inbox.ctl, inbox.waitWord, inbox.waitValue)) {
+          inbox.waitSync(performance.now() + FAST_MS, false);
+        }
         const w = this.#step(inbox);
         if (w !== NOTHING) return w;
         this.#fast = false;
