@@ -11,6 +11,7 @@
  */
 
 import { BrokenBarrierError, Empty, Full, ProcessError } from "./errors.ts";
+import { REF_KEY } from "./_manager_wire.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -83,6 +84,12 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b)) return false;
+  // References to manager objects (proxies stored or passed): by object.
+  const ra = (a as Record<string, unknown>)[REF_KEY];
+  const rb = (b as Record<string, unknown>)[REF_KEY];
+  if (Array.isArray(ra) || Array.isArray(rb)) {
+    return Array.isArray(ra) && Array.isArray(rb) && ra[0] === rb[0];
+  }
   if (a instanceof Date && b instanceof Date) {
     return a.getTime() === b.getTime();
   }

@@ -14,6 +14,15 @@
  * every other client goes on. Clients that are gone (closed socket, ended
  * process) lose their waits and the locks they held.
  *
+ * Objects are reference-counted, as Python's manager does: each client
+ * (channel) holds a count per object (one per proxy of it in that process),
+ * each registered name holds one, each reference stored inside another
+ * object's value holds one for as long as the server keeps that value (a
+ * {@linkcode StoredRef}, counted out by a FinalizationRegistry), a proxy on
+ * its way to another process holds one until it is taken there (a token),
+ * and a call in progress holds one. An object whose count reaches zero is
+ * deleted; a client that goes away drops all it held.
+ *
  * @module
  */
 
@@ -32,12 +41,17 @@ import {
   HOLDER,
   OP_ADOPT,
   OP_CALL,
+  OP_CALL_REFS,
   OP_CREATE,
+  OP_DEBUG,
+  OP_DECREF,
   OP_GET,
   OP_HELLO,
+  OP_LEND,
   OP_REGISTER,
   OP_RELEASE,
   OP_SHUTDOWN,
+  OP_TAKE,
   REF_KEY,
   type Reply,
   REPLY_AT,
@@ -99,12 +113,61 @@ const HOT_WAIT_MS = 0.2;
 interface ServedObject {
   kind: string;
   value: unknown;
+  /** References to it: clients' proxies, names, stored ones, lent, calls in progress. */
+  refs: number;
+  /** Whether references were ever stored in its value (then replies are searched for them). */
+  hasRefs: boolean;
+}
+
+/**
+ * A reference to an object stored inside another object's value (a proxy
+ * put in a list, a dict, a queue, ...). It holds one reference for as long
+ * as the server keeps it; it crosses the wire as `{ [REF_KEY]: [id, kind] }`.
+ */
+class StoredRef {
+  readonly [REF_KEY]: [number, string];
+  constructor(id: number, kind: string) {
+    this[REF_KEY] = [id, kind];
+  }
+}
+
+/** A proxy in transit: lent by `lender`, or (lender null) taken before the lend came. */
+interface Token {
+  oid: number;
+  lender: Client | null;
+  at: number;
+}
+
+/** How long a token taken before its lend arrived waits for it (ms). */
+const TOKEN_TTL_MS = 60_000;
+
+function isPlainObject(v: object): boolean {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+/** The id in a `{ [REF_KEY]: [id, kind] }` reference, or undefined. */
+function refId(v: unknown): number | undefined {
+  if (v === null || typeof v !== "object") return undefined;
+  const r = (v as Record<string, unknown>)[REF_KEY];
+  return Array.isArray(r) && typeof r[0] === "number" ? r[0] : undefined;
+}
+
+function noObject(id: unknown): string {
+  return `the manager holds no object with id ${
+    String(id)
+  }: it was deleted when the last reference to it went (every proxy released or collected, ` +
+    `its registered name replaced, no stored copy left), or it never existed`;
 }
 
 abstract class Client implements Caller {
   static #next = 1;
   readonly id: number = Client.#next++;
   closed = false;
+  /** References this client holds, by object id (one per proxy). */
+  readonly held = new Map<number, number>();
+  /** Tokens of proxies this client sent that were not taken yet. */
+  readonly lends = new Set<string>();
   #onClose = new Set<() => void>();
 
   onClose(fn: () => void): () => void {
@@ -223,6 +286,11 @@ class TcpClient extends Client {
 class Server {
   readonly objects = new Map<number, ServedObject>();
   readonly names = new Map<string, number>();
+  readonly #tokens = new Map<string, Token>();
+  /** Counts a stored reference out once the value holding it is collected. */
+  readonly #stored = new FinalizationRegistry<number>((oid) => {
+    if (!this.#stopped) this.#decref(oid);
+  });
   readonly clients = new Set<Client>();
   /** Local clients, scanned for fast-lane requests when the doorbell rings. */
   #locals: LocalClient[] = [];
@@ -250,6 +318,10 @@ class Server {
         if (c instanceof LocalClient && c !== owner && !c.holderAlive()) {
           this.drop(c);
         }
+      }
+      const old = Date.now() - TOKEN_TTL_MS;
+      for (const [token, t] of this.#tokens) {
+        if (t.lender === null && t.at < old) this.#tokens.delete(token);
       }
     }, 500);
     const a = this.config.address;
@@ -284,6 +356,163 @@ class Server {
       if (i >= 0) this.#locals.splice(i, 1);
     }
     c.close();
+    if (this.#stopped) return;
+    // Everything it held goes: its proxies' references, and those it lent
+    // for proxies no process took.
+    const held = [...c.held];
+    c.held.clear();
+    for (const token of c.lends) {
+      const t = this.#tokens.get(token);
+      if (t?.lender !== c) continue;
+      this.#tokens.delete(token);
+      held.push([t.oid, 1]);
+    }
+    c.lends.clear();
+    for (const [oid, n] of held) this.#decref(oid, n);
+  }
+
+  // ------------------------------------------------------ reference counts
+
+  /** Counts a reference to `oid`, held by `c` (or by a name, token, value). */
+  #incref(c: Client | null, oid: unknown): ServedObject {
+    const obj = typeof oid === "number" ? this.objects.get(oid) : undefined;
+    if (!obj) throw new ReferenceError(noObject(oid));
+    obj.refs++;
+    if (c) c.held.set(oid as number, (c.held.get(oid as number) ?? 0) + 1);
+    return obj;
+  }
+
+  /** Drops `n` references to `oid`; the object goes with the last. */
+  #decref(oid: number, n = 1): void {
+    const obj = this.objects.get(oid);
+    if (!obj) return;
+    obj.refs -= n;
+    if (obj.refs <= 0) this.objects.delete(oid);
+  }
+
+  /** Drops one of the references `c` holds to `oid` (none held: nothing). */
+  #release(c: Client, oid: unknown): void {
+    if (typeof oid !== "number") return;
+    const n = c.held.get(oid);
+    if (!n) return;
+    if (n === 1) c.held.delete(oid);
+    else c.held.set(oid, n - 1);
+    this.#decref(oid);
+  }
+
+  /**
+   * Turns the references in arguments that hold proxies into
+   * {@linkcode StoredRef}s, in place, each holding its object (an unknown id
+   * is a ReferenceError). Arrays, plain objects and Maps are searched, as
+   * the client's encoding puts references there.
+   */
+  #storeRefs(v: unknown, seen: Map<object, unknown> = new Map()): unknown {
+    if (v === null || typeof v !== "object") return v;
+    if (seen.has(v)) return seen.get(v);
+    if (v instanceof StoredRef) return v;
+    const id = refId(v);
+    if (id !== undefined && isPlainObject(v)) {
+      const obj = this.#incref(null, id);
+      const ref = new StoredRef(id, obj.kind);
+      this.#stored.register(ref, id);
+      seen.set(v, ref);
+      return ref;
+    }
+    seen.set(v, v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = this.#storeRefs(v[i], seen);
+    } else if (v instanceof Map) {
+      const entries = [...v].map(([k, x]) =>
+        [this.#storeRefs(k, seen), this.#storeRefs(x, seen)] as const
+      );
+      v.clear();
+      for (const [k, x] of entries) v.set(k, x);
+    } else if (isPlainObject(v)) {
+      const rec = v as Record<string, unknown>;
+      for (const k of Object.keys(rec)) rec[k] = this.#storeRefs(rec[k], seen);
+    }
+    return v;
+  }
+
+  /**
+   * A reply's value with each {@linkcode StoredRef} the client will turn
+   * into a proxy (in arrays, plain objects, Map values) replaced by a fresh
+   * reference that `c` now holds. Stored values are not changed: what
+   * holds a reference is copied.
+   */
+  #shareRefs(
+    c: Client,
+    v: unknown,
+    seen: Map<object, unknown> = new Map(),
+  ): unknown {
+    if (v === null || typeof v !== "object") return v;
+    if (seen.has(v)) return seen.get(v);
+    if (v instanceof StoredRef) {
+      const [id, kind] = v[REF_KEY];
+      if (!this.objects.has(id)) return { [REF_KEY]: [id, kind] };
+      this.#incref(c, id);
+      return { [REF_KEY]: [id, kind] };
+    }
+    seen.set(v, v);
+    if (Array.isArray(v)) {
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const w = this.#shareRefs(c, v[i], seen);
+        if (w !== v[i] && !out) {
+          out = v.slice(0, i);
+          seen.set(v, out);
+        }
+        if (out) out[i] = w;
+      }
+      return out ?? v;
+    }
+    if (v instanceof Map) {
+      let out: Map<unknown, unknown> | undefined;
+      for (const [k, x] of v) {
+        const w = this.#shareRefs(c, x, seen);
+        if (w !== x && !out) {
+          out = new Map(v);
+          seen.set(v, out);
+        }
+        if (out) out.set(k, w);
+      }
+      return out ?? v;
+    }
+    if (!isPlainObject(v)) return v;
+    const rec = v as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const k of Object.keys(rec)) {
+      const w = this.#shareRefs(c, rec[k], seen);
+      if (w !== rec[k] && !out) {
+        out = { ...rec };
+        seen.set(v, out);
+      }
+      if (out) out[k] = w;
+    }
+    return out ?? v;
+  }
+
+  /**
+   * A call that waits holds a reference to its object until it settles
+   * (or its client goes), so the object cannot go while it is in use.
+   */
+  #settle(obj: ServedObject, oid: number, c: Client, p: Promise<unknown>) {
+    obj.refs++;
+    let held = true;
+    const done = () => {
+      if (!held) return;
+      held = false;
+      cancel();
+      this.#decref(oid);
+    };
+    const cancel = c.onClose(done);
+    return p.then((v) => {
+      done();
+      return obj.hasRefs && !c.closed ? this.#shareRefs(c, v) : v;
+    }, (e) => {
+      done();
+      throw e;
+    });
   }
 
   /** Serves every fast-lane request written so far; returns how many. */
@@ -453,13 +682,10 @@ class Server {
   #dispatch(c: Client, msg: Request): unknown {
     const [, op, a, b, d] = msg;
     switch (op) {
-      case OP_CALL: {
+      case OP_CALL:
+      case OP_CALL_REFS: {
         const obj = this.objects.get(a as number);
-        if (!obj) {
-          throw new ReferenceError(
-            `the manager holds no object with id ${String(a)}`,
-          );
-        }
+        if (!obj) throw new ReferenceError(noObject(a));
         const methods = KINDS[obj.kind].methods;
         if (typeof b !== "string" || !Object.hasOwn(methods, b)) {
           throw new TypeError(
@@ -471,7 +697,15 @@ class Server {
         if (!Array.isArray(d)) {
           throw new TypeError("the arguments of a call must be an array");
         }
-        return methods[b](obj.value, d, c);
+        if (op === OP_CALL_REFS) {
+          this.#storeRefs(d);
+          obj.hasRefs = true;
+        }
+        const result = methods[b](obj.value, d, c);
+        if (result instanceof Promise) {
+          return this.#settle(obj, a as number, c, result);
+        }
+        return obj.hasRefs ? this.#shareRefs(c, result) : result;
       }
       case OP_CREATE: {
         if (typeof a !== "string" || !Object.hasOwn(KINDS, a)) {
@@ -481,9 +715,12 @@ class Server {
             }`,
           );
         }
-        const value = KINDS[a].create(Array.isArray(b) ? b : [], this.#lookup);
+        const args = Array.isArray(b) ? b : [];
+        if (d === true) this.#storeRefs(args);
+        const value = KINDS[a].create(args, this.#lookup);
         const oid = this.#nextId++;
-        this.objects.set(oid, { kind: a, value });
+        this.objects.set(oid, { kind: a, value, refs: 0, hasRefs: d === true });
+        this.#incref(c, oid);
         return [oid, a];
       }
       case OP_REGISTER: {
@@ -493,13 +730,13 @@ class Server {
           );
         }
         if (!this.objects.has(b as number)) {
-          throw new ReferenceError(
-            `register('${a}'): the manager holds no object with id ${
-              String(b)
-            }`,
-          );
+          throw new ReferenceError(`register('${a}'): ${noObject(b)}`);
         }
+        // The name holds a reference; the object it named before loses one.
+        this.#incref(null, b);
+        const before = this.names.get(a);
         this.names.set(a, b as number);
+        if (before !== undefined) this.#decref(before);
         return undefined;
       }
       case OP_GET: {
@@ -514,8 +751,47 @@ class Server {
             }`,
           );
         }
-        return [oid, this.objects.get(oid)!.kind];
+        return [oid, this.#incref(c, oid).kind];
       }
+      case OP_DECREF: {
+        if (Array.isArray(a)) { for (const oid of a) this.#release(c, oid); }
+        return undefined;
+      }
+      case OP_LEND: {
+        if (typeof b !== "string") throw new TypeError("lend: bad token");
+        const t = this.#tokens.get(b);
+        if (t?.lender === null) {
+          // Taken already (the taker counted itself): nothing to hold.
+          this.#tokens.delete(b);
+          return undefined;
+        }
+        if (t) throw new TypeError("lend: token used twice");
+        this.#incref(null, a);
+        this.#tokens.set(b, { oid: a as number, lender: c, at: Date.now() });
+        c.lends.add(b);
+        return undefined;
+      }
+      case OP_TAKE: {
+        this.#incref(c, a);
+        if (typeof b !== "string") return undefined;
+        const t = this.#tokens.get(b);
+        if (t?.lender) {
+          this.#tokens.delete(b);
+          t.lender.lends.delete(b);
+          this.#decref(t.oid);
+        } else {
+          // The lend is still on its way (another channel): it holds nothing
+          // when it comes.
+          this.#tokens.set(b, {
+            oid: a as number,
+            lender: null,
+            at: Date.now(),
+          });
+        }
+        return undefined;
+      }
+      case OP_DEBUG:
+        return this.#debugInfo();
       case OP_HELLO:
         return { serverId: this.config.serverId };
       case OP_ADOPT: {
@@ -539,6 +815,22 @@ class Server {
       default:
         throw new TypeError(`unknown manager request ${String(op)}`);
     }
+  }
+
+  /** Every object with its count, after a collection when `gc` is exposed. */
+  async #debugInfo(): Promise<{ id: number; kind: string; refs: number }[]> {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (typeof gc === "function") {
+      // Stored references dropped with their values are counted out by the
+      // FinalizationRegistry: collect, then let its callbacks run.
+      gc();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return [...this.objects].map(([id, o]) => ({
+      id,
+      kind: o.kind,
+      refs: o.refs,
+    }));
   }
 
   stop(): void {

@@ -35,11 +35,14 @@ export function unframe(payload: Uint8Array): unknown {
 
 /** Request: call a method: `[id, "call", objectId, method, args]`. */
 export const OP_CALL = 0;
-/** Request: create an object: `[id, "create", kind, args]` -> `[objectId, kind]`. */
+/**
+ * Request: create an object: `[id, "create", kind, args, argsHoldRefs]` ->
+ * `[objectId, kind]`; the caller holds a reference to it.
+ */
 export const OP_CREATE = 1;
-/** Request: name an object: `[id, "register", name, objectId]`. */
+/** Request: name an object (the name holds a reference): `[id, "register", name, objectId]`. */
 export const OP_REGISTER = 2;
-/** Request: look a name up: `[id, "get", name]` -> `[objectId, kind]`. */
+/** Request: look a name up: `[id, "get", name]` -> `[objectId, kind]`; the caller holds a reference. */
 export const OP_GET = 3;
 /** Request (local only): serve a new channel: `[0, "adopt", port, sab]`. */
 export const OP_ADOPT = 4;
@@ -49,6 +52,25 @@ export const OP_SHUTDOWN = 5;
 export const OP_HELLO = 6;
 /** Request (local only): drop this channel (a process already has one). */
 export const OP_RELEASE = 7;
+/** Request: drop one of the caller's references to each object: `[id, "decref", objectIds]`. */
+export const OP_DECREF = 8;
+/**
+ * Request: a proxy is on its way to another process: hold a reference for
+ * it until that process takes it: `[id, "lend", objectId, token]`.
+ */
+export const OP_LEND = 9;
+/**
+ * Request: a proxy arrived here: the caller holds a reference, and the one
+ * lent for it goes: `[id, "take", objectId, token]`.
+ */
+export const OP_TAKE = 10;
+/**
+ * Request: as {@linkcode OP_CALL}, with references to objects inside the
+ * arguments (each kept while the value holding it is).
+ */
+export const OP_CALL_REFS = 11;
+/** Request: every object with its reference count -> `[{ id, kind, refs }]`. */
+export const OP_DEBUG = 12;
 
 /**
  * The key of a reference to a manager object inside a value (a proxy in the

@@ -41,10 +41,15 @@ import {
 import {
   CHANNEL_BYTES,
   OP_CALL,
+  OP_CALL_REFS,
   OP_CREATE,
+  OP_DEBUG,
+  OP_DECREF,
   OP_GET,
+  OP_LEND,
   OP_REGISTER,
   OP_SHUTDOWN,
+  OP_TAKE,
   REF_KEY,
 } from "./_manager_wire.ts";
 import {
@@ -72,6 +77,16 @@ interface ProxyRef {
   channel: Channel;
   id: number;
   kind: string;
+  /** Whether the server counts a reference for this proxy (made by makeProxy). */
+  counted: boolean;
+  /** Set by dispose() (or collection): calls then fail. */
+  disposed: boolean;
+  /** Calls in progress. */
+  inflight: number;
+  /** The proxy itself while calls are in progress, so it is not collected meanwhile. */
+  self: BaseProxy | null;
+  /** Runs once the last call in progress settled (a dispose waiting for it). */
+  onIdle: (() => void) | null;
 }
 
 const refs = new WeakMap<BaseProxy, ProxyRef>();
@@ -82,11 +97,57 @@ function refOf(p: BaseProxy): ProxyRef {
   return r;
 }
 
+function disposedError(r: ProxyRef, what: string): ReferenceError {
+  return new ReferenceError(
+    `${what}: this ${r.kind} proxy (object ${r.id}) was disposed of; ` +
+      `use another proxy of the object (manager.get(name), or one kept elsewhere)`,
+  );
+}
+
+// Reference counting, as Python's proxies do: each proxy made in a process
+// counts one reference in the server, for its channel; it goes when the
+// proxy is disposed of or collected (batched: one message a channel).
+
+const pendingDecrefs = new Map<Channel, number[]>();
+
+function flushDecrefs(): void {
+  for (const [channel, ids] of pendingDecrefs) {
+    channel.call(OP_DECREF, ids).catch(() => {}); // a gone server holds nothing
+  }
+  pendingDecrefs.clear();
+}
+
+function dropReference(channel: Channel, id: number): void {
+  if (pendingDecrefs.size === 0) queueMicrotask(flushDecrefs);
+  const ids = pendingDecrefs.get(channel);
+  if (ids) ids.push(id);
+  else pendingDecrefs.set(channel, [id]);
+}
+
+const collected = new FinalizationRegistry<ProxyRef>((r) => {
+  if (r.disposed) return;
+  r.disposed = true;
+  dropReference(r.channel, r.id);
+});
+
+/** Calls whose arguments hold proxies: kept alive until the server has them. */
+const sending = new Set<unknown[]>();
+
+let tokenPrefix = "";
+let tokenCount = 0;
+
+/** A token unique to one sending of a proxy, in any process of any program. */
+function nextToken(): string {
+  if (tokenPrefix === "") tokenPrefix = crypto.randomUUID();
+  return `${tokenPrefix}:${++tokenCount}`;
+}
+
 /** Proxies inside a value become references the server keeps. */
 function encode(v: unknown, serverId: string): unknown {
   if (v === null || typeof v !== "object") return v;
   if (v instanceof BaseProxy) {
     const r = refOf(v);
+    if (r.disposed) throw disposedError(r, "a proxy cannot be stored");
     if (r.channel.serverId !== serverId) {
       throw new TypeError(
         "a proxy can only be stored in the manager that holds its object",
@@ -171,23 +232,88 @@ function decode(v: unknown, channel: Channel): unknown {
  * queues) and keep working there while the manager runs; a call after the
  * manager stopped rejects with `EOFError`.
  *
+ * Each proxy holds a reference to its object, as in Python: the server
+ * deletes an object once no proxy in any process, no registered name and no
+ * other object storing it refers to it. A proxy's reference goes when the
+ * proxy is garbage-collected, or at once with `dispose()` (or `using` /
+ * `await using`, which dispose of it at the end of the block); a process
+ * that ends drops all of its references. A disposed proxy rejects calls
+ * with a `ReferenceError`.
+ *
  * @example
  * ```ts
  * import { BaseProxy, Manager } from "@mp/multiprocessing";
  * await using manager = await Manager.start();
  * const d = await manager.dict();
  * console.log(d instanceof BaseProxy, d.kind); // true dict
+ * {
+ *   await using scratch = await manager.list([1, 2]);
+ *   console.log(await scratch.len()); // 2
+ * } // disposed of here: the server deletes the list
+ * console.log(await manager.numberOfObjects()); // 1
  * ```
  */
-export class BaseProxy {
+export class BaseProxy implements Disposable, AsyncDisposable {
   /** Internal: proxies come from a {@linkcode Manager}. */
   constructor(channel: Channel, id: number, kind: string) {
-    refs.set(this, { channel, id, kind });
+    refs.set(this, {
+      channel,
+      id,
+      kind,
+      counted: false,
+      disposed: false,
+      inflight: 0,
+      self: null,
+      onIdle: null,
+    });
   }
 
   /** The kind of object behind the proxy (`"list"`, `"dict"`, `"Queue"`, ...). */
   get kind(): string {
     return refOf(this).kind;
+  }
+
+  /** The object's id in its manager (Python's `_id`), as `debugInfo()` lists it. */
+  get id(): number {
+    return refOf(this).id;
+  }
+
+  /** Whether {@linkcode BaseProxy.dispose} was called (or it was collected). */
+  get disposed(): boolean {
+    return refOf(this).disposed;
+  }
+
+  /**
+   * Drops this proxy's reference to the object now, instead of when the
+   * proxy is garbage-collected; the server deletes the object when that was
+   * the last reference. (Not to be confused with `release()` of a lock
+   * proxy, which releases the lock.) Later calls through this proxy reject with a
+   * `ReferenceError`; calls already in progress finish first. Resolves
+   * once the server has dropped it (at once when the manager is gone).
+   * Disposing twice does nothing.
+   */
+  dispose(): Promise<void> {
+    const r = refOf(this);
+    if (r.disposed) return Promise.resolve();
+    r.disposed = true;
+    if (!r.counted) return Promise.resolve();
+    collected.unregister(this);
+    const send = () =>
+      r.channel.call(OP_DECREF, [r.id]).then(() => {}, () => {});
+    if (r.inflight === 0) return send();
+    return new Promise<void>((resolve) => {
+      r.onIdle = () => resolve(send());
+    });
+  }
+
+  /** Disposes of the proxy at the end of a `using` block (without waiting). */
+  [Symbol.dispose](): void {
+    void this.dispose();
+  }
+
+  /** Disposes of the proxy at the end of an `await using` block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   /**
@@ -199,10 +325,18 @@ export class BaseProxy {
     return call(this, method, args, false);
   }
 
-  /** Sends the proxy to another process: it reaches the same object. */
+  /**
+   * Sends the proxy to another process: it reaches the same object. Until
+   * the other process has taken its own reference, the server holds one
+   * lent by this process (as Python increfs before pickling a proxy), so
+   * the object cannot go in between.
+   */
   [reduceSymbol](): Reduced {
     const r = refOf(this);
-    return { tag: PROXY_TAG, state: [r.channel, r.id, r.kind] };
+    if (r.disposed) throw disposedError(r, "a proxy cannot be sent");
+    const token = nextToken();
+    if (r.counted) r.channel.call(OP_LEND, r.id, token).catch(() => {});
+    return { tag: PROXY_TAG, state: [r.channel, r.id, r.kind, token] };
   }
 }
 
@@ -213,14 +347,31 @@ async function call(
   blocking: boolean,
 ): Promise<unknown> {
   const r = refOf(proxy);
-  const result = await r.channel.call(
-    OP_CALL,
-    r.id,
-    method,
-    encode(args, r.channel.serverId),
-    blocking,
-  );
-  return decode(result, r.channel);
+  if (r.disposed) throw disposedError(r, `${method}()`);
+  const sent = encode(args, r.channel.serverId);
+  // Proxies in the arguments: the server counts them once it has the call.
+  const holdsRefs = sent !== args;
+  if (holdsRefs) sending.add(args);
+  r.inflight++;
+  r.self = proxy;
+  try {
+    const result = await r.channel.call(
+      holdsRefs ? OP_CALL_REFS : OP_CALL,
+      r.id,
+      method,
+      sent,
+      blocking,
+    );
+    return decode(result, r.channel);
+  } finally {
+    if (holdsRefs) sending.delete(args);
+    if (--r.inflight === 0) {
+      r.self = null;
+      const idle = r.onIdle;
+      r.onIdle = null;
+      idle?.();
+    }
+  }
 }
 
 /**
@@ -890,13 +1041,26 @@ const PROXY_CLASSES: Record<
   Barrier: BarrierProxy,
 };
 
+/** A proxy for a reference the server counted for `channel`. */
 function makeProxy(channel: Channel, id: number, kind: string): BaseProxy {
   const cls = PROXY_CLASSES[kind] ?? BaseProxy;
-  return new cls(channel, id, kind);
+  const proxy = new cls(channel, id, kind);
+  const r = refOf(proxy);
+  r.counted = true;
+  collected.register(proxy, r, proxy);
+  return proxy;
 }
 
 registerRebuilder(PROXY_TAG, (state) => {
-  const [channel, id, kind] = state as [Channel, number, string];
+  const [channel, id, kind, token] = state as [
+    Channel,
+    number,
+    string,
+    string | undefined,
+  ];
+  // This process takes its own reference (the lent one goes): sent before
+  // any call through the proxy, so the server counts it first.
+  channel.call(OP_TAKE, id, token).catch(() => {});
   return makeProxy(channel, id, kind);
 });
 
@@ -928,6 +1092,27 @@ export interface ManagerOptions {
   name?: string;
   /** Longest TCP message accepted, in bytes (default 64 MiB). */
   maxFrameBytes?: number;
+}
+
+/**
+ * One object of a manager's server, as {@linkcode Manager.debugInfo} lists it.
+ *
+ * @example
+ * ```ts
+ * import { Manager, type ManagerObjectInfo } from "@mp/multiprocessing";
+ * await using manager = await Manager.start();
+ * const l = await manager.list();
+ * const [info]: ManagerObjectInfo[] = await manager.debugInfo();
+ * console.log(info.id === l.id, info.kind, info.refs); // true list 1
+ * ```
+ */
+export interface ManagerObjectInfo {
+  /** The object's id (a proxy's `id`). */
+  id: number;
+  /** Its kind (`"list"`, `"dict"`, ...). */
+  kind: string;
+  /** How many references hold it (it is deleted when none is left). */
+  refs: number;
 }
 
 /**
@@ -992,10 +1177,13 @@ let managerCounter = 0;
  * return proxies. `await using manager = await Manager.start()` shuts the
  * server down at the end of the block.
  *
- * The objects live until the manager shuts down (there is no reference
- * counting). Over TCP (`address` + `authkey`), `register(name, proxy)` names
- * an object and another program's `Manager.connect()` gets it with
- * `get(name)`.
+ * Objects are reference-counted, as in Python: one is deleted when no proxy
+ * of it is left in any process (disposed of with `dispose()` / `using`, or
+ * garbage-collected, or its process ended), no name is registered for it
+ * and no other object of the manager stores it; everything goes when the
+ * manager shuts down. Over TCP (`address` + `authkey`), `register(name,
+ * proxy)` names an object (the name keeps it alive) and another program's
+ * `Manager.connect()` gets it with `get(name)`.
  *
  * @example
  * ```ts
@@ -1155,12 +1343,20 @@ export class Manager implements AsyncDisposable {
     args: unknown[],
   ): Promise<P> {
     const channel = this.#check();
-    const [id, k] = await channel.call(
-      OP_CREATE,
-      kind,
-      encode(args, channel.serverId),
-    ) as [number, string];
-    return makeProxy(channel, id, k) as P;
+    const sent = encode(args, channel.serverId);
+    const holdsRefs = sent !== args;
+    if (holdsRefs) sending.add(args);
+    try {
+      const [id, k] = await channel.call(
+        OP_CREATE,
+        kind,
+        sent,
+        holdsRefs,
+      ) as [number, string];
+      return makeProxy(channel, id, k) as P;
+    } finally {
+      if (holdsRefs) sending.delete(args);
+    }
   }
 
   /** A shared list, with `items` at first (Python's `manager.list()`). */
@@ -1328,6 +1524,7 @@ export class Manager implements AsyncDisposable {
     }
     const channel = this.#check();
     const r = refOf(proxy);
+    if (r.disposed) throw disposedError(r, `register('${name}', proxy)`);
     if (r.channel.serverId !== channel.serverId) {
       throw new TypeError(
         `register('${name}', proxy): the proxy belongs to another manager`,
@@ -1336,6 +1533,24 @@ export class Manager implements AsyncDisposable {
     const p = channel.call(OP_REGISTER, name, r.id) as Promise<void>;
     p.catch(() => {});
     return p;
+  }
+
+  /**
+   * Every object the manager's server holds, with its reference count (how
+   * many proxies in all processes, registered names, references stored in
+   * other objects, proxies in transit and calls in progress refer to it):
+   * Python's `_debug_info()`. When the server runs with
+   * `--v8-flags=--expose-gc`, it collects garbage first, so references that
+   * went with values no longer stored are counted out.
+   */
+  async debugInfo(): Promise<ManagerObjectInfo[]> {
+    const channel = this.#check();
+    return await channel.call(OP_DEBUG) as ManagerObjectInfo[];
+  }
+
+  /** How many objects the manager's server holds (Python's `_number_of_objects()`). */
+  async numberOfObjects(): Promise<number> {
+    return (await this.debugInfo()).length;
   }
 
   /** The object registered as `name` (a proxy); `ReferenceError` when none is. */

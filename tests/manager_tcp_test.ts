@@ -255,6 +255,11 @@ Deno.test("a client killed mid-call: the server survives, its waits and locks go
   // Its lock was released once its connection closed.
   assert.equal(await bounded(lock.acquire({ timeout: T })), true);
   await lock.release();
+  // And the references its proxies held went: ours and the names are left.
+  const refs = async (id: number) =>
+    (await server.debugInfo()).find((o) => o.id === id)?.refs;
+  assert.equal(await refs(lock.id), 2);
+  assert.equal(await refs(jobs.id), 2);
   await stillServes(port);
 });
 
@@ -299,6 +304,49 @@ Deno.test("a proxy from a TCP client crosses into a child, which connects itself
   await p.join(T);
   assert.equal(p.exitCode, 0);
   assert.deepEqual(await l.toArray(), ["a", "from child"]);
+  // The child's own connection held a reference; it went with the child.
+  const start = Date.now();
+  while ((await server.debugInfo()).find((o) => o.id === l.id)?.refs !== 1) {
+    assert.ok(Date.now() - start < T, "the child's reference never went");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+});
+
+Deno.test("refcount over TCP: a client's references go with its connection; a deleted object is a ReferenceError", async () => {
+  const { server, port } = await serve();
+  await using _ = server;
+  const client = await Manager.connect({
+    address: { hostname: "127.0.0.1", port },
+    authkey: KEY,
+  });
+  const q = await client.Queue();
+  const d = await client.get<DictProxy<string, unknown>>("shared");
+  const ids = (await server.debugInfo()).map((o) => [o.kind, o.refs]);
+  assert.deepEqual(ids, [["dict", 3], ["Queue", 1]]);
+  await q.dispose();
+  assert.equal(await server.numberOfObjects(), 1);
+  await client.shutdown();
+  const start = Date.now();
+  while ((await server.debugInfo())[0].refs !== 2) {
+    assert.ok(Date.now() - start < T, "the client's references never went");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await assert.rejects(d.get("x"), EOFError);
+
+  // A raw call on the deleted queue: a ReferenceError naming its id.
+  const raw = await rawAuthed(port);
+  await writeAll(raw.conn, frameOf([1, OP_CALL, q.id, "qsize", []]));
+  const err = unframe((await bounded(raw.reader.read()))!) as [
+    number,
+    boolean,
+    { name: string; message: string },
+  ];
+  assert.deepEqual([err[0], err[1], err[2].name], [1, false, "ReferenceError"]);
+  assert.match(
+    err[2].message,
+    new RegExp(`no object with id ${q.id}: it was deleted`),
+  );
+  raw.conn.close();
 });
 
 Deno.test("bad addresses and keys fail fast with named errors", async () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
+import { runProgram } from "./_run_task.ts";
 import {
   BaseProxy,
   BrokenBarrierError,
@@ -16,7 +17,9 @@ import {
 } from "../mod.ts";
 import {
   announceReady,
+  appendFromQueue,
   appendItem,
+  appendWhenSet,
   awaitReady,
   barrierParty,
   bounce,
@@ -767,4 +770,191 @@ Deno.test("Condition, Barrier, Array after shutdown: EOFError, pending waits too
   await assert.rejects(m.Condition(), EOFError);
   await assert.rejects(m.Barrier(2), EOFError);
   await assert.rejects(m.Array("i", 1), EOFError);
+});
+
+/** Polls `check` until it is true, or fails after T ms naming `what`. */
+async function eventually(check: () => Promise<boolean>, what: string) {
+  const start = Date.now();
+  while (!await check()) {
+    assert.ok(Date.now() - start < T, `${what}: not within ${T} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function refsOf(m: Manager, id: number): Promise<number | undefined> {
+  return (await m.debugInfo()).find((o) => o.id === id)?.refs;
+}
+
+Deno.test("refcount: an object whose last proxy is disposed of is deleted; its proxy then refuses", async () => {
+  await using m = await Manager.start();
+  const l = await m.list([1]);
+  const d = await m.dict();
+  assert.deepEqual(await m.debugInfo(), [
+    { id: l.id, kind: "list", refs: 1 },
+    { id: d.id, kind: "dict", refs: 1 },
+  ]);
+  assert.equal(l.disposed, false);
+  await l.dispose();
+  assert.equal(l.disposed, true);
+  assert.equal(await m.numberOfObjects(), 1);
+  await l.dispose(); // twice: nothing
+  await assert.rejects(
+    l.len(),
+    (e: Error) =>
+      e instanceof ReferenceError &&
+      new RegExp(`list proxy \\(object ${l.id}\\) was disposed of`).test(
+        e.message,
+      ),
+  );
+  await assert.rejects(d.set("x", l), /a proxy cannot be stored/);
+  assert.throws(() => m.register("x", l), ReferenceError);
+  assert.throws(
+    () => new Process({ target: appendItem, args: [l, 1], module }).start(),
+    /a proxy cannot be sent/,
+  );
+
+  // using / await using dispose at the end of the block.
+  {
+    using _q = await m.Queue();
+    await using _e = await m.Event();
+    assert.equal(await m.numberOfObjects(), 3);
+  }
+  assert.equal(await m.numberOfObjects(), 1);
+
+  // Several proxies of one object in a process: it goes with the last.
+  await m.register("d", d);
+  const again = await m.get<DictProxy>("d");
+  assert.equal(await refsOf(m, d.id), 3); // d, again, the name
+  await d.dispose();
+  await again.set("still", "here");
+  assert.equal(await refsOf(m, d.id), 2);
+  await again.dispose();
+  assert.equal(await refsOf(m, d.id), 1, "the name keeps it");
+});
+
+Deno.test("refcount: a registered object outlives its creator's proxies; re-registering drops the old one", async () => {
+  await using m = await Manager.start();
+  const first = await m.dict({ v: 1 });
+  const id = first.id;
+  await m.register("config", first);
+  await first.dispose();
+  const got = await m.get<DictProxy<string, number>>("config");
+  assert.equal(got.id, id);
+  assert.equal(await got.get("v"), 1);
+  await got.dispose();
+  assert.equal(await refsOf(m, id), 1);
+  const second = await m.dict({ v: 2 });
+  await m.register("config", second);
+  assert.equal(await refsOf(m, id), undefined, "the old object went");
+  await second.dispose();
+  assert.equal(
+    await (await m.get<DictProxy<string, number>>("config")).get("v"),
+    2,
+  );
+});
+
+Deno.test("refcount: a proxy sent to a child keeps its object though the sender disposes of it at once", async () => {
+  await using m = await Manager.start();
+  const l = await m.list(["from parent"]);
+  const id = l.id;
+  const go = await m.Event();
+  const out = await m.list();
+  const p = new Process({ target: appendWhenSet, args: [l, go, out], module });
+  await p.start();
+  // Disposed before the child even took its reference: the lent one holds.
+  await l.dispose();
+  assert.notEqual(await refsOf(m, id), undefined);
+  await go.set();
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  assert.deepEqual(await out.toArray(), [["from parent", "from child"]]);
+  // The child ended: its reference went with it, and the list too.
+  await eventually(
+    async () => await refsOf(m, id) === undefined,
+    "the ended child's reference was dropped",
+  );
+});
+
+Deno.test("refcount: a child that dies holding the only reference drops it", async () => {
+  await using m = await Manager.start();
+  const lock = await m.Lock();
+  const taken = await m.Event();
+  const id = lock.id;
+  const p = new Process({
+    target: takeLockAndDie,
+    args: [lock, taken],
+    module,
+  });
+  await p.start();
+  assert.equal(await taken.wait(T), true);
+  await lock.dispose();
+  assert.equal(await refsOf(m, id), 1, "the child's reference");
+  await p.join(T);
+  assert.equal(p.exitCode, 3);
+  await eventually(
+    async () => await refsOf(m, id) === undefined,
+    "the dead child's reference was dropped",
+  );
+});
+
+Deno.test("refcount: proxies stored in other objects are counted while stored", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, ListProxy>();
+  const l = await m.list([1]);
+  const id = l.id;
+  await d.set("inner", l);
+  await l.dispose();
+  assert.equal(await refsOf(m, id), 1, "the dict's stored reference");
+  const back = (await d.get("inner"))!;
+  assert.equal(back.id, id);
+  await back.append(2);
+  assert.equal(await refsOf(m, id), 2, "the dict's and back's");
+  // By value: the stored reference is found by the object it names.
+  const holder = await m.list<ListProxy>([back]);
+  assert.equal(await holder.index(back), 0);
+  assert.equal(await holder.count(back), 1);
+  await holder.remove(back);
+  assert.equal(await holder.len(), 0);
+  // A factory's initial items hold references too.
+  const ns = await m.Namespace({ list: back });
+  await back.dispose();
+  const viaNs = await ns.get<ListProxy<number>>("list");
+  assert.deepEqual(await viaNs.toArray(), [1, 2]);
+  // A proxy put on a queue crosses to a child through it.
+  const q = await m.Queue<ListProxy>();
+  await q.put(viaNs);
+  await viaNs.dispose();
+  await run(appendFromQueue, [q]);
+  const last = (await d.get("inner"))!;
+  assert.deepEqual(await last.toArray(), [1, 2, "via queue"]);
+});
+
+Deno.test("refcount: a call in progress holds its object; dispose() waits for it", async () => {
+  await using m = await Manager.start();
+  const q = await m.Queue<number>();
+  await m.register("q", q);
+  const other = await m.get<import("../mod.ts").QueueProxy<number>>("q");
+  const got = q.get();
+  const disposed = q.dispose();
+  assert.equal(q.disposed, true);
+  await assert.rejects(q.qsize(), ReferenceError);
+  assert.equal(await refsOf(m, q.id), 4, "q, the call, other, the name");
+  await other.put(5);
+  assert.equal(await bounded(got), 5);
+  await bounded(disposed);
+  assert.equal(await refsOf(m, q.id), 2);
+});
+
+Deno.test("refcount: objects of proxies garbage-collected (no dispose) are deleted (--expose-gc)", async () => {
+  const out = await runProgram(
+    new URL("./fixtures/manager_gc.ts", import.meta.url),
+    ["--v8-flags=--expose-gc"],
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.equal(
+    out.stdout,
+    "before collection: dict:1 list:2 Queue:1\n" +
+      "after collection: dict:1 list:1\n" +
+      "after delete: dict:1\n",
+  );
 });
