@@ -12,6 +12,7 @@
 
 import { BrokenBarrierError, Empty, Full, ProcessError } from "./errors.ts";
 import { REF_KEY } from "./_manager_wire.ts";
+import { TYPECODE_ARRAYS } from "./_typecodes.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -393,20 +394,7 @@ type Typed =
   | Float64Array;
 
 /** The typed array holding each numeric typecode (as `SharedArray` uses). */
-const TYPED: Record<string, new (n: number) => Typed> = {
-  b: Int8Array,
-  B: Uint8Array,
-  h: Int16Array,
-  H: Uint16Array,
-  i: Int32Array,
-  I: Uint32Array,
-  l: Int32Array,
-  L: Uint32Array,
-  q: BigInt64Array,
-  Q: BigUint64Array,
-  f: Float32Array,
-  d: Float64Array,
-};
+const TYPED: Record<string, new (n: number) => Typed> = TYPECODE_ARRAYS;
 
 /** The typecodes `manager.Array()` takes: Python's `array` ones. */
 export const ARRAY_TYPECODES: readonly string[] = [...Object.keys(TYPED), "u"];

@@ -38,6 +38,7 @@
 
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { type AnyLock, Lock, RLock } from "./synchronize.ts";
+import { TYPECODE_ARRAYS } from "./_typecodes.ts";
 
 /**
  * Python's typecodes: `b B h H i I l L q Q f d`.
@@ -161,20 +162,7 @@ type TypedCtor = {
   readonly BYTES_PER_ELEMENT: number;
 };
 
-const CTORS: Record<Typecode, TypedCtor> = {
-  b: Int8Array,
-  B: Uint8Array,
-  h: Int16Array,
-  H: Uint16Array,
-  i: Int32Array,
-  I: Uint32Array,
-  l: Int32Array,
-  L: Uint32Array,
-  q: BigInt64Array,
-  Q: BigUint64Array,
-  f: Float32Array,
-  d: Float64Array,
-} as unknown as Record<Typecode, TypedCtor>;
+const CTORS = TYPECODE_ARRAYS as unknown as Record<Typecode, TypedCtor>;
 
 const VALID = Object.keys(CTORS).join(" ");
 

@@ -4,11 +4,14 @@ import { runProgram } from "./_run_task.ts";
 import {
   BaseProxy,
   BrokenBarrierError,
+  type ConditionProxy,
   type DictProxy,
   Empty,
   EOFError,
+  type EventProxy,
   Full,
   type ListProxy,
+  type LockProxy,
   Manager,
   Pipe,
   Process,
@@ -228,20 +231,27 @@ Deno.test("a queue proxy carries items from children; an event wakes a child", a
 
 Deno.test("a lock held by a process that died is released", async () => {
   await using m = await Manager.start();
-  const lock = await m.Lock();
+  await assertReleasedOnDeath(m, await m.Lock(), takeLockAndDie);
+});
+
+/**
+ * Runs `target(lock, taken)` in a child that takes `lock`, sets `taken` and
+ * dies (exit code 3); then `lock` must be free again.
+ */
+async function assertReleasedOnDeath<L extends LockProxy | ConditionProxy>(
+  m: Manager,
+  lock: L,
+  target: (lock: L, taken: EventProxy) => unknown,
+): Promise<void> {
   const taken = await m.Event();
-  const p = new Process({
-    target: takeLockAndDie,
-    args: [lock, taken],
-    module,
-  });
+  const p = new Process({ target, args: [lock, taken], module });
   await p.start();
   assert.equal(await taken.wait(T), true);
   await p.join(T);
   assert.equal(p.exitCode, 3);
   assert.equal(await lock.acquire({ timeout: T }), true);
   await lock.release();
-});
+}
 
 Deno.test("nested proxies: a dict holds a list proxy", async () => {
   await using m = await Manager.start();
@@ -572,18 +582,7 @@ Deno.test("Condition across children: waitFor in one, notifyAll from another; a 
   }
   assert.deepEqual(await out.toArray(), ["ready", "ready"]);
 
-  const taken = await m.Event();
-  const p = new Process({
-    target: holdConditionAndDie,
-    args: [cond, taken],
-    module,
-  });
-  await p.start();
-  assert.equal(await taken.wait(T), true);
-  await p.join(T);
-  assert.equal(p.exitCode, 3);
-  assert.equal(await cond.acquire({ timeout: T }), true);
-  await cond.release();
+  await assertReleasedOnDeath(m, cond, holdConditionAndDie);
 });
 
 Deno.test("Barrier proxy: arrival indices, across children, nWaiting, parties", async () => {
