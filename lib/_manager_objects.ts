@@ -12,7 +12,11 @@
 
 import { BrokenBarrierError, Empty, Full, ProcessError } from "./errors.ts";
 import { REF_KEY } from "./_manager_wire.ts";
-import { TYPECODE_ARRAYS } from "./_typecodes.ts";
+import {
+  checkArrayTypecode,
+  TYPECODE_ARRAYS,
+  TYPECODES,
+} from "./_typecodes.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -44,24 +48,6 @@ export interface Kind {
   /** The methods proxies may call, by name. */
   methods: Record<string, Method>;
 }
-
-/** Python's typecodes, as `array` and ctypes know them. */
-export const TYPECODES: readonly string[] = [
-  "b",
-  "B",
-  "h",
-  "H",
-  "i",
-  "I",
-  "l",
-  "L",
-  "q",
-  "Q",
-  "f",
-  "d",
-  "c",
-  "u",
-];
 
 // ---------------------------------------------------------------- equality
 
@@ -395,25 +381,6 @@ type Typed =
 
 /** The typed array holding each numeric typecode (as `SharedArray` uses). */
 const TYPED: Record<string, new (n: number) => Typed> = TYPECODE_ARRAYS;
-
-/** The typecodes `manager.Array()` takes: Python's `array` ones. */
-export const ARRAY_TYPECODES: readonly string[] = [...Object.keys(TYPED), "u"];
-
-/** Checks an Array typecode; the error lists the valid ones. */
-export function checkArrayTypecode(typecode: unknown): string {
-  if (typeof typecode === "string" && ARRAY_TYPECODES.includes(typecode)) {
-    return typecode;
-  }
-  throw new TypeError(
-    `unknown Array typecode ${describe(typecode)}: use one of ${
-      ARRAY_TYPECODES.join(" ")
-    } (q and Q hold bigints, u one-character strings)${
-      typecode === "c"
-        ? "; Python's array has no 'c' either: use 'B' for bytes or 'u' for characters"
-        : ""
-    }`,
-  );
-}
 
 /**
  * Checks `x` fits typecode `t` (a number; for q/Q a bigint or an integral

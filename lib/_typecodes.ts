@@ -1,6 +1,7 @@
 /**
- * The typed array that holds each numeric typecode (Python's `array` and
- * `ctypes` letters), for `SharedArray`/`Value` and the manager's `Array`.
+ * Python's typecodes (the `array` and `ctypes` letters): the typed array that
+ * holds each numeric one, for `SharedArray`/`Value` and the manager's
+ * `Array`, and the checks a manager's factories make before they call.
  *
  * @module
  */
@@ -20,3 +21,40 @@ export const TYPECODE_ARRAYS = {
   f: Float32Array,
   d: Float64Array,
 } as const;
+
+/** Every typecode a manager's `Value` takes (as `array` and ctypes know them). */
+export const TYPECODES: readonly string[] = [
+  ...Object.keys(TYPECODE_ARRAYS),
+  "c",
+  "u",
+];
+
+/** The typecodes `manager.Array()` takes: Python's `array` ones. */
+export const ARRAY_TYPECODES: readonly string[] = [
+  ...Object.keys(TYPECODE_ARRAYS),
+  "u",
+];
+
+/** Checks an Array typecode; the error lists the valid ones. */
+export function checkArrayTypecode(typecode: unknown): string {
+  if (typeof typecode === "string" && ARRAY_TYPECODES.includes(typecode)) {
+    return typecode;
+  }
+  let shown: string;
+  try {
+    shown = typeof typecode === "string"
+      ? JSON.stringify(typecode).slice(0, 60)
+      : String(typecode);
+  } catch {
+    shown = typeof typecode;
+  }
+  throw new TypeError(
+    `unknown Array typecode ${shown}: use one of ${
+      ARRAY_TYPECODES.join(" ")
+    } (q and Q hold bigints, u one-character strings)${
+      typecode === "c"
+        ? "; Python's array has no 'c' either: use 'B' for bytes or 'u' for characters"
+        : ""
+    }`,
+  );
+}

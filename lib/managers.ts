@@ -52,14 +52,12 @@ import {
   OP_TAKE,
   REF_KEY,
 } from "./_manager_wire.ts";
-import {
-  BootChannel,
-  managerServer,
-  type ServerConfig,
-} from "./_manager_server.ts";
+// The server's code loads only where a server starts (every child loads
+// this module, and most never start a manager).
+import type { ServerConfig } from "./_manager_server.ts";
 import { authkeyBytes } from "./_auth.ts";
 import { MAX_FRAME } from "./_frames.ts";
-import { checkArrayTypecode, TYPECODES } from "./_manager_objects.ts";
+import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -1247,6 +1245,9 @@ export class Manager implements AsyncDisposable {
       maxFrame: checkFrame(options.maxFrameBytes),
       authTimeout: 10_000,
     };
+    const { BootChannel, managerServer } = await import(
+      "./_manager_server.ts"
+    );
     const { port1, port2 } = new MessageChannel();
     const sab = new SharedArrayBuffer(CHANNEL_BYTES);
     const proc = new Process({
