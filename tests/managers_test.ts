@@ -952,7 +952,7 @@ Deno.test("refcount: objects of proxies garbage-collected (no dispose) are delet
   assert.equal(out.code, 0, out.stderr);
   assert.equal(
     out.stdout,
-    "before collection: dict:1 list:2 Queue:1\n" +
+    "before collection: dict:1 list:2 Queue:1 2\n" +
       "after collection: dict:1 list:1\n" +
       "after delete: dict:1\n",
   );
