@@ -19,7 +19,12 @@ import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { AuthenticationError, EOFError, TimeoutError } from "./errors.ts";
+import {
+  AuthenticationError,
+  EOFError,
+  ProcessError,
+  TimeoutError,
+} from "./errors.ts";
 import {
   CHANNEL_BYTES,
   CLOSED,
@@ -41,6 +46,7 @@ import {
   REQ_AT,
   type Request,
   RESP,
+  ringForPort,
 } from "./_manager_wire.ts";
 import { Decoder } from "./_codec.ts";
 import { Spinner } from "./_spin.ts";
@@ -137,7 +143,10 @@ export function blockFor(
  * channel's SharedArrayBuffer and the server's doorbell rung, the reply comes
  * back in the same buffer, and both sides wake by `Atomics` (far quicker
  * than a message event). Calls made while the fast lane is busy wait for it,
- * so calls are served in the order they are made.
+ * so calls are served in the order they are made. A call that has to wait
+ * in the server (an acquire of a taken lock) frees the lane at once and gets
+ * its reply by the port. The server never listens on the port: each message
+ * sent on it rings the doorbell too (see `PORTS`).
  */
 export class LocalChannel implements ProxyChannel {
   readonly serverId: string;
@@ -153,6 +162,8 @@ export class LocalChannel implements ProxyChannel {
   /** Whether replies come quickly (then a call blocks briefly for its reply). */
   #fast = true;
   #spinner = new Spinner();
+  /** The spin of waiting calls (they fail more often: kept apart). */
+  #blockingSpinner = new Spinner();
   #closed: string | null = null;
   /** The fast-lane call in flight: its request number and call id. */
   #fastBusy = false;
@@ -223,9 +234,9 @@ export class LocalChannel implements ProxyChannel {
     const req: Request = [id, op, a, b, c];
     const idle = this.#pending.size === 0;
     if (this.#fastBusy) this.#held.push(req);
-    else if (!(idle && !blocking && this.#sendFast(req))) {
+    else if (!(idle && this.#sendFast(req))) {
       try {
-        this.#port.postMessage(req);
+        this.#post(req);
       } catch (e) {
         return Promise.reject(
           new TypeError(
@@ -240,6 +251,20 @@ export class LocalChannel implements ProxyChannel {
     if (blocking) this.#blocking++;
     this.#pump();
     return p;
+  }
+
+  /**
+   * Sends `req` by the port, then rings the doorbell: the server takes port
+   * messages when it rings (see `PORTS`), in the same loop as fast-lane ones.
+   */
+  #post(req: Request, transfer: Transferable[] = []): void {
+    const door = this.#door;
+    if (door === null) {
+      // Only before the server's start report, when nothing is sent.
+      throw new ProcessError("the manager's server has not started yet");
+    }
+    this.#port.postMessage(req, transfer);
+    ringForPort(door);
   }
 
   /** Puts `req` in the fast lane; false when it does not fit (use the port). */
@@ -270,7 +295,8 @@ export class LocalChannel implements ProxyChannel {
     const len = Atomics.load(this.#ctl, FRESP_LEN);
     const id = this.#fastId;
     this.#fastBusy = false;
-    // len -1: the reply was too big for the lane and comes by the port.
+    // len -1: the reply comes by the port (too big for the lane, or the
+    // call waits in the server).
     if (len >= 0) {
       let reply: [boolean, unknown];
       try {
@@ -292,7 +318,7 @@ export class LocalChannel implements ProxyChannel {
       this.#held = [];
       for (const req of held) {
         try {
-          this.#port.postMessage(req);
+          this.#post(req);
         } catch (e) {
           const p = this.#pending.get(req[0]);
           this.#pending.delete(req[0]);
@@ -367,8 +393,15 @@ export class LocalChannel implements ProxyChannel {
         // tens to hundreds, and depends on the event loop). When that
         // comes back empty (a slow call, a loaded server), park on an async
         // wait instead until replies come quickly again.
-        if (this.#blocking === 0 && this.#fast) {
-          if (this.#spinner.spin(ctl, RESP, seen)) continue;
+        // Calls that wait in the server (a lock's acquire) spin apart, as
+        // they fail more often. The thread is never blocked for longer than
+        // FAST_MS, even when what a call waits for is up to another task of
+        // this process: that task then runs FAST_MS later, no more.
+        if (this.#fast) {
+          const spinner = this.#blocking === 0
+            ? this.#spinner
+            : this.#blockingSpinner;
+          if (spinner.spin(ctl, RESP, seen)) continue;
           if (blockFor(ctl, RESP, seen, FAST_MS)) continue;
           this.#fast = false;
         }
@@ -401,9 +434,7 @@ export class LocalChannel implements ProxyChannel {
     const sab = new SharedArrayBuffer(CHANNEL_BYTES);
     // Until the receiver takes it, the channel is held by this process.
     new Int32Array(sab)[HOLDER] = currentIdent();
-    this.#port.postMessage([0, OP_ADOPT, port2, sab] satisfies Request, [
-      port2,
-    ]);
+    this.#post([0, OP_ADOPT, port2, sab] satisfies Request, [port2]);
     return {
       tag: TAG,
       state: ["local", port1, sab, this.serverIdent, this.serverId, this.door],
@@ -674,6 +705,8 @@ registerRebuilder(TAG, (state) => {
     if (known && known.usable) {
       // One channel a process is enough: give the new one back.
       port.postMessage([0, OP_RELEASE] satisfies Request);
+      const door = s[5] as SharedArrayBuffer | undefined;
+      if (door) ringForPort(new Int32Array(door));
       port.close();
       return known;
     }

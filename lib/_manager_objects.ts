@@ -522,6 +522,13 @@ interface Waiter<T> {
 }
 
 /**
+ * How many parked waiters were settled so far: the server watches it to
+ * hand its microtasks a turn after a call woke a waiter, so that the
+ * waiter's reply goes out at once (its reply is a promise reaction).
+ */
+export const wakes = { count: 0 };
+
+/**
  * Parks a waiter on `queue` until `settle` is called, its timeout passes
  * (`onTimeout` decides what that means) or its client leaves.
  */
@@ -539,10 +546,12 @@ function park<T>(
       caller,
       resolve: (v) => {
         w.done();
+        wakes.count++;
         resolve(v);
       },
       reject: (e) => {
         w.done();
+        wakes.count++;
         reject(e);
       },
       done: () => {

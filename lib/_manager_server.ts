@@ -27,7 +27,7 @@
  */
 
 import { isIdentAlive } from "./_proctable.ts";
-import { type Caller, KINDS, type Lookup } from "./_manager_objects.ts";
+import { type Caller, KINDS, type Lookup, wakes } from "./_manager_objects.ts";
 import {
   CLOSED,
   decoder,
@@ -52,6 +52,7 @@ import {
   OP_RELEASE,
   OP_SHUTDOWN,
   OP_TAKE,
+  PORTS,
   REF_KEY,
   type Reply,
   REPLY_AT,
@@ -65,6 +66,7 @@ import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
 import { blockFor } from "./_manager_channel.ts";
 import { Spinner } from "./_spin.ts";
+import { threads } from "./_threads.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
@@ -223,6 +225,13 @@ class LocalClient extends Client {
       this.send(reply);
     }
   }
+  /** Frees the lane of request `seq`, whose reply will come by the port. */
+  freeLane(seq: number): void {
+    Atomics.store(this.ctl, FRESP_LEN, -1);
+    Atomics.store(this.ctl, FRESP, seq);
+    Atomics.add(this.ctl, RESP, 1);
+    Atomics.notify(this.ctl, RESP);
+  }
   send(reply: Reply): void {
     this.port.postMessage(reply);
     Atomics.add(this.ctl, RESP, 1);
@@ -235,7 +244,6 @@ class LocalClient extends Client {
     Atomics.store(this.ctl, CLOSED, 1);
     Atomics.add(this.ctl, RESP, 1);
     Atomics.notify(this.ctl, RESP);
-    this.port.onmessage = null;
     this.port.close();
   }
 }
@@ -294,6 +302,8 @@ class Server {
   readonly clients = new Set<Client>();
   /** Local clients, scanned for fast-lane requests when the doorbell rings. */
   #locals: LocalClient[] = [];
+  /** {@linkcode PORTS} when the ports were last drained. */
+  #portsSeen = 0;
   readonly door: Int32Array = new Int32Array(new SharedArrayBuffer(16));
   #nextId = 1;
   #listener?: Deno.Listener;
@@ -341,12 +351,33 @@ class Server {
   adopt(c: LocalClient): void {
     this.clients.add(c);
     this.#locals.push(c);
-    c.port.onmessage = (e: MessageEvent) => this.handle(c, e.data);
-    // A request it wrote before we saw it.
+    // Requests it sent or wrote before we saw it.
+    this.#drainPort(c);
     if (Atomics.load(c.ctl, FREQ) !== c.served) {
       Atomics.add(this.door, DOOR, 1);
       Atomics.notify(this.door, DOOR);
     }
+  }
+
+  /**
+   * Serves the requests waiting on `c`'s port. The server never listens on
+   * its clients' ports: they ring {@linkcode PORTS} when they send, and
+   * {@linkcode Server.#scan} takes the messages then, in order, in the same
+   * loop as fast-lane requests (no event-loop hop between the two).
+   */
+  #drainPort(c: LocalClient): number {
+    const { receiveMessageOnPort } = threads();
+    let n = 0;
+    let r: { message: unknown } | undefined;
+    while (
+      !c.closed &&
+      (r = receiveMessageOnPort(c.port as never) as typeof r) !== undefined
+    ) {
+      n++;
+      const msg = r.message;
+      if (isRequest(msg)) this.handle(c, msg);
+    }
+    return n;
   }
 
   drop(c: Client): void {
@@ -515,10 +546,16 @@ class Server {
     });
   }
 
-  /** Serves every fast-lane request written so far; returns how many. */
+  /** Serves every request written or sent so far; returns how many. */
   #scan(): number {
     let n = 0;
     const locals = this.#locals;
+    const ports = Atomics.load(this.door, PORTS);
+    if (ports !== this.#portsSeen) {
+      this.#portsSeen = ports;
+      // Copied: serving a request may adopt or drop clients.
+      for (const c of [...locals]) n += this.#drainPort(c);
+    }
     for (let i = 0; i < locals.length; i++) {
       const c = locals[i];
       const seq = Atomics.load(c.ctl, FREQ);
@@ -551,9 +588,13 @@ class Server {
       return;
     }
     if (result instanceof Promise) {
+      // A call that waits (a lock's acquire, a queue's get, ...) must not
+      // hold the lane meanwhile: other calls of that process (the release
+      // it waits for, say) need it. Its reply comes by the port.
+      c.freeLane(seq);
       result.then(
-        (v) => !c.closed && c.sendFast(seq, [id, true, v]),
-        (e) => !c.closed && c.sendFast(seq, [id, false, toWire(e)]),
+        (v) => !c.closed && c.send([id, true, v]),
+        (e) => !c.closed && c.send([id, false, toWire(e)]),
       );
     } else c.sendFast(seq, [id, true, result]);
   }
@@ -564,8 +605,8 @@ class Server {
    * microseconds; spinning only while that pays, see `Spinner`), then blocks
    * a moment more in a futex wait (which wakes far faster than the event
    * loop; see {@linkcode blockFor}), but hands the event
-   * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and port
-   * messages are served too. That turn is a `setImmediate` (microseconds),
+   * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and
+   * timers are served too. That turn is a `setImmediate` (microseconds),
    * not a `setTimeout(0)`, which sleeps a millisecond or more.
    */
   async #watch(): Promise<void> {
@@ -573,11 +614,20 @@ class Server {
     let burst = performance.now();
     let hot = false;
     const spinner = new Spinner();
+    let woken = wakes.count;
     while (!this.#stopped) {
       const seen = Atomics.load(door, DOOR);
       if (this.#scan() > 0) {
         hot = true;
-        if (performance.now() - burst > BURST_MS) {
+        if (wakes.count !== woken) {
+          // A call woke parked waiters (a release, a notify, a put): their
+          // replies are promise reactions, which run only when this loop
+          // yields. Yield now, for a whole turn (a chain of reactions, as a
+          // Condition's wait that takes its lock back, needs several).
+          woken = wakes.count;
+          await new Promise((r) => setImmediate(r));
+          burst = performance.now();
+        } else if (performance.now() - burst > BURST_MS) {
           await new Promise((r) => setImmediate(r));
           burst = performance.now();
         }

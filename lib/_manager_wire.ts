@@ -109,8 +109,22 @@ export const REPLY_AT = REQ_AT + FAST_BYTES;
 /** Size of a local channel's SharedArrayBuffer. */
 export const CHANNEL_BYTES = REPLY_AT + FAST_BYTES;
 
-/** The server's doorbell: bumped by clients after a fast-lane request. */
+/** The server's doorbell: bumped by clients after any request. */
 export const DOOR = 0;
+/**
+ * Bumped (before {@linkcode DOOR}) by a client that sent a request by its
+ * port: the server never listens on its clients' ports (it takes their
+ * messages with `receiveMessageOnPort` when this moves), so the thread that
+ * serves the fast lane serves port requests too, without an event-loop hop.
+ */
+export const PORTS = 1;
+
+/** Rings the doorbell `door` for a request sent by a port. */
+export function ringForPort(door: Int32Array): void {
+  Atomics.add(door, PORTS, 1);
+  Atomics.add(door, DOOR, 1);
+  Atomics.notify(door, DOOR);
+}
 
 /** Serializes an error for the wire. */
 export function toWire(e: unknown): WireError {

@@ -229,6 +229,24 @@ Deno.test("a queue proxy carries items from children; an event wakes a child", a
   assert.deepEqual(await out.toArray(), ["seen"]);
 });
 
+Deno.test("a call that waits in the server does not hold up the other calls of its process", async () => {
+  await using m = await Manager.start();
+  const lock = await m.Lock();
+  const d = await m.dict<string, number>();
+  assert.equal(await lock.acquire(), true);
+  // Waits in the server (this process holds the lock) ...
+  const waiting = lock.acquire({ timeout: T });
+  // ... while the rest of this process goes on calling, and releases it.
+  await bounded((async () => {
+    for (let i = 0; i < 100; i++) await d.set("k", i);
+    assert.equal(await d.get("k"), 99);
+    await lock.release();
+  })());
+  assert.equal(await bounded(waiting), true);
+  assert.equal(await lock.locked(), true);
+  await lock.release();
+});
+
 Deno.test("a lock held by a process that died is released", async () => {
   await using m = await Manager.start();
   await assertReleasedOnDeath(m, await m.Lock(), takeLockAndDie);
