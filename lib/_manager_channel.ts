@@ -558,6 +558,7 @@ export class TcpChannel implements ProxyChannel {
       throw new EOFError(this.#closed);
     }
     this.#conn = conn;
+    connsOfChannels.register(this, conn, this);
     this.#writer = new FrameWriter(
       conn,
       (e) => this.#fail(`lost the connection: ${(e as Error).message}`),
@@ -655,6 +656,7 @@ export class TcpChannel implements ProxyChannel {
     const err = new EOFError(this.#closed);
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
+    connsOfChannels.unregister(this);
     try {
       this.#conn?.close();
     } catch {
@@ -666,6 +668,11 @@ export class TcpChannel implements ProxyChannel {
     if (this.#closed !== null) return;
     this.#closed = reason;
     this.#fail(reason);
+  }
+
+  /** Whether calls can still go through this channel. */
+  get usable(): boolean {
+    return this.#closed === null;
   }
 
   /** The child connects by itself, with the same address and key. */
@@ -687,6 +694,22 @@ export class TcpChannel implements ProxyChannel {
 
 /** This process's channel to each manager server (by server id). */
 const liveChannels = new Map<string, LocalChannel>();
+
+/**
+ * The TCP channels proxies arrived with, by address, server and key. Held
+ * weakly: the proxies hold their channel, and once none is left, the channel
+ * goes and {@linkcode connsOfChannels} closes its connection.
+ */
+const liveTcpChannels = new Map<string, WeakRef<TcpChannel>>();
+
+/** Closes the connection of a TCP channel that was garbage-collected. */
+const connsOfChannels = new FinalizationRegistry<Deno.Conn>((conn) => {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+});
 
 /**
  * Makes `channel` the one this process uses for its server, so that proxies
@@ -720,11 +743,19 @@ registerRebuilder(TAG, (state) => {
     adoptChannel(channel);
     return channel;
   }
-  return new TcpChannel(
+  // One connection a process for each server, as Python keeps one a thread:
+  // proxies arriving for a server this process already reaches share it.
+  const authkey = s[3] as Uint8Array;
+  const key = `${s[1]}:${s[2]}/${s[4]}/${authkey.join(",")}`;
+  const known = liveTcpChannels.get(key)?.deref();
+  if (known?.usable) return known;
+  const channel = new TcpChannel(
     { hostname: s[1] as string, port: s[2] as number },
-    s[3] as Uint8Array,
+    authkey,
     s[4] as string,
     s[5] as number,
     s[6] as number,
   );
+  liveTcpChannels.set(key, new WeakRef(channel));
+  return channel;
 });
