@@ -103,7 +103,7 @@ interface State {
   exited: Promise<void>;
   resolveExited: () => void;
   startup?: Promise<void>;
-  settleStartup?: (error?: Error) => void;
+  settleStartup?: (error?: Error, stopped?: boolean) => void;
   startError?: Error;
   /** Set in a child for its own process object. */
   self: boolean;
@@ -282,10 +282,10 @@ export class Process<A extends unknown[] = any[]> {
       settle = (error) => error ? reject(error) : resolve();
     });
     s.startup.catch(() => {});
-    s.settleStartup = (error) => {
+    s.settleStartup = (error, stopped) => {
       if (!s.settleStartup) return;
       s.settleStartup = undefined;
-      if (error) s.startError = error;
+      if (error && !stopped) s.startError = error;
       settle(error);
     };
     try {
@@ -455,7 +455,7 @@ function onChildMessage(p: Process, msg: ChildMessage): void {
     s.settleStartup?.(rebuildError(msg.error) as Error);
   } else if (msg?.kind === "exit") ended(p, msg.code);
 }
-function ended(p: Process, code: number): void {
+function ended(p: Process, code: number, stopped = false): void {
   const s = stateOf(p);
   if (s.exitCode !== null) return;
   s.exitCode = code;
@@ -466,6 +466,9 @@ function ended(p: Process, code: number): void {
     new ProcessError(
       `Process '${s.name}' ended (exit code ${code}) before it started`,
     ),
+    // Stopped by its parent: start() rejects (it never began), but join()
+    // just returns, with the exit code, as Python's does.
+    stopped,
   );
   s.resolveExited();
 }
@@ -476,7 +479,7 @@ function stop(p: Process, code: number): void {
     throw new ProcessError("can only terminate a child process");
   }
   if (!s.started || s.exitCode !== null) return;
-  ended(p, code);
+  ended(p, code, true);
 }
 function checkOpen(p: Process): void {
   if (stateOf(p).closed) {

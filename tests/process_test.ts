@@ -68,6 +68,16 @@ Deno.test("terminate gives -15, kill gives -9; isAlive follows", async () => {
   }
 });
 
+Deno.test("terminated before it started: start() rejects, join() returns with the code", async () => {
+  const p = new Process({ module, target: forever });
+  const started = p.start();
+  p.terminate();
+  await assert.rejects(bounded(started), /before it started/);
+  await bounded(p.join(T));
+  assert.equal(p.exitCode, -15);
+  p.close();
+});
+
 Deno.test("join(timeout) returns with the child still running", async () => {
   using p = new Process({ module, target: forever });
   await bounded(p.start());
