@@ -19,9 +19,11 @@
  * each registered name holds one, each reference stored inside another
  * object's value holds one for as long as the server keeps that value (a
  * {@linkcode StoredRef}, counted out by a FinalizationRegistry), a proxy on
- * its way to another process holds one until it is taken there (a token),
- * and a call in progress holds one. An object whose count reaches zero is
- * deleted; a client that goes away drops all it held.
+ * its way to another process holds one until it is taken there (a token:
+ * the server's, not the sender's, so it outlives a sender that ends first;
+ * one never taken stays until the manager shuts down), and a call in
+ * progress holds one. An object whose count reaches zero is deleted; a
+ * client that goes away drops the references its proxies held.
  *
  * @module
  */
@@ -133,10 +135,18 @@ class StoredRef {
   }
 }
 
-/** A proxy in transit: lent by `lender`, or (lender null) taken before the lend came. */
+/**
+ * A proxy in transit. Lent (`lent`): the server holds a reference for it
+ * until a process takes it, whether or not its sender still runs (the
+ * proxy may sit in a pipe long after its sender ended), so one never taken
+ * (a message nobody reads, a send that failed after the proxy was reduced)
+ * keeps its object until the manager shuts down, as a proxy stored in a
+ * manager object does. Not lent: taken before its lend arrived (the two
+ * come by different channels); the lend then holds nothing.
+ */
 interface Token {
   oid: number;
-  lender: Client | null;
+  lent: boolean;
   at: number;
 }
 
@@ -168,8 +178,6 @@ abstract class Client implements Caller {
   closed = false;
   /** References this client holds, by object id (one per proxy). */
   readonly held = new Map<number, number>();
-  /** Tokens of proxies this client sent that were not taken yet. */
-  readonly lends = new Set<string>();
   #onClose = new Set<() => void>();
 
   onClose(fn: () => void): () => void {
@@ -324,14 +332,15 @@ class Server {
     this.#watch();
     // Drop channels whose process ended: their waits and locks go.
     this.#sweeper = setInterval(() => {
-      for (const c of this.clients) {
+      for (const c of [...this.clients]) {
         if (c instanceof LocalClient && c !== owner && !c.holderAlive()) {
+          this.#serveLast(c);
           this.drop(c);
         }
       }
       const old = Date.now() - TOKEN_TTL_MS;
       for (const [token, t] of this.#tokens) {
-        if (t.lender === null && t.at < old) this.#tokens.delete(token);
+        if (!t.lent && t.at < old) this.#tokens.delete(token);
       }
     }, 500);
     const a = this.config.address;
@@ -380,6 +389,22 @@ class Server {
     return n;
   }
 
+  /**
+   * Serves what a client whose process ended sent before it ended and the
+   * server has not taken yet (its port's messages, its fast-lane request):
+   * a lend for a proxy it sent just before it ended must count before the
+   * references of that client go.
+   */
+  #serveLast(c: LocalClient): void {
+    if (c.closed) return;
+    this.#drainPort(c);
+    const seq = Atomics.load(c.ctl, FREQ);
+    if (!c.closed && seq !== c.served) {
+      c.served = seq;
+      this.#serveFast(c, seq);
+    }
+  }
+
   drop(c: Client): void {
     this.clients.delete(c);
     if (c instanceof LocalClient) {
@@ -388,17 +413,10 @@ class Server {
     }
     c.close();
     if (this.#stopped) return;
-    // Everything it held goes: its proxies' references, and those it lent
-    // for proxies no process took.
+    // Its proxies' references go. Those lent for proxies it sent stay (the
+    // server's): the proxies may still be on their way.
     const held = [...c.held];
     c.held.clear();
-    for (const token of c.lends) {
-      const t = this.#tokens.get(token);
-      if (t?.lender !== c) continue;
-      this.#tokens.delete(token);
-      held.push([t.oid, 1]);
-    }
-    c.lends.clear();
     for (const [oid, n] of held) this.#decref(oid, n);
   }
 
@@ -810,31 +828,29 @@ class Server {
       case OP_LEND: {
         if (typeof b !== "string") throw new TypeError("lend: bad token");
         const t = this.#tokens.get(b);
-        if (t?.lender === null) {
+        if (t && !t.lent) {
           // Taken already (the taker counted itself): nothing to hold.
           this.#tokens.delete(b);
           return undefined;
         }
         if (t) throw new TypeError("lend: token used twice");
         this.#incref(null, a);
-        this.#tokens.set(b, { oid: a as number, lender: c, at: Date.now() });
-        c.lends.add(b);
+        this.#tokens.set(b, { oid: a as number, lent: true, at: Date.now() });
         return undefined;
       }
       case OP_TAKE: {
         this.#incref(c, a);
         if (typeof b !== "string") return undefined;
         const t = this.#tokens.get(b);
-        if (t?.lender) {
+        if (t?.lent) {
           this.#tokens.delete(b);
-          t.lender.lends.delete(b);
           this.#decref(t.oid);
         } else {
           // The lend is still on its way (another channel): it holds nothing
           // when it comes.
           this.#tokens.set(b, {
             oid: a as number,
-            lender: null,
+            lent: false,
             at: Date.now(),
           });
         }

@@ -325,9 +325,10 @@ export class BaseProxy implements Disposable, AsyncDisposable {
 
   /**
    * Sends the proxy to another process: it reaches the same object. Until
-   * the other process has taken its own reference, the server holds one
-   * lent by this process (as Python increfs before pickling a proxy), so
-   * the object cannot go in between.
+   * the other process has taken its own reference, the server holds one for
+   * the proxy in transit, so the object cannot go in between, even when
+   * this process ends first. A proxy that never arrives (a message nobody
+   * reads) keeps its object until the manager shuts down.
    */
   [reduceSymbol](): Reduced {
     const r = refOf(this);

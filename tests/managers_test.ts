@@ -34,6 +34,7 @@ import {
   ownManager,
   producer,
   putLater,
+  sendBackAndEnd,
   squareArray,
   takeLockAndDie,
   waitBarrierAndDie,
@@ -890,6 +891,35 @@ Deno.test("refcount: a proxy sent to a child keeps its object though the sender 
     async () => await refsOf(m, id) === undefined,
     "the ended child's reference was dropped",
   );
+});
+
+Deno.test("refcount: a proxy sent by a process that ended before it was received keeps its object", async () => {
+  await using m = await Manager.start();
+  const l = await m.list();
+  const id = l.id;
+  using ends = Pipe();
+  const [a, b] = ends;
+  const p = new Process({ target: sendBackAndEnd, args: [l, b], module });
+  await p.start();
+  await l.dispose(); // the child's is the only proxy left
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  // The child's reference (held by its channel) goes once the server sees
+  // its process ended; the one lent for the proxy in the pipe stays.
+  await eventually(
+    async () => await refsOf(m, id) !== 2,
+    "the ended child's channel was dropped",
+  );
+  assert.equal(
+    await refsOf(m, id),
+    1,
+    "the lent reference outlived its lender",
+  );
+  const got = await bounded(a.recv()) as ListProxy;
+  assert.deepEqual(await got.toArray(), ["from child"]);
+  assert.equal(await refsOf(m, id), 1, "the receiver's (the lent one went)");
+  await got.dispose();
+  assert.equal(await refsOf(m, id), undefined);
 });
 
 Deno.test("refcount: a child that dies holding the only reference drops it", async () => {
