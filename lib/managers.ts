@@ -83,8 +83,6 @@ interface ProxyRef {
   inflight: number;
   /** The proxy itself while calls are in progress, so it is not collected meanwhile. */
   self: BaseProxy | null;
-  /** Runs once the last call in progress settled (a dispose waiting for it). */
-  onIdle: (() => void) | null;
 }
 
 const refs = new WeakMap<BaseProxy, ProxyRef>();
@@ -262,7 +260,6 @@ export class BaseProxy implements Disposable, AsyncDisposable {
       disposed: false,
       inflight: 0,
       self: null,
-      onIdle: null,
     });
   }
 
@@ -286,8 +283,11 @@ export class BaseProxy implements Disposable, AsyncDisposable {
    * proxy is garbage-collected; the server deletes the object when that was
    * the last reference. (Not to be confused with `release()` of a lock
    * proxy, which releases the lock.) Later calls through this proxy reject with a
-   * `ReferenceError`; calls already in progress finish first. Resolves
-   * once the server has dropped it (at once when the manager is gone).
+   * `ReferenceError`. Calls already in progress go on and settle as they
+   * would have (the server holds the object for each until it settles: a
+   * `get()` parked on an empty queue still takes the next item), and it
+   * does not wait for them (as Python's `del proxy`). Resolves once the
+   * server has dropped the reference (at once when the manager is gone).
    * Disposing twice does nothing.
    */
   dispose(): Promise<void> {
@@ -296,12 +296,9 @@ export class BaseProxy implements Disposable, AsyncDisposable {
     r.disposed = true;
     if (!r.counted) return Promise.resolve();
     collected.unregister(this);
-    const send = () =>
-      r.channel.call(OP_DECREF, [r.id]).then(() => {}, () => {});
-    if (r.inflight === 0) return send();
-    return new Promise<void>((resolve) => {
-      r.onIdle = () => resolve(send());
-    });
+    // Sent after the calls in progress (a channel keeps the order of its
+    // requests), each of which the server holds the object for.
+    return r.channel.call(OP_DECREF, [r.id]).then(() => {}, () => {});
   }
 
   /** Disposes of the proxy at the end of a `using` block (without waiting). */
@@ -364,12 +361,7 @@ async function call(
     return decode(result, r.channel);
   } finally {
     if (holdsRefs) sending.delete(args);
-    if (--r.inflight === 0) {
-      r.self = null;
-      const idle = r.onIdle;
-      r.onIdle = null;
-      idle?.();
-    }
+    if (--r.inflight === 0) r.self = null;
   }
 }
 

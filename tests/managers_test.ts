@@ -976,20 +976,34 @@ Deno.test("refcount: proxies stored in other objects are counted while stored", 
   assert.deepEqual(await last.toArray(), [1, 2, "via queue"]);
 });
 
-Deno.test("refcount: a call in progress holds its object; dispose() waits for it", async () => {
+Deno.test("refcount: a call in progress holds its object; dispose() does not wait for it", async () => {
   await using m = await Manager.start();
   const q = await m.Queue<number>();
   await m.register("q", q);
   const other = await m.get<import("../mod.ts").QueueProxy<number>>("q");
-  const got = q.get();
-  const disposed = q.dispose();
+  const got = q.get(); // parks: the queue is empty
+  // Resolves while the get is still parked (it used to wait for it).
+  await bounded(q.dispose(), 5_000, "dispose() of a proxy with a parked get");
   assert.equal(q.disposed, true);
   await assert.rejects(q.qsize(), ReferenceError);
-  assert.equal(await refsOf(m, q.id), 4, "q, the call, other, the name");
+  assert.equal(await refsOf(m, q.id), 3, "the parked call, other, the name");
   await other.put(5);
-  assert.equal(await bounded(got), 5);
-  await bounded(disposed);
+  assert.equal(await bounded(got), 5, "the parked call went on");
   assert.equal(await refsOf(m, q.id), 2);
+
+  // Python's `del q` with a get abandoned by a timeout: the block is left.
+  let abandoned: Promise<unknown> | undefined;
+  let id = 0;
+  const leave = async () => {
+    await using q2 = await m.Queue<number>();
+    id = q2.id;
+    abandoned = q2.get();
+    abandoned.catch(() => {}); // rejected with EOFError at shutdown
+    const timeout = new Promise((r) => setTimeout(() => r("timeout"), 20));
+    assert.equal(await Promise.race([abandoned, timeout]), "timeout");
+  };
+  await bounded(leave(), 5_000, "leaving an `await using` block");
+  assert.equal(await refsOf(m, id), 1, "the parked get's");
 });
 
 Deno.test("refcount: objects of proxies garbage-collected (no dispose) are deleted (--expose-gc)", async () => {
