@@ -158,6 +158,29 @@ function isPlainObject(v: object): boolean {
   return p === Object.prototype || p === null;
 }
 
+/** Whether `v` holds a {@linkcode StoredRef} (`seen`: the objects met, `v` among them). */
+function holdsStored(v: object, seen: Set<object>): boolean {
+  const look = (x: unknown): boolean => {
+    if (x === null || typeof x !== "object") return false;
+    if (x instanceof StoredRef) return true;
+    if (seen.has(x)) return false;
+    seen.add(x);
+    return holdsStored(x, seen);
+  };
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (look(v[i])) return true;
+    return false;
+  }
+  if (v instanceof Map) {
+    for (const x of v.values()) if (look(x)) return true;
+    return false;
+  }
+  if (!isPlainObject(v)) return false;
+  const rec = v as Record<string, unknown>;
+  for (const k of Object.keys(rec)) if (look(rec[k])) return true;
+  return false;
+}
+
 /** The id in a `{ [REF_KEY]: [id, kind] }` reference, or undefined. */
 function refId(v: unknown): number | undefined {
   if (v === null || typeof v !== "object") return undefined;
@@ -486,59 +509,55 @@ class Server {
   /**
    * A reply's value with each {@linkcode StoredRef} the client will turn
    * into a proxy (in arrays, plain objects, Map values) replaced by a fresh
-   * reference that `c` now holds. Stored values are not changed: what
-   * holds a reference is copied.
+   * reference that `c` now holds. Stored values are not changed: a value
+   * that holds a reference is copied (whole, once a first pass found one,
+   * so that parts it shares, and cycles, are shared in the copy too).
    */
-  #shareRefs(
-    c: Client,
-    v: unknown,
-    seen: Map<object, unknown> = new Map(),
-  ): unknown {
+  #shareRefs(c: Client, v: unknown): unknown {
     if (v === null || typeof v !== "object") return v;
-    if (seen.has(v)) return seen.get(v);
+    if (v instanceof StoredRef) return this.#share(c, v);
+    if (!holdsStored(v, new Set([v]))) return v;
+    return this.#sharedCopy(c, v, new Map());
+  }
+
+  /** A fresh reference for `c` to the object of `ref`. */
+  #share(c: Client, ref: StoredRef): Record<string, unknown> {
+    const [id, kind] = ref[REF_KEY];
+    if (this.objects.has(id)) this.#incref(c, id);
+    return { [REF_KEY]: [id, kind] };
+  }
+
+  #sharedCopy(c: Client, v: unknown, copies: Map<object, unknown>): unknown {
+    if (v === null || typeof v !== "object") return v;
+    if (copies.has(v)) return copies.get(v);
     if (v instanceof StoredRef) {
-      const [id, kind] = v[REF_KEY];
-      if (!this.objects.has(id)) return { [REF_KEY]: [id, kind] };
-      this.#incref(c, id);
-      return { [REF_KEY]: [id, kind] };
+      // One reference (and one proxy) for each stored one, met once or more.
+      const ref = this.#share(c, v);
+      copies.set(v, ref);
+      return ref;
     }
-    seen.set(v, v);
     if (Array.isArray(v)) {
-      let out: unknown[] | undefined;
+      const out: unknown[] = [];
+      copies.set(v, out);
       for (let i = 0; i < v.length; i++) {
-        const w = this.#shareRefs(c, v[i], seen);
-        if (w !== v[i] && !out) {
-          out = v.slice(0, i);
-          seen.set(v, out);
-        }
-        if (out) out[i] = w;
+        out.push(this.#sharedCopy(c, v[i], copies));
       }
-      return out ?? v;
+      return out;
     }
     if (v instanceof Map) {
-      let out: Map<unknown, unknown> | undefined;
-      for (const [k, x] of v) {
-        const w = this.#shareRefs(c, x, seen);
-        if (w !== x && !out) {
-          out = new Map(v);
-          seen.set(v, out);
-        }
-        if (out) out.set(k, w);
-      }
-      return out ?? v;
+      const out = new Map();
+      copies.set(v, out);
+      for (const [k, x] of v) out.set(k, this.#sharedCopy(c, x, copies));
+      return out;
     }
     if (!isPlainObject(v)) return v;
+    const out: Record<string, unknown> = {};
+    copies.set(v, out);
     const rec = v as Record<string, unknown>;
-    let out: Record<string, unknown> | undefined;
     for (const k of Object.keys(rec)) {
-      const w = this.#shareRefs(c, rec[k], seen);
-      if (w !== rec[k] && !out) {
-        out = { ...rec };
-        seen.set(v, out);
-      }
-      if (out) out[k] = w;
+      out[k] = this.#sharedCopy(c, rec[k], copies);
     }
-    return out ?? v;
+    return out;
   }
 
   /**

@@ -138,88 +138,235 @@ function nextToken(): string {
   return `${tokenPrefix}:${++tokenCount}`;
 }
 
-/** Proxies inside a value become references the server keeps. */
-function encode(v: unknown, serverId: string): unknown {
-  if (v === null || typeof v !== "object") return v;
-  if (v instanceof BaseProxy) {
-    const r = refOf(v);
-    if (r.disposed) throw disposedError(r, "a proxy cannot be stored");
-    if (r.channel.serverId !== serverId) {
-      throw new TypeError(
-        "a proxy can only be stored in the manager that holds its object",
-      );
-    }
-    return { [REF]: [r.id, r.kind] };
-  }
-  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
-    const name = (v as { constructor?: { name?: string } }).constructor?.name;
+/** The reference a proxy stands for in a value sent to its server. */
+function refFor(p: BaseProxy, serverId: string): Record<string, unknown> {
+  const r = refOf(p);
+  if (r.disposed) throw disposedError(r, "a proxy cannot be stored");
+  if (r.channel.serverId !== serverId) {
     throw new TypeError(
-      `a ${
-        name ?? "shared object"
-      } cannot be stored in a manager (it is shared memory of this program, not data); ` +
-        `store data, or use the manager's own kind (e.g. manager.Lock(), manager.Queue())`,
+      "a proxy can only be stored in the manager that holds its object",
     );
   }
-  if (Array.isArray(v)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < v.length; i++) {
-      const w = encode(v[i], serverId);
-      if (w !== v[i] && !out) out = v.slice(0, i);
-      if (out) out[i] = w;
-    }
-    return out ?? v;
-  }
+  return { [REF]: [r.id, r.kind] };
+}
+
+function refuseShared(v: object): never {
+  const name = (v as { constructor?: { name?: string } }).constructor?.name;
+  throw new TypeError(
+    `a ${
+      name ?? "shared object"
+    } cannot be stored in a manager (it is shared memory of this program, not data); ` +
+      `store data, or use the manager's own kind (e.g. manager.Lock(), manager.Queue())`,
+  );
+}
+
+function isPlainObject(v: object): boolean {
   const proto = Object.getPrototypeOf(v);
-  if (proto === Object.prototype || proto === null) {
-    let out: Record<string, unknown> | undefined;
-    const rec = v as Record<string, unknown>;
-    for (const k in rec) {
-      const w = encode(rec[k], serverId);
-      if (w !== rec[k] && !out) out = { ...rec };
-      if (out) out[k] = w;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * How many objects a walk of a value may meet before it keeps a set of
+ * those met (a small value, the usual case, is walked without allocating
+ * anything; a cyclic or big one goes on with the set).
+ */
+const QUICK_OBJECTS = 256;
+/** Objects the current quick walk may still meet. */
+let budget = 0;
+/** Thrown when a quick walk ran out of {@linkcode budget}. */
+const OVER_BUDGET = new Error("over budget");
+
+/**
+ * Proxies inside call arguments become references the server keeps. Two
+ * passes: the first only looks (arguments without proxies, the usual case,
+ * go as they are, uncopied); when it finds one, the second copies the
+ * value with each proxy replaced. Shared parts stay shared and cycles end
+ * (structured clone and the codec carry both).
+ */
+function encode(args: unknown[], serverId: string): unknown[] {
+  let found: boolean;
+  budget = QUICK_OBJECTS;
+  try {
+    found = holdsProxies(args, serverId, null);
+  } catch (e) {
+    if (e !== OVER_BUDGET) throw e;
+    found = holdsProxies(args, serverId, new Set([args]));
+  }
+  return found ? encoded(args, serverId, new Map()) as unknown[] : args;
+}
+
+/**
+ * Whether `v` holds a proxy. `seen`: the objects met so far (`v` among
+ * them); null for a quick walk, which throws {@linkcode OVER_BUDGET} past
+ * {@linkcode QUICK_OBJECTS} objects (a cycle, or a big value).
+ */
+function holdsProxies(
+  v: object,
+  serverId: string,
+  seen: Set<object> | null,
+): boolean {
+  if (seen === null && --budget < 0) throw OVER_BUDGET;
+  if (v instanceof BaseProxy) {
+    refFor(v, serverId); // fails now for a disposed or foreign proxy
+    return true;
+  }
+  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
+    refuseShared(v);
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (childHolds(v[i], serverId, seen)) return true;
     }
-    return out ?? v;
+    return false;
+  }
+  if (isPlainObject(v)) {
+    const rec = v as Record<string, unknown>;
+    for (const k in rec) if (childHolds(rec[k], serverId, seen)) return true;
+    return false;
   }
   if (v instanceof Map) {
-    let changed = false;
-    const entries = [...v].map(([k, x]) => {
-      const ek = encode(k, serverId), ex = encode(x, serverId);
-      if (ek !== k || ex !== x) changed = true;
-      return [ek, ex] as [unknown, unknown];
-    });
-    return changed ? new Map(entries) : v;
+    for (const [k, x] of v) {
+      if (childHolds(k, serverId, seen) || childHolds(x, serverId, seen)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+function childHolds(
+  x: unknown,
+  serverId: string,
+  seen: Set<object> | null,
+): boolean {
+  if (x === null || typeof x !== "object") return false;
+  if (seen !== null) {
+    if (seen.has(x)) return false;
+    seen.add(x);
+  }
+  return holdsProxies(x, serverId, seen);
+}
+
+/** A copy of `v` with its proxies replaced (`copies`: each object met, and its copy). */
+function encoded(
+  v: unknown,
+  serverId: string,
+  copies: Map<object, unknown>,
+): unknown {
+  if (v === null || typeof v !== "object") return v;
+  const done = copies.get(v);
+  if (done !== undefined) return done;
+  if (v instanceof BaseProxy) {
+    const ref = refFor(v, serverId);
+    copies.set(v, ref);
+    return ref;
+  }
+  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
+    refuseShared(v);
+  }
+  if (Array.isArray(v)) {
+    const out: unknown[] = [];
+    copies.set(v, out);
+    for (let i = 0; i < v.length; i++) {
+      out.push(encoded(v[i], serverId, copies));
+    }
+    return out;
+  }
+  if (isPlainObject(v)) {
+    const out: Record<string, unknown> = {};
+    copies.set(v, out);
+    const rec = v as Record<string, unknown>;
+    for (const k in rec) out[k] = encoded(rec[k], serverId, copies);
+    return out;
+  }
+  if (v instanceof Map) {
+    const out = new Map();
+    copies.set(v, out);
+    for (const [k, x] of v) {
+      out.set(encoded(k, serverId, copies), encoded(x, serverId, copies));
+    }
+    return out;
   }
   return v;
 }
 
-/** References inside a reply become proxies on the same channel. */
+/** The proxies made by the current decode, by the reference they came from. */
+let madeProxies: Map<object, unknown> | null = null;
+
+/**
+ * References inside a reply become proxies on the same channel, in place
+ * (the reply is this process's own copy). Each reference makes one proxy
+ * (the server counted one for it), however often the reply holds it. A
+ * quick walk first (nothing allocated); past {@linkcode QUICK_OBJECTS}
+ * objects, a walk that keeps the objects met, so cycles end.
+ */
 function decode(v: unknown, channel: Channel): unknown {
   if (v === null || typeof v !== "object") return v;
+  madeProxies = null;
+  budget = QUICK_OBJECTS;
+  try {
+    return decoded(v, channel, null);
+  } catch (e) {
+    if (e !== OVER_BUDGET) throw e;
+    // Go on, keeping what is met (the proxies made so far among it).
+    const seen = madeProxies ?? new Map<object, unknown>();
+    return seen.has(v) ? seen.get(v) : decoded(v, channel, seen);
+  } finally {
+    madeProxies = null;
+  }
+}
+
+/** Decodes `v` in place (`seen`: each object met, and what it became; null: a quick walk). */
+function decoded(
+  v: object,
+  channel: Channel,
+  seen: Map<object, unknown> | null,
+): unknown {
+  if (seen === null && --budget < 0) throw OVER_BUDGET;
   if (Array.isArray(v)) {
+    seen?.set(v, v);
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (x !== null && typeof x === "object") v[i] = decode(x, channel);
+      if (x !== null && typeof x === "object") v[i] = child(x, channel, seen);
     }
     return v;
   }
   if (v instanceof Map) {
+    seen?.set(v, v);
     for (const [k, x] of v) {
-      if (x !== null && typeof x === "object") v.set(k, decode(x, channel));
+      if (x !== null && typeof x === "object") {
+        v.set(k, child(x, channel, seen));
+      }
     }
     return v;
   }
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return v;
+  if (!isPlainObject(v)) return v;
   const rec = v as Record<string, unknown>;
   const ref = rec[REF];
   if (Array.isArray(ref)) {
-    return makeProxy(channel, ref[0] as number, ref[1] as string);
+    const made = seen ?? (madeProxies ??= new Map());
+    let proxy = made.get(v);
+    if (proxy === undefined) {
+      proxy = makeProxy(channel, ref[0] as number, ref[1] as string);
+      made.set(v, proxy);
+    }
+    return proxy;
   }
+  seen?.set(v, v);
   for (const k in rec) {
     const x = rec[k];
-    if (x !== null && typeof x === "object") rec[k] = decode(x, channel);
+    if (x !== null && typeof x === "object") rec[k] = child(x, channel, seen);
   }
   return v;
+}
+
+function child(
+  x: object,
+  channel: Channel,
+  seen: Map<object, unknown> | null,
+): unknown {
+  if (seen !== null && seen.has(x)) return seen.get(x);
+  return decoded(x, channel, seen);
 }
 
 /**

@@ -437,6 +437,53 @@ Deno.test("calls made without awaiting are served in order; big and rich values"
   assert.deepEqual(await d.get("rich"), rich);
 });
 
+Deno.test("cyclic and shared values go through manager calls, with proxies inside too", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, unknown>();
+  type Node = { name: string; self?: Node; list?: ListProxy; both?: unknown[] };
+  const plain: Node = { name: "plain" };
+  plain.self = plain;
+  await d.set("plain", plain);
+  const back = await d.get("plain") as Node;
+  assert.equal(back.self, back);
+  const l = await m.list<Node>([plain]); // a factory's arguments too
+  assert.equal((await l.get(0)).self?.name, "plain");
+
+  // A proxy inside a cycle, the way back met before the proxy.
+  const inner = await m.list([1]);
+  const withProxy: Node = { name: "with proxy" };
+  withProxy.self = withProxy;
+  withProxy.both = [withProxy, inner];
+  withProxy.list = inner;
+  await d.set("withProxy", withProxy);
+  const got = await d.get("withProxy") as Node;
+  assert.equal(got.self, got);
+  assert.equal(got.both![0], got);
+  assert.equal(got.both![1], got.list, "one stored reference, one proxy");
+  assert.deepEqual(await got.list!.toArray(), [1]);
+  const map = new Map<string, unknown>([["list", inner]]);
+  map.set("me", map);
+  await d.set("map", map);
+  const gotMap = await d.get("map") as Map<string, unknown>;
+  assert.equal(gotMap.get("me"), gotMap);
+  assert.equal(await (gotMap.get("list") as ListProxy).len(), 1);
+  // Big ones (walked with a set of the objects met from the start).
+  const big: unknown[] = [];
+  for (let i = 0; i < 1000; i++) big.push({ i, list: i % 100 ? null : inner });
+  big.push(big);
+  await d.set("big", big);
+  const gotBig = await d.get("big") as { i: number; list: ListProxy }[];
+  assert.equal(gotBig.length, 1001);
+  assert.equal(gotBig[1000], gotBig);
+  assert.equal(gotBig[900].list, gotBig[0].list, "one proxy for one reference");
+  assert.equal(await gotBig[900].list.len(), 1);
+  await inner.dispose();
+  await got.list!.dispose();
+  await (gotMap.get("list") as ListProxy).dispose();
+  await gotBig[0].list.dispose();
+  assert.equal(await refsOf(m, inner.id), 3, "the three stored references");
+});
+
 Deno.test("several children call the same dict at once, each its own fast lane", async () => {
   await using m = await Manager.start();
   const shared = {
