@@ -49,6 +49,45 @@ export interface Kind {
   methods: Record<string, Method>;
 }
 
+// ---------------------------------------------------------------- references
+
+/**
+ * A reference to an object stored inside another object's value (a proxy
+ * put in a list, a dict, a queue, ...). It holds one reference for as long
+ * as the server keeps it (the server counts it out once it is collected);
+ * it crosses the wire as `{ [REF_KEY]: [id, kind] }`.
+ */
+export class StoredRef {
+  readonly [REF_KEY]: [number, string];
+  /** A reference to object `id`, of `kind`. */
+  constructor(id: number, kind: string) {
+    this[REF_KEY] = [id, kind];
+  }
+}
+
+/**
+ * The caller's own object when `v` is one wrapped by the client's encoding
+ * (`{ [REF_KEY]: object }`: it has a field named {@linkcode REF_KEY}),
+ * else `v`: for the arguments whose fields a method reads.
+ */
+function unwrap(v: unknown): unknown {
+  if (v === null || typeof v !== "object" || !isPlain(v)) return v;
+  if (!Object.hasOwn(v, REF_KEY)) return v;
+  const inner = (v as Record<string, unknown>)[REF_KEY];
+  return inner !== null && typeof inner === "object" && !Array.isArray(inner)
+    ? inner
+    : v;
+}
+
+/**
+ * `o`, a plain object made here with the caller's keys, wrapped when one
+ * is named {@linkcode REF_KEY} (so the client never takes it for a
+ * reference).
+ */
+function wrapped(o: Record<string, unknown>): unknown {
+  return Object.hasOwn(o, REF_KEY) ? { [REF_KEY]: o } : o;
+}
+
 // ---------------------------------------------------------------- equality
 
 function isPlain(v: object): boolean {
@@ -72,10 +111,9 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   if (Array.isArray(b)) return false;
   // References to manager objects (proxies stored or passed): by object.
-  const ra = (a as Record<string, unknown>)[REF_KEY];
-  const rb = (b as Record<string, unknown>)[REF_KEY];
-  if (Array.isArray(ra) || Array.isArray(rb)) {
-    return Array.isArray(ra) && Array.isArray(rb) && ra[0] === rb[0];
+  if (a instanceof StoredRef || b instanceof StoredRef) {
+    return a instanceof StoredRef && b instanceof StoredRef &&
+      a[REF_KEY][0] === b[REF_KEY][0];
   }
   if (a instanceof Date && b instanceof Date) {
     return a.getTime() === b.getTime();
@@ -241,7 +279,7 @@ function entriesOf(v: unknown, what: string): [unknown, unknown][] {
       return [pair[0], pair[1]];
     });
   }
-  if (typeof v === "object") return Object.entries(v);
+  if (typeof v === "object") return Object.entries(unwrap(v) as object);
   throw new TypeError(
     `${what} must be an object, a Map or an array of [key, value] pairs, got ${typeof v}`,
   );
@@ -301,7 +339,7 @@ const dict: Kind = {
     toObject: (d: Dict) => {
       const o: Record<string, unknown> = {};
       for (const [k, v] of d.values()) o[String(k)] = v;
-      return o;
+      return wrapped(o);
     },
     toMap: (d: Dict) => new Map([...d.values()]),
   },
@@ -329,14 +367,14 @@ const namespace: Kind = {
         }`,
       );
     }
-    return new Map(Object.entries((init ?? {}) as Record<string, unknown>));
+    return new Map(Object.entries((unwrap(init) ?? {}) as object));
   },
   methods: {
     get: (ns: Ns, [name]) => ns.get(attr(name)),
     set: (ns: Ns, [name, v]) => void ns.set(attr(name), v),
     has: (ns: Ns, [name]) => ns.has(attr(name)),
     delete: (ns: Ns, [name]) => ns.delete(attr(name)),
-    toObject: (ns: Ns) => Object.fromEntries(ns),
+    toObject: (ns: Ns) => wrapped(Object.fromEntries(ns)),
   },
 };
 

@@ -29,7 +29,13 @@
  */
 
 import { isIdentAlive } from "./_proctable.ts";
-import { type Caller, KINDS, type Lookup, wakes } from "./_manager_objects.ts";
+import {
+  type Caller,
+  KINDS,
+  type Lookup,
+  StoredRef,
+  wakes,
+} from "./_manager_objects.ts";
 import {
   CLOSED,
   decoder,
@@ -124,18 +130,6 @@ interface ServedObject {
 }
 
 /**
- * A reference to an object stored inside another object's value (a proxy
- * put in a list, a dict, a queue, ...). It holds one reference for as long
- * as the server keeps it; it crosses the wire as `{ [REF_KEY]: [id, kind] }`.
- */
-class StoredRef {
-  readonly [REF_KEY]: [number, string];
-  constructor(id: number, kind: string) {
-    this[REF_KEY] = [id, kind];
-  }
-}
-
-/**
  * A proxy in transit. Lent (`lent`): the server holds a reference for it
  * until a process takes it, whether or not its sender still runs (the
  * proxy may sit in a pipe long after its sender ended), so one never taken
@@ -172,20 +166,17 @@ function holdsStored(v: object, seen: Set<object>): boolean {
     return false;
   }
   if (v instanceof Map) {
-    for (const x of v.values()) if (look(x)) return true;
+    for (const [k, x] of v) if (look(k) || look(x)) return true;
+    return false;
+  }
+  if (v instanceof Set) {
+    for (const x of v) if (look(x)) return true;
     return false;
   }
   if (!isPlainObject(v)) return false;
   const rec = v as Record<string, unknown>;
   for (const k of Object.keys(rec)) if (look(rec[k])) return true;
   return false;
-}
-
-/** The id in a `{ [REF_KEY]: [id, kind] }` reference, or undefined. */
-function refId(v: unknown): number | undefined {
-  if (v === null || typeof v !== "object") return undefined;
-  const r = (v as Record<string, unknown>)[REF_KEY];
-  return Array.isArray(r) && typeof r[0] === "number" ? r[0] : undefined;
 }
 
 function noObject(id: unknown): string {
@@ -475,21 +466,15 @@ class Server {
   /**
    * Turns the references in arguments that hold proxies into
    * {@linkcode StoredRef}s, in place, each holding its object (an unknown id
-   * is a ReferenceError). Arrays, plain objects and Maps are searched, as
-   * the client's encoding puts references there.
+   * is a ReferenceError). Arrays, plain objects, Map keys and values and Set
+   * members are searched, as the client's encoding puts references there; a
+   * wrapped object of the caller's (`{ [REF_KEY]: object }`, see
+   * `managers.ts`) is searched inside, never taken for a reference.
    */
   #storeRefs(v: unknown, seen: Map<object, unknown> = new Map()): unknown {
     if (v === null || typeof v !== "object") return v;
     if (seen.has(v)) return seen.get(v);
     if (v instanceof StoredRef) return v;
-    const id = refId(v);
-    if (id !== undefined && isPlainObject(v)) {
-      const obj = this.#incref(null, id);
-      const ref = new StoredRef(id, obj.kind);
-      this.#stored.register(ref, id);
-      seen.set(v, ref);
-      return ref;
-    }
     seen.set(v, v);
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) v[i] = this.#storeRefs(v[i], seen);
@@ -499,16 +484,39 @@ class Server {
       );
       v.clear();
       for (const [k, x] of entries) v.set(k, x);
+    } else if (v instanceof Set) {
+      const items = [...v].map((x) => this.#storeRefs(x, seen));
+      v.clear();
+      for (const x of items) v.add(x);
     } else if (isPlainObject(v)) {
       const rec = v as Record<string, unknown>;
-      for (const k of Object.keys(rec)) rec[k] = this.#storeRefs(rec[k], seen);
+      let fields = rec;
+      if (Object.hasOwn(rec, REF_KEY)) {
+        const r = rec[REF_KEY];
+        if (Array.isArray(r)) {
+          const id = r[0];
+          const obj = this.#incref(null, id);
+          const ref = new StoredRef(id as number, obj.kind);
+          this.#stored.register(ref, id as number);
+          seen.set(v, ref);
+          return ref;
+        }
+        // A wrapped object of the caller's: its fields may hold references.
+        if (r !== null && typeof r === "object") {
+          fields = r as Record<string, unknown>;
+          seen.set(fields, fields);
+        }
+      }
+      for (const k of Object.keys(fields)) {
+        fields[k] = this.#storeRefs(fields[k], seen);
+      }
     }
     return v;
   }
 
   /**
    * A reply's value with each {@linkcode StoredRef} the client will turn
-   * into a proxy (in arrays, plain objects, Map values) replaced by a fresh
+   * into a proxy (in arrays, plain objects, Maps, Sets) replaced by a fresh
    * reference that `c` now holds. Stored values are not changed: a value
    * that holds a reference is copied (whole, once a first pass found one,
    * so that parts it shares, and cycles, are shared in the copy too).
@@ -547,7 +555,15 @@ class Server {
     if (v instanceof Map) {
       const out = new Map();
       copies.set(v, out);
-      for (const [k, x] of v) out.set(k, this.#sharedCopy(c, x, copies));
+      for (const [k, x] of v) {
+        out.set(this.#sharedCopy(c, k, copies), this.#sharedCopy(c, x, copies));
+      }
+      return out;
+    }
+    if (v instanceof Set) {
+      const out = new Set();
+      copies.set(v, out);
+      for (const x of v) out.add(this.#sharedCopy(c, x, copies));
       return out;
     }
     if (!isPlainObject(v)) return v;

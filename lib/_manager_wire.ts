@@ -75,6 +75,9 @@ export const OP_DEBUG = 12;
 /**
  * The key of a reference to a manager object inside a value (a proxy in the
  * arguments of a call, or stored in a list or dict): `{ [REF_KEY]: [id, kind] }`.
+ * A plain object of the caller's that has a field of that name travels
+ * wrapped, `{ [REF_KEY]: theObject }` (an object, never an array), so it is
+ * never taken for a reference; the client unwraps it when it comes back.
  */
 export const REF_KEY = "__mp_manager_ref__";
 

@@ -166,85 +166,131 @@ function isPlainObject(v: object): boolean {
 }
 
 /**
- * How many objects a walk of a value may meet before it keeps a set of
- * those met (a small value, the usual case, is walked without allocating
- * anything; a cyclic or big one goes on with the set).
+ * Objects whose own enumerable fields structured clone does not carry (or
+ * which hold no values of their own): never searched for proxies.
  */
-const QUICK_OBJECTS = 256;
+function isOpaque(v: object): boolean {
+  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer ||
+    v instanceof SharedArrayBuffer || v instanceof Date ||
+    v instanceof RegExp || v instanceof Error || v instanceof Boolean ||
+    v instanceof Number || v instanceof String || v instanceof BigInt;
+}
+
+/**
+ * How many objects, and how deep, a quick walk of a value may go before it
+ * gives up for a walk that keeps a set of the objects met: a value that is
+ * not cyclic, the usual case, is walked without allocating anything; a
+ * cyclic one (or a very big or deep one) goes on with the set.
+ */
+const QUICK_OBJECTS = 10_000;
+const QUICK_DEPTH = 64;
 /** Objects the current quick walk may still meet. */
 let budget = 0;
 /** Thrown when a quick walk ran out of {@linkcode budget}. */
 const OVER_BUDGET = new Error("over budget");
+/** Whether the last {@linkcode encode} met a proxy (the server then counts references). */
+let encodedRefs = false;
 
 /**
- * Proxies inside call arguments become references the server keeps. Two
- * passes: the first only looks (arguments without proxies, the usual case,
- * go as they are, uncopied); when it finds one, the second copies the
- * value with each proxy replaced. Shared parts stay shared and cycles end
- * (structured clone and the codec carry both).
+ * Proxies inside call arguments become references the server keeps, in
+ * arrays, plain objects, Map keys and values, Set members and the fields of
+ * class instances (which arrive as plain objects, as structured clone and
+ * the codec carry them). A plain object (or class instance) of the caller's
+ * with a field named {@linkcode REF_KEY} is wrapped (`{ [REF_KEY]: copy }`)
+ * so that it is never taken for a reference, and unwrapped on its way back.
+ *
+ * Two passes: the first only looks (arguments with neither, the usual case,
+ * go as they are, uncopied); when it finds one, the second copies the value
+ * with each replaced, and sets {@linkcode encodedRefs} when it met a proxy.
+ * Shared parts stay shared and cycles end (structured clone and the codec
+ * carry both).
  */
 function encode(args: unknown[], serverId: string): unknown[] {
+  encodedRefs = false;
   let found: boolean;
   budget = QUICK_OBJECTS;
   try {
-    found = holdsProxies(args, serverId, null);
+    found = needsEncoding(args, serverId, null, 0);
   } catch (e) {
     if (e !== OVER_BUDGET) throw e;
-    found = holdsProxies(args, serverId, new Set([args]));
+    found = needsEncoding(args, serverId, new Set([args]), 0);
   }
   return found ? encoded(args, serverId, new Map()) as unknown[] : args;
 }
 
 /**
- * Whether `v` holds a proxy. `seen`: the objects met so far (`v` among
- * them); null for a quick walk, which throws {@linkcode OVER_BUDGET} past
- * {@linkcode QUICK_OBJECTS} objects (a cycle, or a big value).
+ * Whether `v` holds a proxy or an object to wrap. `seen`: the objects met
+ * so far (`v` among them); null for a quick walk, which throws
+ * {@linkcode OVER_BUDGET} past {@linkcode QUICK_OBJECTS} objects (a cycle,
+ * or a big value).
  */
-function holdsProxies(
+function needsEncoding(
   v: object,
   serverId: string,
   seen: Set<object> | null,
+  depth: number,
 ): boolean {
-  if (seen === null && --budget < 0) throw OVER_BUDGET;
-  if (v instanceof BaseProxy) {
-    refFor(v, serverId); // fails now for a disposed or foreign proxy
-    return true;
+  if (seen === null && (--budget < 0 || depth > QUICK_DEPTH)) {
+    throw OVER_BUDGET;
   }
-  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
-    refuseShared(v);
-  }
+  depth++;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      if (childHolds(v[i], serverId, seen)) return true;
+      if (childNeeds(v[i], serverId, seen, depth)) return true;
     }
     return false;
   }
-  if (isPlainObject(v)) {
-    const rec = v as Record<string, unknown>;
-    for (const k in rec) if (childHolds(rec[k], serverId, seen)) return true;
-    return false;
-  }
-  if (v instanceof Map) {
-    for (const [k, x] of v) {
-      if (childHolds(k, serverId, seen) || childHolds(x, serverId, seen)) {
-        return true;
+  const plain = isPlainObject(v);
+  if (!plain) {
+    if (v instanceof BaseProxy) {
+      refFor(v, serverId); // fails now for a disposed or foreign proxy
+      return true;
+    }
+    if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
+      refuseShared(v);
+    }
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        if (
+          childNeeds(k, serverId, seen, depth) ||
+          childNeeds(x, serverId, seen, depth)
+        ) {
+          return true;
+        }
       }
+      return false;
     }
+    if (v instanceof Set) {
+      for (const x of v) if (childNeeds(x, serverId, seen, depth)) return true;
+      return false;
+    }
+    if (isOpaque(v)) return false;
+    // A class instance: its own fields are what travels.
+    const rec = v as Record<string, unknown>;
+    for (const k of Object.keys(rec)) {
+      if (k === REF || childNeeds(rec[k], serverId, seen, depth)) return true;
+    }
+    return false;
+  }
+  const rec = v as Record<string, unknown>;
+  for (const k in rec) {
+    if (k === REF || childNeeds(rec[k], serverId, seen, depth)) return true;
   }
   return false;
 }
 
-function childHolds(
+function childNeeds(
   x: unknown,
   serverId: string,
   seen: Set<object> | null,
+  depth: number,
 ): boolean {
   if (x === null || typeof x !== "object") return false;
   if (seen !== null) {
     if (seen.has(x)) return false;
     seen.add(x);
   }
-  return holdsProxies(x, serverId, seen);
+  return needsEncoding(x, serverId, seen, depth);
 }
 
 /** A copy of `v` with its proxies replaced (`copies`: each object met, and its copy). */
@@ -256,14 +302,6 @@ function encoded(
   if (v === null || typeof v !== "object") return v;
   const done = copies.get(v);
   if (done !== undefined) return done;
-  if (v instanceof BaseProxy) {
-    const ref = refFor(v, serverId);
-    copies.set(v, ref);
-    return ref;
-  }
-  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
-    refuseShared(v);
-  }
   if (Array.isArray(v)) {
     const out: unknown[] = [];
     copies.set(v, out);
@@ -272,101 +310,186 @@ function encoded(
     }
     return out;
   }
-  if (isPlainObject(v)) {
-    const out: Record<string, unknown> = {};
-    copies.set(v, out);
-    const rec = v as Record<string, unknown>;
-    for (const k in rec) out[k] = encoded(rec[k], serverId, copies);
-    return out;
-  }
-  if (v instanceof Map) {
-    const out = new Map();
-    copies.set(v, out);
-    for (const [k, x] of v) {
-      out.set(encoded(k, serverId, copies), encoded(x, serverId, copies));
+  let keys: string[];
+  if (isPlainObject(v)) keys = Object.keys(v);
+  else {
+    if (v instanceof BaseProxy) {
+      const ref = refFor(v, serverId);
+      encodedRefs = true;
+      copies.set(v, ref);
+      return ref;
     }
-    return out;
+    if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
+      refuseShared(v);
+    }
+    if (v instanceof Map) {
+      const out = new Map();
+      copies.set(v, out);
+      for (const [k, x] of v) {
+        out.set(encoded(k, serverId, copies), encoded(x, serverId, copies));
+      }
+      return out;
+    }
+    if (v instanceof Set) {
+      const out = new Set();
+      copies.set(v, out);
+      for (const x of v) out.add(encoded(x, serverId, copies));
+      return out;
+    }
+    if (isOpaque(v)) return v;
+    keys = Object.keys(v); // a class instance: a plain object of its fields
   }
-  return v;
+  const out: Record<string, unknown> = {};
+  const rec = v as Record<string, unknown>;
+  // The caller's own field named REF_KEY: wrapped, never a reference.
+  copies.set(v, Object.hasOwn(rec, REF) ? { [REF]: out } : out);
+  for (const k of keys) out[k] = encoded(rec[k], serverId, copies);
+  return copies.get(v);
 }
 
-/** The proxies made by the current decode, by the reference they came from. */
-let madeProxies: Map<object, unknown> | null = null;
-
 /**
- * References inside a reply become proxies on the same channel, in place
- * (the reply is this process's own copy). Each reference makes one proxy
- * (the server counted one for it), however often the reply holds it. A
- * quick walk first (nothing allocated); past {@linkcode QUICK_OBJECTS}
- * objects, a walk that keeps the objects met, so cycles end.
+ * References inside a reply become proxies on the same channel, and
+ * wrapped objects (see {@linkcode encode}) are unwrapped, in place (the
+ * reply is this process's own copy). A quick look first (nothing
+ * allocated): a reply without either, the usual case, is returned as it
+ * is. Otherwise a walk that keeps the objects met (each once: cycles end,
+ * and a reference met twice makes one proxy, the server having counted one
+ * for it).
  */
 function decode(v: unknown, channel: Channel): unknown {
   if (v === null || typeof v !== "object") return v;
-  madeProxies = null;
   budget = QUICK_OBJECTS;
   try {
-    return decoded(v, channel, null);
+    if (!holdsMarkers(v, 0)) return v;
   } catch (e) {
     if (e !== OVER_BUDGET) throw e;
-    // Go on, keeping what is met (the proxies made so far among it).
-    const seen = madeProxies ?? new Map<object, unknown>();
-    return seen.has(v) ? seen.get(v) : decoded(v, channel, seen);
-  } finally {
-    madeProxies = null;
   }
+  return decoded(v, channel, new Map());
 }
 
-/** Decodes `v` in place (`seen`: each object met, and what it became; null: a quick walk). */
+/**
+ * Whether `v` holds a reference or a wrapped object (a quick walk: throws
+ * {@linkcode OVER_BUDGET} past {@linkcode QUICK_OBJECTS} objects or
+ * {@linkcode QUICK_DEPTH} levels).
+ */
+function holdsMarkers(v: object, depth: number): boolean {
+  if (--budget < 0 || depth > QUICK_DEPTH) throw OVER_BUDGET;
+  depth++;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (x !== null && typeof x === "object" && holdsMarkers(x, depth)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (isPlainObject(v)) {
+    const rec = v as Record<string, unknown>;
+    for (const k in rec) {
+      if (k === REF) return true;
+      const x = rec[k];
+      if (x !== null && typeof x === "object" && holdsMarkers(x, depth)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  if (v instanceof Map || v instanceof Set) {
+    for (const [k, x] of v.entries()) {
+      if (k !== null && typeof k === "object" && holdsMarkers(k, depth)) {
+        return true;
+      }
+      if (
+        v instanceof Map && x !== null && typeof x === "object" &&
+        holdsMarkers(x, depth)
+      ) return true;
+    }
+  }
+  return false;
+}
+
+/** Decodes `v` in place (`seen`: each object met, and what it became). */
 function decoded(
   v: object,
   channel: Channel,
-  seen: Map<object, unknown> | null,
+  seen: Map<object, unknown>,
 ): unknown {
-  if (seen === null && --budget < 0) throw OVER_BUDGET;
   if (Array.isArray(v)) {
-    seen?.set(v, v);
+    seen.set(v, v);
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
       if (x !== null && typeof x === "object") v[i] = child(x, channel, seen);
     }
     return v;
   }
-  if (v instanceof Map) {
-    seen?.set(v, v);
-    for (const [k, x] of v) {
-      if (x !== null && typeof x === "object") {
-        v.set(k, child(x, channel, seen));
+  if (!isPlainObject(v)) {
+    if (v instanceof Map) {
+      seen.set(v, v);
+      const entries: [unknown, unknown][] = [];
+      let rekeyed = false;
+      for (const [k, x] of v) {
+        const j = k !== null && typeof k === "object"
+          ? child(k, channel, seen)
+          : k;
+        if (j !== k) rekeyed = true;
+        entries.push([
+          j,
+          x !== null && typeof x === "object" ? child(x, channel, seen) : x,
+        ]);
       }
+      // Keys that were references: rebuilt in place, in the same order.
+      if (rekeyed) v.clear();
+      for (const [k, x] of entries) v.set(k, x);
+      return v;
+    }
+    if (v instanceof Set) {
+      seen.set(v, v);
+      let changed = false;
+      const items: unknown[] = [];
+      for (const x of v) {
+        const y = x !== null && typeof x === "object"
+          ? child(x, channel, seen)
+          : x;
+        if (y !== x) changed = true;
+        items.push(y);
+      }
+      if (changed) {
+        v.clear();
+        for (const y of items) v.add(y);
+      }
+      return v;
     }
     return v;
   }
-  if (!isPlainObject(v)) return v;
   const rec = v as Record<string, unknown>;
-  const ref = rec[REF];
-  if (Array.isArray(ref)) {
-    const made = seen ?? (madeProxies ??= new Map());
-    let proxy = made.get(v);
-    if (proxy === undefined) {
-      proxy = makeProxy(channel, ref[0] as number, ref[1] as string);
-      made.set(v, proxy);
+  let out = rec;
+  if (Object.hasOwn(rec, REF)) {
+    const ref = rec[REF];
+    if (Array.isArray(ref)) {
+      const proxy = makeProxy(channel, ref[0] as number, ref[1] as string);
+      seen.set(v, proxy);
+      return proxy;
     }
-    return proxy;
+    // A wrapped object of the caller's (see encode): it, not the wrapper.
+    if (ref !== null && typeof ref === "object") {
+      out = ref as Record<string, unknown>;
+    }
   }
-  seen?.set(v, v);
-  for (const k in rec) {
-    const x = rec[k];
-    if (x !== null && typeof x === "object") rec[k] = child(x, channel, seen);
+  seen.set(v, out);
+  for (const k in out) {
+    const x = out[k];
+    if (x !== null && typeof x === "object") out[k] = child(x, channel, seen);
   }
-  return v;
+  return out;
 }
 
 function child(
   x: object,
   channel: Channel,
-  seen: Map<object, unknown> | null,
+  seen: Map<object, unknown>,
 ): unknown {
-  if (seen !== null && seen.has(x)) return seen.get(x);
-  return decoded(x, channel, seen);
+  return seen.has(x) ? seen.get(x) : decoded(x, channel, seen);
 }
 
 /**
@@ -493,7 +616,7 @@ async function call(
   if (r.disposed) throw disposedError(r, `${method}()`);
   const sent = encode(args, r.channel.serverId);
   // Proxies in the arguments: the server counts them once it has the call.
-  const holdsRefs = sent !== args;
+  const holdsRefs = encodedRefs;
   if (holdsRefs) sending.add(args);
   r.inflight++;
   r.self = proxy;
@@ -1485,7 +1608,7 @@ export class Manager implements AsyncDisposable {
   ): Promise<P> {
     const channel = this.#check();
     const sent = encode(args, channel.serverId);
-    const holdsRefs = sent !== args;
+    const holdsRefs = encodedRefs;
     if (holdsRefs) sending.add(args);
     try {
       const [id, k] = await channel.call(

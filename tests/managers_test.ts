@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
+import { REF_KEY } from "../lib/_manager_wire.ts";
 import { runProgram } from "./_run_task.ts";
 import {
   BaseProxy,
@@ -435,6 +436,60 @@ Deno.test("calls made without awaiting are served in order; big and rich values"
   };
   await d.set("rich", rich);
   assert.deepEqual(await d.get("rich"), rich);
+});
+
+Deno.test("proxies in Sets, as Map keys and in class instances are references; data named like one stays data", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, unknown>();
+  const l = await m.list([1]);
+  await d.set("set", new Set([l, 2]));
+  const set = await d.get("set") as Set<unknown>;
+  const [member, two] = [...set];
+  assert.ok(member instanceof BaseProxy, "a Set member");
+  assert.equal(member.id, l.id);
+  assert.equal(two, 2);
+  await d.set("map", new Map<unknown, unknown>([[l, "value"], ["k", l]]));
+  const map = await d.get("map") as Map<unknown, unknown>;
+  const [key, k] = [...map.keys()];
+  assert.ok(key instanceof BaseProxy, "a Map key");
+  assert.equal(await (key as ListProxy).len(), 1);
+  assert.equal(map.get(key), "value");
+  assert.equal(k, "k");
+  assert.equal(map.get("k"), key, "one stored reference, one proxy");
+  class Holder {
+    constructor(readonly list: ListProxy, readonly n: number) {}
+  }
+  // A class instance travels as a plain object of its fields (as structured
+  // clone and the module's codec carry it), its proxies as references.
+  await d.set("instance", new Holder(l, 7));
+  const instance = await d.get("instance") as { list: ListProxy; n: number };
+  assert.equal(Object.getPrototypeOf(instance), Object.prototype);
+  assert.equal(instance.n, 7);
+  assert.deepEqual(await instance.list.toArray(), [1]);
+  assert.equal(await refsOf(m, l.id), 7, "l, 3 stored, 3 received");
+
+  // Data with a field named like the reference key is data, both ways.
+  const fake = { [REF_KEY]: [l.id, "list"] };
+  const nested = { [REF_KEY]: { [REF_KEY]: [l.id, "list"] }, list: l };
+  await d.set("fake", fake);
+  await d.set("nested", nested);
+  assert.deepEqual(await d.get("fake"), fake);
+  const back = await d.get("nested") as typeof nested;
+  assert.deepEqual(back[REF_KEY], nested[REF_KEY]);
+  assert.equal(back.list.id, l.id);
+  assert.equal(await refsOf(m, l.id), 9, "nested's stored one, back.list");
+  const keys = await m.dict<string, unknown>();
+  await keys.set(REF_KEY, [l.id, "list"]);
+  assert.deepEqual(await keys.toObject(), { [REF_KEY]: [l.id, "list"] });
+  const ns = await m.Namespace({ [REF_KEY]: [l.id, "list"], a: 1 });
+  assert.deepEqual(await ns.toObject(), { [REF_KEY]: [l.id, "list"], a: 1 });
+  assert.deepEqual(await ns.get(REF_KEY), [l.id, "list"]);
+  const d2 = await m.dict({ [REF_KEY]: 5 });
+  assert.deepEqual(await d2.items(), [[REF_KEY, 5]]);
+  const l2 = await m.list([fake]);
+  assert.equal(await l2.index({ [REF_KEY]: [l.id, "list"] }), 0);
+  assert.equal(await l2.includes({ [REF_KEY]: [l.id, "other"] }), false);
+  assert.equal(await refsOf(m, l.id), 9);
 });
 
 Deno.test("cyclic and shared values go through manager calls, with proxies inside too", async () => {
