@@ -264,6 +264,14 @@ function hasOtherKeys(a: unknown[]): boolean {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+/**
+ * A shared object (one with `[reduceSymbol]`) that is not shared memory may
+ * define this as the reason a queue cannot carry it, and where it can go
+ * instead: the codec's error then says it (by default: "it holds shared
+ * memory, ...").
+ */
+export const notQueueable: unique symbol = Symbol.for("mp.notQueueable");
+
 /** Thrown when a value cannot be encoded; names where in the value the culprit sits. */
 export class EncodeError extends TypeError {
   /**
@@ -413,8 +421,12 @@ export class Encoder {
     return out;
   }
 
-  #fail(v: unknown, why: string): never {
-    throw new Failure(v, why, PORTABLE.has(why) || why.startsWith(HOST_PREFIX));
+  #fail(
+    v: unknown,
+    why: string,
+    portable = PORTABLE.has(why) || why.startsWith(HOST_PREFIX),
+  ): never {
+    throw new Failure(v, why, portable);
   }
 
   #ensure(n: number): void {
@@ -747,11 +759,11 @@ export class Encoder {
   /** Objects that are neither plain, arrays, typed arrays nor buffers. */
   #other(o: object): void {
     if (isProxy(o)) this.#fail(o, PROXY_WHY);
-    if (
-      o instanceof SharedArrayBuffer ||
-      typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function"
-    ) {
-      this.#fail(o, SHARED_WHY);
+    if (o instanceof SharedArrayBuffer) this.#fail(o, SHARED_WHY);
+    if (typeof (o as Record<symbol, unknown>)[reduceSymbol] === "function") {
+      // A shared object may say what it holds and where it can go instead.
+      const why = (o as Record<symbol, unknown>)[notQueueable];
+      this.#fail(o, typeof why === "string" ? why : SHARED_WHY, true);
     }
     if (isDate(o)) {
       this.#ensure(9);

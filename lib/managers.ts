@@ -3,7 +3,7 @@
  * shared objects (list, dict, Namespace, Value, Array, Queue, Lock, RLock,
  * Semaphore, Event, Condition, Barrier); other processes use them through
  * async proxies. Proxies cross into child processes inside `args` (or
- * through pipes and queues) and keep working there. With an `address` and an `authkey`, the manager also serves other
+ * through a Pipe, or as items of a manager Queue) and keep working there. With an `address` and an `authkey`, the manager also serves other
  * programs over TCP, after an HMAC challenge-response in both directions.
  *
  * @example
@@ -56,6 +56,7 @@ import {
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_manager_server.ts";
 import { authkeyBytes } from "./_auth.ts";
+import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 
@@ -494,8 +495,9 @@ function child(
 
 /**
  * The base of every manager proxy: a handle on one object of a manager's
- * server. Proxies cross into child processes (in `args`, through pipes and
- * queues) and keep working there while the manager runs; a call after the
+ * server. Proxies cross into child processes (in `args`, through a Pipe,
+ * or as items of a manager Queue, not of the module's `Queue`, which copies
+ * bytes) and keep working there while the manager runs; a call after the
  * manager stopped rejects with `EOFError`.
  *
  * Each proxy holds a reference to its object, as in Python: the server
@@ -569,6 +571,13 @@ export class BaseProxy implements Disposable, AsyncDisposable {
     // Sent after the calls in progress (a channel keeps the order of its
     // requests), each of which the server holds the object for.
     return r.channel.call(OP_DECREF, [r.id]).then(() => {}, () => {});
+  }
+
+  /** Why the module's `Queue` (which copies bytes) cannot carry a proxy, and what can. */
+  get [notQueueable](): string {
+    return "a manager proxy is a handle on an object in the manager's server, reached " +
+      "through a channel, not data a queue can copy; send it to a child in its " +
+      "Process args or through a Pipe, or put it on a manager Queue (manager.Queue())";
   }
 
   /** Disposes of the proxy at the end of a `using` block (without waiting). */

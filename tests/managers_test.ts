@@ -15,8 +15,10 @@ import {
   type LockProxy,
   Manager,
   Pipe,
+  Pool,
   Process,
   ProcessError,
+  Queue,
   TimeoutError,
 } from "../mod.ts";
 import {
@@ -490,6 +492,24 @@ Deno.test("proxies in Sets, as Map keys and in class instances are references; d
   assert.equal(await l2.index({ [REF_KEY]: [l.id, "list"] }), 0);
   assert.equal(await l2.includes({ [REF_KEY]: [l.id, "other"] }), false);
   assert.equal(await refsOf(m, l.id), 9);
+});
+
+Deno.test("the module's Queue refuses a proxy, saying where it can go; a Pool task carries one", async () => {
+  await using m = await Manager.start();
+  const l = await m.list<string>();
+  using q = new Queue();
+  assert.throws(
+    () => q.putSync([l]),
+    (e: Error) =>
+      e.name === "DataCloneError" &&
+      e.message.startsWith("item[0] is a ListProxy: a manager proxy") &&
+      /Process args or through a Pipe, or put it on a manager Queue/.test(
+        e.message,
+      ) && !/shared memory/.test(e.message),
+  );
+  await using pool = new Pool({ processes: 1, module });
+  await bounded(pool.apply(appendItem, [l, "from a pool task"]));
+  assert.deepEqual(await l.toArray(), ["from a pool task"]);
 });
 
 Deno.test("cyclic and shared values go through manager calls, with proxies inside too", async () => {
