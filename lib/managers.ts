@@ -1089,6 +1089,20 @@ export class EventProxy extends BaseProxy {
  * `ProcessError`. As every manager lock, the lock is owned per process (the
  * channel), and a process that ends holding it releases it.
  *
+ * Async tasks of one process share that ownership. With the default RLock,
+ * a second task's `acquire()` re-enters the lock the first task holds
+ * instead of waiting: two tasks of one process are then inside at once, and
+ * waiting corrupts the condition (one task's `wait()` releases the lock
+ * wholly, the other task's hold with it, whose own `wait()` or `release()`
+ * then rejects with `ProcessError`). For several tasks of one process, give
+ * it a plain Lock: `manager.Condition(await manager.Lock())`.
+ * A task's `acquire()` then waits while another task holds the lock, and
+ * waits and notifies work across tasks as across processes. The server
+ * still checks ownership by process only: it cannot tell which task holds
+ * the lock, so a task that did not acquire it can `wait()`, `notify()` or
+ * `release()` without the `ProcessError` another process would get; each
+ * task must take the lock itself (`await using _ = await cond.hold()`).
+ *
  * @example
  * ```ts
  * import { Manager } from "@mp/multiprocessing";
@@ -1684,7 +1698,11 @@ export class Manager implements AsyncDisposable {
     return this.#create("Lock", []);
   }
 
-  /** A shared re-entrant lock (owned per process). */
+  /**
+   * A shared re-entrant lock, owned per process: async tasks of one process
+   * share it (a second task's acquire re-enters instead of waiting); use
+   * {@linkcode Manager.Lock} to keep tasks of one process apart.
+   */
   RLock(): Promise<LockProxy> {
     return this.#create("RLock", []);
   }
@@ -1735,7 +1753,9 @@ export class Manager implements AsyncDisposable {
   /**
    * A shared condition variable (Python's `manager.Condition(lock)`), over
    * `lock` (a `manager.Lock()` or `manager.RLock()` of this manager) or, by
-   * default, a new RLock.
+   * default, a new RLock. Several async tasks of one process using it need
+   * a Lock: `manager.Condition(await manager.Lock())` (see
+   * {@linkcode ConditionProxy}).
    */
   Condition(lock?: LockProxy): Promise<ConditionProxy> {
     if (lock !== undefined) {

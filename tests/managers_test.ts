@@ -670,6 +670,55 @@ Deno.test("Condition proxy: hold, wait with timeout, notify(n), notifyAll, waitF
   await assert.rejects(cond.waitFor(() => 1, -5), RangeError);
 });
 
+Deno.test("Condition: tasks of one process share an RLock's ownership; over a Lock they wait apart (as documented)", async () => {
+  await using m = await Manager.start();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const inside = async (cond: ConditionProxy, log: string[], name: string) => {
+    await using _ = await cond.hold({ timeout: T });
+    log.push(`${name} in`);
+    await sleep(20);
+    log.push(`${name} out`);
+  };
+  const shared: string[] = [];
+  const rlocked = await m.Condition();
+  await bounded(Promise.all([
+    inside(rlocked, shared, "a"),
+    inside(rlocked, shared, "b"),
+  ]));
+  assert.deepEqual(shared, ["a in", "b in", "a out", "b out"], "re-entered");
+
+  const cond = await m.Condition(await m.Lock());
+  const apart: string[] = [];
+  await bounded(Promise.all([
+    inside(cond, apart, "a"),
+    inside(cond, apart, "b"),
+  ]));
+  assert.deepEqual(apart, ["a in", "a out", "b in", "b out"], "one at a time");
+  // Two tasks wait on it, a third notifies them: all as across processes.
+  const items = await m.list<number>();
+  let checks = 0;
+  const consumer = async (n: number) => {
+    await using _ = await cond.hold({ timeout: T });
+    return await cond.waitFor(async () => {
+      checks++;
+      return await items.len() >= n;
+    }, T);
+  };
+  const waits = [consumer(1), consumer(2)];
+  // Each checked once, holding the lock: this hold waits for both to park.
+  await eventually(
+    () => Promise.resolve(checks >= 2),
+    "both consumers checked",
+  );
+  {
+    await using _ = await cond.hold({ timeout: T });
+    await items.append(1);
+    await items.append(2);
+    await cond.notifyAll();
+  }
+  assert.deepEqual(await bounded(Promise.all(waits)), [true, true]);
+});
+
 Deno.test("Condition over a manager Lock shares it; bad locks are refused", async () => {
   await using m = await Manager.start();
   const lock = await m.Lock();
