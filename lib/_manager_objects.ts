@@ -148,6 +148,8 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 function describe(v: unknown): string {
+  // NaN and the infinities (which JSON writes as null) as themselves.
+  if (typeof v === "number") return String(v);
   try {
     const s = typeof v === "bigint" ? `${v}n` : JSON.stringify(v);
     if (s === undefined) return String(v);
@@ -662,16 +664,13 @@ class ServerQueue {
 
 function queueSize(args: unknown[]): number {
   const o = args[0];
-  const m = typeof o === "number"
-    ? o
-    : o && typeof o === "object"
+  const m = o !== null && typeof o === "object"
     ? (o as { maxsize?: unknown }).maxsize ?? 0
-    : o === undefined || o === null
-    ? 0
-    : NaN;
+    : o ?? 0;
   if (typeof m !== "number" || !Number.isInteger(m)) {
     throw new TypeError(
-      `Queue maxsize must be an integer (0 = unbounded), got ${describe(m)}`,
+      `Queue maxsize must be an integer (0 = unbounded), got ${describe(m)}; ` +
+        `e.g. manager.Queue({ maxsize: 10 }) or manager.Queue(10)`,
     );
   }
   return m;

@@ -644,6 +644,22 @@ async function call(
   }
 }
 
+/** The items of `items` as an array; a `TypeError` naming `what` when it is not iterable. */
+function itemsOf<T>(items: Iterable<T>, what: string): T[] {
+  if (
+    items === null || items === undefined ||
+    typeof (items as { [Symbol.iterator]?: unknown })[Symbol.iterator] !==
+      "function"
+  ) {
+    throw new TypeError(
+      `${what}: items must be iterable (an array, a Set, a string, a generator, ...), got ${
+        items === null ? "null" : typeof items
+      }`,
+    );
+  }
+  return [...items];
+}
+
 /**
  * Options of waiting queue calls.
  *
@@ -709,7 +725,12 @@ export class ListProxy<T = unknown> extends BaseProxy
   }
   /** Adds every item of `items` at the end. */
   extend(items: Iterable<T>): Promise<void> {
-    return call(this, "extend", [[...items]], false) as Promise<void>;
+    return call(
+      this,
+      "extend",
+      [itemsOf(items, "ListProxy.extend(items)")],
+      false,
+    ) as Promise<void>;
   }
   /** The item at `index` (negative: from the end); `RangeError` when out of range. */
   get(index: number): Promise<T> {
@@ -1262,10 +1283,17 @@ export class BarrierProxy extends BaseProxy {
  * A proxy for an array held by a manager (`manager.Array(typecode,
  * sequenceOrSize)`, Python's `manager.Array()`): a fixed length of numbers
  * of one typecode (bigints for `q`/`Q`, one-character strings for `u`).
- * Elements are checked and stored as the module's `SharedArray` stores them
- * (integers wrap around, floats round); a value of the wrong type rejects
- * with `TypeError`, an index out of range with `RangeError`. Indices may be
- * negative (from the end), as in Python.
+ * Elements are checked and stored as the module's `SharedArray` stores them:
+ * a value of the wrong type rejects with `TypeError`, an index out of range
+ * with `RangeError`; but a number out of the typecode's range is not
+ * refused (Python raises `OverflowError`): it is stored as the typed array
+ * stores it, as `SharedArray` does. Integers wrap around (in an `"i"` array,
+ * `set(0, 2 ** 40)` stores 0; in a `"B"` one, 256 is 0 and -1 is 255),
+ * fractions are truncated toward zero (3.7 in `"i"` is 3), NaN and the
+ * infinities become 0 (`q`/`Q` refuse a fraction, NaN or an infinity with a
+ * `RangeError`), and `"f"` rounds to the nearest float32. Check the range
+ * yourself where it matters. Indices may be negative (from the end), as in
+ * Python.
  *
  * @example
  * ```ts
@@ -1648,7 +1676,7 @@ export class Manager implements AsyncDisposable {
 
   /** A shared list, with `items` at first (Python's `manager.list()`). */
   list<T = unknown>(items: Iterable<T> = []): Promise<ListProxy<T>> {
-    return this.#create("list", [[...items]]);
+    return this.#create("list", [itemsOf(items, "manager.list(items)")]);
   }
 
   /** A shared dict, from an object, a Map or `[key, value]` pairs. */

@@ -311,6 +311,22 @@ Deno.test("bad input: a method the proxy type lacks, bad arguments", async () =>
   await l.append(1);
   assert.equal(await l.len(), 1);
   await assert.rejects(m.Queue({ maxsize: "x" as never }), TypeError);
+  // Errors name the bad value as it is, and the method.
+  await assert.rejects(m.Queue("x" as never), /maxsize .* got "x"; e\.g\./);
+  await assert.rejects(m.Queue(NaN), /maxsize .* got NaN/);
+  await assert.rejects(
+    (async () => await m.list(5 as never))(),
+    /^TypeError: manager\.list\(items\): items must be iterable .* got number/,
+  );
+  await assert.rejects(
+    (async () => await l.extend(5 as never))(),
+    /ListProxy\.extend\(items\): items must be iterable .* got number/,
+  );
+  // Out of range: stored as SharedArray stores it (documented), not refused.
+  const arr = await m.Array("i", 2);
+  await arr.set(0, 2 ** 40);
+  await arr.set(1, 3.7);
+  assert.deepEqual(await arr.toArray(), [0, 3]);
   using ends = Pipe();
   await assert.rejects(
     (async () => await l.append({ conn: ends[0] }))(),
