@@ -17,6 +17,7 @@ import {
   TYPECODE_ARRAYS,
   TYPECODES,
 } from "./_typecodes.ts";
+import { isPlain } from "./_values.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -89,11 +90,6 @@ function wrapped(o: Record<string, unknown>): unknown {
 }
 
 // ---------------------------------------------------------------- equality
-
-function isPlain(v: object): boolean {
-  const p = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null;
-}
 
 /** Python's `==` for the values a manager holds: by value, not identity. */
 export function deepEqual(a: unknown, b: unknown): boolean {

@@ -79,6 +79,7 @@ import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
+import { isPlain } from "./_values.ts";
 
 const BOOT_TAG = "mp.ManagerBoot";
 
@@ -147,11 +148,6 @@ interface Token {
 /** How long a token taken before its lend arrived waits for it (ms). */
 const TOKEN_TTL_MS = 60_000;
 
-function isPlainObject(v: object): boolean {
-  const p = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null;
-}
-
 /** Whether `v` holds a {@linkcode StoredRef} (`seen`: the objects met, `v` among them). */
 function holdsStored(v: object, seen: Set<object>): boolean {
   const look = (x: unknown): boolean => {
@@ -173,7 +169,7 @@ function holdsStored(v: object, seen: Set<object>): boolean {
     for (const x of v) if (look(x)) return true;
     return false;
   }
-  if (!isPlainObject(v)) return false;
+  if (!isPlain(v)) return false;
   const rec = v as Record<string, unknown>;
   for (const k of Object.keys(rec)) if (look(rec[k])) return true;
   return false;
@@ -488,7 +484,7 @@ class Server {
       const items = [...v].map((x) => this.#storeRefs(x, seen));
       v.clear();
       for (const x of items) v.add(x);
-    } else if (isPlainObject(v)) {
+    } else if (isPlain(v)) {
       const rec = v as Record<string, unknown>;
       let fields = rec;
       if (Object.hasOwn(rec, REF_KEY)) {
@@ -566,7 +562,7 @@ class Server {
       for (const x of v) out.add(this.#sharedCopy(c, x, copies));
       return out;
     }
-    if (!isPlainObject(v)) return v;
+    if (!isPlain(v)) return v;
     const out: Record<string, unknown> = {};
     copies.set(v, out);
     const rec = v as Record<string, unknown>;

@@ -59,6 +59,7 @@ import { authkeyBytes } from "./_auth.ts";
 import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
+import { isOpaque, isPlain } from "./_values.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -161,22 +162,6 @@ function refuseShared(v: object): never {
   );
 }
 
-function isPlainObject(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
-/**
- * Objects whose own enumerable fields structured clone does not carry (or
- * which hold no values of their own): never searched for proxies.
- */
-function isOpaque(v: object): boolean {
-  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer ||
-    v instanceof SharedArrayBuffer || v instanceof Date ||
-    v instanceof RegExp || v instanceof Error || v instanceof Boolean ||
-    v instanceof Number || v instanceof String || v instanceof BigInt;
-}
-
 /**
  * How many objects, and how deep, a quick walk of a value may go before it
  * gives up for a walk that keeps a set of the objects met: a value that is
@@ -241,7 +226,7 @@ function needsEncoding(
     }
     return false;
   }
-  const plain = isPlainObject(v);
+  const plain = isPlain(v);
   if (!plain) {
     if (v instanceof BaseProxy) {
       refFor(v, serverId); // fails now for a disposed or foreign proxy
@@ -312,7 +297,7 @@ function encoded(
     return out;
   }
   let keys: string[];
-  if (isPlainObject(v)) keys = Object.keys(v);
+  if (isPlain(v)) keys = Object.keys(v);
   else {
     if (v instanceof BaseProxy) {
       const ref = refFor(v, serverId);
@@ -385,7 +370,7 @@ function holdsMarkers(v: object, depth: number): boolean {
     }
     return false;
   }
-  if (isPlainObject(v)) {
+  if (isPlain(v)) {
     const rec = v as Record<string, unknown>;
     for (const k in rec) {
       if (k === REF) return true;
@@ -424,7 +409,7 @@ function decoded(
     }
     return v;
   }
-  if (!isPlainObject(v)) {
+  if (!isPlain(v)) {
     if (v instanceof Map) {
       seen.set(v, v);
       const entries: [unknown, unknown][] = [];

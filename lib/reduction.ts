@@ -36,6 +36,8 @@
  * @module
  */
 
+import { isOpaque, isPlain } from "./_values.ts";
+
 /**
  * The method a shared object implements to say how it crosses into a child.
  *
@@ -112,18 +114,6 @@ export function registerRebuilder(
 
 function isShareable(v: object): v is Shareable {
   return typeof (v as Partial<Shareable>)[reduceSymbol] === "function";
-}
-
-function isPlain(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
-/** True for objects that structured clone copies as a unit (no walk needed). */
-function isOpaque(v: object): boolean {
-  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer ||
-    v instanceof SharedArrayBuffer || v instanceof Date ||
-    v instanceof RegExp || v instanceof Error || v instanceof MessagePort;
 }
 
 /**
