@@ -393,17 +393,17 @@ export class LocalChannel implements ProxyChannel {
         // tens to hundreds, and depends on the event loop). When that
         // comes back empty (a slow call, a loaded server), park on an async
         // wait instead until replies come quickly again.
-        // Calls that wait in the server (a lock's acquire) spin apart, as
-        // they fail more often. The thread is never blocked for longer than
-        // FAST_MS, even when what a call waits for is up to another task of
-        // this process: that task then runs FAST_MS later, no more.
+        // While a call that waits in the server (a lock's acquire) is
+        // pending, the thread is never blocked, only spun (apart: those
+        // spins fail more often): what it waits for may be up to another
+        // task of this process, and a block would hold up each of that
+        // task's calls (measured: 0.4 ms a call instead of 0.05).
         if (this.#fast) {
-          const spinner = this.#blocking === 0
-            ? this.#spinner
-            : this.#blockingSpinner;
-          if (spinner.spin(ctl, RESP, seen)) continue;
-          if (blockFor(ctl, RESP, seen, FAST_MS)) continue;
-          this.#fast = false;
+          if (this.#blocking === 0) {
+            if (this.#spinner.spin(ctl, RESP, seen)) continue;
+            if (blockFor(ctl, RESP, seen, FAST_MS)) continue;
+            this.#fast = false;
+          } else if (this.#blockingSpinner.spin(ctl, RESP, seen)) continue;
         }
         const t = performance.now();
         await waitAsync(ctl, RESP, seen, SLICE_MS);

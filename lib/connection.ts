@@ -137,6 +137,15 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     localEnds.set(key, ends);
   }
 
+  /**
+   * Whether the other end lives in this thread: then only the event loop
+   * can bring its reply, and spinning or blocking for it just delays it.
+   */
+  #peerHere(): boolean {
+    return localEnds.get(this.#ctl.buffer as SharedArrayBuffer)?.[this.#peer()]
+      ?.deref() !== undefined;
+  }
+
   /** Forgets this end in {@linkcode localEnds}; returns the local peer, if any. */
   #leaveThread(): Connection | undefined {
     const key = this.#ctl.buffer as SharedArrayBuffer;
@@ -311,7 +320,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     while (true) {
       const v = this.#step(inbox);
       if (v !== NOTHING) return v;
-      if (this.#fast) {
+      if (this.#fast && !this.#peerHere()) {
         // A reply usually comes within microseconds: watch for it a moment
         // (while that pays, see Spinner), then block the thread for it
         // briefly (a futex wait, no CPU burnt, woken in microseconds)
