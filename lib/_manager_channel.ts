@@ -435,10 +435,17 @@ export class LocalChannel implements ProxyChannel {
     // Until the receiver takes it, the channel is held by this process.
     new Int32Array(sab)[HOLDER] = currentIdent();
     this.#post([0, OP_ADOPT, port2, sab] satisfies Request, [port2]);
+    const door = this.#door!;
     return {
       tag: TAG,
       state: ["local", port1, sab, this.serverIdent, this.serverId, this.door],
       transfer: [port1],
+      // Not sent after all: the server drops the channel made for it.
+      undo: () => {
+        port1.postMessage([0, OP_RELEASE] satisfies Request);
+        ringForPort(door);
+        port1.close();
+      },
     };
   }
 }

@@ -211,7 +211,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
       throw new EOFError("the other end of the pipe is closed");
     }
     const transfer: Transferable[] = [];
-    const wire = reduce(obj, transfer);
+    const undo: (() => void)[] = [];
+    const wire = reduce(obj, transfer, undo);
     try {
       let viaPort = wire !== obj || transfer.length > 0;
       if (!viaPort) {
@@ -229,6 +230,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         encoder.encode(PORT_MARK);
       }
     } catch (e) {
+      for (const f of undo) f(); // what reducing lent for the way
       const bad = findUncloneable(obj, "obj");
       throw new TypeError(
         bad

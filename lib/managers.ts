@@ -595,8 +595,20 @@ export class BaseProxy implements Disposable, AsyncDisposable {
     const r = refOf(this);
     if (r.disposed) throw disposedError(r, "a proxy cannot be sent");
     const token = nextToken();
-    if (r.counted) r.channel.call(OP_LEND, r.id, token).catch(() => {});
-    return { tag: PROXY_TAG, state: [r.channel, r.id, r.kind, token] };
+    if (!r.counted) {
+      return { tag: PROXY_TAG, state: [r.channel, r.id, r.kind, token] };
+    }
+    r.channel.call(OP_LEND, r.id, token).catch(() => {});
+    return {
+      tag: PROXY_TAG,
+      state: [r.channel, r.id, r.kind, token],
+      // Not sent after all: take the lent reference back (as a taker
+      // would), then drop it.
+      undo: () =>
+        void r.channel.call(OP_TAKE, r.id, token).then(
+          () => r.channel.call(OP_DECREF, [r.id]),
+        ).catch(() => {}),
+    };
   }
 }
 

@@ -994,11 +994,13 @@ export class Pool implements AsyncDisposable {
   ): number {
     const ring = w.tasks;
     if (ring.begin(0) < 0) return 0;
+    const undo: (() => void)[] = [];
     try {
       const transfer: Transferable[] = [];
-      const wire = bytes ?? reduce(t.payload, transfer);
+      const wire = bytes ?? reduce(t.payload, transfer, undo);
       w.port.postMessage([w.nextSeq, t.fnId, t.kind, wire, mode], transfer);
     } catch (e) {
+      for (const f of undo) f(); // what reducing lent for the way
       t.job.error(t.index, this.#uncloneable(t, e));
       return 1;
     }

@@ -257,8 +257,9 @@ export class Process<A extends unknown[] = any[]> {
       ref = { module: "", name: "" };
     }
     const transfer: Transferable[] = [];
-    const args = reduce(s.args, transfer) as unknown[];
-    const fields = isClass ? reduce({ ...this }, transfer) : undefined;
+    const undo: (() => void)[] = [];
+    const args = reduce(s.args, transfer, undo) as unknown[];
+    const fields = isClass ? reduce({ ...this }, transfer, undo) : undefined;
     const ident = allocateIdent();
     const me = current ? stateOf(current) : undefined;
     const init: InitMessage = {
@@ -311,6 +312,7 @@ export class Process<A extends unknown[] = any[]> {
       });
     } catch (e) {
       markDead(ident);
+      for (const f of undo) f(); // what reducing lent for the way
       throw e;
     }
     try {
@@ -320,6 +322,7 @@ export class Process<A extends unknown[] = any[]> {
       s.handle.terminate();
       s.handle = undefined;
       markDead(ident);
+      for (const f of undo) f(); // what reducing lent for the way
       const bad = findUncloneable(s.args, "args") ??
         (isClass ? findUncloneable({ ...this }, "this") : undefined);
       throw new TypeError(

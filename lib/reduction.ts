@@ -72,6 +72,13 @@ export interface Reduced {
   state: unknown;
   /** MessagePorts (or other transferables) the state holds, moved to the child. */
   transfer?: Transferable[];
+  /**
+   * Called when the message this object was reduced for could not be sent
+   * after all (another part of it could not be cloned, say): undoes what
+   * reducing did beyond the state (a reference a manager proxy lent for the
+   * way, ...).
+   */
+  undo?: () => void;
 }
 
 /**
@@ -118,8 +125,10 @@ function isShareable(v: object): v is Shareable {
 
 /**
  * Returns `value` with every shared object inside it replaced by its reduced
- * form, pushing the ports to transfer onto `transfer`. Values without shared
- * objects are returned as they are (no copy).
+ * form, pushing the ports to transfer onto `transfer` and, when `undo` is
+ * given, the reduced objects' `undo`s onto it (call them if the result is not
+ * sent after all). Values without shared objects are returned as they are
+ * (no copy).
  *
  * @example
  * ```ts
@@ -128,9 +137,22 @@ function isShareable(v: object): v is Shareable {
  * console.log(reduce([1, { a: "x" }], transfer)); // [ 1, { a: "x" } ]
  * ```
  */
-export function reduce(value: unknown, transfer: Transferable[]): unknown {
-  return walk(value, transfer, new Map());
+export function reduce(
+  value: unknown,
+  transfer: Transferable[],
+  undo?: (() => void)[],
+): unknown {
+  const outer = undoSink;
+  undoSink = undo;
+  try {
+    return walk(value, transfer, new Map());
+  } finally {
+    undoSink = outer;
+  }
 }
+
+/** Where the reduce under way puts the `undo`s it meets. */
+let undoSink: (() => void)[] | undefined;
 
 function walk(
   value: unknown,
@@ -142,6 +164,7 @@ function walk(
   if (isShareable(value)) {
     const r = value[reduceSymbol]();
     if (r.transfer) transfer.push(...r.transfer);
+    if (r.undo) undoSink?.push(r.undo);
     const out = { [MARK]: r.tag, state: walk(r.state, transfer, seen) };
     seen.set(value, out);
     return out;

@@ -1206,3 +1206,33 @@ Deno.test("refcount: objects of proxies garbage-collected (no dispose) are delet
       "after delete: dict:1\n",
   );
 });
+
+Deno.test("refcount: a proxy in a message that could not be sent lends nothing", async () => {
+  await using m = await Manager.start();
+  const l = await m.list([1]);
+  assert.equal(await refsOf(m, l.id), 1);
+  const [a, b] = Pipe();
+  try {
+    // The proxy is reduced (and its reference lent) before the function
+    // inside the same message is found uncloneable.
+    assert.throws(() => a.send([l, () => 1]), TypeError);
+    await eventually(
+      async () => await refsOf(m, l.id) === 1,
+      "pipe: lend undone",
+    );
+    assert.throws(
+      () =>
+        new Process({ target: appendItem, args: [l, () => 1] as never, module })
+          .start(),
+      TypeError,
+    );
+    await eventually(
+      async () => await refsOf(m, l.id) === 1,
+      "start: lend undone",
+    );
+    assert.deepEqual(await l.toArray(), [1]);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
