@@ -131,9 +131,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.#inbox = inbox ? Ring.attach(inbox) : null;
     this.#outbox = outbox ? Ring.attach(outbox) : null;
     Atomics.store(ctl, HOLDER + side, currentIdent());
-    const key = ctl.buffer as SharedArrayBuffer;
+    this.#enterThread();
+  }
+
+  /** Records this end in {@linkcode localEnds}. */
+  #enterThread(): void {
+    const key = this.#ctl.buffer as SharedArrayBuffer;
     const ends = localEnds.get(key) ?? [];
-    ends[side] = new WeakRef(this);
+    ends[this.#side] = new WeakRef(this);
     localEnds.set(key, ends);
   }
 
@@ -454,6 +459,11 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         this.#outbox?.sab ?? null,
       ],
       transfer: [port],
+      // Not sent after all (the port did not move): this end stays here.
+      undo: () => {
+        this.#port = port;
+        this.#enterThread();
+      },
     };
   }
 }

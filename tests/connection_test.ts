@@ -136,6 +136,23 @@ Deno.test("an uncloneable message is refused with its path; the pipe stays usabl
   assert.equal(await bounded(b.recv()), "still fine");
 });
 
+Deno.test("a pipe end in a message that could not be sent stays usable here", async () => {
+  using ends = Pipe();
+  const [a, b] = ends;
+  using other = Pipe();
+  const [c, d] = other;
+  assert.throws(() => a.send([c, () => 1]), /is a function/);
+  assert.equal(c.closed, false);
+  c.send("c still works");
+  assert.equal(await bounded(d.recv()), "c still works");
+  a.send(c); // and can still be sent
+  assert.equal(c.closed, true);
+  const moved = await bounded(b.recv()) as Connection;
+  moved.send("moved");
+  assert.equal(await bounded(d.recv()), "moved");
+  moved.close();
+});
+
 Deno.test("round trips with a child; a connection sent through a connection", async () => {
   const [mine, theirs] = Pipe();
   const p = new Process({ module, target: echo, args: [theirs] });
