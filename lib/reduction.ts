@@ -127,7 +127,8 @@ function isShareable(v: object): v is Shareable {
  * Returns `value` with every shared object inside it replaced by its reduced
  * form, pushing the ports to transfer onto `transfer` and, when `undo` is
  * given, the reduced objects' `undo`s onto it (call them if the result is not
- * sent after all). Values without shared objects are returned as they are
+ * sent after all; when reducing itself throws, it calls every `undo` in the
+ * list first). Values without shared objects are returned as they are
  * (no copy).
  *
  * @example
@@ -146,6 +147,10 @@ export function reduce(
   undoSink = undo;
   try {
     return walk(value, transfer, new Map());
+  } catch (e) {
+    // Nothing of it can be sent: undo what the objects met so far did.
+    if (undo) { for (const f of undo.splice(0)) f(); }
+    throw e;
   } finally {
     undoSink = outer;
   }

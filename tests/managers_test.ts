@@ -1230,6 +1230,14 @@ Deno.test("refcount: a proxy in a message that could not be sent lends nothing",
       async () => await refsOf(m, l.id) === 1,
       "start: lend undone",
     );
+    // Reducing itself fails (a disposed proxy after a live one).
+    const gone = await m.list();
+    await gone.dispose();
+    assert.throws(() => a.send([l, gone]), ReferenceError);
+    await eventually(
+      async () => await refsOf(m, l.id) === 1,
+      "reduce: lend undone",
+    );
     assert.deepEqual(await l.toArray(), [1]);
   } finally {
     a.close();
