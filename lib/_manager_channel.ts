@@ -49,7 +49,7 @@ import {
   ringForPort,
 } from "./_manager_wire.ts";
 import { Decoder } from "./_codec.ts";
-import { Spinner } from "./_spin.ts";
+import { blockFor, Spinner } from "./_spin.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 
@@ -113,28 +113,6 @@ export interface ProxyChannel {
 const FAST_MS = 0.2;
 /** An async wait shorter than this (ms) means replies come quickly again. */
 const REFAST_MS = 1;
-
-/**
- * Blocks the thread up to `ms` for `i32[index]` to leave `seen`, in a futex
- * wait (`Atomics.wait`): the other side's notify wakes it within
- * microseconds and it burns no CPU meanwhile. True when it changed.
- *
- * It does not spin: on a machine with fewer free cores than busy threads
- * (two cores, one of them loaded by another program), the two ends of a
- * channel share one core, and a thread spinning for its reply holds the very
- * core the other end needs to make it: every round trip then costs the whole
- * spin plus a reschedule (measured: ~10x slower, ~2,000 dict set+get pairs
- * a second instead of ~25,000). Callers spin first only through a
- * {@linkcode Spinner}, which stops spinning when spins stop paying.
- */
-export function blockFor(
-  i32: Int32Array,
-  index: number,
-  seen: number,
-  ms: number,
-): boolean {
-  return Atomics.wait(i32, index, seen, ms) !== "timed-out";
-}
 
 /**
  * A channel to a server of this program. Calls go over a MessagePort; a call
@@ -435,19 +413,25 @@ export class LocalChannel implements ProxyChannel {
     // Until the receiver takes it, the channel is held by this process.
     new Int32Array(sab)[HOLDER] = currentIdent();
     this.#post([0, OP_ADOPT, port2, sab] satisfies Request, [port2]);
-    const door = this.#door!;
+    const door = this.door;
     return {
       tag: TAG,
-      state: ["local", port1, sab, this.serverIdent, this.serverId, this.door],
+      state: ["local", port1, sab, this.serverIdent, this.serverId, door],
       transfer: [port1],
       // Not sent after all: the server drops the channel made for it.
-      undo: () => {
-        port1.postMessage([0, OP_RELEASE] satisfies Request);
-        ringForPort(door);
-        port1.close();
-      },
+      undo: () => giveBack(port1, door),
     };
   }
+}
+
+/**
+ * Tells the server to drop the channel whose client end is `port` (one
+ * made for a process that will not use it), and closes that end.
+ */
+function giveBack(port: MessagePort, door: SharedArrayBuffer | undefined) {
+  port.postMessage([0, OP_RELEASE] satisfies Request);
+  if (door) ringForPort(new Int32Array(door));
+  port.close();
 }
 
 function describeAddress(a: Address): string {
@@ -734,10 +718,7 @@ registerRebuilder(TAG, (state) => {
     const known = liveChannels.get(serverId);
     if (known && known.usable) {
       // One channel a process is enough: give the new one back.
-      port.postMessage([0, OP_RELEASE] satisfies Request);
-      const door = s[5] as SharedArrayBuffer | undefined;
-      if (door) ringForPort(new Int32Array(door));
-      port.close();
+      giveBack(port, s[5] as SharedArrayBuffer | undefined);
       return known;
     }
     const channel = new LocalChannel(

@@ -72,8 +72,7 @@ import {
 import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
-import { blockFor } from "./_manager_channel.ts";
-import { Spinner } from "./_spin.ts";
+import { blockFor, Spinner } from "./_spin.ts";
 import { threads } from "./_threads.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
