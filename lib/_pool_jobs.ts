@@ -7,7 +7,7 @@
  */
 
 import { ProcessError, TimeoutError } from "./errors.ts";
-import { checkTimeout } from "./_wait.ts";
+import { checkTimeout, settlesWithin } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
 
 /**
@@ -117,7 +117,7 @@ export class AsyncResult<R> {
     if (timeoutMs === undefined || this.#state !== "pending") {
       return this.#promise;
     }
-    return this.#within(timeoutMs).then((ready) => {
+    return settlesWithin(this.#promise, timeoutMs).then((ready) => {
       if (!ready) {
         throw new TimeoutError(
           `the result was not ready after ${timeoutMs} ms`,
@@ -133,17 +133,7 @@ export class AsyncResult<R> {
     if (this.#state !== "pending") return;
     if (timeoutMs === undefined) {
       await this.#promise.then(() => {}, () => {});
-    } else await this.#within(timeoutMs);
-  }
-
-  #within(timeoutMs: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    return Promise.race([
-      this.#promise.then(() => true, () => true),
-      new Promise<boolean>((r) =>
-        timer = setTimeout(() => r(false), timeoutMs)
-      ),
-    ]).finally(() => clearTimeout(timer));
+    } else await settlesWithin(this.#promise, timeoutMs);
   }
 
   /** True once the result (or error) is there. */
@@ -315,13 +305,83 @@ export interface Feeder {
   done(job: ImapJob): void;
 }
 
+interface Waiter {
+  resolve: (r: IteratorResult<unknown>) => void;
+  reject: (e: unknown) => void;
+}
+
 type Taken =
   | { kind: "item"; value: unknown }
   | { kind: "error"; error: unknown }
   | { kind: "done" };
 
+/**
+ * What `imap` and `imapUnordered` return (Python's `IMapIterator`): an async
+ * iterator whose `next(timeoutMs)` is Python's `it.next(timeout)`. A task
+ * that threw rejects in its place and the results after it still come; a
+ * `for await` loop ends at that throw (as any throw ends it), so read past
+ * an error with `next()`.
+ *
+ * @example Waiting a bounded time for each result
+ * ```ts
+ * import { type IMapIterator, Pool, TimeoutError } from "@mp/multiprocessing";
+ *
+ * export async function slow(ms: number): Promise<number> {
+ *   await new Promise((r) => setTimeout(r, ms));
+ *   return ms;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 1 });
+ *   const it: IMapIterator<number> = pool.imap(slow, [200, 0]);
+ *   try {
+ *     await it.next(10);
+ *   } catch (e) {
+ *     console.log(e instanceof TimeoutError); // true: 200 ms is not over yet
+ *   }
+ *   console.log(await it.next()); // { done: false, value: 200 }: kept for this call
+ *   console.log(await it.next(5_000)); // { done: false, value: 0 }
+ * }
+ * ```
+ *
+ * @example Reading past a task that threw
+ * ```ts
+ * import { Pool } from "@mp/multiprocessing";
+ *
+ * export function notThree(x: number): number {
+ *   if (x === 3) throw new RangeError("three");
+ *   return x;
+ * }
+ *
+ * if (import.meta.main) {
+ *   await using pool = new Pool({ processes: 2 });
+ *   const it = pool.imap(notThree, [0, 1, 2, 3, 4]);
+ *   for (let i = 0; i < 5; i++) {
+ *     try {
+ *       console.log((await it.next()).value); // 0, 1, 2, then 4
+ *     } catch (e) {
+ *       console.log("task failed:", (e as Error).message); // three
+ *     }
+ *   }
+ * }
+ * ```
+ */
+export interface IMapIterator<R> extends AsyncIterableIterator<R> {
+  /**
+   * The next result. With `timeoutMs`, rejects with `TimeoutError` when none
+   * is ready by then, and the result comes to a later call.
+   *
+   * @throws {RangeError} when `timeoutMs` is not a non-negative number.
+   */
+  next(timeoutMs?: number): Promise<IteratorResult<R>>;
+  /** Stops the iteration: no more items are read, queued tasks are dropped. */
+  return(): Promise<IteratorResult<R>>;
+  /** The iterator itself (`for await (const r of pool.imap(...))`). */
+  [Symbol.asyncIterator](): IMapIterator<R>;
+}
+
 /** An `imap`/`imapUnordered` iteration: lazy feeding from the source, results to the consumer. */
-export class ImapJob implements Job, AsyncIterableIterator<unknown> {
+export class ImapJob implements Job, IMapIterator<unknown> {
   /** True once the pool should drop this job's tasks and results. */
   over = false;
   #ordered: boolean;
@@ -333,8 +393,6 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
   #sync = false;
   /** No more chunks will be created (source exhausted, failed, or feeding stopped). */
   #fed = false;
-  /** The source ended normally. */
-  #exhausted = false;
   #created = 0;
   #resulted = 0;
   #consumed = 0;
@@ -344,10 +402,7 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
   #next = 0;
   #current: unknown[] | null = null;
   #pos = 0;
-  #waiters: {
-    resolve: (r: IteratorResult<unknown>) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
+  #waiters: Waiter[] = [];
   /** Delivered once the results before it are consumed (pool terminated, ...). */
   #failure: { error: unknown } | null = null;
   /** The consumer has seen the end (done, an error, or return()). */
@@ -428,7 +483,6 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
             if (this.#fed) return;
             if (r.done) {
               end = true;
-              this.#exhausted = true;
               break;
             }
             chunk.push(r.value);
@@ -557,19 +611,20 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
           this.#pos = 0;
           continue;
         }
-        // An error ends the iteration (as a throw ends `for await`).
+        // A task's error comes in its place and the rest still come (as
+        // Python's); only the source's own error is its last chunk.
         this.#consumed++;
-        this.#close();
+        this.poke();
         return { kind: "error", error: got.v };
-      }
-      if (this.#exhausted && this.#consumed === this.#created) {
-        this.#close();
-        return { kind: "done" };
       }
       if (this.#failure) {
         const { error } = this.#failure;
         this.#close();
         return { kind: "error", error };
+      }
+      if (this.#fed && this.#consumed === this.#created) {
+        this.#close();
+        return { kind: "done" };
       }
       return undefined;
     }
@@ -595,8 +650,13 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
     }
   }
 
-  /** The next result: in order for `imap`, as they finish for `imapUnordered`. */
-  next(): Promise<IteratorResult<unknown>> {
+  /**
+   * The next result: in order for `imap`, as they finish for
+   * `imapUnordered`. With `timeoutMs`, rejects with `TimeoutError` if none
+   * is ready by then; the result still comes to a later call.
+   */
+  next(timeoutMs?: number): Promise<IteratorResult<unknown>> {
+    checkTimeout(timeoutMs, "next timeout");
     if (this.#waiters.length === 0) {
       const t = this.#take();
       if (t) {
@@ -605,8 +665,20 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
         );
       }
     }
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
+    let waiter!: Waiter;
+    const p = new Promise<IteratorResult<unknown>>((resolve, reject) => {
+      waiter = { resolve, reject };
+      this.#waiters.push(waiter);
+    });
+    if (timeoutMs === undefined) return p;
+    return settlesWithin(p, timeoutMs).then((ready) => {
+      const i = this.#waiters.indexOf(waiter);
+      // Still waiting: leave, so the result goes to the next call.
+      if (!ready && i >= 0) {
+        this.#waiters.splice(i, 1);
+        throw new TimeoutError(`no result was ready after ${timeoutMs} ms`);
+      }
+      return p;
     });
   }
 

@@ -62,6 +62,25 @@ export function keepAlive<T>(p: Promise<T>): Promise<T> {
   return p.finally(() => released(undefined));
 }
 
+/**
+ * Resolves `true` once `p` settles (either way), or `false` once `timeoutMs`
+ * passed first (undefined or `Infinity` = forever). The one timed wait on a
+ * promise: `p` itself is left alone.
+ */
+export function settlesWithin(
+  p: Promise<unknown>,
+  timeoutMs?: number,
+): Promise<boolean> {
+  const settled = p.then(() => true, () => true);
+  // setTimeout would fire at once for Infinity (past 2^31 - 1 ms).
+  if (timeoutMs === undefined || timeoutMs === Infinity) return settled;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    settled,
+    new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs)),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** `Atomics.wait`, with `timeoutMs` (undefined = forever). */
 export function waitSync(
   i32: Int32Array,

@@ -63,6 +63,7 @@ import {
   AsyncResult,
   type Feeder,
   Fifo,
+  type IMapIterator,
   ImapJob,
   type Job,
   type ResultCallbacks,
@@ -72,7 +73,11 @@ import {
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
 
-export { AsyncResult, type ResultCallbacks } from "./_pool_jobs.ts";
+export {
+  AsyncResult,
+  type IMapIterator,
+  type ResultCallbacks,
+} from "./_pool_jobs.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
 
@@ -521,21 +526,24 @@ export class Pool implements AsyncDisposable {
    * Yields `fn(item)` for every item, in order, as results arrive. `items`
    * may be any iterable or async iterable (an endless generator too): it is
    * read lazily, only as far ahead as the workers and the consumer keep up.
-   * An error (from a task or from `items`) ends the iteration; `break`
-   * stops reading `items` and drops what is queued.
+   * A task that threw rejects in its place (a chunk's once) and the rest
+   * still come, as Python's: a `for await` loop ends at that throw, read on
+   * with `next()` (see {@linkcode IMapIterator}). An error from `items`
+   * ends the iteration. `break` (or `return()`) stops reading `items` and
+   * drops what is queued; `next(timeoutMs)` waits a bounded time.
    */
   imap<T, R>(
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
     chunksize = 1,
-  ): AsyncIterableIterator<Awaited<R>> {
+  ): IMapIterator<Awaited<R>> {
     return this.#imap(
       fn,
       items,
       chunksize,
       true,
       callerModule(),
-    ) as AsyncIterableIterator<Awaited<R>>;
+    ) as IMapIterator<Awaited<R>>;
   }
 
   /** Like {@linkcode Pool.imap}, yielding results in the order they finish. */
@@ -543,14 +551,14 @@ export class Pool implements AsyncDisposable {
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
     chunksize = 1,
-  ): AsyncIterableIterator<Awaited<R>> {
+  ): IMapIterator<Awaited<R>> {
     return this.#imap(
       fn,
       items,
       chunksize,
       false,
       callerModule(),
-    ) as AsyncIterableIterator<Awaited<R>>;
+    ) as IMapIterator<Awaited<R>>;
   }
 
   #imap(

@@ -219,32 +219,100 @@ Deno.test("a task that throws rejects with the child's error; the pool goes on",
   assert.deepEqual(await bounded(pool.map(failOnThree, [1, 2])), [1, 2]);
 });
 
-Deno.test("imap: an error comes in its place and ends the iteration", async () => {
+Deno.test("imap: an error comes in its place, then the rest (as Python's)", async () => {
   await using pool = new Pool({ processes: 2, module });
+  // next() by hand: [0, 1, 2, raise, 4, 5], as Python's `next(it)`.
+  const byHand = pool.imap(failOnThree, range(6));
+  const seen: unknown[] = [];
+  for (let i = 0; i < 7; i++) {
+    try {
+      const r = await bounded(byHand.next());
+      seen.push(r.done ? "done" : r.value);
+    } catch (e) {
+      seen.push((e as { code?: string }).code);
+    }
+  }
+  assert.deepEqual(seen, [0, 1, 2, "E_THREE", 4, 5, "done"]);
+  // imapUnordered: the error once, and every other result.
+  const un = pool.imapUnordered(failOnThree, range(6));
   const got: number[] = [];
-  const it = pool.imap(failOnThree, range(10));
+  let errors = 0;
+  for (let i = 0; i < 6; i++) {
+    try {
+      got.push((await bounded(un.next())).value as number);
+    } catch (e) {
+      assert.ok(e instanceof TypeError);
+      errors++;
+    }
+  }
+  assert.equal(errors, 1);
+  assert.deepEqual(got.sort((a, b) => a - b), [0, 1, 2, 4, 5]);
+  assert.deepEqual(await bounded(un.next()), { done: true, value: undefined });
+  // `for await` ends at the throw (JS semantics); the iterator goes on.
+  const it = pool.imap(failOnThree, range(5));
+  const before: number[] = [];
   await assert.rejects(
     bounded((async () => {
-      for await (const x of it) got.push(x);
+      for await (const x of it) before.push(x);
     })()),
     TypeError,
   );
-  assert.deepEqual(got, [0, 1, 2]);
-  assert.deepEqual(await it.next(), { done: true, value: undefined });
-  // An error thrown by the source comes after the results before it.
+  assert.deepEqual(before, [0, 1, 2]);
+  assert.deepEqual(await bounded(it.next()), { done: false, value: 4 });
+  assert.deepEqual(await bounded(it.next()), { done: true, value: undefined });
+  // A failed chunk raises once in place of its items.
+  const chunked = pool.imap(failOnThree, range(6), 2);
+  const items: unknown[] = [];
+  for (let i = 0; i < 6; i++) {
+    try {
+      const r = await bounded(chunked.next());
+      items.push(r.done ? "done" : r.value);
+    } catch {
+      items.push("raise");
+    }
+  }
+  assert.deepEqual(items, [0, 1, "raise", 4, 5, "done"]);
+  // An error thrown by the source comes after the results before it, and
+  // ends the iteration (the source has nothing more).
   function* failing() {
     yield 1;
     yield 2;
     throw new RangeError("source broke");
   }
   const got2: number[] = [];
+  const fromSource = pool.imap(square, failing());
   await assert.rejects(
     bounded((async () => {
-      for await (const x of pool.imap(square, failing())) got2.push(x);
+      for await (const x of fromSource) got2.push(x);
     })()),
     /source broke/,
   );
   assert.deepEqual(got2, [1, 4]);
+  assert.deepEqual(await bounded(fromSource.next()), {
+    done: true,
+    value: undefined,
+  });
+});
+
+Deno.test("imap next(timeoutMs) rejects with TimeoutError and keeps the item for the next call", async () => {
+  await using pool = new Pool({ processes: 1, module });
+  const it = pool.imap(sleepFor, [300, 0]);
+  await assert.rejects(
+    bounded(it.next(20)),
+    (e: Error) => e instanceof TimeoutError && /20 ms/.test(e.message),
+  );
+  // The item that was not ready comes to the next call, then the rest.
+  assert.deepEqual(await bounded(it.next(10_000)), { done: false, value: 300 });
+  assert.deepEqual(await bounded(it.next(10_000)), { done: false, value: 0 });
+  assert.deepEqual(await bounded(it.next(0)), { done: true, value: undefined });
+  // A timed-out call does not take the place of a later one.
+  const un = pool.imapUnordered(sleepFor, [200]);
+  await assert.rejects(bounded(un.next(0)), TimeoutError);
+  const waiting = un.next();
+  await assert.rejects(bounded(un.next(5)), TimeoutError);
+  assert.deepEqual(await bounded(waiting), { done: false, value: 200 });
+  assert.throws(() => it.next(-1), RangeError);
+  assert.throws(() => it.next(NaN), /next timeout/);
 });
 
 Deno.test("a worker that dies in a task is replaced; the task fails, the pool never hangs", async () => {
