@@ -9,6 +9,7 @@
 import { ProcessError, TimeoutError } from "./errors.ts";
 import { checkTimeout, settlesWithin } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
+import { repr } from "./_inspect.ts";
 
 /**
  * Callbacks for the async submitters; they run in the parent when the result is ready.
@@ -149,6 +150,20 @@ export class AsyncResult<R> {
       );
     }
     return this.#state === "ok";
+  }
+
+  /** `AsyncResult { ready: true, successful: true }`: its state here, never a wait. */
+  toString(): string {
+    const ready = this.#state !== "pending";
+    return repr("AsyncResult", {
+      ready,
+      successful: ready ? this.#state === "ok" : undefined,
+    });
+  }
+
+  /** {@linkcode AsyncResult.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 
@@ -693,6 +708,19 @@ export class ImapJob implements Job, IMapIterator<unknown> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** `IMapIterator { ordered: true }` (`done: true` once it ended). */
+  toString(): string {
+    return repr("IMapIterator", {
+      ordered: this.#ordered,
+      done: this.#closed || undefined,
+    });
+  }
+
+  /** For `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 

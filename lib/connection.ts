@@ -53,6 +53,7 @@ import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
 import { EncodeError, Encoder } from "./_codec.ts";
+import { repr } from "./_inspect.ts";
 import { NOTHING, Ring, WORDS as RING_WORDS } from "./_ring.ts";
 
 // Control words, per end `side` (0 or 1):
@@ -465,6 +466,20 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         this.#enterThread();
       },
     };
+  }
+
+  /** `Connection { readable: true, writable: true, closed: false }`: this end's own state. */
+  toString(): string {
+    return repr("Connection", {
+      readable: this.readable,
+      writable: this.writable,
+      closed: this.closed,
+    });
+  }
+
+  /** {@linkcode Connection.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 

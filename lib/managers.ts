@@ -60,6 +60,7 @@ import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 import { isOpaque, isPlain } from "./_values.ts";
+import { repr } from "./_inspect.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -1911,5 +1912,24 @@ export class Manager implements AsyncDisposable {
   /** Shuts the manager down: `await using manager = await Manager.start()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
+  }
+
+  /**
+   * `Manager { address: "127.0.0.1:5000", pid: 2, closed: false }`: where
+   * it serves (a local one: no address) and its server's pid when this
+   * program started it; asks the server nothing.
+   */
+  toString(): string {
+    const a = this.#address;
+    return repr("Manager", {
+      address: a ? `${a.hostname}:${a.port}` : undefined,
+      pid: this.#process?.pid ?? undefined,
+      closed: this.#closed,
+    });
+  }
+
+  /** {@linkcode Manager.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }

@@ -72,6 +72,7 @@ import {
   type Task,
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
+import { repr } from "./_inspect.ts";
 
 export {
   AsyncResult,
@@ -1326,5 +1327,22 @@ export class Pool implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     this.terminate();
     await this.join();
+  }
+
+  /** `Pool { state: "RUN", processes: 4 }` (Python's repr: RUN, CLOSE, TERMINATE; or BROKEN). */
+  toString(): string {
+    const state = this.#terminated
+      ? "TERMINATE"
+      : this.#broken
+      ? "BROKEN"
+      : this.#closed
+      ? "CLOSE"
+      : "RUN";
+    return repr("Pool", { state, processes: this.#processes });
+  }
+
+  /** {@linkcode Pool.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }

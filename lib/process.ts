@@ -33,6 +33,7 @@ import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
 import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
 import { rebuildError, type WireError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
+import { repr } from "./_inspect.ts";
 import { checkTimeout, keepAlive } from "./_wait.ts";
 
 export type { Permissions } from "./_spawn.ts";
@@ -448,6 +449,31 @@ export class Process<A extends unknown[] = any[]> {
     if (s.self || s.parentView || s.closed) return;
     if (s.started && s.exitCode === null) this.terminate();
     this.close();
+  }
+
+  /**
+   * `Process { name: "Process-1", pid: 3, alive: true, exitCode: null }`
+   * (Python's repr; a subclass prints its own name).
+   */
+  toString(): string {
+    const s = states.get(this);
+    const name = this.constructor.name;
+    if (!s) return repr(name, {});
+    if (s.closed) {
+      return repr(name, { name: s.name, pid: this.pid, closed: true });
+    }
+    return repr(name, {
+      name: s.name,
+      pid: this.pid,
+      alive: this.isAlive(),
+      exitCode: s.exitCode,
+      daemon: s.daemon || undefined,
+    });
+  }
+
+  /** {@linkcode Process.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 

@@ -38,6 +38,7 @@ import { Process, type ProcessOptions } from "./process.ts";
 import { Queue, type QueueOptions } from "./queues.ts";
 import { Empty } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
+import { repr } from "./_inspect.ts";
 
 /**
  * Options of {@linkcode QueueHandler}.
@@ -127,6 +128,16 @@ export class QueueHandler {
       if (e instanceof Empty) return null;
       throw e;
     }
+  }
+
+  /** `QueueHandler { queues: ["main_queue"] }`: the names of its queues. */
+  toString(): string {
+    return repr("QueueHandler", { queues: this.names() });
+  }
+
+  /** {@linkcode QueueHandler.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 
   /** How the handler crosses into a child: its queues, still shared. */

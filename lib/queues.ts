@@ -47,6 +47,7 @@ import {
 import { checkTimeout, deadline } from "./_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
+import { repr } from "./_inspect.ts";
 
 /**
  * Options of {@linkcode Queue} and {@linkcode JoinableQueue}.
@@ -410,6 +411,23 @@ export class Queue<T = unknown> implements Disposable {
 
   #full(): Full {
     return new Full(`queue is full (maxsize ${this.#ring.maxsize})`);
+  }
+
+  /**
+   * `Queue { size: 3, maxsize: 0 }` (Python's repr; `closed: true` once
+   * closed in this process): reads the ring's counters, never waits.
+   */
+  toString(): string {
+    return repr(this.constructor.name, {
+      size: this.#ring.qsize(),
+      maxsize: this instanceof SimpleQueue ? undefined : this.#ring.maxsize,
+      closed: this.#closed || undefined,
+    });
+  }
+
+  /** {@linkcode Queue.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 

@@ -282,12 +282,17 @@ export class RawValue<T extends Typecode = Typecode> {
     return this.#a as TypecodeArrays[T];
   }
 
-  /** `Value('i', 30)` in `console.log`. */
-  [Symbol.for("Deno.customInspect")](): string {
+  /** `Value('i', 30)` (Python's `Value('i', 30)`); `RawValue('q', 2n)`. */
+  toString(): string {
     const v = this.value;
     return `${this.constructor.name}('${this.typecode}', ${
       typeof v === "bigint" ? `${v}n` : v
     })`;
+  }
+
+  /** {@linkcode RawValue.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 
   /** How it crosses into another process: its memory (and lock). */

@@ -49,6 +49,7 @@ import {
   type TargetRef,
   targetRef,
 } from "./_target.ts";
+import { repr } from "./_inspect.ts";
 
 /**
  * Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`.
@@ -306,6 +307,16 @@ export class Lock {
   [reduceSymbol](): Reduced {
     return { tag: "mp.Lock", state: this.#w.buffer };
   }
+
+  /** `Lock { locked: false }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    return repr("Lock", { locked: Atomics.load(this.#w, L_OWNER) !== 0 });
+  }
+
+  /** {@linkcode Lock.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
 }
 
 registerRebuilder(
@@ -426,6 +437,24 @@ export class RLock {
   /** How the lock crosses into another process: its shared memory. */
   [reduceSymbol](): Reduced {
     return { tag: "mp.RLock", state: this.#w.buffer };
+  }
+
+  /** `RLock { locked: true, mine: true, count: 2 }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    const w = this.#w;
+    if (Atomics.load(w, R_OWNER) === 0) return repr("RLock", { locked: false });
+    // The count is the holder's own: only it can read it as it stands.
+    const mine = isMine(w, R_OWNER);
+    return repr("RLock", {
+      locked: true,
+      mine,
+      count: mine ? w[R_COUNT] : undefined,
+    });
+  }
+
+  /** {@linkcode RLock.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 
@@ -692,6 +721,20 @@ export class Semaphore {
       state: this.#w.buffer,
     };
   }
+
+  /** `Semaphore { value: 2 }`, `BoundedSemaphore { value: 1, maxvalue: 3 }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    const max = Atomics.load(this.#w, S_MAX);
+    return repr(this.constructor.name, {
+      value: Atomics.load(this.#w, S_VALUE),
+      maxvalue: this instanceof BoundedSemaphore ? max : undefined,
+    });
+  }
+
+  /** {@linkcode Semaphore.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
 }
 
 function tooMany(max: number): ProcessError {
@@ -801,6 +844,16 @@ export class Event {
   /** How the event crosses into another process: its shared memory. */
   [reduceSymbol](): Reduced {
     return { tag: "mp.Event", state: this.#w.buffer };
+  }
+
+  /** `Event { set: false }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    return repr("Event", { set: this.isSet() });
+  }
+
+  /** {@linkcode Event.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 
@@ -1028,6 +1081,19 @@ export class Condition {
       tag: "mp.Condition",
       state: { w: this.#w.buffer, lock: this.#lock },
     };
+  }
+
+  /** `Condition { lock: RLock { locked: false }, waiting: 0 }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    return repr("Condition", {
+      lock: this.#lock,
+      waiting: Atomics.load(this.#w, C_STATE) & SLEEPERS,
+    });
+  }
+
+  /** {@linkcode Condition.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 
@@ -1324,6 +1390,20 @@ export class Barrier {
         action: this.#actionRef,
       },
     };
+  }
+
+  /** `Barrier { parties: 3, waiting: 0, broken: false }` (Python's repr): reads its shared memory, never waits. */
+  toString(): string {
+    return repr("Barrier", {
+      parties: this.#parties,
+      waiting: this.nWaiting,
+      broken: this.broken,
+    });
+  }
+
+  /** {@linkcode Barrier.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 }
 
