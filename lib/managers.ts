@@ -1446,7 +1446,8 @@ const NOT_METHODS = new Set(["then", "toJSON"]);
 
 Object.setPrototypeOf(
   AutoProxyClass.prototype,
-  new Proxy(BaseProxy.prototype, {
+  // The target's prototype is BaseProxy's: instanceof BaseProxy holds.
+  new Proxy(Object.create(BaseProxy.prototype), {
     get(target, prop, receiver) {
       if (typeof prop === "symbol" || prop in target || NOT_METHODS.has(prop)) {
         return Reflect.get(target, prop, receiver);
