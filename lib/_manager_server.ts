@@ -31,6 +31,8 @@
 import { isIdentAlive } from "./_proctable.ts";
 import {
   type Caller,
+  classKind,
+  type Kind,
   KINDS,
   type Lookup,
   StoredRef,
@@ -79,6 +81,7 @@ import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { isPlain } from "./_values.ts";
+import { resolveClass, type TargetRef } from "./_target.ts";
 
 const BOOT_TAG = "mp.ManagerBoot";
 
@@ -113,6 +116,8 @@ export interface ServerConfig {
   maxFrame: number;
   /** How long a TCP client may take to authenticate (ms). */
   authTimeout: number;
+  /** Users' classes registered by typeid (`Manager.register`), by module and name. */
+  types?: Record<string, TargetRef>;
 }
 
 /** Longest run of fast-lane serving before the event loop gets a turn (ms). */
@@ -122,6 +127,8 @@ const HOT_WAIT_MS = 0.2;
 
 interface ServedObject {
   kind: string;
+  /** Its kind's methods. */
+  methods: Kind["methods"];
   value: unknown;
   /** References to it: clients' proxies, names, stored ones, lent, calls in progress. */
   refs: number;
@@ -172,6 +179,13 @@ function holdsStored(v: object, seen: Set<object>): boolean {
   const rec = v as Record<string, unknown>;
   for (const k of Object.keys(rec)) if (look(rec[k])) return true;
   return false;
+}
+
+/** A user's class the server serves, under its kind's name. */
+interface ClassKind extends Kind {
+  ref: TargetRef;
+  /** Whether it was registered by typeid (TCP clients may create it). */
+  registered: boolean;
 }
 
 function noObject(id: unknown): string {
@@ -311,6 +325,8 @@ class TcpClient extends Client {
 class Server {
   readonly objects = new Map<number, ServedObject>();
   readonly names = new Map<string, number>();
+  /** Users' classes, by kind name: registered typeids, classes created by reference. */
+  readonly #classes = new Map<string, ClassKind>();
   readonly #tokens = new Map<string, Token>();
   /** Counts a stored reference out once the value holding it is collected. */
   readonly #stored = new FinalizationRegistry<number>((oid) => {
@@ -337,6 +353,11 @@ class Server {
   async start(
     owner: LocalClient,
   ): Promise<{ hostname: string; port: number } | undefined> {
+    // A registered class that cannot be loaded fails the start, by name.
+    for (const [typeid, ref] of Object.entries(this.config.types ?? {})) {
+      const kind = classKind(await resolveClass(ref) as never);
+      this.#classes.set(typeid, { ...kind, ref, registered: true });
+    }
     this.adopt(owner);
     this.#watch();
     // Drop channels whose process ended: their waits and locks go.
@@ -784,13 +805,9 @@ class Server {
       case OP_CALL_REFS: {
         const obj = this.objects.get(a as number);
         if (!obj) throw new ReferenceError(noObject(a));
-        const methods = KINDS[obj.kind].methods;
+        const methods = obj.methods;
         if (typeof b !== "string" || !Object.hasOwn(methods, b)) {
-          throw new TypeError(
-            `a ${obj.kind} proxy has no method ${
-              typeof b === "string" ? `'${b}'` : String(b)
-            }; its methods are: ${Object.keys(methods).join(", ")}`,
-          );
+          throw new TypeError(noMethod(obj.kind, b, methods, this.#classes));
         }
         if (!Array.isArray(d)) {
           throw new TypeError("the arguments of a call must be an array");
@@ -806,20 +823,41 @@ class Server {
         return obj.hasRefs ? this.#shareRefs(c, result) : result;
       }
       case OP_CREATE: {
-        if (typeof a !== "string" || !Object.hasOwn(KINDS, a)) {
+        const args = Array.isArray(b) ? b : [];
+        if (Array.isArray(a)) {
+          // A user's class by reference, [module, name]: this program's
+          // processes only (a TCP client names a registered typeid).
+          if (!c.local) {
+            throw new TypeError(
+              "a TCP client creates a user's class by its registered typeid: " +
+                'client.create("Maths", ...args), after the serving program\'s ' +
+                'Manager.register("Maths", Maths)',
+            );
+          }
+          const ref = { module: String(a[0]), name: String(a[1]) };
+          const known = this.#classByRef(ref);
+          if (known) return this.#make(c, known, args, d === true);
+          if (d === true) this.#storeRefs(args);
+          return resolveClass(ref).then((cls) => {
+            if (c.closed) return undefined;
+            const kind = this.#classByRef(ref) ?? this.#addClass(ref, cls);
+            return this.#make(c, kind, args, false, d === true);
+          });
+        }
+        const kind = typeof a === "string"
+          ? Object.hasOwn(KINDS, a) ? a : this.#classes.get(a)?.registered && a
+          : undefined;
+        if (!kind) {
+          const made = [...Object.keys(KINDS), ...this.#registered()];
           throw new TypeError(
             `a manager cannot create a '${String(a)}'; it makes: ${
-              Object.keys(KINDS).join(", ")
-            }`,
+              made.join(", ")
+            } (a class of yours: Manager.register("${
+              typeof a === "string" && a ? a : "Name"
+            }", Class) in the serving program, before Manager.start())`,
           );
         }
-        const args = Array.isArray(b) ? b : [];
-        if (d === true) this.#storeRefs(args);
-        const value = KINDS[a].create(args, this.#lookup);
-        const oid = this.#nextId++;
-        this.objects.set(oid, { kind: a, value, refs: 0, hasRefs: d === true });
-        this.#incref(c, oid);
-        return [oid, a];
+        return this.#make(c, kind, args, d === true);
       }
       case OP_REGISTER: {
         if (typeof a !== "string" || a === "") {
@@ -913,6 +951,69 @@ class Server {
     }
   }
 
+  /**
+   * Creates an object of `kind` for `c` -> `[objectId, kind]`.
+   * `storeRefs`: its arguments hold references not yet stored;
+   * `hasRefs`: they hold references (stored already, or now).
+   */
+  #make(
+    c: Client,
+    kind: string,
+    args: unknown[],
+    storeRefs: boolean,
+    hasRefs = storeRefs,
+  ): [number, string] {
+    if (storeRefs) this.#storeRefs(args);
+    const table = Object.hasOwn(KINDS, kind)
+      ? KINDS[kind]
+      : this.#classes.get(kind)!;
+    const value = table.create(args, this.#lookup);
+    const oid = this.#nextId++;
+    this.objects.set(oid, {
+      kind,
+      methods: table.methods,
+      value,
+      refs: 0,
+      hasRefs,
+    });
+    this.#incref(c, oid);
+    return [oid, kind];
+  }
+
+  /** The kind serving the class `ref` names, when one does already. */
+  #classByRef(ref: TargetRef): string | undefined {
+    for (const [kind, k] of this.#classes) {
+      if (k.ref.module === ref.module && k.ref.name === ref.name) return kind;
+    }
+    return undefined;
+  }
+
+  /**
+   * Serves class `cls` (found by `ref`) under its own name, or, when that
+   * names a built-in kind or another class, its name and a number.
+   */
+  #addClass(ref: TargetRef, cls: unknown): string {
+    let kind = ref.name;
+    for (
+      let n = 2;
+      Object.hasOwn(KINDS, kind) || this.#classes.has(kind);
+      n++
+    ) {
+      kind = `${ref.name}#${n}`;
+    }
+    this.#classes.set(kind, {
+      ...classKind(cls as never),
+      ref,
+      registered: false,
+    });
+    return kind;
+  }
+
+  /** The typeids registered with `Manager.register`. */
+  #registered(): string[] {
+    return [...this.#classes].filter(([, k]) => k.registered).map(([t]) => t);
+  }
+
   /** Every object with its count, after a collection when `gc` is exposed. */
   async #debugInfo(): Promise<{ id: number; kind: string; refs: number }[]> {
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -943,6 +1044,26 @@ class Server {
     for (const c of [...this.clients]) this.drop(c);
     this.#resolveDone();
   }
+}
+
+/** Why a proxy of `kind` cannot call `method`, and what it can call. */
+function noMethod(
+  kind: string,
+  method: unknown,
+  methods: Kind["methods"],
+  classes: Map<string, ClassKind>,
+): string {
+  const m = typeof method === "string" ? `'${method}'` : String(method);
+  const names = Object.keys(methods);
+  const has = names.length
+    ? `its methods are: ${names.join(", ")}`
+    : "it has no public methods";
+  const cls = classes.get(kind);
+  if (!cls) return `a ${kind} proxy has no method ${m}; ${has}`;
+  return `class ${cls.ref.name} (served as '${kind}') has no method ${m}; ${has}. ` +
+    "A manager serves a class's public methods: those of its prototype " +
+    "(not fields, accessors, or names beginning with _); add the method to the class " +
+    "(reach other state through a method)";
 }
 
 function isRequest(msg: unknown): msg is Request {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { TargetNotExportedError } from "./errors.ts";
+import { ClassNotExportedError, TargetNotExportedError } from "./errors.ts";
 
 const LIB_DIR = new URL(".", import.meta.url).href;
 const MOD_URL = new URL("../mod.ts", import.meta.url).href;
@@ -96,4 +96,47 @@ export async function resolveRef(ref: TargetRef): Promise<unknown> {
     throw new TargetNotExportedError(ref.module, ref.name);
   }
   return ns[ref.name];
+}
+
+/** A class a manager can serve: constructible with `new`. */
+export type ServedClass = new (...args: never[]) => object;
+
+/** Whether `v` can be made with `new` (a class, or a function with a prototype). */
+export function isClass(v: unknown): v is ServedClass {
+  return typeof v === "function" &&
+    typeof (v as { prototype?: unknown }).prototype === "object";
+}
+
+/**
+ * Finds a class by reference, as a manager's server does (importing its
+ * module); `expected`: the class the caller means, which must be the very
+ * export found (an inline class, or one imported from elsewhere, is not).
+ */
+export async function resolveClass(
+  ref: TargetRef,
+  expected?: unknown,
+): Promise<ServedClass> {
+  let ns = loaded.get(ref.module);
+  if (!ns) {
+    ns = await import(ref.module) as Record<string, unknown>;
+    loaded.set(ref.module, ns);
+  }
+  const found = Object.hasOwn(ns, ref.name) ? ns[ref.name] : undefined;
+  if (found === undefined) {
+    throw new ClassNotExportedError(ref.module, ref.name);
+  }
+  if (expected !== undefined && found !== expected) {
+    throw new ClassNotExportedError(
+      ref.module,
+      ref.name,
+      "that module exports another value by that name",
+    );
+  }
+  if (!isClass(found)) {
+    throw new TypeError(
+      `'${ref.name}' exported from ${ref.module} is not a class (a ${typeof found}): ` +
+        "a manager makes its objects with `new`: pass a class",
+    );
+  }
+  return found;
 }

@@ -197,3 +197,37 @@ export class RemoteError extends MultiprocessingError {
     }
   }
 }
+
+/**
+ * Raised when a manager cannot find a class of the user's by its exported
+ * name (`manager.create(Cls)`, `Manager.register(typeid, Cls)`): the
+ * manager's server imports the class's module and looks the class up there.
+ *
+ * @example
+ * ```ts
+ * import { ClassNotExportedError } from "@mp/multiprocessing";
+ * const e = new ClassNotExportedError("file:///app/main.ts", "Maths");
+ * console.log(e.className, e.name); // Maths ClassNotExportedError
+ * ```
+ */
+export class ClassNotExportedError extends MultiprocessingError {
+  /** The module the class was looked for in. */
+  readonly module: string;
+  /** The class's name. */
+  readonly className: string;
+  /** Builds the message from the module and the class's name. */
+  constructor(module: string, className: string, detail?: string) {
+    const name = className || "Name";
+    super(
+      `${
+        className ? `class '${className}'` : "an anonymous class"
+      } is not exported from ${module}${detail ? ` (${detail})` : ""}. ` +
+        `A manager's server imports that module and looks the class up by its exported name; ` +
+        `fix: declare it as \`export class ${name}\` at the top level of that module ` +
+        `(a class imported from another module: re-export it, \`export { ${name} } from "./its_module.ts"\`, ` +
+        `or register it with its module: \`Manager.register("${name}", ${name}, { module: new URL("./its_module.ts", import.meta.url) })\`).`,
+    );
+    this.module = module;
+    this.className = className;
+  }
+}

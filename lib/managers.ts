@@ -61,6 +61,14 @@ import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 import { isOpaque, isPlain } from "./_values.ts";
 import { repr } from "./_inspect.ts";
+import {
+  isClass,
+  moduleUrl,
+  resolveClass,
+  type TargetRef,
+  targetRef,
+} from "./_target.ts";
+import { ClassNotExportedError } from "./errors.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -577,6 +585,25 @@ export class BaseProxy implements Disposable, AsyncDisposable {
   }
 
   /**
+   * What the proxy is and what it points at, without asking the server:
+   * `ListProxy { id: 3, server: "local" }` (`console.log`, `Deno.inspect`).
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: (value: unknown, options?: unknown) => string,
+    options?: unknown,
+  ): string {
+    return `${proxyName(this)} ${inspect(proxyFields(this), options)}`;
+  }
+
+  /** As `Deno.inspect` shows the proxy, without colors: `ListProxy { id: 3, server: "local" }`. */
+  toString(): string {
+    const fields = Object.entries(proxyFields(this)).map(([k, v]) =>
+      `${k}: ${typeof v === "string" ? JSON.stringify(v) : String(v)}`
+    );
+    return `${proxyName(this)} { ${fields.join(", ")} }`;
+  }
+
+  /**
    * Calls `method` on the object in the server (Python's `_callmethod`).
    * A method the object's kind does not have rejects with a `TypeError`
    * naming the methods it has.
@@ -611,6 +638,28 @@ export class BaseProxy implements Disposable, AsyncDisposable {
         ).catch(() => {}),
     };
   }
+}
+
+/** The name a proxy prints under: its class's. */
+function proxyName(p: BaseProxy): string {
+  return p instanceof AutoProxyClass ? "AutoProxy" : p.constructor.name;
+}
+
+/** What a proxy prints: its kind where its class serves several, its id, its server. */
+function proxyFields(p: BaseProxy): Record<string, unknown> {
+  const r = refOf(p);
+  const out: Record<string, unknown> = {};
+  const cls = PROXY_CLASSES[r.kind];
+  if (
+    cls === undefined || cls !== p.constructor ||
+    Object.values(PROXY_CLASSES).filter((c) => c === cls).length > 1
+  ) out.kind = r.kind;
+  out.id = r.id;
+  out.server = r.channel instanceof TcpChannel
+    ? `${r.channel.address.hostname}:${r.channel.address.port}`
+    : "local";
+  if (r.disposed) out.disposed = true;
+  return out;
 }
 
 async function call(
@@ -1332,6 +1381,84 @@ export class ArrayProxy<T = number> extends BaseProxy {
   }
 }
 
+/**
+ * The methods of a proxy of a user's class `T` (`manager.create(Cls)`):
+ * each public method of `T`, taking the same arguments and resolving what
+ * it returns (awaited, when it is async), computed in the manager's server.
+ * Names of {@linkcode BaseProxy}'s own members (`id`, `kind`, `dispose`,
+ * ...), `then`, and names beginning with `_` are left out (reach them with
+ * `callMethod(name, ...args)`).
+ *
+ * @example
+ * ```ts
+ * import type { ProxyMethods } from "@mp/multiprocessing";
+ * class Counter {
+ *   n = 0;
+ *   add(k: number): number {
+ *     return this.n += k;
+ *   }
+ * }
+ * const add: ProxyMethods<Counter>["add"] = (k) => Promise.resolve(k);
+ * console.log(await add(2)); // 2
+ * ```
+ */
+export type ProxyMethods<T> = {
+  [
+    K in keyof T as K extends keyof BaseProxy | "then" | `_${string}` ? never
+      : K extends string
+        ? T[K] extends (...args: never[]) => unknown ? K : never
+      : never
+  ]: T[K] extends (...args: infer A) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
+};
+
+/**
+ * A proxy of an object of a user's class held by a manager
+ * (`manager.create(Maths)`, `client.create("Maths")`, Python's AutoProxy):
+ * the class's public methods, each resolving what the method returns in
+ * the manager's server. It crosses into children and is counted, disposed
+ * of and collected as every {@linkcode BaseProxy}.
+ *
+ * @example
+ * ```ts ignore
+ * import { type AutoProxy, Manager } from "@mp/multiprocessing";
+ * export class Maths {
+ *   add(a: number, b: number): number {
+ *     return a + b;
+ *   }
+ * }
+ * await using manager = await Manager.start();
+ * const maths: AutoProxy<Maths> = await manager.create(Maths);
+ * console.log(await maths.add(4, 3)); // 7
+ * ```
+ */
+export type AutoProxy<T = unknown> = BaseProxy & ProxyMethods<T>;
+
+/**
+ * The proxies of users' classes: a property a proxy does not have is a
+ * method of the object (the server refuses, by name, one the class lacks),
+ * so a proxy rebuilt in a child, or met inside a value, needs no list of them.
+ */
+class AutoProxyClass extends BaseProxy {}
+
+/** Not methods: `await` and JSON look these up on any object. */
+const NOT_METHODS = new Set(["then", "toJSON"]);
+
+Object.setPrototypeOf(
+  AutoProxyClass.prototype,
+  // The target's prototype is BaseProxy's: instanceof BaseProxy holds.
+  new Proxy(Object.create(BaseProxy.prototype), {
+    get(target, prop, receiver) {
+      if (typeof prop === "symbol" || prop in target || NOT_METHODS.has(prop)) {
+        return Reflect.get(target, prop, receiver);
+      }
+      return (...args: unknown[]) =>
+        call(receiver as BaseProxy, prop, args, false);
+    },
+  }),
+);
+
 const PROXY_CLASSES: Record<
   string,
   new (c: Channel, id: number, kind: string) => BaseProxy
@@ -1353,7 +1480,8 @@ const PROXY_CLASSES: Record<
 
 /** A proxy for a reference the server counted for `channel`. */
 function makeProxy(channel: Channel, id: number, kind: string): BaseProxy {
-  const cls = PROXY_CLASSES[kind] ?? BaseProxy;
+  // Other kinds are users' classes (see Manager.create).
+  const cls = PROXY_CLASSES[kind] ?? AutoProxyClass;
   const proxy = new cls(channel, id, kind);
   const r = refOf(proxy);
   r.counted = true;
@@ -1482,6 +1610,77 @@ function checkFrame(n: unknown): number {
 let managerCounter = 0;
 
 /**
+ * Options of {@linkcode Manager.register} (the static one).
+ *
+ * @example
+ * ```ts ignore
+ * import { Manager, type RegisterOptions } from "@mp/multiprocessing";
+ * import { Maths } from "./maths.ts";
+ * const options: RegisterOptions = { module: new URL("./maths.ts", import.meta.url) };
+ * Manager.register("Maths", Maths, options);
+ * ```
+ */
+export interface RegisterOptions {
+  /**
+   * The module that exports the class (a URL, `import.meta.url`, or a
+   * path); default: the module calling `register`.
+   */
+  module?: string | URL;
+}
+
+/**
+ * A class a manager can serve (`manager.create(Cls)`,
+ * `Manager.register(typeid, Cls)`): anything made with `new`.
+ *
+ * @example
+ * ```ts
+ * import type { ManagedClass } from "@mp/multiprocessing";
+ * class Maths {
+ *   add(a: number, b: number): number {
+ *     return a + b;
+ *   }
+ * }
+ * const served: ManagedClass = Maths;
+ * console.log(served.name); // Maths
+ * ```
+ */
+export type ManagedClass = new (...args: never[]) => object;
+
+/** Users' classes registered with `Manager.register`, by typeid. */
+const registry = new Map<string, { cls: ManagedClass; ref: TargetRef }>();
+/** The module each class was last found in (so a create need not look again). */
+const verified = new WeakMap<ManagedClass, string>();
+
+/** The reference a class is served by: as registered, else its export from `module`. */
+function classRef(cls: unknown, what: string): TargetRef {
+  if (!isClass(cls)) {
+    throw new TypeError(
+      `${what}: expected a class (made with \`new\`), got ${
+        cls === null
+          ? "null"
+          : typeof cls === "function"
+          ? `the function '${
+            cls.name || "anonymous"
+          }' (an arrow function or method, which \`new\` cannot make)`
+          : typeof cls
+      }; pass an exported class: \`export class Maths { ... }\``,
+    );
+  }
+  for (const r of registry.values()) if (r.cls === cls) return r.ref;
+  const module = moduleUrl(undefined);
+  if (!cls.name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(cls.name)) {
+    throw new ClassNotExportedError(module, cls.name, "it has no usable name");
+  }
+  return targetRef(cls, module);
+}
+
+/** The typeid `cls` was registered by, when it was. */
+function typeidOf(cls: unknown): string | undefined {
+  for (const [typeid, r] of registry) if (r.cls === cls) return typeid;
+  return undefined;
+}
+
+/**
  * A manager (Python's `multiprocessing.Manager()` / `SyncManager`): a server
  * process holding shared objects, and the factories that create them and
  * return proxies. `await using manager = await Manager.start()` shuts the
@@ -1518,6 +1717,8 @@ export class Manager implements AsyncDisposable {
   #process: Process | null;
   #address: Address | undefined;
   #closed = false;
+  /** Called when shutdown() begins (a serveForever() waiting). */
+  #onShutdown = new Set<() => void>();
 
   private constructor(
     channel: Channel,
@@ -1550,12 +1751,21 @@ export class Manager implements AsyncDisposable {
           "(the connecting programs pass the same)",
       );
     }
+    // Registered classes are checked here first: where the server will
+    // look, they must be the very classes registered.
+    const types: Record<string, TargetRef> = {};
+    for (const [typeid, { cls, ref }] of registry) {
+      await resolveClass(ref, cls);
+      verified.set(cls, ref.module);
+      types[typeid] = ref;
+    }
     const config: ServerConfig = {
       serverId: crypto.randomUUID(),
       address,
       authkey,
       maxFrame: checkFrame(options.maxFrameBytes),
       authTimeout: 10_000,
+      types,
     };
     const { BootChannel, managerServer } = await import(
       "./_manager_server.ts"
@@ -1652,7 +1862,7 @@ export class Manager implements AsyncDisposable {
   }
 
   async #create<P extends BaseProxy>(
-    kind: string,
+    kind: string | [string, string],
     args: unknown[],
   ): Promise<P> {
     const channel = this.#check();
@@ -1825,6 +2035,203 @@ export class Manager implements AsyncDisposable {
   }
 
   /**
+   * Registers a class of yours as `typeid` (Python's
+   * `BaseManager.register(typeid, callable)`): managers started after it
+   * serve it, so TCP clients can `create(typeid, ...args)` objects of it.
+   * The manager's server imports the class's module and looks the class up
+   * by its exported name (as a child finds a Process target): by default
+   * the module calling `register`; pass `module` for a class exported from
+   * another. Registering a typeid again replaces it (for managers started
+   * later).
+   *
+   * @throws {TypeError} when `typeid` is empty or a built-in kind's name, or `cls` is not a class.
+   * @example
+   * ```ts ignore
+   * import { Manager } from "@mp/multiprocessing";
+   * export class Maths {
+   *   add(a: number, b: number): number {
+   *     return a + b;
+   *   }
+   * }
+   * Manager.register("Maths", Maths);
+   * await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
+   * const maths = await server.create<Maths>("Maths");
+   * console.log(await maths.add(4, 3)); // 7
+   * ```
+   */
+  static register(
+    typeid: string,
+    cls: ManagedClass,
+    options: RegisterOptions = {},
+  ): void {
+    if (
+      typeof typeid !== "string" ||
+      !/^[\p{L}_$][\p{L}\p{N}_$.-]*$/u.test(typeid)
+    ) {
+      throw new TypeError(
+        `Manager.register(typeid, Class): typeid must be a name like "Maths", got ${
+          JSON.stringify(typeid)
+        }`,
+      );
+    }
+    if (Object.hasOwn(PROXY_CLASSES, typeid)) {
+      throw new TypeError(
+        `Manager.register("${typeid}", ...): '${typeid}' is a built-in kind (manager.${typeid}()); pick another typeid`,
+      );
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Manager.register("${typeid}", Class, options): options must be an object like { module: import.meta.url }`,
+      );
+    }
+    if (!isClass(cls)) classRef(cls, `Manager.register("${typeid}", Class)`);
+    const module = moduleUrl(options.module);
+    if (!cls.name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(cls.name)) {
+      throw new ClassNotExportedError(
+        module,
+        cls.name,
+        "it has no usable name",
+      );
+    }
+    registry.set(typeid, { cls, ref: targetRef(cls, module) });
+  }
+
+  /**
+   * Creates an object of a class of yours in the manager's server, and
+   * returns a proxy whose methods are the class's methods, resolving what
+   * they return there (Python's customized managers): `await maths.add(4,
+   * 3)`. `cls` must be exported from the module calling `create` (the
+   * server imports it and looks the class up by name, as a child finds a
+   * Process target), or registered with {@linkcode Manager.register}
+   * (which may name another module). A TCP client (`Manager.connect()`)
+   * names a typeid the serving program registered: `client.create("Maths")`.
+   * The object lives as long as proxies of it do, as every manager object.
+   *
+   * @throws {ClassNotExportedError} when `cls` is not exported where the server will look.
+   * @throws {TypeError} when `cls` is not a class, or `typeid` is not registered on the server.
+   * @example
+   * ```ts ignore
+   * import { Manager } from "@mp/multiprocessing";
+   * export class Maths {
+   *   add(a: number, b: number): number {
+   *     return a + b;
+   *   }
+   * }
+   * await using manager = await Manager.start();
+   * const maths = await manager.create(Maths);
+   * console.log(await maths.add(4, 3)); // 7
+   * ```
+   */
+  create<C extends ManagedClass>(
+    cls: C,
+    ...args: ConstructorParameters<C>
+  ): Promise<AutoProxy<InstanceType<C>>>;
+  /** Creates an object of the class registered as `typeid` on the manager's server. */
+  create<T = unknown>(
+    typeid: string,
+    ...args: unknown[]
+  ): Promise<AutoProxy<T>>;
+  create(cls: ManagedClass | string, ...args: unknown[]): Promise<AutoProxy> {
+    if (typeof cls === "string") {
+      if (cls === "") {
+        throw new TypeError(
+          'create(typeid, ...args): typeid must be a registered name like "Maths", got ""',
+        );
+      }
+      return this.#create(cls, args);
+    }
+    // Before any await: the calling module is found on the stack.
+    const ref = classRef(cls, "create(Class, ...args)");
+    if (this.#process === null) {
+      // A TCP client names a typeid (the server imports nothing for it).
+      const typeid = typeidOf(cls);
+      if (typeid === undefined) {
+        return Promise.reject(
+          new TypeError(
+            `create(${cls.name}): a TCP client creates a class by the typeid the serving program registered: ` +
+              `client.create("${cls.name}", ...args) (or Manager.register("${cls.name}", ${cls.name}) here too)`,
+          ),
+        );
+      }
+      return this.#create(typeid, args);
+    }
+    return this.#createClass(cls, ref, args);
+  }
+
+  async #createClass(
+    cls: ManagedClass,
+    ref: TargetRef,
+    args: unknown[],
+  ): Promise<AutoProxy> {
+    if (verified.get(cls) !== ref.module) {
+      await resolveClass(ref, cls);
+      verified.set(cls, ref.module);
+    }
+    return await this.#create([ref.module, ref.name], args);
+  }
+
+  /**
+   * Serves until the program is asked to stop (Python's
+   * `server.serve_forever()`), then shuts the manager down and resolves:
+   * on SIGINT (Ctrl-C) or SIGTERM, when `signal` aborts, when `shutdown()`
+   * is called, or when the server's process ends. For a program whose job
+   * is to serve TCP clients: `Manager.start({ address, authkey })`, then
+   * `await manager.serveForever()`.
+   *
+   * @throws {TypeError} for a manager that does not listen on TCP, or a client from `connect()`.
+   * @example
+   * ```ts ignore
+   * import { Manager } from "@mp/multiprocessing";
+   * const server = await Manager.start({ address: { port: 50000 }, authkey: "secret" });
+   * console.log("serving on", server.address);
+   * await server.serveForever(); // until Ctrl-C
+   * ```
+   */
+  async serveForever(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const proc = this.#process;
+    if (proc === null) {
+      throw new TypeError(
+        "serveForever(): this manager is a client (Manager.connect()); the serving program " +
+          "calls it on the manager it started with Manager.start({ address, authkey })",
+      );
+    }
+    if (this.#address === undefined) {
+      throw new TypeError(
+        "serveForever() serves TCP clients: start the manager with { address, authkey } " +
+          '(e.g. Manager.start({ address: { port: 50000 }, authkey: "secret" }))',
+      );
+    }
+    this.#check();
+    const signal = options?.signal;
+    if (signal?.aborted) return await this.shutdown();
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => stop = r);
+    const names: Deno.Signal[] = Deno.build.os === "windows"
+      ? ["SIGINT", "SIGBREAK"]
+      : ["SIGINT", "SIGTERM"];
+    const added: Deno.Signal[] = [];
+    for (const name of names) {
+      try {
+        Deno.addSignalListener(name, stop);
+        added.push(name);
+      } catch {
+        // not available here (a worker, or no such signal on this system)
+      }
+    }
+    signal?.addEventListener("abort", stop);
+    this.#onShutdown.add(stop);
+    try {
+      // join() holds the program alive (the server is a daemon) until one comes.
+      await Promise.race([proc.join(), stopped]);
+    } finally {
+      for (const name of added) Deno.removeSignalListener(name, stop);
+      signal?.removeEventListener("abort", stop);
+      this.#onShutdown.delete(stop);
+    }
+    await this.shutdown();
+  }
+
+  /**
    * Names an object so that TCP clients can `get(name)` it. Await it to be
    * sure the name is known before telling clients.
    */
@@ -1886,6 +2293,7 @@ export class Manager implements AsyncDisposable {
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fn of this.#onShutdown) fn();
     const proc = this.#process;
     if (!proc) {
       this.#channel.close("the connection to the manager was closed");

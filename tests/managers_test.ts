@@ -3,8 +3,10 @@ import { bounded } from "./_bounded.ts";
 import { REF_KEY } from "../lib/_manager_wire.ts";
 import { runProgram } from "./_run_task.ts";
 import {
+  type AutoProxy,
   BaseProxy,
   BrokenBarrierError,
+  ClassNotExportedError,
   type ConditionProxy,
   type DictProxy,
   Empty,
@@ -43,6 +45,14 @@ import {
   waitBarrierAndDie,
   waitThenSet,
 } from "./fixtures/manager_targets.ts";
+import {
+  bumpCounter,
+  Counter,
+  LoudCounter,
+  makeMaths,
+  Maths,
+  notAClass,
+} from "./fixtures/manager_classes.ts";
 
 const module = new URL("./fixtures/manager_targets.ts", import.meta.url);
 const T = 20_000;
@@ -1201,7 +1211,7 @@ Deno.test("refcount: objects of proxies garbage-collected (no dispose) are delet
   assert.equal(out.code, 0, out.stderr);
   assert.equal(
     out.stdout,
-    "before collection: dict:1 list:2 Queue:1 2\n" +
+    "before collection: dict:1 list:2 Queue:1 Maths:1 3\n" +
       "after collection: dict:1 list:1\n" +
       "after delete: dict:1\n",
   );
@@ -1243,4 +1253,239 @@ Deno.test("refcount: a proxy in a message that could not be sent lends nothing",
     a.close();
     b.close();
   }
+});
+
+// ------------------------------------------------ customized managers
+
+/** An error of class `cls` whose message matches `re`. */
+function named(cls: abstract new (...a: never[]) => Error, re: RegExp) {
+  return (e: unknown) =>
+    e instanceof cls && re.test((e as Error).message) ||
+    assert.fail(`expected a ${cls.name} matching ${re}, got ${e}`);
+}
+
+const classes = new URL("./fixtures/manager_classes.ts", import.meta.url);
+// Registered for every manager this file starts after it (as Python's
+// BaseManager.register, before start()); the server imports the fixture.
+Manager.register("Counter", Counter, { module: classes });
+Manager.register("LoudCounter", LoudCounter, { module: classes });
+
+Deno.test("create(Cls): a user's exported class lives in the server; its methods resolve there", async () => {
+  await using m = await Manager.start();
+  // Created where Maths is exported (the calling module).
+  const maths = await bounded(makeMaths(m));
+  assert.ok(maths instanceof BaseProxy);
+  assert.equal(maths.kind, "Maths");
+  assert.equal(await maths.add(4, 3), 7);
+  assert.equal(await maths.mul(6, 7), 42);
+  // @ts-expect-error: add takes numbers (the proxy's type is the class's)
+  assert.equal(await maths.add(1, "x"), "1x");
+  // Registered (with its module): create by class or by typeid.
+  const c = await bounded(m.create(Counter, 5));
+  assert.equal(c.kind, "Counter");
+  assert.equal(await c.incr(2), 7);
+  const byName = await bounded(m.create<Counter>("Counter", 100));
+  assert.equal(await byName.incr(), 101);
+  // Async methods are awaited in the server; a subclass has its base's methods.
+  assert.equal(await c.later(5), 7);
+  const loud = await bounded(m.create(LoudCounter, 1));
+  assert.equal(await loud.incr(), 2);
+  assert.equal(await loud.shout(), "COUNTER!");
+  // What a method or constructor throws comes back as its class.
+  await assert.rejects(
+    () => c.fail(),
+    named(RangeError, /counter at 7 refuses/),
+  );
+  await assert.rejects(
+    () => m.create(Counter, "x" as never),
+    named(RangeError, /Counter\(start\)/),
+  );
+  // callMethod reaches any public method by name.
+  assert.equal(await c.callMethod("incr", 3), 10);
+  assert.deepEqual(
+    (await m.debugInfo()).map((o) => o.kind).sort(),
+    ["Counter", "Counter", "LoudCounter", "Maths"],
+  );
+});
+
+Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
+  await using m = await Manager.start();
+  // Maths is imported here, not exported from this module.
+  const err = await bounded(
+    m.create(Maths).then(() => null, (e) => e),
+  ) as ClassNotExportedError;
+  assert.ok(err instanceof ClassNotExportedError, String(err));
+  assert.equal(err.className, "Maths");
+  assert.match(
+    err.message,
+    /class 'Maths' is not exported from .*managers_test\.ts/,
+  );
+  assert.match(
+    err.message,
+    /export \{ Maths \} from|Manager\.register\("Maths"/,
+  );
+  class Inline {
+    m(): number {
+      return 1;
+    }
+  }
+  await assert.rejects(
+    () => m.create(Inline),
+    named(ClassNotExportedError, /class 'Inline' is not exported/),
+  );
+  // Not a class.
+  assert.throws(
+    () => m.create(notAClass as never),
+    named(TypeError, /expected a class .* arrow function/),
+  );
+  assert.throws(() => m.create(42 as never), named(TypeError, /got number/));
+  // A typeid nobody registered: the error lists what the server makes.
+  await assert.rejects(
+    () => m.create("Nope"),
+    named(
+      TypeError,
+      /cannot create a 'Nope'.*Counter.*Manager\.register\("Nope", Class\)/,
+    ),
+  );
+  // Methods the class does not have (a field, an accessor, a _name, a typo).
+  const c = await bounded(m.create(Counter));
+  const loose = c as unknown as Record<string, () => Promise<unknown>>;
+  for (const name of ["value", "label", "_hidden", "incrr"]) {
+    await assert.rejects(
+      () => bounded(loose[name]()),
+      (e: Error) =>
+        e instanceof TypeError &&
+        e.message.includes(
+          `class Counter (served as 'Counter') has no method '${name}'`,
+        ) &&
+        e.message.includes("its methods are: incr, later, fail"),
+      name,
+    );
+  }
+  // await and JSON do not take the proxy for a thenable or call the server.
+  assert.equal((c as unknown as { then?: unknown }).then, undefined);
+  assert.equal(await Promise.resolve(c), c);
+  // A built-in kind's name cannot be a typeid; the typeid must be a name.
+  assert.throws(
+    () => Manager.register("list", Counter),
+    named(TypeError, /built-in kind/),
+  );
+  assert.throws(
+    () => Manager.register("", Counter),
+    named(TypeError, /typeid/),
+  );
+  assert.throws(
+    () => Manager.register("Arrow", notAClass as never),
+    named(TypeError, /expected a class/),
+  );
+  // After the server ended: EOFError, at once.
+  await m.shutdown();
+  await assert.rejects(() => bounded(c.incr()), EOFError);
+  await assert.rejects(() => m.create(Counter), EOFError);
+});
+
+Deno.test("register(typeid, Cls) of a class not exported where it says: start() rejects naming it", async () => {
+  class Hidden {}
+  Manager.register("Hidden", Hidden);
+  try {
+    await assert.rejects(
+      () => bounded(Manager.start()),
+      named(
+        ClassNotExportedError,
+        /class 'Hidden' is not exported from .*managers_test\.ts/,
+      ),
+    );
+  } finally {
+    // Registering the typeid again replaces it: later starts can go on.
+    Manager.register("Hidden", Maths, { module: classes });
+  }
+  await using m = await Manager.start();
+  const h = await bounded(m.create<Maths>("Hidden"));
+  assert.equal(await h.add(1, 1), 2);
+});
+
+Deno.test("a custom proxy is counted as the others: children, stored in a list, dispose", async () => {
+  await using m = await Manager.start();
+  const c = await bounded(m.create(Counter, 0));
+  assert.equal(await refsOf(m, c.id), 1);
+  // Into two children in their args; each bumps it.
+  const procs = [0, 1].map(() =>
+    new Process({ target: bumpCounter, args: [c, 10], module: classes })
+  );
+  for (const p of procs) await p.start();
+  for (const p of procs) {
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+  assert.equal(await c.incr(0), 20);
+  await eventually(
+    async () => await refsOf(m, c.id) === 1,
+    "children's refs go",
+  );
+  // Stored in a list, it comes back as a proxy of the same object.
+  const l = await m.list<AutoProxy<Counter>>();
+  await l.append(c);
+  const back = await l.get(0);
+  assert.notEqual(back, c);
+  assert.equal(back.id, c.id);
+  assert.equal(back.kind, "Counter");
+  assert.equal(await back.incr(), 21);
+  // The proxies go; the copy stored in the list still holds it.
+  await back.dispose();
+  await c.dispose();
+  assert.equal(await refsOf(m, c.id), 1);
+  await assert.rejects(() => c.incr(), named(ReferenceError, /disposed of/));
+});
+
+Deno.test("proxies print what they are and where, without asking the server", async () => {
+  const m = await Manager.start();
+  const l = await m.list([1]);
+  const d = await m.dict();
+  const ns = await m.Namespace();
+  const v = await m.Value("i", 1);
+  const q = await m.Queue();
+  const rl = await m.RLock();
+  const ev = await m.Event();
+  const arr = await m.Array("i", 2);
+  const cond = await m.Condition();
+  const bar = await m.Barrier(2);
+  const c = await m.create(Counter);
+  await m.shutdown(); // nothing below may need it
+  assert.equal(Deno.inspect(l), `ListProxy { id: ${l.id}, server: "local" }`);
+  assert.equal(String(l), `ListProxy { id: ${l.id}, server: "local" }`);
+  assert.equal(`${d}`, `DictProxy { id: ${d.id}, server: "local" }`);
+  assert.equal(
+    Deno.inspect(rl),
+    `LockProxy { kind: "RLock", id: ${rl.id}, server: "local" }`,
+  );
+  assert.equal(
+    Deno.inspect(c),
+    `AutoProxy { kind: "Counter", id: ${c.id}, server: "local" }`,
+  );
+  assert.equal(
+    String(c),
+    `AutoProxy { kind: "Counter", id: ${c.id}, server: "local" }`,
+  );
+  const names = [
+    [ns, "NamespaceProxy"],
+    [v, "ValueProxy"],
+    [q, "QueueProxy"],
+    [ev, "EventProxy"],
+    [arr, "ArrayProxy"],
+    [cond, "ConditionProxy"],
+    [bar, "BarrierProxy"],
+  ] as const;
+  for (const [p, name] of names) {
+    assert.equal(Deno.inspect(p), `${name} { id: ${p.id}, server: "local" }`);
+  }
+  // Inside other values too.
+  assert.equal(
+    Deno.inspect({ l }),
+    `{ l: ListProxy { id: ${l.id}, server: "local" } }`,
+  );
+  await l.dispose();
+  assert.equal(
+    Deno.inspect(l),
+    `ListProxy { id: ${l.id}, server: "local", disposed: true }`,
+  );
 });
