@@ -573,9 +573,13 @@ export class Ring {
   }
 
   #startFlusher(): void {
-    if (this.#flushing) return;
+    // In `flushing` whenever items are pending, even while an earlier
+    // flusher still awaits: a thread looping on putSync never lets that one
+    // run, and only the blocking-wait hook writes for it (it drops rings it
+    // emptied).
     if (this.#joinAtExit) draining.add(this);
     flushing.add(this);
+    if (this.#flushing) return;
     this.#flushing = (async () => {
       await null; // let the caller record the promise first
       try {

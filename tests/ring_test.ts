@@ -1,8 +1,8 @@
 // The ring under the queues: wrap-around with items of every size, and
 // recovery when a reader or a writer process dies at the worst moment.
 import assert from "node:assert/strict";
-import { Empty, Process, Queue, reduceSymbol } from "../mod.ts";
-import { Ring, WORDS } from "../lib/_ring.ts";
+import { Empty, Event, Process, Queue, reduceSymbol } from "../mod.ts";
+import { NOTHING, Ring, WORDS } from "../lib/_ring.ts";
 import {
   consumeAndReport,
   dieHoldingReadSide,
@@ -72,6 +72,26 @@ Deno.test("ring: an item exactly filling what a whole record may hold, and one b
     q.putNowait(bytes(1, 1));
     assert.deepEqual(q.getSync({ timeout: T }), bytes(size, size));
     assert.deepEqual(q.getSync({ timeout: T }), bytes(1, 1));
+  }
+});
+
+Deno.test("ring: items a thread that never returns to its event loop buffered are written by its blocking waits, every time", () => {
+  // The pattern of putSync producers: put, block, put, block, and no event
+  // loop turn in between, so the async flusher never runs. (The stall of a
+  // bounded queue fed by putSync: slots held by items nobody wrote.)
+  using q = new Queue<Uint8Array>({ capacityBytes: 4096 });
+  const ring = ringOf(q);
+  const blockBriefly = () => new Event().waitSync(1); // runs the hooks
+  for (let round = 0; round < 3; round++) {
+    q.putNowait(bytes(round, 4096 * 2)); // bigger than the ring: buffered
+    assert.equal(ring.buffering, true, `round ${round}`);
+    let got: unknown = NOTHING;
+    for (let i = 0; i < 200 && got === NOTHING; i++) {
+      got = ring.tryGet(); // reads without flushing: only the hooks write
+      if (got === NOTHING) blockBriefly();
+    }
+    assert.deepEqual(got, bytes(round, 4096 * 2), `round ${round}`);
+    assert.equal(ring.buffering, false);
   }
 });
 
