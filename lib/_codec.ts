@@ -1012,11 +1012,14 @@ function view(
   length = bytes.byteLength,
 ): ArrayBufferView {
   const entry = KINDS[kind];
-  if (!entry) throw new RangeError(`corrupt queue item: kind ${kind}`);
+  if (!entry) throw new DecodeError(`typed array kind ${kind}`);
   if (kind === DATAVIEW_KIND) return new DataView(bytes, offset, length);
   const ctor = entry[1];
   if (!ctor) {
     throw new TypeError(`${entry[0]} is not available in this runtime`);
+  }
+  if (length % ctor.BYTES_PER_ELEMENT !== 0) {
+    throw new DecodeError(`a ${entry[0]} of ${length} bytes`);
   }
   return new ctor(bytes, offset, length / ctor.BYTES_PER_ELEMENT);
 }
@@ -1065,13 +1068,38 @@ export function rawPlan(head: Uint8Array, total: number): RawPlan | undefined {
 }
 
 /**
+ * Thrown when bytes are not an encoding: cut short, a length or count
+ * longer than the bytes left, an unknown tag. The decoder never reads past
+ * the end it was given, and never allocates more than the bytes could hold.
+ */
+export class DecodeError extends RangeError {
+  /** `what` says what was wrong; `at` is its byte offset in the input. */
+  constructor(what: string, at?: number, options?: ErrorOptions) {
+    super(
+      `corrupt encoded value${
+        at === undefined ? "" : ` at byte ${at}`
+      }: ${what}`,
+      options,
+    );
+    this.name = "DecodeError";
+  }
+}
+
+/** Varints are at most 5 bytes (the encoder writes u32s). */
+const VARINT_MAX_SHIFT = 28;
+
+/**
  * Decodes values from bytes (a private buffer or a view of the shared ring).
  * Everything it returns is freshly allocated: nothing aliases the input.
+ * Malformed bytes throw {@linkcode DecodeError}, in time bounded by their
+ * length.
  */
 export class Decoder {
   #buf: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(new ArrayBuffer(0));
   #pos = 0;
+  /** Where the value's bytes end: nothing at or past it is read. */
+  #end = 0;
   /** Objects made so far, `#objects[0, #count)` (the array keeps its size). */
   #objects: unknown[] = [];
   #count = 0;
@@ -1079,8 +1107,16 @@ export class Decoder {
   #keyBytes: (Uint8Array | undefined)[] = new Array(KEY_CACHE);
   #keyStrings: string[] = new Array(KEY_CACHE);
 
-  /** Decodes the value in `bytes[start, end)`. Throws on malformed input. */
+  /**
+   * Decodes the value in `bytes[start, end)`, reading nothing outside it.
+   * Throws {@linkcode DecodeError} on malformed input.
+   */
   decode(bytes: Uint8Array, start: number, end: number): unknown {
+    if (!(0 <= start && start <= end && end <= bytes.length)) {
+      throw new DecodeError(
+        `range [${start}, ${end}) is not within the ${bytes.length} bytes given`,
+      );
+    }
     if (bytes !== this.#buf) {
       this.#buf = bytes;
       this.#view = new DataView(
@@ -1090,14 +1126,22 @@ export class Decoder {
       );
     }
     this.#pos = start;
+    this.#end = end;
     try {
       const v = this.#value();
       if (this.#pos !== end) {
-        throw new RangeError(
-          `corrupt queue item: ${end - this.#pos} bytes left after the value`,
-        );
+        throw new DecodeError(`${end - this.#pos} bytes left after the value`);
       }
       return v;
+    } catch (e) {
+      // What the built-ins refuse (a bad RegExp, a view out of its buffer, a
+      // nesting too deep for the stack) is malformed input too.
+      if (e instanceof DecodeError) throw e;
+      throw new DecodeError(
+        (e as Error)?.message ?? String(e),
+        this.#pos - start,
+        { cause: e },
+      );
     } finally {
       const objects = this.#objects;
       for (let i = this.#count - 1; i >= 0; i--) objects[i] = undefined;
@@ -1105,19 +1149,52 @@ export class Decoder {
     }
   }
 
+  /** Throws unless `n` more bytes are there. */
+  #need(n: number): void {
+    if (this.#pos + n > this.#end) this.#short(n);
+  }
+
+  #short(n: number): never {
+    throw new DecodeError(
+      `needs ${n} bytes, ${this.#end - this.#pos} are left`,
+      this.#pos,
+    );
+  }
+
+  /** A count of things each at least `size` bytes long: more than the bytes left could hold is malformed. */
+  #items(size: number): number {
+    const n = this.#varint();
+    if (n * size > this.#end - this.#pos) {
+      throw new DecodeError(
+        `a count of ${n} in ${this.#end - this.#pos} bytes`,
+        this.#pos,
+      );
+    }
+    return n;
+  }
+
   #varint(): number {
     const b = this.#buf;
+    const end = this.#end;
+    let p = this.#pos;
     let n = 0;
     let shift = 0;
     for (;;) {
-      const byte = b[this.#pos++];
+      if (p >= end || shift > VARINT_MAX_SHIFT) {
+        throw new DecodeError("a varint runs off its end", this.#pos);
+      }
+      const byte = b[p++];
       n += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return n;
+      if (byte < 0x80) {
+        this.#pos = p;
+        return n;
+      }
       shift += 7;
     }
   }
 
   #value(): unknown {
+    if (this.#pos >= this.#end) this.#short(1);
     const tag = this.#buf[this.#pos++];
     if (tag >= T_SMALLINT) return tag & 0x7f;
     switch (tag) {
@@ -1130,25 +1207,31 @@ export class Decoder {
       case T_TRUE:
         return true;
       case T_INT32: {
+        this.#need(4);
         const v = this.#view.getInt32(this.#pos, true);
         this.#pos += 4;
         return v;
       }
       case T_FLOAT64: {
+        this.#need(8);
         const v = this.#view.getFloat64(this.#pos, true);
         this.#pos += 8;
         return v;
       }
       case T_STR8:
+        this.#need(1);
         return this.#string(this.#buf[this.#pos++]);
       case T_STR32: {
+        this.#need(4);
         const n = this.#view.getUint32(this.#pos, true);
         this.#pos += 4;
         return this.#string(n);
       }
       case T_STR16: {
+        this.#need(4);
         const n = this.#view.getUint32(this.#pos, true);
         this.#pos += 4;
+        this.#need(2 * n);
         let s = "";
         for (let i = 0; i < n; i++) {
           s += String.fromCharCode(this.#view.getUint16(this.#pos, true));
@@ -1157,13 +1240,15 @@ export class Decoder {
         return s;
       }
       case T_BIGINT64: {
+        this.#need(8);
         const v = this.#view.getBigInt64(this.#pos, true);
         this.#pos += 8;
         return v;
       }
       case T_BIGINT: {
+        this.#need(1);
         const negative = this.#buf[this.#pos++] === 1;
-        const n = this.#varint();
+        const n = this.#items(8);
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) {
           v = (v << 64n) | this.#view.getBigUint64(this.#pos + 8 * i, true);
@@ -1172,7 +1257,7 @@ export class Decoder {
         return negative ? -v : v;
       }
       case T_ARRAY: {
-        const n = this.#varint();
+        const n = this.#items(1);
         const a: unknown[] = [];
         this.#objects[this.#count++] = a;
         for (let i = 0; i < n; i++) a.push(this.#value());
@@ -1183,6 +1268,7 @@ export class Decoder {
         this.#objects[this.#count++] = o;
         const b = this.#buf;
         for (;;) {
+          if (this.#pos >= this.#end) this.#short(1);
           if (b[this.#pos] === T_END) {
             this.#pos++;
             break;
@@ -1194,6 +1280,7 @@ export class Decoder {
         return o;
       }
       case T_TYPED: {
+        this.#need(1);
         const kind = this.#buf[this.#pos++];
         const bytes = this.#bytes();
         const v = view(kind, bytes);
@@ -1206,8 +1293,17 @@ export class Decoder {
         this.#objects[this.#count++] = v;
         return v;
       }
-      case T_REF:
-        return this.#objects[this.#varint()];
+      case T_REF: {
+        const at = this.#pos;
+        const i = this.#varint();
+        if (i >= this.#count) {
+          throw new DecodeError(
+            `a repeat of object ${i}, of ${this.#count} met`,
+            at,
+          );
+        }
+        return this.#objects[i];
+      }
       default:
         return this.#rare(tag);
     }
@@ -1218,16 +1314,18 @@ export class Decoder {
     switch (tag) {
       case T_VIEW: {
         const at = this.#count++;
+        this.#need(1);
         const kind = this.#buf[this.#pos++];
         const offset = this.#varint();
         const length = this.#varint();
         const bytes = this.#value();
         if (!(bytes instanceof ArrayBuffer)) {
-          throw new RangeError("corrupt queue item: a view of no buffer");
+          throw new DecodeError("a view of no buffer", this.#pos);
         }
         return this.#objects[at] = view(kind, bytes, offset, length);
       }
       case T_RESIZABLE: {
+        this.#need(4);
         const max = this.#view.getUint32(this.#pos, true);
         this.#pos += 4;
         const v = this.#bytes(max);
@@ -1236,7 +1334,7 @@ export class Decoder {
       }
       case T_ARRAY_EX: {
         const length = this.#varint();
-        const n = this.#varint();
+        const n = this.#items(2);
         const a: unknown[] = new Array(length);
         this.#objects[this.#count++] = a;
         for (let i = 0; i < n; i++) {
@@ -1248,7 +1346,7 @@ export class Decoder {
         return a;
       }
       case T_MAP: {
-        const n = this.#varint();
+        const n = this.#items(2);
         const m = new Map();
         this.#objects[this.#count++] = m;
         for (let i = 0; i < n; i++) {
@@ -1258,13 +1356,14 @@ export class Decoder {
         return m;
       }
       case T_SET: {
-        const n = this.#varint();
+        const n = this.#items(1);
         const s = new Set();
         this.#objects[this.#count++] = s;
         for (let i = 0; i < n; i++) s.add(this.#value());
         return s;
       }
       case T_DATE: {
+        this.#need(8);
         const v = new Date(this.#view.getFloat64(this.#pos, true));
         this.#pos += 8;
         this.#objects[this.#count++] = v;
@@ -1281,6 +1380,7 @@ export class Decoder {
         return this.#objects[at] = Object(this.#value());
       }
       case T_ERROR: {
+        this.#need(2);
         const kind = this.#buf[this.#pos++];
         const has = this.#buf[this.#pos++];
         const name = kind === DOM_EXCEPTION ? this.#value() as string : "";
@@ -1288,7 +1388,7 @@ export class Decoder {
         const stack = has & 2 ? this.#value() as string : undefined;
         const ctor = ERRORS[kind];
         if (!ctor && kind !== DOM_EXCEPTION) {
-          throw new RangeError(`corrupt queue item: error kind ${kind}`);
+          throw new DecodeError(`error kind ${kind}`, this.#pos);
         }
         // No stack trace of our own: the sender's (or none) replaces it.
         const limit = Error.stackTraceLimit;
@@ -1309,7 +1409,7 @@ export class Decoder {
         return e;
       }
       default:
-        throw new RangeError(`corrupt queue item: tag ${tag}`);
+        throw new DecodeError(`tag ${tag}`, this.#pos - 1);
     }
   }
 
@@ -1318,7 +1418,9 @@ export class Decoder {
     const b = this.#buf;
     const p = this.#pos;
     const n = b[p + 1];
-    if (b[p] !== T_STR8 || n > 24) return this.#value() as string;
+    if (b[p] !== T_STR8 || n > 24 || p + 2 + n > this.#end) {
+      return this.#value() as string;
+    }
     let h = n;
     for (let i = p + 2; i < p + 2 + n; i++) h = (h * 31 + b[i]) | 0;
     const slot = h & (KEY_CACHE - 1);
@@ -1344,8 +1446,11 @@ export class Decoder {
 
   /** Raw bytes, into a new buffer (resizable up to `max` when given). */
   #bytes(max?: number): ArrayBuffer {
+    this.#need(5);
     const n = this.#view.getUint32(this.#pos, true);
     this.#pos += 5 + this.#buf[this.#pos + 4];
+    // Checked before allocating: a length claims no more than is there.
+    this.#need(n);
     const out = max === undefined ? new Uint8Array(n) : new Uint8Array(
       new (ArrayBuffer as new (
         n: number,
@@ -1361,6 +1466,7 @@ export class Decoder {
     const b = this.#buf;
     const start = this.#pos;
     const end = start + n;
+    if (end > this.#end) this.#short(n);
     this.#pos = end;
     if (n <= 4) {
       // One string made at once, for the shortest (the commonest keys and values).

@@ -11,6 +11,7 @@ import assert, {
   throws,
 } from "node:assert/strict";
 import {
+  DecodeError,
   Decoder,
   EncodeError,
   Encoder,
@@ -499,8 +500,82 @@ Deno.test("codec: what cannot be sent fails with the path, and the encoder goes 
 
 Deno.test("codec: corrupt input is an error, not a wrong value", () => {
   const dec = new Decoder();
-  throws(() => dec.decode(new Uint8Array([99]), 0, 1), /corrupt queue item/);
+  throws(() => dec.decode(new Uint8Array([99]), 0, 1), DecodeError);
+  throws(() => dec.decode(new Uint8Array([99]), 0, 1), /corrupt encoded value/);
   throws(() => dec.decode(new Uint8Array([1, 1]), 0, 2), /bytes left/);
+});
+
+/**
+ * Inputs the review found hanging (a varint off the end) or allocating 4 GiB
+ * (a length not checked); the last is a value in place in a bigger buffer,
+ * its varint running on into the bytes after it.
+ */
+const HOSTILE = [
+  "0a91",
+  "14",
+  "1104",
+  "1305ff",
+  "0dffffffff00",
+  "0c01ffffffff00",
+];
+
+Deno.test("codec: malformed bytes fail with a DecodeError in bounded time (a varint off the end never returns)", async () => {
+  // Its own process: a decode that loops cannot be stopped in this one.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./fixtures/decode_hex.ts", import.meta.url).pathname,
+      ...HOSTILE,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output().catch((e) => ({ stdout: new Uint8Array(), error: e }));
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  deepStrictEqual(lines, HOSTILE.map((hex) => `${hex} DecodeError`));
+});
+
+Deno.test("codec: a length is checked against the bytes left before anything is allocated", () => {
+  const dec = new Decoder();
+  const Real = globalThis.Uint8Array;
+  let biggest = 0;
+  // The decoder allocates through the global constructor: watch it.
+  globalThis.Uint8Array = class extends Real {
+    constructor(...args: unknown[]) {
+      if (typeof args[0] === "number") biggest = Math.max(biggest, args[0]);
+      super(...(args as []));
+    }
+  } as Uint8ArrayConstructor;
+  try {
+    for (const hex of HOSTILE.slice(4, 6)) {
+      const bytes = new Real(hex.match(/../g)!.map((h) => parseInt(h, 16)));
+      throws(() => dec.decode(bytes, 0, bytes.length), DecodeError);
+    }
+  } finally {
+    globalThis.Uint8Array = Real;
+  }
+  assert(biggest <= 64, `allocated ${biggest} bytes for a 6-byte input`);
+});
+
+Deno.test("codec: nothing past the end given is read (a value decoded in place in a bigger buffer)", () => {
+  const enc = new Encoder();
+  const dec = new Decoder();
+  const n = enc.encode([1, "two", { three: 3 }, new Uint8Array(9)]);
+  // Zeros after it: read as the value's, they end it early (no hang before the fix).
+  const whole = new Uint8Array(n + 64);
+  enc.copyTo(whole, 0, 0, n);
+  deepStrictEqual(dec.decode(whole, 0, n), [
+    1,
+    "two",
+    { three: 3 },
+    new Uint8Array(9),
+  ]);
+  for (let cut = 0; cut < n; cut++) {
+    // The bytes past the cut are there, but not the value's.
+    throws(() => dec.decode(whole, 0, cut), DecodeError, `cut at ${cut}`);
+  }
+  throws(() => dec.decode(whole, 0, whole.length + 1), DecodeError);
 });
 
 Deno.test("codec: raw bytes start 8-aligned; a lone typed array can be received straight into its buffer", () => {
