@@ -140,3 +140,34 @@ export async function resolveClass(
   }
   return found;
 }
+
+/**
+ * The reference of `fn` in the first of `candidates` (module URLs) that
+ * exports it under its own name, as a child will look it up; else
+ * `TargetNotExportedError` naming them.
+ */
+export async function findExported(
+  fn: unknown,
+  candidates: string[],
+): Promise<TargetRef> {
+  let first: TargetRef | undefined;
+  for (const url of candidates) {
+    const ref = targetRef(fn, url);
+    first ??= ref;
+    let found: unknown;
+    try {
+      found = await resolveRef(ref);
+    } catch (e) {
+      if (e instanceof TargetNotExportedError) continue;
+      throw e;
+    }
+    if (found === fn) return ref;
+  }
+  throw new TargetNotExportedError(
+    first!.module,
+    first!.name,
+    candidates.length > 1
+      ? `nor from ${candidates.slice(1).join(", ")}`
+      : undefined,
+  );
+}

@@ -26,13 +26,13 @@ import { cpuCount, type Permissions, Process, whenEnded } from "./process.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import {
   callerModule,
+  findExported,
   moduleUrl,
-  resolveRef,
   type TargetRef,
   targetRef,
 } from "./_target.ts";
 import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
-import { ProcessError, TargetNotExportedError } from "./errors.ts";
+import { ProcessError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./_codec.ts";
 import { Ring } from "./_pool_ring.ts";
 import {
@@ -73,6 +73,12 @@ import {
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
 import { repr } from "./_inspect.ts";
+import {
+  checkChunksize,
+  checkFn,
+  checkItems,
+  splitChunks,
+} from "./_pool_checks.ts";
 
 export {
   AsyncResult,
@@ -143,45 +149,6 @@ export interface PoolOptions {
   module?: string | URL;
   /** Deno's worker permissions for the workers (needs `--unstable-worker-options`). */
   permissions?: Permissions;
-}
-
-function checkChunksize(chunksize: unknown): void {
-  if (
-    chunksize !== undefined &&
-    (typeof chunksize !== "number" || !Number.isInteger(chunksize) ||
-      chunksize < 1)
-  ) {
-    throw new RangeError(
-      `chunksize must be a positive integer (or undefined for the default), got ${
-        String(chunksize)
-      }`,
-    );
-  }
-}
-
-function checkFn(fn: unknown, what: string): void {
-  if (typeof fn !== "function") {
-    throw new TypeError(
-      `${what} must be an exported function, got ${
-        fn === null ? "null" : typeof fn
-      }`,
-    );
-  }
-}
-
-function checkItems(items: unknown, what: string): void {
-  if (
-    items === null || items === undefined ||
-    (typeof (items as Iterable<unknown>)[Symbol.iterator] !== "function" &&
-      typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !==
-        "function")
-  ) {
-    throw new TypeError(
-      `${what} must be an iterable or async iterable, got ${
-        items === null ? "null" : typeof items
-      }`,
-    );
-  }
 }
 
 /**
@@ -479,15 +446,7 @@ export class Pool implements AsyncDisposable {
     this.#jobs.add(job);
     const enqueue = (fnId: number, list: unknown[]) => {
       if (job.over) return;
-      let size = chunksize;
-      if (size === undefined) {
-        // Python's default: about four chunks per worker.
-        size = Math.ceil(list.length / (this.#processes * 4)) || 1;
-      }
-      const chunks: unknown[][] = [];
-      for (let i = 0; i < list.length; i += size) {
-        chunks.push(list.slice(i, i + size));
-      }
+      const { size, chunks } = splitChunks(list, chunksize, this.#processes);
       this.#jobs.delete(job);
       job.over = true;
       const real = new ResultJob(
@@ -656,30 +615,10 @@ export class Pool implements AsyncDisposable {
           u,
         ): u is string => u !== undefined);
         if (candidates.length === 0) candidates.push(moduleUrl(undefined));
-        let first: TargetRef | undefined;
-        for (const url of candidates) {
-          const ref = targetRef(fn, url);
-          first ??= ref;
-          let found: unknown;
-          try {
-            found = await resolveRef(ref);
-          } catch (e) {
-            if (e instanceof TargetNotExportedError) continue;
-            throw e;
-          }
-          if (found === fn) {
-            const id = this.#fnDefs.push(ref) - 1;
-            this.#fnIds.set(fn, id);
-            return id;
-          }
-        }
-        throw new TargetNotExportedError(
-          first!.module,
-          first!.name,
-          candidates.length > 1
-            ? `nor from ${candidates.slice(1).join(", ")}`
-            : undefined,
-        );
+        const ref = await findExported(fn, candidates);
+        const id = this.#fnDefs.push(ref) - 1;
+        this.#fnIds.set(fn, id);
+        return id;
       })();
       this.#checks.set(fn, check);
       check.catch(() => this.#checks.delete(fn));

@@ -1,0 +1,65 @@
+/**
+ * What every pool (the local `Pool`, the Redis pool) checks of its
+ * arguments, and how it cuts a map into chunks.
+ *
+ * @module
+ */
+
+/** Throws unless `chunksize` is undefined or a positive integer. */
+export function checkChunksize(chunksize: unknown): void {
+  if (
+    chunksize !== undefined &&
+    (typeof chunksize !== "number" || !Number.isInteger(chunksize) ||
+      chunksize < 1)
+  ) {
+    throw new RangeError(
+      `chunksize must be a positive integer (or undefined for the default), got ${
+        String(chunksize)
+      }`,
+    );
+  }
+}
+
+/** Throws unless `fn` is a function. */
+export function checkFn(fn: unknown, what: string): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `${what} must be an exported function, got ${
+        fn === null ? "null" : typeof fn
+      }`,
+    );
+  }
+}
+
+/** Throws unless `items` is an iterable or async iterable. */
+export function checkItems(items: unknown, what: string): void {
+  if (
+    items === null || items === undefined ||
+    (typeof (items as Iterable<unknown>)[Symbol.iterator] !== "function" &&
+      typeof (items as AsyncIterable<unknown>)[Symbol.asyncIterator] !==
+        "function")
+  ) {
+    throw new TypeError(
+      `${what} must be an iterable or async iterable, got ${
+        items === null ? "null" : typeof items
+      }`,
+    );
+  }
+}
+
+/**
+ * Cuts `list` into chunks of `chunksize` items; without one, Python's
+ * default: about four chunks per worker.
+ */
+export function splitChunks(
+  list: unknown[],
+  chunksize: number | undefined,
+  processes: number,
+): { size: number; chunks: unknown[][] } {
+  const size = chunksize ?? (Math.ceil(list.length / (processes * 4)) || 1);
+  const chunks: unknown[][] = [];
+  for (let i = 0; i < list.length; i += size) {
+    chunks.push(list.slice(i, i + size));
+  }
+  return { size, chunks };
+}
