@@ -71,6 +71,7 @@ import {
   type Task,
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
+import { traceResult, traceSubmit, tracing } from "./_trace.ts";
 
 export { AsyncResult, type ResultCallbacks } from "./_pool_jobs.ts";
 
@@ -568,6 +569,7 @@ export class Pool implements AsyncDisposable {
     this.#describe.set(job, { what: "items", size: chunksize });
     this.#jobs.add(job);
     this.#feeders.add(job);
+    if (tracing) traceSubmit(fn.name, undefined, chunksize);
     this.#submit(fn, caller, job, (fnId) => job.start(fnId, items));
     return job;
   }
@@ -700,6 +702,7 @@ export class Pool implements AsyncDisposable {
     }
     // What a task is called in an "cannot be sent" message.
     this.#describe.set(job, { what, size });
+    if (tracing) traceSubmit(this.#fnDefs[fnId]?.name, chunks, size);
     this.#dispatch();
   }
 
@@ -1154,6 +1157,7 @@ export class Pool implements AsyncDisposable {
       }
       ring.release();
       got = true;
+      if (tracing) traceResult(1);
     }
     return got;
   }
