@@ -34,3 +34,4 @@ export * from "./lib/synchronize.ts";
 export * from "./lib/sharedctypes.ts";
 export * from "./lib/pool.ts";
 export * from "./lib/managers.ts";
+export * from "./lib/trace.ts";

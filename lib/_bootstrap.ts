@@ -25,6 +25,7 @@ import {
 import { TargetNotExportedError } from "./errors.ts";
 import { serializeError } from "./_wire_error.ts";
 import { runAtExit } from "./_atexit.ts";
+import { attachTrace, flushTrace } from "./_trace.ts";
 
 type Post = (msg: unknown) => void;
 
@@ -54,6 +55,7 @@ export function bootstrap(
     if (!finished) {
       finished = true;
       for (const c of activeChildren()) if (isDaemon(c)) c.terminate();
+      flushTrace();
       post({ kind: "exit", code });
       if (ident) markDead(ident);
     }
@@ -75,6 +77,7 @@ export function bootstrap(
   const onInit = (init: InitMessage) => {
     ident = init.ident;
     attachTable(init.table, init.ident);
+    attachTrace(init.trace, init.ident, init.name);
     run(init, post, finish);
   };
   if (kind === "node") parentPort!.once("message", onInit);

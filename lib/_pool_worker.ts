@@ -15,6 +15,7 @@ import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { traceIdle, traceTaskEnd, traceTaskStart, tracing } from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 import { R as RING_R, Ring, W as RING_W } from "./_pool_ring.ts";
@@ -89,6 +90,11 @@ interface Input {
   nums?: Float64Array;
   from?: number;
   len?: number;
+}
+
+/** How many items a task carries (1 for an apply), for the trace. */
+function taskItems(input: Input): number {
+  return input.len ?? (input.kind === KIND_APPLY ? 1 : input.payload!.length);
 }
 
 /** The pool worker's main loop (the target of every pool worker process). */
@@ -294,6 +300,7 @@ export async function poolWorker(
   ): Promise<void> | undefined => {
     done++;
     const busy = performance.now() - t0;
+    if (tracing) traceTaskEnd(t0, busy, err !== undefined);
     if (unwoken++ === 0) oldest = t0;
     if (writeNow(v, err, num, busy)) {
       maybeWake();
@@ -347,6 +354,7 @@ export async function poolWorker(
     const fn = fns[input.fnId];
     if (!fn) return resolveAndRun(input);
     Atomics.store(ctl, STARTED, input.seq);
+    if (tracing) traceTaskStart(refs[input.fnId]?.name, taskItems(input));
     const t0 = performance.now();
     try {
       if (input.kind === KIND_APPLY) {
@@ -400,6 +408,7 @@ export async function poolWorker(
       }
     }
     Atomics.store(ctl, STARTED, input.seq);
+    if (tracing) traceTaskStart(refs[fnId]?.name, taskItems(input));
     return finish(undefined, lookupErrors[fnId], 0, performance.now());
   };
 
@@ -410,6 +419,7 @@ export async function poolWorker(
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
       wakeNow();
+      if (tracing) traceIdle();
       await waitAsync(tasks.hdr, RING_W, seen);
       continue;
     }

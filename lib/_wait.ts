@@ -9,6 +9,7 @@
  */
 
 import { haltIfEnded } from "./_proctable.ts";
+import { traceAsyncWait, traceWait, tracing } from "./_trace.ts";
 
 /** How a wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -50,6 +51,7 @@ export function waitAsync(
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
   hold();
+  if (tracing) return traceAsyncWait(r.value.then(released));
   return r.value.then(released);
 }
 
@@ -91,6 +93,7 @@ export function waitSync(
   // In slices, so that a process terminated while it blocks here halts
   // (see haltIfEnded), and work that needs this thread goes on meanwhile.
   const end = deadline(timeoutMs);
+  const t0 = tracing ? performance.now() : 0;
   while (true) {
     let slice = sliceUntil(end);
     for (const hook of blockingHooks) {
@@ -98,7 +101,10 @@ export function waitSync(
     }
     const r = Atomics.wait(i32, index, expected, slice);
     haltIfEnded();
-    if (r !== "timed-out" || performance.now() >= end) return r;
+    if (r !== "timed-out" || performance.now() >= end) {
+      if (tracing) traceWait(t0);
+      return r;
+    }
   }
 }
 

@@ -79,6 +79,7 @@ import {
   checkItems,
   splitChunks,
 } from "./_pool_checks.ts";
+import { traceResult, traceSubmit, tracing } from "./_trace.ts";
 
 export {
   AsyncResult,
@@ -536,6 +537,7 @@ export class Pool implements AsyncDisposable {
     this.#describe.set(job, { what: "items", size: chunksize });
     this.#jobs.add(job);
     this.#feeders.add(job);
+    if (tracing) traceSubmit(fn.name, undefined, chunksize);
     this.#submit(fn, caller, job, (fnId) => job.start(fnId, items));
     return job;
   }
@@ -648,6 +650,7 @@ export class Pool implements AsyncDisposable {
     }
     // What a task is called in an "cannot be sent" message.
     this.#describe.set(job, { what, size });
+    if (tracing) traceSubmit(this.#fnDefs[fnId]?.name, chunks, size);
     this.#dispatch();
   }
 
@@ -1102,6 +1105,7 @@ export class Pool implements AsyncDisposable {
       }
       ring.release();
       got = true;
+      if (tracing) traceResult(1);
     }
     return got;
   }

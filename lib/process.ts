@@ -35,6 +35,13 @@ import { rebuildError, type WireError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
 import { checkTimeout, keepAlive } from "./_wait.ts";
+import {
+  traceEnded,
+  type TraceShare,
+  traceShare,
+  traceSpawn,
+  tracing,
+} from "./_trace.ts";
 
 export type { Permissions } from "./_spawn.ts";
 
@@ -85,6 +92,7 @@ export interface InitMessage {
   fields: unknown;
   args: unknown[];
   module: string;
+  trace?: TraceShare;
 }
 
 interface State {
@@ -277,6 +285,7 @@ export class Process<A extends unknown[] = any[]> {
       fields,
       args,
       module: ref.module,
+      trace: traceShare(),
     };
     const modules = ref.module ? [ref.module, ...s.preload] : [...s.preload];
     let settle!: (error?: Error) => void;
@@ -338,6 +347,7 @@ export class Process<A extends unknown[] = any[]> {
     }
     s.started = true;
     s.ident = ident;
+    if (tracing) traceSpawn(ident, s.name);
     children.add(this);
     // A daemon child's worker is unref'd: hold the program while it starts.
     const started = s.daemon ? keepAlive(s.startup) : s.startup;
@@ -489,6 +499,7 @@ function ended(p: Process, code: number, stopped = false): void {
   if (s.exitCode !== null) return;
   s.exitCode = code;
   if (s.ident !== null) markDead(s.ident);
+  if (tracing && s.ident !== null) traceEnded(s.ident, s.name, code);
   s.handle?.terminate();
   children.delete(p);
   s.settleStartup?.(

@@ -1,0 +1,480 @@
+/**
+ * The timeline writer: every process of the program appends its own events
+ * to one Chrome Trace Event Format file (the JSON array form, which Chrome,
+ * Perfetto and `renderTrace` open). Off by default; the hooks elsewhere are
+ * one `if (tracing)` each, so a program that does not trace pays a boolean.
+ *
+ * How the pieces meet:
+ * - the main program opens (and truncates) the file at `startTrace` or, with
+ *   `MP_TRACE=out.json`, when this module loads, so a bad path fails at once;
+ * - a child learns the path and a shared control word from its init message
+ *   (`traceShare` / `attachTrace`), and appends its own batches to the file
+ *   with `O_APPEND`; each batch is whole lines, so batches of different
+ *   threads never cut into each other;
+ * - timestamps are `performance.timeOrigin + performance.now()`, an epoch
+ *   clock that every worker shares (checked: a child's stamp falls between
+ *   its parent's stamps before and after it), minus the trace's start;
+ * - the file is `[` + the first event, then one `,{event}` line per event:
+ *   valid JSON once a `]` is added, and Chrome's format allows that `]` to be
+ *   missing, so a program killed mid-run leaves a trace that opens
+ *   (`renderTrace` also drops a last line cut in half).
+ *
+ * Runs of tiny tasks (and of results arriving back to back) are merged into
+ * one span with a count, and waits shorter than a threshold are left out,
+ * which keeps a trace of a long run to a few tens of MB.
+ *
+ * @module
+ */
+
+/** What a child is given to write to the same trace. */
+export interface TraceShare {
+  path: string;
+  /** Int32 word 0: this trace's generation, 0 once stopped; Float64 [1]: epoch ms; [2]: wait threshold ms. */
+  ctl: SharedArrayBuffer;
+}
+
+/** True while this thread writes a trace: the one check hot paths make. */
+export let tracing = false;
+
+/** A wait is written when it lasted at least this long (ms), unless set. */
+const WAIT_THRESHOLD_MS = 1;
+/** A task shorter than this (ms) is merged with its neighbours of the same function. */
+const TINY_TASK_MS = 0.2;
+/** Spans of one kind closer than this (ms) merge. */
+const MERGE_GAP_MS = 0.5;
+/** Write out once this many events are buffered... */
+const FLUSH_EVENTS = 2048;
+/** ...or this long after the first of them (ms). */
+const FLUSH_MS = 100;
+
+let share: TraceShare | undefined;
+let ctl: Int32Array | undefined;
+let generation = 0;
+let epoch = 0;
+let waitThreshold = WAIT_THRESHOLD_MS;
+let tid = 0;
+let file: Deno.FsFile | undefined;
+let owner = false;
+let buf: string[] = [];
+let timer: ReturnType<typeof setTimeout> | undefined;
+let warned = false;
+let currentTid = 0;
+let currentName = "MainProcess";
+const encoder = new TextEncoder();
+const spawned = new Map<number, number>();
+
+/** Now on the trace's clock (ms since the epoch, shared by all workers). */
+export function traceNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** µs since the trace started: whole µs, one decimal below 100 µs. */
+function us(epochMs: number): number {
+  const v = (epochMs - epoch) * 1000;
+  return v < 100 ? Math.round(v * 10) / 10 : Math.round(v);
+}
+
+function dus(ms: number): number {
+  const v = ms * 1000;
+  return v < 100 ? Math.round(v * 10) / 10 : Math.round(v);
+}
+
+function push(line: string): void {
+  buf.push(line);
+  if (buf.length >= FLUSH_EVENTS) flushTrace();
+  else if (timer === undefined) {
+    timer = setTimeout(() => {
+      timer = undefined;
+      flushTrace();
+    }, FLUSH_MS);
+    Deno.unrefTimer(timer as unknown as number);
+  }
+}
+
+/** A complete span ("X") on track `t`, from `t0` (epoch ms) for `ms`. */
+export function traceSpan(
+  t: number,
+  name: string,
+  t0: number,
+  ms: number,
+  cat?: string,
+  args?: Record<string, unknown>,
+): void {
+  push(
+    `,{"ph":"X",${cat ? `"cat":"${cat}",` : ""}"name":${
+      JSON.stringify(name)
+    },"ts":${us(t0)},"dur":${dus(ms)},"pid":1,"tid":${t}${
+      args ? `,"args":${JSON.stringify(args)}` : ""
+    }}\n`,
+  );
+}
+
+/** An instant ("i") on track `t`. */
+export function traceInstant(
+  t: number,
+  name: string,
+  at: number,
+  args?: Record<string, unknown>,
+): void {
+  push(
+    `,{"ph":"i","s":"t","name":${JSON.stringify(name)},"ts":${
+      us(at)
+    },"pid":1,"tid":${t}${args ? `,"args":${JSON.stringify(args)}` : ""}}\n`,
+  );
+}
+
+function meta(t: number, name: string, sort: number): void {
+  push(
+    `,{"ph":"M","name":"thread_name","pid":1,"tid":${t},"args":{"name":${
+      JSON.stringify(name)
+    }}}\n,{"ph":"M","name":"thread_sort_index","pid":1,"tid":${t},"args":{"sort_index":${sort}}}\n`,
+  );
+}
+
+// ---- merging runs of short spans ------------------------------------------
+
+interface Run {
+  t: number;
+  name: string;
+  cat: string;
+  start: number;
+  end: number;
+  count: number;
+  items: number;
+  /** A run shorter than this in all is dropped (waits below the threshold). */
+  min: number;
+}
+
+const runs = new Map<string, Run>();
+
+function closeRun(key: string): void {
+  const r = runs.get(key);
+  if (!r) return;
+  runs.delete(key);
+  const ms = r.end - r.start;
+  if (ms < r.min) return;
+  const args: Record<string, unknown> = {};
+  if (r.count > 1) args.count = r.count;
+  if (r.items > 1) args.items = r.items;
+  traceSpan(
+    r.t,
+    r.count > 1 && r.cat !== "wait" ? `${r.name} ×${r.count}` : r.name,
+    r.start,
+    ms,
+    r.cat,
+    r.count > 1 || r.items > 1 ? args : undefined,
+  );
+}
+
+function addToRun(
+  key: string,
+  t: number,
+  name: string,
+  cat: string,
+  start: number,
+  end: number,
+  items: number,
+  min: number,
+): void {
+  const r = runs.get(key);
+  if (r && r.name === name && start - r.end < MERGE_GAP_MS) {
+    r.end = Math.max(r.end, end);
+    r.count++;
+    r.items += items;
+    return;
+  }
+  if (r) closeRun(key);
+  runs.set(key, { t, name, cat, start, end, count: 1, items, min });
+}
+
+// ---- the hooks ----------------------------------------------------------
+
+let taskName = "";
+let taskItems = 1;
+
+/** A pool worker starts a task of `items` items with function `name`. */
+export function traceTaskStart(name: string | undefined, items: number): void {
+  taskName = name ?? "?";
+  taskItems = items;
+}
+
+/** The task begun at `t0` (performance.now()) took `busy` ms; `failed` if it threw. */
+export function traceTaskEnd(t0: number, busy: number, failed: boolean): void {
+  const start = performance.timeOrigin + t0;
+  if (busy < TINY_TASK_MS && !failed) {
+    addToRun("task", tid, taskName, "task", start, start + busy, taskItems, 0);
+    return;
+  }
+  closeRun("task");
+  const args = taskItems > 1 || failed
+    ? {} as Record<string, unknown>
+    : undefined;
+  if (args && taskItems > 1) args.items = taskItems;
+  if (args && failed) args.failed = true;
+  traceSpan(tid, taskName, start, busy, "task", args);
+}
+
+/** A pool worker has nothing to run: write out what it holds. */
+export function traceIdle(): void {
+  closeRun("task");
+  flushTrace();
+}
+
+/** The pool queued `chunks` for `name` (undefined: an imap, fed lazily in chunks of `size`). */
+export function traceSubmit(
+  name: string | undefined,
+  chunks: unknown[][] | undefined,
+  size: number,
+): void {
+  let items = 0;
+  for (const c of chunks ?? []) items += size === 0 ? 1 : c.length;
+  traceInstant(
+    tid,
+    `submit ${name || "?"}`,
+    traceNow(),
+    chunks ? { chunks: chunks.length, items } : { chunksize: size },
+  );
+}
+
+/** The pool took `n` results (results arriving back to back make one span). */
+export function traceResult(n: number): void {
+  const now = traceNow();
+  addToRun("result", tid, "results", "result", now, now, n, 0);
+}
+
+/**
+ * Where a wait comes from: the first frame outside the waiting machinery,
+ * or null for the pool's and the manager server's own idle waits.
+ */
+function waitLabel(stack: string | undefined): string | null {
+  if (!stack) return "wait";
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /at (?:async )?(\S+) \(?(.*?):\d+:\d+\)?$/.exec(line.trim()) ??
+      /at (?:async )?()(.*?):\d+:\d+$/.exec(line.trim());
+    if (!m) continue;
+    const [, fn, file] = m;
+    if (/\/_(wait|owner|ring|spin|trace)\.ts$/.test(file)) continue;
+    if (/\/(pool|_pool_worker|_manager_server)\.ts$/.test(file)) return null;
+    if (/\/_manager_channel\.ts$/.test(file)) return "manager call";
+    return fn ? fn.replace(/^Object\./, "") : "wait";
+  }
+  return "wait";
+}
+
+/** A stack, cheap to take (formatted only if the wait turns out long). */
+export function waitSite(): Error {
+  return new Error();
+}
+
+/** A shared-memory wait from `t0` (performance.now()) until now, begun at `site`. */
+export function traceWait(t0: number, site?: Error): void {
+  const end = performance.now();
+  const prev = runs.get("wait");
+  // Short slices of one long wait come back to back: merge them first.
+  if (
+    end - t0 < waitThreshold &&
+    !(prev && performance.timeOrigin + t0 - prev.end < MERGE_GAP_MS)
+  ) return;
+  const label = waitLabel((site ?? new Error()).stack);
+  if (label === null) return;
+  const o = performance.timeOrigin;
+  addToRun("wait", tid, label, "wait", o + t0, o + end, 1, waitThreshold);
+}
+
+/** The parent started child `ident` named `name`. */
+export function traceSpawn(ident: number, name: string): void {
+  spawned.set(ident, traceNow());
+  meta(ident, name, ident);
+}
+
+/** The parent saw child `ident` end with `code`. */
+export function traceEnded(ident: number, name: string, code: number): void {
+  const t0 = spawned.get(ident);
+  if (t0 === undefined) return;
+  spawned.delete(ident);
+  traceSpan(ident, name, t0, traceNow() - t0, "process", { exitCode: code });
+}
+
+// ---- starting, stopping, writing -------------------------------------------
+
+/** What a child needs to trace to the same file (undefined: not tracing). */
+export function traceShare(): TraceShare | undefined {
+  return tracing ? share : undefined;
+}
+
+/** In a child: trace to the parent's file, as track `ident`. */
+export function attachTrace(
+  s: TraceShare | undefined,
+  ident: number,
+  name: string,
+): void {
+  currentTid = ident;
+  currentName = name;
+  if (!s) return;
+  share = s;
+  ctl = new Int32Array(s.ctl, 0, 1);
+  generation = Atomics.load(ctl, 0);
+  const f64 = new Float64Array(s.ctl, 8, 2);
+  epoch = f64[0];
+  waitThreshold = f64[1];
+  tid = ident;
+  owner = false;
+  tracing = generation !== 0;
+}
+
+/** Writes out the buffered events (and merged runs other than the current ones). */
+export function flushTrace(): void {
+  if (timer !== undefined) {
+    clearTimeout(timer);
+    timer = undefined;
+  }
+  if (!tracing || buf.length === 0) return;
+  if (!ctl || Atomics.load(ctl, 0) !== generation) {
+    // Stopped meanwhile: the file is closed (and ends with `]`).
+    tracing = false;
+    buf = [];
+    return;
+  }
+  const text = buf.join("");
+  buf = [];
+  if (!file) {
+    try {
+      file = Deno.openSync(share!.path, { append: true });
+    } catch (e) {
+      tracing = false;
+      if (!warned) {
+        warned = true;
+        console.error(
+          `trace: process ${tid} cannot write the trace file ${
+            JSON.stringify(share!.path)
+          } (${(e as Error).message}); its events are left out of the trace`,
+        );
+      }
+      return;
+    }
+  }
+  writeAll(file, encoder.encode(text));
+}
+
+function writeAll(f: Deno.FsFile, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += f.writeSync(bytes.subarray(off));
+}
+
+/** Options of {@linkcode beginTrace}. */
+export interface TraceStartOptions {
+  /** Waits shorter than this (ms) are left out (default 1). */
+  waitThresholdMs?: number;
+}
+
+/** Opens `path` for a new trace (main program or any process): throws when it cannot. */
+export function beginTrace(
+  path: string,
+  options: TraceStartOptions = {},
+): void {
+  if (tracing) {
+    throw new Error(
+      `a trace is already being written to ${
+        JSON.stringify(share!.path)
+      }: call stopTrace() before starting another`,
+    );
+  }
+  const threshold = options.waitThresholdMs ?? WAIT_THRESHOLD_MS;
+  if (
+    typeof threshold !== "number" || !(threshold >= 0) ||
+    !Number.isFinite(threshold)
+  ) {
+    throw new RangeError(
+      `waitThresholdMs must be a non-negative number of milliseconds, got ${
+        String(threshold)
+      }`,
+    );
+  }
+  let f: Deno.FsFile;
+  try {
+    // Appending, as the children do: every write lands at the end.
+    f = Deno.openSync(path, { create: true, append: true });
+    f.truncateSync(0);
+  } catch (e) {
+    throw new Error(
+      `cannot write the trace file ${JSON.stringify(path)}: ${
+        (e as Error).message
+      }; give a path in a directory this program may write (or unset MP_TRACE)`,
+      { cause: e },
+    );
+  }
+  const sab = new SharedArrayBuffer(24);
+  ctl = new Int32Array(sab, 0, 1);
+  generation = 1 + ((Math.random() * 0x7ffffff0) | 0);
+  Atomics.store(ctl, 0, generation);
+  epoch = traceNow();
+  waitThreshold = threshold;
+  new Float64Array(sab, 8, 2).set([epoch, threshold]);
+  share = { path, ctl: sab };
+  file = f;
+  owner = true;
+  tid = currentTid;
+  tracing = true;
+  buf = [];
+  writeAll(
+    f,
+    encoder.encode(
+      `[{"ph":"M","name":"process_name","pid":1,"tid":${tid},"args":{"name":${
+        JSON.stringify(`deno ${Deno.mainModule}`)
+      },"epochMs":${epoch}}}\n`,
+    ),
+  );
+  meta(tid, currentName, tid);
+  traceInstant(tid, "trace start", epoch);
+  flushTrace();
+}
+
+/** Ends the trace this program writes; returns its path (undefined: none). */
+export function endTrace(): string | undefined {
+  if (!tracing || !owner) return undefined;
+  for (const key of [...runs.keys()]) closeRun(key);
+  traceInstant(tid, "trace end", traceNow());
+  flushTrace();
+  Atomics.store(ctl!, 0, 0);
+  tracing = false;
+  const path = share!.path;
+  try {
+    writeAll(file!, encoder.encode("]\n"));
+    file!.close();
+  } catch {
+    // Closed already (the program is ending).
+  }
+  file = undefined;
+  share = undefined;
+  owner = false;
+  return path;
+}
+
+// A child flushes as it ends (see the bootstrap); the main program here.
+addEventListener("unload", () => {
+  if (owner) endTrace();
+  else if (tracing) flushTrace();
+});
+
+// MP_TRACE=out.json traces the main program from the start. (A child is
+// told by its parent instead: it is importing its module now.)
+if (
+  (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")] !== true
+) {
+  let path: string | undefined;
+  try {
+    path = Deno.env.get("MP_TRACE");
+  } catch {
+    // No env permission: not asked to trace.
+  }
+  if (path) beginTrace(path);
+}
+
+/** Traces an async shared-memory wait (see `_wait.ts`). */
+export function traceAsyncWait<T>(p: Promise<T>): Promise<T> {
+  const t0 = performance.now(), site = new Error();
+  return p.then((v) => {
+    if (tracing) traceWait(t0, site);
+    return v;
+  });
+}
