@@ -264,7 +264,23 @@ class LocalClient extends Client {
     Atomics.notify(this.ctl, RESP);
   }
   send(reply: Reply): void {
-    this.port.postMessage(reply);
+    try {
+      this.port.postMessage(reply);
+    } catch (e) {
+      // What structured clone cannot take (a user's class may return a
+      // function): the caller gets why, the server goes on.
+      this.port.postMessage([
+        reply[0],
+        false,
+        toWire(
+          new TypeError(
+            `the result cannot be sent to the proxy: ${
+              (e as Error).message.replace(/\.$/, "")
+            }; return data (no functions, symbols or class-private state)`,
+          ),
+        ),
+      ]);
+    }
     Atomics.add(this.ctl, RESP, 1);
     Atomics.notify(this.ctl, RESP);
   }

@@ -1358,10 +1358,19 @@ Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
         e.message.includes(
           `class Counter (served as 'Counter') has no method '${name}'`,
         ) &&
-        e.message.includes("its methods are: incr, later, fail"),
+        e.message.includes("its methods are: incr, later, fail, reader"),
       name,
     );
   }
+  // A result that cannot be sent (a function): an error for that call only.
+  await assert.rejects(
+    () => bounded(c.reader()),
+    named(
+      TypeError,
+      /result cannot be sent to the proxy: .*could not be cloned/,
+    ),
+  );
+  assert.equal(await c.incr(), 1);
   // await and JSON do not take the proxy for a thenable or call the server.
   assert.equal((c as unknown as { then?: unknown }).then, undefined);
   assert.equal(await Promise.resolve(c), c);
