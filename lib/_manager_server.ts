@@ -371,7 +371,7 @@ class Server {
   ): Promise<{ hostname: string; port: number } | undefined> {
     // A registered class that cannot be loaded fails the start, by name.
     for (const [typeid, ref] of Object.entries(this.config.types ?? {})) {
-      const kind = classKind(await resolveClass(ref) as never);
+      const kind = classKind(await loadClass(ref) as never);
       this.#classes.set(typeid, { ...kind, ref, registered: true });
     }
     this.adopt(owner);
@@ -854,7 +854,7 @@ class Server {
           const known = this.#classByRef(ref);
           if (known) return this.#make(c, known, args, d === true);
           if (d === true) this.#storeRefs(args);
-          return resolveClass(ref).then((cls) => {
+          return loadClass(ref).then((cls) => {
             if (c.closed) return undefined;
             const kind = this.#classByRef(ref) ?? this.#addClass(ref, cls);
             return this.#make(c, kind, args, false, d === true);
@@ -1059,6 +1059,27 @@ class Server {
     }
     for (const c of [...this.clients]) this.drop(c);
     this.#resolveDone();
+  }
+}
+
+const IMPORTING = Symbol.for("mp.importing");
+/** Class modules being imported now. */
+let importing = 0;
+
+/**
+ * Imports a class's module here, marked as a child's import is (see
+ * `_prelude.ts`): a module whose top level starts a manager or a process
+ * (no `if (import.meta.main)` guard) fails with a `ProcessError` saying so,
+ * instead of each server starting another, which would import it again.
+ */
+async function loadClass(ref: TargetRef): Promise<unknown> {
+  const g = globalThis as Record<symbol, unknown>;
+  importing++;
+  g[IMPORTING] = true;
+  try {
+    return await resolveClass(ref);
+  } finally {
+    if (--importing === 0) delete g[IMPORTING];
   }
 }
 

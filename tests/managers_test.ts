@@ -1498,3 +1498,14 @@ Deno.test("proxies print what they are and where, without asking the server", as
     `ListProxy { id: ${l.id}, server: "local", disposed: true }`,
   );
 });
+
+Deno.test("create(Cls) from a module without an import.meta.main guard: a ProcessError, not a manager in every server", async () => {
+  const out = await runProgram(
+    new URL("./fixtures/manager_no_guard.ts", import.meta.url),
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(
+    out.stdout,
+    /^ProcessError .*started while a child process was still importing its module.*import\.meta\.main/,
+  );
+});
