@@ -1333,6 +1333,10 @@ Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
     () => m.create(Inline),
     named(ClassNotExportedError, /class 'Inline' is not exported/),
   );
+  assert.throws(
+    () => m.create(class {}),
+    named(ClassNotExportedError, /an anonymous class .*no usable name/),
+  );
   // Not a class.
   assert.throws(
     () => m.create(notAClass as never),
