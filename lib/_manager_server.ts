@@ -264,7 +264,23 @@ class LocalClient extends Client {
     Atomics.notify(this.ctl, RESP);
   }
   send(reply: Reply): void {
-    this.port.postMessage(reply);
+    try {
+      this.port.postMessage(reply);
+    } catch (e) {
+      // What structured clone cannot take (a user's class may return a
+      // function): the caller gets why, the server goes on.
+      this.port.postMessage([
+        reply[0],
+        false,
+        toWire(
+          new TypeError(
+            `the result cannot be sent to the proxy: ${
+              (e as Error).message.replace(/\.$/, "")
+            }; return data (no functions, symbols or class-private state)`,
+          ),
+        ),
+      ]);
+    }
     Atomics.add(this.ctl, RESP, 1);
     Atomics.notify(this.ctl, RESP);
   }
@@ -355,7 +371,7 @@ class Server {
   ): Promise<{ hostname: string; port: number } | undefined> {
     // A registered class that cannot be loaded fails the start, by name.
     for (const [typeid, ref] of Object.entries(this.config.types ?? {})) {
-      const kind = classKind(await resolveClass(ref) as never);
+      const kind = classKind(await loadClass(ref) as never);
       this.#classes.set(typeid, { ...kind, ref, registered: true });
     }
     this.adopt(owner);
@@ -838,7 +854,7 @@ class Server {
           const known = this.#classByRef(ref);
           if (known) return this.#make(c, known, args, d === true);
           if (d === true) this.#storeRefs(args);
-          return resolveClass(ref).then((cls) => {
+          return loadClass(ref).then((cls) => {
             if (c.closed) return undefined;
             const kind = this.#classByRef(ref) ?? this.#addClass(ref, cls);
             return this.#make(c, kind, args, false, d === true);
@@ -1043,6 +1059,27 @@ class Server {
     }
     for (const c of [...this.clients]) this.drop(c);
     this.#resolveDone();
+  }
+}
+
+const IMPORTING = Symbol.for("mp.importing");
+/** Class modules being imported now. */
+let importing = 0;
+
+/**
+ * Imports a class's module here, marked as a child's import is (see
+ * `_prelude.ts`): a module whose top level starts a manager or a process
+ * (no `if (import.meta.main)` guard) fails with a `ProcessError` saying so,
+ * instead of each server starting another, which would import it again.
+ */
+async function loadClass(ref: TargetRef): Promise<unknown> {
+  const g = globalThis as Record<symbol, unknown>;
+  importing++;
+  g[IMPORTING] = true;
+  try {
+    return await resolveClass(ref);
+  } finally {
+    if (--importing === 0) delete g[IMPORTING];
   }
 }
 

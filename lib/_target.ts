@@ -107,6 +107,15 @@ export function isClass(v: unknown): v is ServedClass {
     typeof (v as { prototype?: unknown }).prototype === "object";
 }
 
+/** The reference for class `cls` exported from `module` (a URL); a class without a usable name fails now. */
+export function classRefOf(cls: ServedClass, module: string): TargetRef {
+  const name = cls.name;
+  if (!name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)) {
+    throw new ClassNotExportedError(module, name, "it has no usable name");
+  }
+  return { module, name };
+}
+
 /**
  * Finds a class by reference, as a manager's server does (importing its
  * module); `expected`: the class the caller means, which must be the very

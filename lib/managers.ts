@@ -62,13 +62,12 @@ import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 import { isOpaque, isPlain } from "./_values.ts";
 import { repr } from "./_inspect.ts";
 import {
+  classRefOf,
   isClass,
   moduleUrl,
   resolveClass,
   type TargetRef,
-  targetRef,
 } from "./_target.ts";
-import { ClassNotExportedError } from "./errors.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -1667,11 +1666,7 @@ function classRef(cls: unknown, what: string): TargetRef {
     );
   }
   for (const r of registry.values()) if (r.cls === cls) return r.ref;
-  const module = moduleUrl(undefined);
-  if (!cls.name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(cls.name)) {
-    throw new ClassNotExportedError(module, cls.name, "it has no usable name");
-  }
-  return targetRef(cls, module);
+  return classRefOf(cls, moduleUrl(undefined));
 }
 
 /** The typeid `cls` was registered by, when it was. */
@@ -2085,15 +2080,8 @@ export class Manager implements AsyncDisposable {
       );
     }
     if (!isClass(cls)) classRef(cls, `Manager.register("${typeid}", Class)`);
-    const module = moduleUrl(options.module);
-    if (!cls.name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(cls.name)) {
-      throw new ClassNotExportedError(
-        module,
-        cls.name,
-        "it has no usable name",
-      );
-    }
-    registry.set(typeid, { cls, ref: targetRef(cls, module) });
+    const ref = classRefOf(cls, moduleUrl(options.module));
+    registry.set(typeid, { cls, ref });
   }
 
   /**

@@ -39,3 +39,18 @@ Deno.test("example:process prints seed 002's continents, then seed 003's process
     ].join("\n"),
   );
 });
+
+Deno.test("example:custom-manager serves a user's class locally and over TCP until stopped", async () => {
+  assert.equal(
+    await runTask("example:custom-manager"),
+    [
+      "7",
+      "56",
+      'AutoProxy { kind: "Maths", id: 1, server: "local" }',
+      "Serving 'Maths' (authkey required)",
+      "client: 4 + 3 = 7",
+      "Server stopped",
+      "",
+    ].join("\n"),
+  );
+});

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import {
   AuthenticationError,
+  type AutoProxy,
   type DictProxy,
   EOFError,
+  type ListProxy,
   type LockProxy,
   Manager,
   Process,
@@ -19,8 +21,16 @@ import {
   writeFrame,
 } from "../lib/_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
-import { frameOf, OP_CALL, OP_GET, unframe } from "../lib/_manager_wire.ts";
+import {
+  frameOf,
+  OP_CALL,
+  OP_CREATE,
+  OP_GET,
+  unframe,
+} from "../lib/_manager_wire.ts";
+import { TcpChannel } from "../lib/_manager_channel.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
+import { Counter, Maths } from "./fixtures/manager_classes.ts";
 
 const T = 20_000;
 const KEY = "test-secret";
@@ -527,4 +537,148 @@ Deno.test("many calls in flight over TCP: replies match, big and small", async (
   const values = await bounded(Promise.all(keys.map((k) => d.get(k))), T);
   assert.deepEqual(values, keys.map((k, i) => i % 50 === 7 ? big : k));
   assert.equal(await bounded(d.len(), T), keys.length);
+});
+
+// ------------------------------------------------ customized managers, serveForever
+
+const classes = new URL("./fixtures/manager_classes.ts", import.meta.url);
+const SERVE_FOREVER = new URL(
+  "./fixtures/manager_serve_forever.ts",
+  import.meta.url,
+).pathname;
+
+Deno.test("serveForever(): a serving program's registered classes, created by typeid from another program; SIGINT ends it cleanly", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVE_FOREVER, KEY],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await bounded(out.read(), T, "the port line");
+      if (done) break;
+      text += value;
+    }
+    const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
+    await using client = await Manager.connect({
+      address: { hostname: "127.0.0.1", port },
+      authkey: KEY,
+    });
+    const maths = await bounded(client.create<Maths>("Maths"));
+    assert.equal(await maths.add(4, 3), 7);
+    assert.equal(
+      Deno.inspect(maths),
+      `AutoProxy { kind: "Maths", id: ${maths.id}, server: "127.0.0.1:${port}" }`,
+    );
+    const c = await bounded(client.create<Counter>("Counter", 10));
+    assert.equal(await c.incr(5), 15);
+    await assert.rejects(
+      () => c.fail(),
+      (e: Error) => e instanceof RangeError && /refuses/.test(e.message),
+    );
+    await assert.rejects(
+      () => client.create("Nope"),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /cannot create a 'Nope'.*Maths, Counter/.test(e.message),
+    );
+    // A class not registered here: a TCP client names typeids.
+    await assert.rejects(
+      () => client.create(Maths),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /client\.create\("Maths", \.\.\.args\)/.test(e.message),
+    );
+    // Ctrl-C: serveForever() returns, the manager shuts down, exit 0.
+    child.kill("SIGINT");
+    while (true) {
+      const { value, done } = await bounded(out.read(), T, "the output");
+      if (done) break;
+      text += value;
+    }
+    const { code } = await bounded(child.status, T, "the server's exit");
+    assert.equal(code, 0);
+    assert.equal(text.split("\n").slice(1).join("\n"), "stopped\n");
+    // Its clients see it gone.
+    await assert.rejects(() => bounded(maths.add(1, 1)), EOFError);
+  } finally {
+    await out.cancel().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // ended
+    }
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("customized managers over TCP in one program: create(Cls) of a registered class, a class by reference refused from TCP", async () => {
+  Manager.register("Counter", Counter, { module: classes });
+  const server = await Manager.start({ address: loopback, authkey: KEY });
+  await using _ = server;
+  const address = server.address!;
+  await using client = await Manager.connect({ address, authkey: KEY });
+  // Registered here too: the class finds its typeid.
+  const c = await bounded(client.create(Counter, 1));
+  assert.equal(await c.incr(), 2);
+  // The server's own proxy of the same object, through a list.
+  const l = await client.list<unknown>();
+  await l.append(c);
+  await server.register("l", l);
+  const stored = await server.get<ListProxy<AutoProxy<Counter>>>("l");
+  const fromServer = await stored.get(0);
+  assert.equal(fromServer.kind, "Counter");
+  assert.equal(await fromServer.incr(), 3);
+  // Over TCP, a request to load a module by URL is refused by the server.
+  const raw = new TcpChannel(address, new TextEncoder().encode(KEY));
+  try {
+    await assert.rejects(
+      () => bounded(raw.call(OP_CREATE, [classes.href, "Maths"], [])),
+      (e: Error) =>
+        e instanceof TypeError &&
+        /a TCP client creates a user's class by its registered typeid/.test(
+          e.message,
+        ),
+    );
+  } finally {
+    raw.close("done");
+  }
+});
+
+Deno.test("serveForever() ends on an abort signal or a shutdown(); refuses a client or a local-only manager", async () => {
+  const server = await Manager.start({ address: loopback, authkey: KEY });
+  const ac = new AbortController();
+  const serving = server.serveForever({ signal: ac.signal });
+  const client = await Manager.connect({
+    address: server.address!,
+    authkey: KEY,
+  });
+  try {
+    const q = await client.Queue<number>();
+    await q.put(1);
+    await assert.rejects(
+      () => client.serveForever(),
+      (e: Error) => e instanceof TypeError && /is a client/.test(e.message),
+    );
+    ac.abort();
+    await bounded(serving, T, "serveForever after abort");
+    await assert.rejects(() => bounded(q.get()), EOFError);
+    await assert.rejects(() => server.list(), EOFError);
+  } finally {
+    await client.shutdown();
+    await server.shutdown();
+  }
+  const again = await Manager.start({ address: loopback, authkey: KEY });
+  const serving2 = again.serveForever();
+  await again.shutdown();
+  await bounded(serving2, T, "serveForever after shutdown()");
+  await using local = await Manager.start();
+  await assert.rejects(
+    () => local.serveForever(),
+    (e: Error) =>
+      e instanceof TypeError && /serves TCP clients/.test(e.message),
+  );
 });

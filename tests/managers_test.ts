@@ -1333,6 +1333,10 @@ Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
     () => m.create(Inline),
     named(ClassNotExportedError, /class 'Inline' is not exported/),
   );
+  assert.throws(
+    () => m.create(class {}),
+    named(ClassNotExportedError, /an anonymous class .*no usable name/),
+  );
   // Not a class.
   assert.throws(
     () => m.create(notAClass as never),
@@ -1358,10 +1362,19 @@ Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
         e.message.includes(
           `class Counter (served as 'Counter') has no method '${name}'`,
         ) &&
-        e.message.includes("its methods are: incr, later, fail"),
+        e.message.includes("its methods are: incr, later, fail, reader"),
       name,
     );
   }
+  // A result that cannot be sent (a function): an error for that call only.
+  await assert.rejects(
+    () => bounded(c.reader()),
+    named(
+      TypeError,
+      /result cannot be sent to the proxy: .*could not be cloned/,
+    ),
+  );
+  assert.equal(await c.incr(), 1);
   // await and JSON do not take the proxy for a thenable or call the server.
   assert.equal((c as unknown as { then?: unknown }).then, undefined);
   assert.equal(await Promise.resolve(c), c);
@@ -1487,5 +1500,16 @@ Deno.test("proxies print what they are and where, without asking the server", as
   assert.equal(
     Deno.inspect(l),
     `ListProxy { id: ${l.id}, server: "local", disposed: true }`,
+  );
+});
+
+Deno.test("create(Cls) from a module without an import.meta.main guard: a ProcessError, not a manager in every server", async () => {
+  const out = await runProgram(
+    new URL("./fixtures/manager_no_guard.ts", import.meta.url),
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(
+    out.stdout,
+    /^ProcessError .*started while a child process was still importing its module.*import\.meta\.main/,
   );
 });
