@@ -7,7 +7,7 @@
  */
 
 import { ProcessError, TimeoutError } from "./errors.ts";
-import { checkTimeout } from "./_wait.ts";
+import { checkTimeout, keepAlive } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
 
 /**
@@ -114,9 +114,9 @@ export class AsyncResult<R> {
    */
   get(timeoutMs?: number): Promise<R> {
     checkTimeout(timeoutMs, "get timeout");
-    if (timeoutMs === undefined || this.#state !== "pending") {
-      return this.#promise;
-    }
+    if (this.#state !== "pending") return this.#promise;
+    // A wait holds the program (the pool's results loop does not).
+    if (timeoutMs === undefined) return keepAlive(this.#promise);
     return this.#within(timeoutMs).then((ready) => {
       if (!ready) {
         throw new TimeoutError(
@@ -132,7 +132,7 @@ export class AsyncResult<R> {
     checkTimeout(timeoutMs, "wait timeout");
     if (this.#state !== "pending") return;
     if (timeoutMs === undefined) {
-      await this.#promise.then(() => {}, () => {});
+      await keepAlive(this.#promise.then(() => {}, () => {}));
     } else await this.#within(timeoutMs);
   }
 
@@ -605,9 +605,12 @@ export class ImapJob implements Job, AsyncIterableIterator<unknown> {
         );
       }
     }
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-    });
+    // A wait holds the program (the pool's results loop does not).
+    return keepAlive(
+      new Promise((resolve, reject) => {
+        this.#waiters.push({ resolve, reject });
+      }),
+    );
   }
 
   /** Stops the iteration: no more items are read, queued tasks are dropped. */

@@ -36,19 +36,28 @@ function released<T>(v: T): T {
 
 /**
  * `Atomics.waitAsync` that keeps the program alive while it waits and honours
- * `timeoutMs` (undefined = forever).
+ * `timeoutMs` (undefined = forever). With `holds` false it does not: for a
+ * loop that serves waiters who hold the program themselves (a pool's results
+ * loop: a result nobody waits for must not keep the program alive).
  */
 export function waitAsync(
   i32: Int32Array,
   index: number,
   expected: number,
   timeoutMs?: number,
+  holds = true,
 ): Promise<WaitResult> | WaitResult {
   const ms = timeoutMs === undefined || timeoutMs === Infinity
     ? undefined
     : Math.max(0, timeoutMs);
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
+  if (!holds) {
+    return r.value.then((v) => {
+      haltIfEnded();
+      return v;
+    });
+  }
   hold();
   return r.value.then(released);
 }

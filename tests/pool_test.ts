@@ -558,6 +558,25 @@ Deno.test("an idle pool left open does not keep the program alive (as Python's)"
   ]);
 });
 
+Deno.test("a pool nobody can reach, with a task running, does not keep the program alive (as Python's)", async () => {
+  // The task runs for an hour: the run's bound (RUN_TIMEOUT_MS) fails the test if it holds.
+  const r = await runFixture("./fixtures/pool_unreachable.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "main done");
+});
+
+Deno.test("a wait on a pool's result (get, wait, imap) holds the program until the result is there", async () => {
+  const r = await runFixture("./fixtures/pool_unreachable.ts", "--wait");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    "waited for 300",
+    "ready true",
+    "imap 100",
+    "imap 50",
+    "main done",
+  ]);
+});
+
 Deno.test("permissions: workers run with the given permissions", async () => {
   const r = await runFixture("./fixtures/pool_idle.ts", "--permissions");
   assert.equal(r.code, 0, r.stderr);
