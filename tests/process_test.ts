@@ -10,7 +10,7 @@ import {
   ProcessError,
   TargetNotExportedError,
 } from "../mod.ts";
-import { runProgram } from "./_run_task.ts";
+import { runDeno, runProgram } from "./_run_task.ts";
 import {
   Counter,
   denoExitWith,
@@ -264,4 +264,54 @@ Deno.test("a missing import.meta.main guard is an error, not a spawn storm", asy
 Deno.test("permissions without --unstable-worker-options: the error names the flag", async () => {
   const r = await runFixture("permissions_no_flag.ts", "--no-config");
   assert.match(r.stdout, /--unstable-worker-options/);
+});
+
+/**
+ * Runs the fixture permissions_project.ts as a user's program in a project
+ * of its own (outside this repository, whose deno.json sets the flag), with
+ * only `--allow-read` and `flags`; `config` is the project's deno.json.
+ */
+async function runUserProject(flags: string[], config?: object) {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const src = await Deno.readTextFile(
+      new URL("permissions_project.ts", FIXTURES),
+    );
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      src.replace(`"../../mod.ts"`, JSON.stringify(mod)),
+    );
+    if (config) {
+      await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(config));
+    }
+    return await runDeno(["run", "--allow-read", ...flags, "main.ts"], dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("permissions with only --allow-read and no flag: a catchable error that names the flag (Deno ended the program, exit 70)", async () => {
+  const r = await runUserProject([]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^caught: .*--unstable-worker-options/);
+  assert.match(
+    r.stdout,
+    /"unstable": \["worker-options"\] in your project's deno.json/,
+  );
+});
+
+Deno.test("permissions with only --allow-read and the flag in deno.json: the child runs with them", async () => {
+  const r = await runUserProject([], { unstable: ["worker-options"] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    "child NotCapable",
+    "exitCode 0",
+  ]);
+});
+
+Deno.test("permissions with only --allow-read and the flag on the command line: refused, catchably (Deno shows the flag to nothing but --allow-all)", async () => {
+  const r = await runUserProject(["--unstable-worker-options"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^caught: .*cannot tell whether it has it/);
 });
