@@ -26,6 +26,7 @@ import { cpuCount, type Permissions, Process, whenEnded } from "./process.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import {
   callerModule,
+  importedFrom,
   moduleUrl,
   resolveRef,
   type TargetRef,
@@ -670,6 +671,7 @@ export class Pool implements AsyncDisposable {
           candidates.length > 1
             ? `nor from ${candidates.slice(1).join(", ")}`
             : undefined,
+          await importedFrom(first!.module, first!.name),
         );
       })();
       this.#checks.set(fn, check);

@@ -404,6 +404,22 @@ Deno.test("terminate fails unfinished results; submitting after terminate throws
   pool.terminate(); // again: harmless
 });
 
+Deno.test("a task function imported from another module: the error names that module and the `module` option", async () => {
+  await using pool = new Pool({ processes: 1 }); // no `module`
+  const there = module.href;
+  await assert.rejects(
+    bounded(pool.apply(square, [2])),
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      e.message.startsWith(
+        `'square' is not exported from ${
+          new URL(import.meta.url).href
+        }, which passed it: it is imported there from ${there}.`,
+      ) &&
+      e.message.includes(`\`module: "${there}"\``),
+  );
+});
+
 Deno.test("bad input fails fast with named errors", async () => {
   for (const processes of [0, -1, 1.5, NaN, "2"]) {
     assert.throws(
@@ -438,7 +454,11 @@ Deno.test("bad input fails fast with named errors", async () => {
   );
   await assert.rejects(
     bounded(pool.apply((x: number) => x, [1])),
-    TargetNotExportedError,
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      /^an anonymous or inline function cannot be a child's target/.test(
+        e.message,
+      ),
   );
   // Items that cannot be sent: that task fails, naming the item.
   await assert.rejects(

@@ -128,6 +128,51 @@ Deno.test("a target that is not exported: TargetNotExportedError naming module, 
   assert.equal(p.exitCode, 1);
 });
 
+Deno.test("an inline target: the error says a child cannot find it and how to export it", async () => {
+  // The option names the arrow: its name is "target".
+  const inline = new Process({ target: () => 1 });
+  const err = await bounded(inline.start()).then(() => undefined, (e) => e);
+  assert.ok(err instanceof TargetNotExportedError, String(err));
+  assert.match(
+    err.message,
+    /If it is an inline function \(`target: \(\) => \.\.\.`\), 'target' is only the name the option gave it, and a child cannot find it: declare it at the top level as `export function work\(\.\.\.\) \{ \.\.\. \}` and pass `target: work`/,
+  );
+  await assert.rejects(bounded(inline.join(T)), TargetNotExportedError);
+  // No name at all: refused at once, in this process.
+  const fns = [() => 1];
+  assert.throws(
+    () => new Process({ target: fns[0] }).start(),
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      /^an anonymous or inline function cannot be a child's target \(from file:.*process_test\.ts\)/
+        .test(e.message) &&
+      /declare it at the top level of the module as `export function work/
+        .test(e.message),
+  );
+});
+
+Deno.test("a target imported from another module: the error names that module and the `module` option", async () => {
+  const p = new Process({ target: noop }); // imported from fixtures/targets.ts
+  const err = await bounded(p.start()).then(() => undefined, (e) => e);
+  assert.ok(err instanceof TargetNotExportedError, String(err));
+  const there = new URL("targets.ts", FIXTURES).href;
+  assert.ok(
+    err.message.startsWith(
+      `'noop' is not exported from ${
+        new URL(import.meta.url).href
+      }, which passed it: it is imported there from ${there}.`,
+    ),
+    err.message,
+  );
+  assert.ok(
+    err.message.includes(
+      `Fix: pass the \`module\` option naming that module (\`module: "${there}"\``,
+    ),
+    err.message,
+  );
+  await assert.rejects(bounded(p.join(T)), TargetNotExportedError);
+});
+
 Deno.test("non-cloneable args fail before anything starts, naming position and type", () => {
   const before = activeChildren().length;
   const p = new Process({
