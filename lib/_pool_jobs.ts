@@ -115,9 +115,7 @@ export class AsyncResult<R> {
    */
   get(timeoutMs?: number): Promise<R> {
     checkTimeout(timeoutMs, "get timeout");
-    if (timeoutMs === undefined || this.#state !== "pending") {
-      return this.#promise;
-    }
+    if (this.#state !== "pending") return this.#promise;
     return settlesWithin(this.#promise, timeoutMs).then((ready) => {
       if (!ready) {
         throw new TimeoutError(
@@ -132,9 +130,7 @@ export class AsyncResult<R> {
   async wait(timeoutMs?: number): Promise<void> {
     checkTimeout(timeoutMs, "wait timeout");
     if (this.#state !== "pending") return;
-    if (timeoutMs === undefined) {
-      await this.#promise.then(() => {}, () => {});
-    } else await settlesWithin(this.#promise, timeoutMs);
+    await settlesWithin(this.#promise, timeoutMs);
   }
 
   /** True once the result (or error) is there. */
@@ -685,7 +681,6 @@ export class ImapJob implements Job, IMapIterator<unknown> {
       waiter = { resolve, reject };
       this.#waiters.push(waiter);
     });
-    if (timeoutMs === undefined) return p;
     return settlesWithin(p, timeoutMs).then((ready) => {
       const i = this.#waiters.indexOf(waiter);
       // Still waiting: leave, so the result goes to the next call.

@@ -77,56 +77,96 @@ function entrySource(modules: string[], kind: "web" | "node"): string {
   return lines.join("\n");
 }
 
-let workerOptionsKnown: boolean | undefined;
+/** Whether Deno's worker options are on: "unknown" when this program cannot tell. */
+type FlagState = "on" | "off" | "unknown";
+
+let workerOptionsKnown: FlagState | undefined;
 
 /**
  * Whether `--unstable-worker-options` (or `"unstable": ["worker-options"]`)
- * is in force. Deno gives no API for this, and without the flag it ends the
- * whole program when a worker asks for permissions; so look at the command
- * line and the config file, and only claim "absent" when sure.
+ * is in force. Deno shows this to no API, and without it ends the whole
+ * program when a worker asks for permissions (exit 70, nothing to catch), so
+ * say "on" only when sure. The command line tells, but only `--allow-all`
+ * may read `/proc/self/cmdline`; the config file tells when it sets the flag.
  */
-function workerOptionsEnabled(): boolean {
-  if (workerOptionsKnown !== undefined) return workerOptionsKnown;
-  let cmdline: string[];
+function workerOptionsState(): FlagState {
+  return workerOptionsKnown ??= detectWorkerOptions();
+}
+
+function detectWorkerOptions(): FlagState {
+  let cmdline: string[] | undefined;
   try {
     cmdline = Deno.readTextFileSync("/proc/self/cmdline").split("\0");
   } catch {
-    return workerOptionsKnown = true; // cannot tell: let Deno decide
+    // Not --allow-all (or not Linux): the config file is all we can see.
   }
+  if (cmdline) {
+    if (
+      cmdline.some((a) =>
+        a === "--unstable-worker-options" || a === "--unstable"
+      )
+    ) return "on";
+    if (cmdline.includes("--no-config")) return "off";
+    const at = cmdline.findIndex((a) => a === "--config" || a === "-c");
+    const eq = cmdline.find((a) => a.startsWith("--config="));
+    const file = eq?.slice("--config=".length) ??
+      (at >= 0 ? cmdline[at + 1] : undefined);
+    if (file) return configSays(file) ?? "unknown";
+  }
+  // `deno run` finds the config from the main module's directory, `deno
+  // test` from the working directory: trust only what both say.
+  const states = [mainModuleDir(), workingDir()].map((dir) =>
+    dir === undefined ? "unknown" : nearestConfigSays(dir)
+  );
+  if (states.every((s) => s === "on")) return "on";
+  // Without the command line, a config that does not set it proves nothing.
+  return cmdline && states.includes("off") ? "off" : "unknown";
+}
+
+function mainModuleDir(): string | undefined {
+  const main = Deno.mainModule;
+  if (!main.startsWith("file:")) return undefined;
+  return decodeURIComponent(new URL(".", main).pathname).replace(/\/$/, "");
+}
+
+function workingDir(): string | undefined {
+  // Only when allowed: Deno.cwd() would prompt for read permission.
   if (
-    cmdline.some((a) => a === "--unstable-worker-options" || a === "--unstable")
+    Deno.permissions.querySync({ name: "read", path: "." }).state !== "granted"
   ) {
-    return workerOptionsKnown = true;
+    return undefined;
   }
-  if (cmdline.includes("--no-config")) return workerOptionsKnown = false;
-  const configArg = cmdline.findIndex((a) => a === "--config" || a === "-c");
-  const candidates: string[] = [];
-  if (configArg >= 0 && cmdline[configArg + 1]) {
-    candidates.push(cmdline[configArg + 1]);
-  }
-  const eq = cmdline.find((a) => a.startsWith("--config="));
-  if (eq) candidates.push(eq.slice("--config=".length));
-  if (candidates.length === 0) {
-    let dir = Deno.cwd();
-    while (true) {
-      candidates.push(`${dir}/deno.json`, `${dir}/deno.jsonc`);
-      const up = dir.replace(/\/[^/]*$/, "");
-      if (up === dir || up === "") break;
-      dir = up;
+  return Deno.cwd();
+}
+
+/** What the deno.json(c) nearest `dir` says (config found in no parent: "off"). */
+function nearestConfigSays(dir: string): FlagState {
+  while (true) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      const said = configSays(`${dir}/${name}`);
+      if (said !== undefined) return said;
     }
+    const up = dir.replace(/\/[^/]*$/, "");
+    if (up === dir || up === "") return "off";
+    dir = up;
   }
-  for (const file of candidates) {
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
-      return workerOptionsKnown = true;
-    }
-    return workerOptionsKnown = /"unstable"\s*:\s*\[[^\]]*"worker-options"/
-      .test(text);
+}
+
+/** What config `file` says; undefined when there is no such file. */
+function configSays(file: string): FlagState | undefined {
+  // Never prompt: a file we may not read tells us nothing.
+  if (
+    Deno.permissions.querySync({ name: "read", path: file }).state !== "granted"
+  ) {
+    return "unknown";
   }
-  return workerOptionsKnown = false;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? undefined : "unknown";
+  }
+  return /"unstable"\s*:\s*\[[^\]]*"worker-options"/.test(text) ? "on" : "off";
 }
 
 /** Starts a worker running the child entry for `modules`. */
@@ -136,10 +176,20 @@ export function spawnWorker(
   hooks: SpawnHooks,
 ): ChildHandle {
   const custom = opts.permissions !== "inherit";
-  if (custom && !workerOptionsEnabled()) {
+  const flag = custom ? workerOptionsState() : "on";
+  if (flag === "off") {
     throw new ProcessError(
       `Process '${opts.name}': the \`permissions\` option needs Deno's --unstable-worker-options flag ` +
         `(or "unstable": ["worker-options"] in deno.json); run e.g. \`deno run --unstable-worker-options ...\``,
+    );
+  }
+  if (flag === "unknown") {
+    throw new ProcessError(
+      `Process '${opts.name}': the \`permissions\` option needs Deno's --unstable-worker-options flag, ` +
+        `and this program cannot tell whether it has it (Deno lets only --allow-all read the command line, ` +
+        `and no deno.json that Deno uses here sets "unstable": ["worker-options"]). Without the flag Deno ` +
+        `would end the whole program, so this refuses: put "unstable": ["worker-options"] in your project's ` +
+        `deno.json (Deno then turns the flag on itself), or run with --allow-all --unstable-worker-options`,
     );
   }
   if (opts.daemon && custom) {

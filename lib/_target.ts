@@ -64,7 +64,11 @@ export function targetRef(
   }
   const name = fn.name;
   if (!name || !/^[\p{L}_$][\p{L}\p{N}_$]*$/u.test(name)) {
-    throw new TargetNotExportedError(url, name, "it has no usable name");
+    throw new TargetNotExportedError(
+      url,
+      name,
+      name ? "it has no usable name" : undefined,
+    );
   }
   return { module: url, name };
 }
@@ -87,13 +91,14 @@ export function resolveLoadedRef(ref: TargetRef): unknown {
  * (which needs read permission for local files).
  */
 export async function resolveRef(ref: TargetRef): Promise<unknown> {
-  let ns = loaded.get(ref.module);
-  if (!ns) {
-    ns = await import(ref.module) as Record<string, unknown>;
-    loaded.set(ref.module, ns);
-  }
+  const ns = await namespace(ref.module);
   if (!(ref.name in ns)) {
-    throw new TargetNotExportedError(ref.module, ref.name);
+    throw new TargetNotExportedError(
+      ref.module,
+      ref.name,
+      undefined,
+      await importedFrom(ref.module, ref.name),
+    );
   }
   return ns[ref.name];
 }
@@ -178,5 +183,53 @@ export async function findExported(
     candidates.length > 1
       ? `nor from ${candidates.slice(1).join(", ")}`
       : undefined,
+    await importedFrom(first!.module, first!.name),
   );
+}
+
+/**
+ * The module among `module`'s static imports that exports a function
+ * `name`, when one does and this process may read `module`'s source: for
+ * the error of a target imported from elsewhere. Only modules `module`
+ * imports are looked at, so nothing new is evaluated.
+ */
+export async function importedFrom(
+  module: string,
+  name: string,
+): Promise<string | undefined> {
+  if (!module.startsWith("file:")) return undefined;
+  const path = new URL(module);
+  // Never prompt: a source we may not read gives no hint.
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return undefined;
+  }
+  let source: string;
+  try {
+    source = await Deno.readTextFile(path);
+  } catch {
+    return undefined;
+  }
+  const imports = source.matchAll(
+    /(?:^|[;\s])import\s+(?!type\s)[^'"`;]*?\bfrom\s*(["'])([^"']+)\1/g,
+  );
+  for (const [, , spec] of imports) {
+    // Relative or full URLs only (bare specifiers go through an import map).
+    if (!/^(\.{0,2}\/|[a-z][a-z0-9+.-]*:)/i.test(spec)) continue;
+    try {
+      const url = new URL(spec, module).href;
+      if (typeof (await namespace(url))[name] === "function") return url;
+    } catch {
+      // Not importable from here: no hint from it.
+    }
+  }
+  return undefined;
+}
+
+async function namespace(url: string): Promise<Record<string, unknown>> {
+  let ns = loaded.get(url);
+  if (!ns) {
+    ns = await import(url) as Record<string, unknown>;
+    loaded.set(url, ns);
+  }
+  return ns;
 }

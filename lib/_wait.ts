@@ -37,19 +37,28 @@ function released<T>(v: T): T {
 
 /**
  * `Atomics.waitAsync` that keeps the program alive while it waits and honours
- * `timeoutMs` (undefined = forever).
+ * `timeoutMs` (undefined = forever). With `holds` false it does not: for a
+ * loop that serves waiters who hold the program themselves (a pool's results
+ * loop: a result nobody waits for must not keep the program alive).
  */
 export function waitAsync(
   i32: Int32Array,
   index: number,
   expected: number,
   timeoutMs?: number,
+  holds = true,
 ): Promise<WaitResult> | WaitResult {
   const ms = timeoutMs === undefined || timeoutMs === Infinity
     ? undefined
     : Math.max(0, timeoutMs);
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
+  if (!holds) {
+    return r.value.then((v) => {
+      haltIfEnded();
+      return v;
+    });
+  }
   hold();
   if (tracing) return traceAsyncWait(r.value.then(released));
   return r.value.then(released);
@@ -74,8 +83,11 @@ export function settlesWithin(
   timeoutMs?: number,
 ): Promise<boolean> {
   const settled = p.then(() => true, () => true);
-  // setTimeout would fire at once for Infinity (past 2^31 - 1 ms).
-  if (timeoutMs === undefined || timeoutMs === Infinity) return settled;
+  // setTimeout would fire at once for Infinity (past 2^31 - 1 ms); a wait
+  // with no timer holds the program itself (a pool's results loop does not).
+  if (timeoutMs === undefined || timeoutMs === Infinity) {
+    return keepAlive(settled);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     settled,

@@ -132,21 +132,60 @@ export class TargetNotExportedError extends MultiprocessingError {
   readonly module: string;
   /** The name the target was looked up by. */
   readonly target: string;
-  /** Builds the message from the module and target name. */
-  constructor(module: string, target: string, detail?: string) {
-    super(
-      `${
-        target ? `'${target}'` : "an anonymous function"
-      } is not exported from ${module}${detail ? ` (${detail})` : ""}. ` +
-        `A child process imports that module and looks its target up by its exported name; ` +
-        `fix: declare it as \`export function ${
-          target || "name"
-        }(...)\` (or \`export class ... extends Process\`) at the top level of that module, ` +
-        `or pass \`module\` naming the module that exports it.`,
-    );
+  /**
+   * Builds the message from the module and target name; `exportedFrom`, when
+   * known, is the module that does export a function of that name (the
+   * target was imported from there).
+   */
+  constructor(
+    module: string,
+    target: string,
+    detail?: string,
+    exportedFrom?: string,
+  ) {
+    super(targetMessage(module, target, detail, exportedFrom));
     this.module = module;
     this.target = target;
   }
+}
+
+// Names an inline function gets from the option it was written in.
+const OPTION_NAMES = new Set(["target", "initializer", "action", "fn"]);
+
+function targetMessage(
+  module: string,
+  target: string,
+  detail: string | undefined,
+  exportedFrom: string | undefined,
+): string {
+  const how = "A child process imports the target's module and looks the " +
+    "target up by the name it is exported under";
+  if (!target) {
+    return `an anonymous or inline function cannot be a child's target (from ${module}${
+      detail ? `: ${detail}` : ""
+    }). ${how}, so a function without one cannot be found. Fix: declare it at the top level ` +
+      `of the module as \`export function work(...) { ... }\` and pass it by that name ` +
+      `(\`target: work\`), or export a class that extends Process.`;
+  }
+  if (exportedFrom) {
+    return `'${target}' is not exported from ${module}, which passed it: it is imported there ` +
+      `from ${exportedFrom}. ${how}. Fix: pass the \`module\` option naming that module ` +
+      `(\`module: ${
+        JSON.stringify(exportedFrom)
+      }\`, or \`import.meta.resolve(...)\` of it), ` +
+      `or export '${target}' from ${module}.`;
+  }
+  const inline = OPTION_NAMES.has(target)
+    ? ` If it is an inline function (\`${target}: () => ...\`), '${target}' is only the name ` +
+      `the option gave it, and a child cannot find it: declare it at the top level as ` +
+      `\`export function work(...) { ... }\` and pass \`${target}: work\`. Otherwise:`
+    : " Fix:";
+  return `'${target}' is not exported from ${module}${
+    detail ? ` (${detail})` : ""
+  }. ${how}.` +
+    `${inline} declare it as \`export function ${target}(...)\` (or \`export class ... ` +
+    `extends Process\`) at the top level of that module; if it comes from another module, pass ` +
+    `the \`module\` option naming that one.`;
 }
 
 /**

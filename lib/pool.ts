@@ -1008,7 +1008,15 @@ export class Pool implements AsyncDisposable {
           await null;
           continue;
         }
-        await waitAsync(this.#signal, 0, seen, this.#portLate ? 1 : SLICE_MS);
+        // Holds nothing: who waits on a result (get, wait, an imap's next,
+        // join) holds the program, so an unreachable pool never does.
+        await waitAsync(
+          this.#signal,
+          0,
+          seen,
+          this.#portLate ? 1 : SLICE_MS,
+          false,
+        );
       }
     })().finally(() => {
       this.#receiving = null;

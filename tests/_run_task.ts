@@ -11,11 +11,17 @@ export interface Output {
   stderr: string;
 }
 
-/** Runs `deno <args>` at the repository root, bounded by RUN_TIMEOUT_MS. */
-export async function runDeno(args: string[]): Promise<Output> {
+/**
+ * Runs `deno <args>` at the repository root (or in `cwd`), bounded by
+ * RUN_TIMEOUT_MS.
+ */
+export async function runDeno(
+  args: string[],
+  cwd: string | URL = new URL("..", import.meta.url),
+): Promise<Output> {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: new URL("..", import.meta.url),
+    cwd,
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(RUN_TIMEOUT_MS),

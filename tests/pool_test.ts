@@ -472,6 +472,22 @@ Deno.test("terminate fails unfinished results; submitting after terminate throws
   pool.terminate(); // again: harmless
 });
 
+Deno.test("a task function imported from another module: the error names that module and the `module` option", async () => {
+  await using pool = new Pool({ processes: 1 }); // no `module`
+  const there = module.href;
+  await assert.rejects(
+    bounded(pool.apply(square, [2])),
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      e.message.startsWith(
+        `'square' is not exported from ${
+          new URL(import.meta.url).href
+        }, which passed it: it is imported there from ${there}.`,
+      ) &&
+      e.message.includes(`\`module: "${there}"\``),
+  );
+});
+
 Deno.test("bad input fails fast with named errors", async () => {
   for (const processes of [0, -1, 1.5, NaN, "2"]) {
     assert.throws(
@@ -506,7 +522,11 @@ Deno.test("bad input fails fast with named errors", async () => {
   );
   await assert.rejects(
     bounded(pool.apply((x: number) => x, [1])),
-    TargetNotExportedError,
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      /^an anonymous or inline function cannot be a child's target/.test(
+        e.message,
+      ),
   );
   // Items that cannot be sent: that task fails, naming the item.
   await assert.rejects(
@@ -622,6 +642,25 @@ Deno.test("an idle pool left open does not keep the program alive (as Python's)"
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trimEnd().split("\n"), [
     "[ 1, 4, 9 ]",
+    "main done",
+  ]);
+});
+
+Deno.test("a pool nobody can reach, with a task running, does not keep the program alive (as Python's)", async () => {
+  // The task runs for an hour: the run's bound (RUN_TIMEOUT_MS) fails the test if it holds.
+  const r = await runFixture("./fixtures/pool_unreachable.ts");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "main done");
+});
+
+Deno.test("a wait on a pool's result (get, wait, imap) holds the program until the result is there", async () => {
+  const r = await runFixture("./fixtures/pool_unreachable.ts", "--wait");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split("\n"), [
+    "waited for 300",
+    "ready true",
+    "imap 100",
+    "imap 50",
     "main done",
   ]);
 });

@@ -10,7 +10,7 @@ import {
   ProcessError,
   TargetNotExportedError,
 } from "../mod.ts";
-import { runProgram } from "./_run_task.ts";
+import { runDeno, runProgram } from "./_run_task.ts";
 import {
   Counter,
   denoExitWith,
@@ -126,6 +126,51 @@ Deno.test("a target that is not exported: TargetNotExportedError naming module, 
   assert.match(err.message, /export function hidden/);
   await assert.rejects(bounded(p.join(T)), TargetNotExportedError);
   assert.equal(p.exitCode, 1);
+});
+
+Deno.test("an inline target: the error says a child cannot find it and how to export it", async () => {
+  // The option names the arrow: its name is "target".
+  const inline = new Process({ target: () => 1 });
+  const err = await bounded(inline.start()).then(() => undefined, (e) => e);
+  assert.ok(err instanceof TargetNotExportedError, String(err));
+  assert.match(
+    err.message,
+    /If it is an inline function \(`target: \(\) => \.\.\.`\), 'target' is only the name the option gave it, and a child cannot find it: declare it at the top level as `export function work\(\.\.\.\) \{ \.\.\. \}` and pass `target: work`/,
+  );
+  await assert.rejects(bounded(inline.join(T)), TargetNotExportedError);
+  // No name at all: refused at once, in this process.
+  const fns = [() => 1];
+  assert.throws(
+    () => new Process({ target: fns[0] }).start(),
+    (e: Error) =>
+      e instanceof TargetNotExportedError &&
+      /^an anonymous or inline function cannot be a child's target \(from file:.*process_test\.ts\)/
+        .test(e.message) &&
+      /declare it at the top level of the module as `export function work/
+        .test(e.message),
+  );
+});
+
+Deno.test("a target imported from another module: the error names that module and the `module` option", async () => {
+  const p = new Process({ target: noop }); // imported from fixtures/targets.ts
+  const err = await bounded(p.start()).then(() => undefined, (e) => e);
+  assert.ok(err instanceof TargetNotExportedError, String(err));
+  const there = new URL("targets.ts", FIXTURES).href;
+  assert.ok(
+    err.message.startsWith(
+      `'noop' is not exported from ${
+        new URL(import.meta.url).href
+      }, which passed it: it is imported there from ${there}.`,
+    ),
+    err.message,
+  );
+  assert.ok(
+    err.message.includes(
+      `Fix: pass the \`module\` option naming that module (\`module: "${there}"\``,
+    ),
+    err.message,
+  );
+  await assert.rejects(bounded(p.join(T)), TargetNotExportedError);
 });
 
 Deno.test("non-cloneable args fail before anything starts, naming position and type", () => {
@@ -264,4 +309,54 @@ Deno.test("a missing import.meta.main guard is an error, not a spawn storm", asy
 Deno.test("permissions without --unstable-worker-options: the error names the flag", async () => {
   const r = await runFixture("permissions_no_flag.ts", "--no-config");
   assert.match(r.stdout, /--unstable-worker-options/);
+});
+
+/**
+ * Runs the fixture permissions_project.ts as a user's program in a project
+ * of its own (outside this repository, whose deno.json sets the flag), with
+ * only `--allow-read` and `flags`; `config` is the project's deno.json.
+ */
+async function runUserProject(flags: string[], config?: object) {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const src = await Deno.readTextFile(
+      new URL("permissions_project.ts", FIXTURES),
+    );
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      src.replace(`"../../mod.ts"`, JSON.stringify(mod)),
+    );
+    if (config) {
+      await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(config));
+    }
+    return await runDeno(["run", "--allow-read", ...flags, "main.ts"], dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("permissions with only --allow-read and no flag: a catchable error that names the flag (Deno ended the program, exit 70)", async () => {
+  const r = await runUserProject([]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^caught: .*--unstable-worker-options/);
+  assert.match(
+    r.stdout,
+    /"unstable": \["worker-options"\] in your project's deno.json/,
+  );
+});
+
+Deno.test("permissions with only --allow-read and the flag in deno.json: the child runs with them", async () => {
+  const r = await runUserProject([], { unstable: ["worker-options"] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), [
+    "child NotCapable",
+    "exitCode 0",
+  ]);
+});
+
+Deno.test("permissions with only --allow-read and the flag on the command line: refused, catchably (Deno shows the flag to nothing but --allow-all)", async () => {
+  const r = await runUserProject(["--unstable-worker-options"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^caught: .*cannot tell whether it has it/);
 });
