@@ -73,6 +73,7 @@ import {
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
 import { repr } from "./_inspect.ts";
+import { withRebuiltError } from "./_wire_error.ts";
 
 export {
   AsyncResult,
@@ -1174,7 +1175,8 @@ export class Pool implements AsyncDisposable {
       if (!t) break;
       this.#inflight--;
       if (errs && k < errs.length && errs[k][0] === i) {
-        t.job.error(t.index, rebuildError(errs[k++][1]));
+        // The user's error class may need its module imported here first.
+        withRebuiltError(errs[k++][1], (e) => t.job.error(t.index, e));
       } else t.job.result(t.index, values[i]);
     }
   }

@@ -31,7 +31,7 @@ import {
 } from "./_proctable.ts";
 import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
 import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
-import { rebuildError, type WireError } from "./_wire_error.ts";
+import { type WireError, withRebuiltError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
 import { checkTimeout, keepAlive } from "./_wait.ts";
@@ -106,6 +106,8 @@ interface State {
   startup?: Promise<void>;
   settleStartup?: (error?: Error, stopped?: boolean) => void;
   startError?: Error;
+  /** A start failure's error whose class's module is being imported. */
+  rebuilding?: Promise<void>;
   /** Set in a child for its own process object. */
   self: boolean;
   /** A view of the parent: only name, pid and isAlive work. */
@@ -481,12 +483,28 @@ function onChildMessage(p: Process, msg: ChildMessage): void {
   const s = stateOf(p);
   if (msg?.kind === "started") s.settleStartup?.();
   else if (msg?.kind === "failed") {
-    s.settleStartup?.(rebuildError(msg.error) as Error);
+    let pending = true;
+    const rebuilt = new Promise<void>((done) =>
+      withRebuiltError(msg.error, (e) => {
+        pending = false;
+        s.settleStartup?.(e as Error);
+        done();
+      })
+    );
+    // Its exit comes next: it waits for this error (see ended()).
+    if (pending) {
+      s.rebuilding = rebuilt;
+      rebuilt.then(() => s.rebuilding = undefined);
+    }
   } else if (msg?.kind === "exit") ended(p, msg.code);
 }
 function ended(p: Process, code: number, stopped = false): void {
   const s = stateOf(p);
   if (s.exitCode !== null) return;
+  if (s.rebuilding) {
+    s.rebuilding.then(() => ended(p, code, stopped));
+    return;
+  }
   s.exitCode = code;
   if (s.ident !== null) markDead(s.ident);
   s.handle?.terminate();
