@@ -251,6 +251,8 @@ export class Pool implements AsyncDisposable {
   #decoder = new Decoder();
   #closed = false;
   #terminated = false;
+  /** join() was called: imaps read their items to the end, read or not. */
+  #joining = false;
   #broken: { error: unknown } | null = null;
   #quiet: Promise<void>;
   #resolveQuiet!: () => void;
@@ -586,7 +588,8 @@ export class Pool implements AsyncDisposable {
     wantsMore: () =>
       !this.#terminated && !this.#broken &&
       this.#pending.length < this.#totalWindow() + this.#processes,
-    cap: () => 2 * (this.#totalWindow() + this.#processes),
+    cap: () =>
+      this.#joining ? Infinity : 2 * (this.#totalWindow() + this.#processes),
     enqueue: (task) => this.#pending.push(task),
     dispatch: () => this.#dispatch(),
     fed: (job) => {
@@ -1309,15 +1312,21 @@ export class Pool implements AsyncDisposable {
 
   /**
    * Waits until the workers ended; call `close()` or `terminate()` first.
-   * After `close()`, an `imap` still being fed holds it (its items are read
-   * only as its results are consumed): read it to the end, `break` out of
-   * it, or `terminate()`.
+   * After `close()`, the items of an `imap` still being fed are read to
+   * their end, consumed or not (as Python's imap reads them all at once;
+   * the results wait for their reader): an endless one holds it, so
+   * `break` out of it, `return()` it, or `terminate()`.
    */
   async join(): Promise<void> {
     if (!this.#closed && !this.#terminated) {
       throw new ProcessError(
         "Pool is still running: call close() (let queued work finish) or terminate() before join()",
       );
+    }
+    if (!this.#joining) {
+      // A `for await` that ended at a task's error left its imap unread.
+      this.#joining = true;
+      for (const f of this.#feeders) f.poke();
     }
     this.#checkQuiet();
     // The workers are unref'd daemon workers: hold the program meanwhile.
