@@ -49,7 +49,6 @@ import {
   R_INIT_FAILED,
   R_NUM,
   R_PORT,
-  rebuildError,
   RING_BYTES,
   STARTED,
   T_CODEC,
@@ -1162,7 +1161,7 @@ export class Pool implements AsyncDisposable {
       } else if (type === R_INIT_FAILED) {
         const e = this.#decoder.decode(ring.u8, at, at + ring.length);
         ring.release();
-        this.#breakPool(rebuildError(e as WireError));
+        withRebuiltError(e as WireError, (x) => this.#breakPool(x));
         return true;
       }
       ring.release();

@@ -6,6 +6,7 @@ import { Pool, Process } from "../mod.ts";
 import { type WireError, withRebuiltError } from "../lib/_wire_error.ts";
 import {
   failWith,
+  initFails,
   MyErr,
   Picky,
   takesPicky,
@@ -34,6 +35,13 @@ Deno.test("a pool task's error arrives as the user's exported class, with its fi
   assert.equal((await bounded(it.next())).value, 1);
   await assert.rejects(bounded(it.next()), MyErr);
   assert.equal((await bounded(it.next())).value, 3);
+});
+
+Deno.test("a pool initializer's error breaks the pool with the user's class", async () => {
+  await using pool = new Pool({ processes: 1, module, initializer: initFails });
+  const e = await bounded(pool.apply(failWith, [1]).then(() => null, (e) => e));
+  assert.ok(e instanceof MyErr, `got ${e?.constructor?.name}: ${e}`);
+  assert.equal(e.code, 5);
 });
 
 Deno.test("a class not exported arrives as its nearest exported base class, else as today (an Error of that name)", async () => {
