@@ -34,7 +34,7 @@ import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
 import { type WireError, withRebuiltError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
-import { checkTimeout, keepAlive } from "./_wait.ts";
+import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
 
 export type { Permissions } from "./_spawn.ts";
 
@@ -361,15 +361,9 @@ export class Process<A extends unknown[] = any[]> {
     if (!s.started) throw new ProcessError("can only join a started process");
     if (s.exitCode === null) {
       // keepAlive: a daemon child's worker is unref'd and holds nothing.
-      if (timeoutMs === undefined) await keepAlive(s.exited);
-      else {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          s.exited,
-          new Promise<void>((r) => timer = setTimeout(r, timeoutMs)),
-        ]);
-        clearTimeout(timer);
-      }
+      if (timeoutMs === undefined || timeoutMs === Infinity) {
+        await keepAlive(s.exited);
+      } else await settlesWithin(s.exited, timeoutMs);
     }
     if (s.startError) throw s.startError;
   }

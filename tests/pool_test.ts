@@ -374,6 +374,8 @@ Deno.test("AsyncResult: get with timeout, wait, ready, successful, callbacks", a
   assert.throws(() => slow.successful(), ProcessError);
   await assert.rejects(slow.get(1), TimeoutError);
   await slow.wait(1);
+  // Infinity waits as undefined does (setTimeout fired at once for it).
+  assert.equal(await bounded(slow.get(Infinity)), 42);
   assert.equal(await bounded(slow.get()), 42);
   assert.equal(slow.ready(), true);
   assert.equal(slow.successful(), true);
