@@ -4,13 +4,8 @@ import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import { Pool, Process } from "../mod.ts";
 import { type WireError, withRebuiltError } from "../lib/_wire_error.ts";
-import {
-  failWith,
-  initFails,
-  MyErr,
-  Picky,
-  takesPicky,
-} from "./fixtures/error_classes.ts";
+import { failWith, initFails, MyErr } from "./fixtures/error_classes.ts";
+import { Picky, takesPicky } from "./fixtures/error_start.ts";
 
 const module = new URL("./fixtures/error_classes.ts", import.meta.url);
 
@@ -61,7 +56,11 @@ Deno.test("a class not exported arrives as its nearest exported base class, else
 });
 
 Deno.test("a child that fails to start with the user's error rejects start() and join() with that class", async () => {
-  const p = new Process({ target: takesPicky, args: [new Picky()], module });
+  const p = new Process({
+    target: takesPicky,
+    args: [new Picky()],
+    module: new URL("./fixtures/error_start.ts", import.meta.url),
+  });
   const e = await bounded(p.start().then(() => null, (e) => e));
   assert.ok(e instanceof MyErr, `got ${e?.constructor?.name}: ${e}`);
   assert.equal(e.code, 9);
