@@ -233,3 +233,39 @@ async function namespace(url: string): Promise<Record<string, unknown>> {
   }
   return ns;
 }
+
+// Which export each class was found as: searched once per class (again only
+// once more modules are loaded here).
+const exportedCache = new WeakMap<
+  object,
+  { ref: TargetRef | undefined; modules: number }
+>();
+
+/**
+ * Where `value` (a class, say) is exported from, among the modules loaded in
+ * this process by {@linkcode registerModule} or {@linkcode resolveRef}: what
+ * lets a user's error class travel by name, as targets do.
+ */
+export function exportedAs(value: object): TargetRef | undefined {
+  const cached = exportedCache.get(value);
+  if (cached && (cached.ref || cached.modules === loaded.size)) {
+    return cached.ref;
+  }
+  let ref: TargetRef | undefined;
+  search: for (const [module, ns] of loaded) {
+    for (const name of Object.keys(ns)) {
+      let v: unknown;
+      try {
+        v = ns[name];
+      } catch {
+        continue; // not initialized yet (an import cycle)
+      }
+      if (v === value) {
+        ref = { module, name };
+        break search;
+      }
+    }
+  }
+  exportedCache.set(value, { ref, modules: loaded.size });
+  return ref;
+}

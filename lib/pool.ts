@@ -49,7 +49,6 @@ import {
   R_INIT_FAILED,
   R_NUM,
   R_PORT,
-  rebuildError,
   RING_BYTES,
   STARTED,
   T_CODEC,
@@ -80,6 +79,7 @@ import {
   splitChunks,
 } from "./_pool_checks.ts";
 import { traceResult, traceSubmit, tracing } from "./_trace.ts";
+import { withRebuiltError } from "./_wire_error.ts";
 
 export {
   AsyncResult,
@@ -218,6 +218,8 @@ export class Pool implements AsyncDisposable {
   #decoder = new Decoder();
   #closed = false;
   #terminated = false;
+  /** join() was called: imaps read their items to the end, read or not. */
+  #joining = false;
   #broken: { error: unknown } | null = null;
   #quiet: Promise<void>;
   #resolveQuiet!: () => void;
@@ -546,7 +548,8 @@ export class Pool implements AsyncDisposable {
     wantsMore: () =>
       !this.#terminated && !this.#broken &&
       this.#pending.length < this.#totalWindow() + this.#processes,
-    cap: () => 2 * (this.#totalWindow() + this.#processes),
+    cap: () =>
+      this.#joining ? Infinity : 2 * (this.#totalWindow() + this.#processes),
     enqueue: (task) => this.#pending.push(task),
     dispatch: () => this.#dispatch(),
     fed: (job) => {
@@ -1108,7 +1111,7 @@ export class Pool implements AsyncDisposable {
       } else if (type === R_INIT_FAILED) {
         const e = this.#decoder.decode(ring.u8, at, at + ring.length);
         ring.release();
-        this.#breakPool(rebuildError(e as WireError));
+        withRebuiltError(e as WireError, (x) => this.#breakPool(x));
         return true;
       }
       ring.release();
@@ -1125,7 +1128,8 @@ export class Pool implements AsyncDisposable {
       if (!t) break;
       this.#inflight--;
       if (errs && k < errs.length && errs[k][0] === i) {
-        t.job.error(t.index, rebuildError(errs[k++][1]));
+        // The user's error class may need its module imported here first.
+        withRebuiltError(errs[k++][1], (e) => t.job.error(t.index, e));
       } else t.job.result(t.index, values[i]);
     }
   }
@@ -1258,15 +1262,21 @@ export class Pool implements AsyncDisposable {
 
   /**
    * Waits until the workers ended; call `close()` or `terminate()` first.
-   * After `close()`, an `imap` still being fed holds it (its items are read
-   * only as its results are consumed): read it to the end, `break` out of
-   * it, or `terminate()`.
+   * After `close()`, the items of an `imap` still being fed are read to
+   * their end, consumed or not (as Python's imap reads them all at once;
+   * the results wait for their reader): an endless one holds it, so
+   * `break` out of it, `return()` it, or `terminate()`.
    */
   async join(): Promise<void> {
     if (!this.#closed && !this.#terminated) {
       throw new ProcessError(
         "Pool is still running: call close() (let queued work finish) or terminate() before join()",
       );
+    }
+    if (!this.#joining) {
+      // A `for await` that ended at a task's error left its imap unread.
+      this.#joining = true;
+      for (const f of this.#feeders) f.poke();
     }
     this.#checkQuiet();
     // The workers are unref'd daemon workers: hold the program meanwhile.

@@ -31,10 +31,10 @@ import {
 } from "./_proctable.ts";
 import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
 import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
-import { rebuildError, type WireError } from "./_wire_error.ts";
+import { type WireError, withRebuiltError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
-import { checkTimeout, keepAlive } from "./_wait.ts";
+import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
 import {
   traceEnded,
   type TraceShare,
@@ -114,6 +114,8 @@ interface State {
   startup?: Promise<void>;
   settleStartup?: (error?: Error, stopped?: boolean) => void;
   startError?: Error;
+  /** A start failure's error whose class's module is being imported. */
+  rebuilding?: Promise<void>;
   /** Set in a child for its own process object. */
   self: boolean;
   /** A view of the parent: only name, pid and isAlive work. */
@@ -367,18 +369,8 @@ export class Process<A extends unknown[] = any[]> {
     if (s.self) throw new ProcessError("a process cannot join itself");
     if (s.parentView) throw new ProcessError("can only join a child process");
     if (!s.started) throw new ProcessError("can only join a started process");
-    if (s.exitCode === null) {
-      // keepAlive: a daemon child's worker is unref'd and holds nothing.
-      if (timeoutMs === undefined) await keepAlive(s.exited);
-      else {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          s.exited,
-          new Promise<void>((r) => timer = setTimeout(r, timeoutMs)),
-        ]);
-        clearTimeout(timer);
-      }
-    }
+    // settlesWithin holds the program: a daemon child's worker is unref'd.
+    if (s.exitCode === null) await settlesWithin(s.exited, timeoutMs);
     if (s.startError) throw s.startError;
   }
 
@@ -491,12 +483,28 @@ function onChildMessage(p: Process, msg: ChildMessage): void {
   const s = stateOf(p);
   if (msg?.kind === "started") s.settleStartup?.();
   else if (msg?.kind === "failed") {
-    s.settleStartup?.(rebuildError(msg.error) as Error);
+    let pending = true;
+    const rebuilt = new Promise<void>((done) =>
+      withRebuiltError(msg.error, (e) => {
+        pending = false;
+        s.settleStartup?.(e as Error);
+        done();
+      })
+    );
+    // Its exit comes next: it waits for this error (see ended()).
+    if (pending) {
+      s.rebuilding = rebuilt;
+      rebuilt.then(() => s.rebuilding = undefined);
+    }
   } else if (msg?.kind === "exit") ended(p, msg.code);
 }
 function ended(p: Process, code: number, stopped = false): void {
   const s = stateOf(p);
   if (s.exitCode !== null) return;
+  if (s.rebuilding) {
+    s.rebuilding.then(() => ended(p, code, stopped));
+    return;
+  }
   s.exitCode = code;
   if (s.ident !== null) markDead(s.ident);
   if (tracing && s.ident !== null) traceEnded(s.ident, s.name, code);

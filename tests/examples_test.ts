@@ -54,3 +54,21 @@ Deno.test("example:custom-manager serves a user's class locally and over TCP unt
     ].join("\n"),
   );
 });
+
+Deno.test("example:imap shows Python's imap: a raise in its place, then the rest; next(ms); the user's error class", async () => {
+  assert.equal(
+    await runTask("example:imap"),
+    [
+      'Pool { state: "RUN", processes: 2 }',
+      "0",
+      "1",
+      "raised Unlucky: 2 is unlucky (unlucky: true)",
+      "9",
+      "16",
+      "done",
+      "not ready after 10 ms",
+      "200",
+      "",
+    ].join("\n"),
+  );
+});

@@ -18,6 +18,7 @@ import {
   RawValue,
   RLock,
   Semaphore,
+  SharedArray,
   SimpleQueue,
   Value,
 } from "../mod.ts";
@@ -87,6 +88,11 @@ Deno.test("queues print their size and bound; shared values theirs", async () =>
   prints(closed, "Queue { size: 0, maxsize: 0, closed: true }");
   prints(new Value("i", 3), "Value('i', 3)");
   prints(new RawValue("q", 2n), "RawValue('q', 2n)");
+  // A SharedArray is a typed array: Deno prints its elements already.
+  assert.equal(
+    Deno.inspect(new SharedArray("i", [1, 2])),
+    "SharedArray(2) [Int32Array] [ 1, 2 ]",
+  );
   const handler = new QueueHandler({ quiet: true });
   handler.initQueue("jobs");
   prints(handler, 'QueueHandler { queues: ["jobs"] }');

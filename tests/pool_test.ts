@@ -294,6 +294,21 @@ Deno.test("imap: an error comes in its place, then the rest (as Python's)", asyn
   });
 });
 
+Deno.test("close() and join() after a for await ended at a task's error: join reads the rest, as Python's", async () => {
+  const pool = new Pool({ processes: 2, module });
+  const it = pool.imap(failOnThree, range(20_000));
+  await assert.rejects(
+    bounded((async () => {
+      for await (const _ of it) { /* until the error */ }
+    })()),
+    TypeError,
+  );
+  pool.close();
+  await bounded(pool.join(), 60_000, "join");
+  // The results are still there for a reader.
+  assert.deepEqual(await bounded(it.next()), { done: false, value: 4 });
+});
+
 Deno.test("imap next(timeoutMs) rejects with TimeoutError and keeps the item for the next call", async () => {
   await using pool = new Pool({ processes: 1, module });
   const it = pool.imap(sleepFor, [300, 0]);
@@ -359,6 +374,8 @@ Deno.test("AsyncResult: get with timeout, wait, ready, successful, callbacks", a
   assert.throws(() => slow.successful(), ProcessError);
   await assert.rejects(slow.get(1), TimeoutError);
   await slow.wait(1);
+  // Infinity waits as undefined does (setTimeout fired at once for it).
+  assert.equal(await bounded(slow.get(Infinity)), 42);
   assert.equal(await bounded(slow.get()), 42);
   assert.equal(slow.ready(), true);
   assert.equal(slow.successful(), true);

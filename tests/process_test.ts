@@ -93,6 +93,11 @@ Deno.test("a daemon child's start and join settle with nothing else holding the 
   using p = new Process({ module, target: noop, daemon: true });
   await p.start();
   await p.join();
+  // join(Infinity) waits as join() does (setTimeout fired at once for it).
+  using q = new Process({ module, target: noop, daemon: true });
+  await q.start();
+  await q.join(Infinity);
+  assert.equal(q.exitCode, 0);
   assert.equal(p.exitCode, 0);
 });
 
