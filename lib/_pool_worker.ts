@@ -23,6 +23,7 @@ import {
   KIND_MAP,
   type PoolLink,
   PORT_CODEC,
+  PORT_INT,
   PORT_NUM,
   R_CODEC,
   R_INIT_FAILED,
@@ -32,6 +33,7 @@ import {
   STARTED,
   T_CODEC,
   T_DEFS,
+  T_INT,
   T_NUM,
   T_PORT,
   T_STOP,
@@ -85,8 +87,8 @@ interface Input {
   kind: number;
   /** Generic payload (args, items, or args lists)... */
   payload?: unknown[];
-  /** ...or numeric items `nums[from, from + len)`. */
-  nums?: Float64Array;
+  /** ...or numeric items `nums[from, from + len)` (int32 ones arrive as small integers). */
+  nums?: Float64Array | Int32Array;
   from?: number;
   len?: number;
 }
@@ -443,8 +445,10 @@ export async function poolWorker(
       tasks.release();
       const [seq, fnId, kind, payload, mode] = r.message;
       let p: Promise<void> | undefined;
-      if (mode === PORT_NUM) {
-        const nums = new Float64Array(payload as SharedArrayBuffer);
+      if (mode === PORT_NUM || mode === PORT_INT) {
+        const nums = mode === PORT_INT
+          ? new Int32Array(payload as SharedArrayBuffer)
+          : new Float64Array(payload as SharedArrayBuffer);
         p = run({ seq, fnId, kind, nums, from: 0, len: nums.length });
       } else if (mode === PORT_CODEC) {
         const bytes = new Uint8Array(payload as SharedArrayBuffer);
@@ -459,12 +463,13 @@ export async function poolWorker(
     }
     const h = at >> 2;
     const n = i32[h], first = i32[h + 1], fnId = i32[h + 2], kind = i32[h + 3];
-    if (type === T_NUM) {
+    if (type === T_NUM || type === T_INT) {
       const uniform = i32[h + 4];
       const lens = uniform === -1 ? i32.slice(h + 5, h + 5 + n) : undefined;
       const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
-      const start = (at + head) >> 3;
-      const nums = f64.slice(start, start + ((tasks.length - head) >> 3));
+      const nums = type === T_INT
+        ? i32.slice((at + head) >> 2, (at + tasks.length) >> 2)
+        : f64.slice((at + head) >> 3, (at + tasks.length) >> 3);
       tasks.release();
       let from = 0;
       for (let i = 0; i < n; i++) {
