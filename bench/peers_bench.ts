@@ -21,7 +21,7 @@
  *
  * A pool that fails to load or to run prints its error; the others go on.
  *
- * Run: `deno task bench:peers [--quick] [--rounds N]`.
+ * Run: `deno task bench:peers [--quick] [--rounds N] [--only piscina,tinypool]`.
  *
  * @module
  */
@@ -328,7 +328,11 @@ function spread(a: number[], digits = 2): string {
 }
 
 if (import.meta.main) {
-  const libs = [ours, ...peers];
+  const only = Deno.args.indexOf("--only");
+  const libs = [ours, ...peers].filter((l) =>
+    only < 0 || l.name === "ours" ||
+    Deno.args[only + 1].split(",").includes(l.name)
+  );
   const failed = new Map<string, string>();
   const results: Map<string, Figures>[] = [];
   for (let round = 0; round < ROUNDS; round++) {

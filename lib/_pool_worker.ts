@@ -14,7 +14,8 @@ import { loadThreads } from "./_threads.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { blockFor } from "./_spin.ts";
+import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 import { R as RING_R, Ring, W as RING_W } from "./_pool_ring.ts";
@@ -54,6 +55,10 @@ export interface WorkerConfig {
 const FLUSH_COUNT = 512;
 /** ...or once the oldest waited this long (ms). */
 const FLUSH_MS = 1;
+/** How long an idle worker blocks for its next task before it waits async (ms). */
+const IDLE_BLOCK_MS = 2;
+/** Block only if the event loop ran within this long (ms). */
+const YIELD_MS = 10;
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -408,11 +413,23 @@ export async function poolWorker(
   /** True when the worker reached maxtasksperchild. */
   const spent = () => config.maxtasks > 0 && done >= config.maxtasks;
 
+  let yielded = performance.now();
   while (true) {
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
       wakeNow();
+      // A futex wait wakes within ~10 us, an async one through the event
+      // loop takes several times that: block briefly for the next task,
+      // unless the event loop (the task's own timers) has waited too long.
+      if (
+        performance.now() - yielded < YIELD_MS &&
+        blockFor(tasks.hdr, RING_W, seen, IDLE_BLOCK_MS)
+      ) {
+        haltIfEnded();
+        continue;
+      }
       await waitAsync(tasks.hdr, RING_W, seen);
+      yielded = performance.now();
       continue;
     }
     const { i32, f64 } = tasks;

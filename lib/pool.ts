@@ -32,6 +32,7 @@ import {
   targetRef,
 } from "./_target.ts";
 import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
+import { Spinner } from "./_spin.ts";
 import { ProcessError, TargetNotExportedError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./_codec.ts";
 import { Ring } from "./_pool_ring.ts";
@@ -245,6 +246,7 @@ export class Pool implements AsyncDisposable {
   #redispatch = false;
   #encoder = new Encoder();
   #decoder = new Decoder();
+  #spinner = new Spinner();
   #closed = false;
   #terminated = false;
   #broken: { error: unknown } | null = null;
@@ -1098,6 +1100,9 @@ export class Pool implements AsyncDisposable {
           await null;
           continue;
         }
+        // A result due within microseconds (a quick task): watch for it
+        // (the spinner stops itself while that does not pay).
+        if (this.#spinner.spin(this.#signal, 0, seen)) continue;
         await waitAsync(this.#signal, 0, seen, this.#portLate ? 1 : SLICE_MS);
       }
     })().finally(() => {

@@ -125,6 +125,20 @@ Deno.test("map: integer items travel exactly, -0 and those past int32 too", asyn
   assert.equal(got[69_999].n, 69_999);
 });
 
+Deno.test("map: integer items reach the task as small integers, not doubles", async () => {
+  const r = await runProgram(
+    new URL("./fixtures/pool_smi.ts", import.meta.url),
+    ["--v8-flags=--allow-natives-syntax"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    map: [true, true, true],
+    chunk1: [true, true],
+    big: true,
+    apply: true,
+  });
+});
+
 Deno.test("items may be generators and async iterables", async () => {
   await using pool = new Pool({ processes: 2, module });
   function* gen() {
