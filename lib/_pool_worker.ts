@@ -14,7 +14,8 @@ import { loadThreads } from "./_threads.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { blockFor } from "./_spin.ts";
+import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
 import { traceIdle, traceTaskEnd, traceTaskStart, tracing } from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
@@ -24,6 +25,7 @@ import {
   KIND_MAP,
   type PoolLink,
   PORT_CODEC,
+  PORT_INT,
   PORT_NUM,
   R_CODEC,
   R_INIT_FAILED,
@@ -33,6 +35,7 @@ import {
   STARTED,
   T_CODEC,
   T_DEFS,
+  T_INT,
   T_NUM,
   T_PORT,
   T_STOP,
@@ -53,6 +56,10 @@ export interface WorkerConfig {
 const FLUSH_COUNT = 512;
 /** ...or once the oldest waited this long (ms). */
 const FLUSH_MS = 1;
+/** How long an idle worker blocks for its next task before it waits async (ms). */
+const IDLE_BLOCK_MS = 2;
+/** Block only if the event loop ran within this long (ms). */
+const YIELD_MS = 10;
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -86,8 +93,8 @@ interface Input {
   kind: number;
   /** Generic payload (args, items, or args lists)... */
   payload?: unknown[];
-  /** ...or numeric items `nums[from, from + len)`. */
-  nums?: Float64Array;
+  /** ...or numeric items `nums[from, from + len)` (int32 ones arrive as small integers). */
+  nums?: Float64Array | Int32Array;
   from?: number;
   len?: number;
 }
@@ -415,12 +422,24 @@ export async function poolWorker(
   /** True when the worker reached maxtasksperchild. */
   const spent = () => config.maxtasks > 0 && done >= config.maxtasks;
 
+  let yielded = performance.now();
   while (true) {
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
       wakeNow();
       if (tracing) traceIdle();
+      // A futex wait wakes within ~10 us, an async one through the event
+      // loop takes several times that: block briefly for the next task,
+      // unless the event loop (the task's own timers) has waited too long.
+      if (
+        performance.now() - yielded < YIELD_MS &&
+        blockFor(tasks.hdr, RING_W, seen, IDLE_BLOCK_MS)
+      ) {
+        haltIfEnded();
+        continue;
+      }
       await waitAsync(tasks.hdr, RING_W, seen);
+      yielded = performance.now();
       continue;
     }
     const { i32, f64 } = tasks;
@@ -453,8 +472,10 @@ export async function poolWorker(
       tasks.release();
       const [seq, fnId, kind, payload, mode] = r.message;
       let p: Promise<void> | undefined;
-      if (mode === PORT_NUM) {
-        const nums = new Float64Array(payload as SharedArrayBuffer);
+      if (mode === PORT_NUM || mode === PORT_INT) {
+        const nums = mode === PORT_INT
+          ? new Int32Array(payload as SharedArrayBuffer)
+          : new Float64Array(payload as SharedArrayBuffer);
         p = run({ seq, fnId, kind, nums, from: 0, len: nums.length });
       } else if (mode === PORT_CODEC) {
         const bytes = new Uint8Array(payload as SharedArrayBuffer);
@@ -469,12 +490,13 @@ export async function poolWorker(
     }
     const h = at >> 2;
     const n = i32[h], first = i32[h + 1], fnId = i32[h + 2], kind = i32[h + 3];
-    if (type === T_NUM) {
+    if (type === T_NUM || type === T_INT) {
       const uniform = i32[h + 4];
       const lens = uniform === -1 ? i32.slice(h + 5, h + 5 + n) : undefined;
       const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
-      const start = (at + head) >> 3;
-      const nums = f64.slice(start, start + ((tasks.length - head) >> 3));
+      const nums = type === T_INT
+        ? i32.slice((at + head) >> 2, (at + tasks.length) >> 2)
+        : f64.slice((at + head) >> 3, (at + tasks.length) >> 3);
       tasks.release();
       let from = 0;
       for (let i = 0; i < n; i++) {

@@ -32,10 +32,12 @@ import {
   targetRef,
 } from "./_target.ts";
 import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
+import { Spinner } from "./_spin.ts";
 import { ProcessError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./_codec.ts";
 import { Ring } from "./_pool_ring.ts";
 import {
+  allInt32,
   allNumbers,
   CTL_WORDS,
   KIND_APPLY,
@@ -44,6 +46,7 @@ import {
   PoolLink,
   PORT_CLONE,
   PORT_CODEC,
+  PORT_INT,
   PORT_NUM,
   R_CODEC,
   R_INIT_FAILED,
@@ -53,6 +56,7 @@ import {
   STARTED,
   T_CODEC,
   T_DEFS,
+  T_INT,
   T_NUM,
   T_PORT,
   T_STOP,
@@ -216,6 +220,7 @@ export class Pool implements AsyncDisposable {
   #redispatch = false;
   #encoder = new Encoder();
   #decoder = new Decoder();
+  #spinner = new Spinner();
   #closed = false;
   #terminated = false;
   /** join() was called: imaps read their items to the end, read or not. */
@@ -305,7 +310,7 @@ export class Pool implements AsyncDisposable {
     args?: A,
   ): Promise<Awaited<R>> {
     try {
-      return this.#applyAsync<Awaited<R>>(fn, args, {}, callerModule()).get();
+      return this.#applyAsync<Awaited<R>>(fn, args, {}, this.#caller(fn)).get();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -317,7 +322,15 @@ export class Pool implements AsyncDisposable {
     args?: A,
     callbacks: ResultCallbacks<Awaited<R>> = {},
   ): AsyncResult<Awaited<R>> {
-    return this.#applyAsync(fn, args, callbacks, callerModule());
+    return this.#applyAsync(fn, args, callbacks, this.#caller(fn));
+  }
+
+  /**
+   * The submitting module, where `fn` may be exported: only for a function
+   * this pool has not seen (walking the stack costs ~12 us a call).
+   */
+  #caller(fn: unknown): string | undefined {
+    return this.#fnIds.has(fn) ? undefined : callerModule();
   }
 
   #applyAsync<R>(
@@ -359,7 +372,14 @@ export class Pool implements AsyncDisposable {
     chunksize?: number,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync(fn, items, chunksize, {}, KIND_MAP, callerModule())
+      return this.#mapAsync(
+        fn,
+        items,
+        chunksize,
+        {},
+        KIND_MAP,
+        this.#caller(fn),
+      )
         .get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -379,7 +399,7 @@ export class Pool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_MAP,
-      callerModule(),
+      this.#caller(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -396,7 +416,7 @@ export class Pool implements AsyncDisposable {
         chunksize,
         {},
         KIND_STAR,
-        callerModule(),
+        this.#caller(fn),
       ).get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -416,7 +436,7 @@ export class Pool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_STAR,
-      callerModule(),
+      this.#caller(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -505,7 +525,7 @@ export class Pool implements AsyncDisposable {
       items,
       chunksize,
       true,
-      callerModule(),
+      this.#caller(fn),
     ) as IMapIterator<Awaited<R>>;
   }
 
@@ -520,7 +540,7 @@ export class Pool implements AsyncDisposable {
       items,
       chunksize,
       false,
-      callerModule(),
+      this.#caller(fn),
     ) as IMapIterator<Awaited<R>>;
   }
 
@@ -859,14 +879,28 @@ export class Pool implements AsyncDisposable {
       // Too big for a ring record: its own shared memory, sent by the port
       // (sharing it costs the same whatever its size).
       const p = batch[i].payload as number[];
-      const big = new Float64Array(new SharedArrayBuffer(p.length * 8));
+      const int = allInt32(p, 0, p.length);
+      const big = int
+        ? new Int32Array(new SharedArrayBuffer(p.length * 4))
+        : new Float64Array(new SharedArrayBuffer(p.length * 8));
       for (let y = 0; y < p.length; y++) big[y] = p[y];
       // The bare buffer: Deno walks every index of a typed array it receives.
-      return this.#writePort(w, batch[i], PORT_NUM, big.buffer);
+      return this.#writePort(
+        w,
+        batch[i],
+        int ? PORT_INT : PORT_NUM,
+        big.buffer,
+      );
     }
     const n = end - i;
+    // Integers go as int32, so that the task gets small integers, not doubles.
+    let int = true;
+    for (let x = i; x < end && int; x++) {
+      const p = batch[x].payload as number[];
+      int = allInt32(p, 0, p.length);
+    }
     const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
-    const length = head + total * 8;
+    const length = head + total * (int ? 4 : 8);
     const at = ring.begin(length);
     if (at < 0) return 0;
     const i32 = ring.i32, f64 = ring.f64, h = at >> 2;
@@ -875,13 +909,22 @@ export class Pool implements AsyncDisposable {
     i32[h + 2] = batch[i].fnId;
     i32[h + 3] = batch[i].kind;
     i32[h + 4] = uniform;
-    let k = (at + head) >> 3;
-    for (let x = 0; x < n; x++) {
-      const p = batch[i + x].payload as number[];
-      if (uniform === -1) i32[h + 5 + x] = p.length;
-      for (let y = 0; y < p.length; y++) f64[k++] = p[y];
+    if (int) {
+      let k = (at + head) >> 2;
+      for (let x = 0; x < n; x++) {
+        const p = batch[i + x].payload as number[];
+        if (uniform === -1) i32[h + 5 + x] = p.length;
+        for (let y = 0; y < p.length; y++) i32[k++] = p[y];
+      }
+    } else {
+      let k = (at + head) >> 3;
+      for (let x = 0; x < n; x++) {
+        const p = batch[i + x].payload as number[];
+        if (uniform === -1) i32[h + 5 + x] = p.length;
+        for (let y = 0; y < p.length; y++) f64[k++] = p[y];
+      }
     }
-    ring.commit(T_NUM, length);
+    ring.commit(int ? T_INT : T_NUM, length);
     for (let x = i; x < end; x++) this.#sent(w, batch[x]);
     return n;
   }
@@ -1011,6 +1054,9 @@ export class Pool implements AsyncDisposable {
           await null;
           continue;
         }
+        // A result due within microseconds (a quick task): watch for it
+        // (the spinner stops itself while that does not pay).
+        if (this.#spinner.spin(this.#signal, 0, seen)) continue;
         // Holds nothing: who waits on a result (get, wait, an imap's next,
         // join) holds the program, so an unreachable pool never does.
         await waitAsync(

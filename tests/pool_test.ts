@@ -107,6 +107,38 @@ Deno.test("values of every kind travel: numbers exactly, objects, strings", asyn
   });
 });
 
+Deno.test("map: integer items travel exactly, -0 and those past int32 too", async () => {
+  // Items that are all int32 go as int32 (small integers for the task); one
+  // -0, fraction or larger integer sends its record as float64.
+  await using pool = new Pool({ processes: 2, module });
+  const edge = [2 ** 31 - 1, -(2 ** 31), 0, 7, -7];
+  const n = (xs: number[]) => xs.map((x) => ({ n: x, s: `#${x}`, a: [x, -x] }));
+  assert.deepEqual(await bounded(pool.map(describe, edge)), n(edge));
+  for (const odd of [-0, 2 ** 31, -(2 ** 31) - 1, 1.5, 2 ** 53]) {
+    const items = [...edge, odd];
+    assert.deepEqual(await bounded(pool.map(describe, items, 1)), n(items));
+    assert.deepEqual(await bounded(pool.map(describe, items)), n(items));
+  }
+  const big = [...range(70_000), -0];
+  const got = await bounded(pool.map(describe, big, 70_001));
+  assert.ok(Object.is(got[70_000].n, -0));
+  assert.equal(got[69_999].n, 69_999);
+});
+
+Deno.test("map: integer items reach the task as small integers, not doubles", async () => {
+  const r = await runProgram(
+    new URL("./fixtures/pool_smi.ts", import.meta.url),
+    ["--v8-flags=--allow-natives-syntax"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    map: [true, true, true],
+    chunk1: [true, true],
+    big: true,
+    apply: true,
+  });
+});
+
 Deno.test("items may be generators and async iterables", async () => {
   await using pool = new Pool({ processes: 2, module });
   function* gen() {
