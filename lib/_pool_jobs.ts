@@ -113,7 +113,7 @@ export class AsyncResult<R> {
    * rejects with `TimeoutError` if it is not ready by then.
    */
   get(timeoutMs?: number): Promise<R> {
-    checkTimeout(timeoutMs, "get timeout");
+    timeoutMs = checkTimeout(timeoutMs, "get timeout");
     if (timeoutMs === undefined || this.#state !== "pending") {
       return this.#promise;
     }
@@ -129,7 +129,7 @@ export class AsyncResult<R> {
 
   /** Waits until the result is ready, or until `timeoutMs` passed; never rejects. */
   async wait(timeoutMs?: number): Promise<void> {
-    checkTimeout(timeoutMs, "wait timeout");
+    timeoutMs = checkTimeout(timeoutMs, "wait timeout");
     if (this.#state !== "pending") return;
     if (timeoutMs === undefined) {
       await this.#promise.then(() => {}, () => {});

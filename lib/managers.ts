@@ -60,6 +60,7 @@ import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 import { isOpaque, isPlain } from "./_values.ts";
+import { checkTimeout, deadline, MAX_TIMER_MS } from "./_wait.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -1178,20 +1179,7 @@ export class ConditionProxy extends BaseProxy {
         }`,
       );
     }
-    if (
-      timeoutMs !== undefined &&
-      (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) ||
-        timeoutMs < 0)
-    ) {
-      throw new RangeError(
-        `waitFor(): timeout must be a non-negative number of milliseconds or undefined (wait forever), got ${
-          String(timeoutMs)
-        }`,
-      );
-    }
-    const end = timeoutMs === undefined || timeoutMs === Infinity
-      ? Infinity
-      : performance.now() + timeoutMs;
+    const end = deadline(checkTimeout(timeoutMs, "waitFor() timeout"));
     let result = await predicate();
     while (!result) {
       const left = end === Infinity ? undefined : end - performance.now();
@@ -1614,13 +1602,11 @@ export class Manager implements AsyncDisposable {
     }
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
-    const timeout = options.timeoutMs ?? 10_000;
-    if (typeof timeout !== "number" || !(timeout > 0)) {
-      throw new RangeError(
-        `timeoutMs must be a positive number of milliseconds, got ${
-          String(timeout)
-        }`,
-      );
+    // Longer than a timer holds: as long as one does.
+    const timeout = checkTimeout(options.timeoutMs ?? 10_000, "timeoutMs") ??
+      MAX_TIMER_MS;
+    if (timeout === 0) {
+      throw new RangeError("timeoutMs must be more than 0 ms, got 0");
     }
     const channel = new TcpChannel(
       address,

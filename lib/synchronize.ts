@@ -128,8 +128,8 @@ function acquireTimeout(
   options: AcquireOptions | undefined,
 ): number | undefined {
   if (options === undefined) return undefined;
-  checkTimeout(options.timeout);
-  return options.blocking === false ? 0 : options.timeout;
+  const timeout = checkTimeout(options.timeout);
+  return options.blocking === false ? 0 : timeout;
 }
 
 function notHeld(what: string, timeout: number | undefined): TimeoutError {
@@ -774,7 +774,7 @@ export class Event {
 
   /** Waits until the flag is set; resolves `false` when `timeoutMs` ran out first. */
   async wait(timeoutMs?: number): Promise<boolean> {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     const w = this.#w;
     const end = deadline(timeoutMs);
     while (Atomics.load(w, 0) !== 1) {
@@ -787,7 +787,7 @@ export class Event {
 
   /** {@linkcode Event.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs?: number): boolean {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     const w = this.#w;
     const end = deadline(timeoutMs);
     while (Atomics.load(w, 0) !== 1) {
@@ -973,8 +973,7 @@ export class Condition {
     predicate: () => T | Promise<T>,
     timeoutMs?: number,
   ): Promise<T> {
-    checkTimeout(timeoutMs);
-    const end = deadline(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     let result = await predicate();
     while (!result) {
       const left = leftUntil(end);
@@ -987,8 +986,7 @@ export class Condition {
 
   /** {@linkcode Condition.waitFor} that blocks the thread. */
   waitForSync<T>(predicate: () => T, timeoutMs?: number): T {
-    checkTimeout(timeoutMs);
-    const end = deadline(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     let result = predicate();
     while (!result) {
       const left = leftUntil(end);
@@ -1114,11 +1112,11 @@ export class Barrier {
         `Barrier parties must be at least 1, got ${parties}`,
       );
     }
-    checkTimeout(options.timeout);
+    const timeout = checkTimeout(options.timeout, "Barrier timeout");
     const rebuilt = barrierParts;
     barrierParts = undefined;
     this.#parties = parties;
-    this.#timeout = options.timeout;
+    this.#timeout = timeout;
     if (rebuilt) {
       this.#w = new Int32Array(rebuilt.w);
       this.#cond = rebuilt.cond;
@@ -1184,7 +1182,7 @@ export class Barrier {
    * (default: the barrier's `timeout`) runs out.
    */
   async wait(timeoutMs: number | undefined = this.#timeout): Promise<number> {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     const action = await this.#loadAction();
     const cond = this.#cond, w = this.#w;
     using _ = await cond.hold();
@@ -1207,7 +1205,7 @@ export class Barrier {
 
   /** {@linkcode Barrier.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs: number | undefined = this.#timeout): number {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     if (this.#actionRef && !this.#action) {
       throw new ProcessError(
         "Barrier.waitSync(): this process has not loaded the barrier's action yet; " +
