@@ -18,6 +18,7 @@ import {
 } from "../mod.ts";
 import {
   actionRunsHere,
+  busyHolder,
   consume,
   consumeSync,
   holdThenEnd,
@@ -422,4 +423,30 @@ Deno.test("example:lock: one process at a time; a dead holder does not block", a
     /^Process-\d+ was terminated while holding the lock$/,
   );
   assert.equal(lines[14], "main claimed the lock anyway; lock.abandoned = 1");
+});
+
+Deno.test("a terminated holder still running does not release the lock of the process that took it over", async () => {
+  const lock = new Lock();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const p = await start(busyHolder, [lock, flag]);
+  for (let i = 0; i < 4_000 && Atomics.load(flag, 0) !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(Atomics.load(flag, 0), 1, "the child took the lock");
+  const warned = await captureWarn(async () => {
+    p.terminate(); // marks it ended; it runs on, busy
+    assert.equal(await lock.acquire({ timeout: T }), true); // taken over
+  });
+  assert.equal(lock.abandoned, 1);
+  assert.equal(warned.length, 1);
+  Atomics.store(flag, 0, 2); // the child goes on to release()
+  // Until its release() returned (it must not) or had time to.
+  for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(lock.acquireSync({ blocking: false }), false, "still ours");
+  assert.equal(Atomics.load(flag, 0), 3, "halted in release()");
+  lock.release();
+  await p.join(T);
+  assert.equal(p.exitCode, -15);
 });
