@@ -114,6 +114,31 @@ function words(bytes: number): Int32Array {
   return new Int32Array(buffer);
 }
 
+/**
+ * {@linkcode words} over a growable buffer, for the tables of waiters and
+ * holders: they grow (in every process at once) as more processes use them.
+ */
+function growableWords(bytes: number, maxBytes: number): Int32Array {
+  const buffer = adopted ??
+    new SharedArrayBuffer(bytes, { maxByteLength: maxBytes });
+  adopted = undefined;
+  return new Int32Array(buffer); // tracks the buffer's length
+}
+
+/** Grows `w` to at least `n` words (doubling); false when at its limit. */
+function grow(w: Int32Array, n: number): boolean {
+  const sab = w.buffer as SharedArrayBuffer;
+  const want = Math.min(Math.max(n * 4, 2 * sab.byteLength), sab.maxByteLength);
+  if (sab.byteLength < want) {
+    try {
+      sab.grow(want);
+    } catch {
+      // Another process grew it meanwhile.
+    }
+  }
+  return w.length >= n;
+}
+
 function adopt<T>(buffer: SharedArrayBuffer, make: () => T): T {
   adopted = buffer;
   try {
@@ -811,10 +836,16 @@ registerRebuilder(
 
 // --- Condition --------------------------------------------------------------
 
-const C_SEQ = 0; // bumped by each notify; waiters sleep on it
-const C_STATE = 1; // sleepers not yet notified (low 16 bits) | wake tokens << 16
-const TOKEN = 1 << 16;
-const SLEEPERS = TOKEN - 1;
+// A table of waiters, one slot each (two words: the waiter's process as
+// ident + 1, 0 when free; its ticket while it waits, NOTIFIED once notified).
+// A waiter sleeps on its own slot, so notify(n) wakes exactly the n it picks,
+// and a waiter whose process ended is seen as such and never picked.
+const C_TICKET = 0; // the next waiter's ticket: notify picks the oldest first
+const C_SLOTS = 2;
+const C_FIRST_BYTES = (C_SLOTS + 2 * 8) * 4;
+const C_MAX_BYTES = (C_SLOTS + 2 * 65536) * 4;
+const NOTIFIED = -1;
+const TICKETS = 0x3fffffff;
 
 /**
  * A condition variable shared between processes (Python's
@@ -853,7 +884,7 @@ export class Condition {
         }`,
       );
     }
-    this.#w = words(8);
+    this.#w = growableWords(C_FIRST_BYTES, C_MAX_BYTES);
     this.#lock = lock ?? new RLock();
   }
 
@@ -887,12 +918,31 @@ export class Condition {
     return this.#lock.holdSync(options);
   }
 
-  #enter(what: string, timeoutMs: number | undefined): [number, number] {
+  /** Takes a waiter's slot (under the lock); returns it, its ticket and the lock's level. */
+  #enter(
+    what: string,
+    timeoutMs: number | undefined,
+  ): [number, number, number] {
     checkTimeout(timeoutMs);
     this.#mustHold(what);
-    const reg = Atomics.load(this.#w, C_SEQ);
-    Atomics.add(this.#w, C_STATE, 1);
-    return [reg, releaseAll(this.#lock)];
+    const w = this.#w;
+    const ticket = (Atomics.add(w, C_TICKET, 1) & TICKETS) + 1;
+    const me = selfMark();
+    for (;;) {
+      for (let i = C_SLOTS; i < w.length; i += 2) {
+        const mark = Atomics.load(w, i);
+        // A free slot, or one a waiter whose process ended left.
+        if (mark !== 0 && (mark < 0 || isIdentAlive(mark - 1))) continue;
+        if (Atomics.compareExchange(w, i, mark, me) !== mark) continue;
+        Atomics.store(w, i + 1, ticket);
+        return [i, ticket, releaseAll(this.#lock)];
+      }
+      if (!grow(w, w.length + 2)) {
+        throw new ProcessError(
+          `Condition.${what}(): more than 65536 waiters at once`,
+        );
+      }
+    }
   }
 
   #mustHold(what: string): void {
@@ -904,30 +954,20 @@ export class Condition {
   }
 
   /**
-   * One look at the condition's words: `true` notified, `false` timed out
-   * (having given its place back), or the sequence value to sleep on.
+   * One look at this waiter's slot: `true` notified, `false` timed out, both
+   * having given the slot back; else keep sleeping (on the ticket).
    */
-  #look(reg: number, end: number): boolean | number {
+  #look(slot: number, ticket: number, end: number): boolean | undefined {
     const w = this.#w;
-    for (;;) {
-      const seq = Atomics.load(w, C_SEQ);
-      const st = Atomics.load(w, C_STATE);
-      if (seq !== reg && st >= TOKEN) {
-        // A notify came after we began waiting, and a token is left: take it.
-        if (Atomics.compareExchange(w, C_STATE, st, st - TOKEN) === st) {
-          return true;
-        }
-        continue;
-      }
-      if (performance.now() < end) return seq;
-      // Timed out: give back our sleeper place, or (when every sleeper was
-      // notified meanwhile, us included) take a token after all.
-      if (st === 0) return false; // (cannot happen: we are counted)
-      const next = (st & SLEEPERS) > 0 ? st - 1 : st - TOKEN;
-      if (Atomics.compareExchange(w, C_STATE, st, next) === st) {
-        return (st & SLEEPERS) === 0;
-      }
+    let notified = Atomics.load(w, slot + 1) === NOTIFIED;
+    if (!notified) {
+      if (performance.now() < end) return undefined;
+      // Timed out, unless notified just now.
+      notified = Atomics.compareExchange(w, slot + 1, ticket, 0) === NOTIFIED;
     }
+    Atomics.store(w, slot + 1, 0);
+    Atomics.store(w, slot, 0);
+    return notified;
   }
 
   /**
@@ -935,12 +975,12 @@ export class Condition {
    * lock again. Resolves `true` when notified, `false` on timeout.
    */
   async wait(timeoutMs?: number): Promise<boolean> {
-    const [reg, level] = this.#enter("wait", timeoutMs);
+    const [slot, ticket, level] = this.#enter("wait", timeoutMs);
     const end = deadline(timeoutMs);
-    let r: boolean | number;
+    let r: boolean | undefined;
     try {
-      while (typeof (r = this.#look(reg, end)) === "number") {
-        await waitAsync(this.#w, C_SEQ, r, leftUntil(end));
+      while ((r = this.#look(slot, ticket, end)) === undefined) {
+        await waitAsync(this.#w, slot + 1, ticket, leftUntil(end));
       }
     } finally {
       await this.#lock.acquire();
@@ -951,12 +991,12 @@ export class Condition {
 
   /** {@linkcode Condition.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs?: number): boolean {
-    const [reg, level] = this.#enter("wait", timeoutMs);
+    const [slot, ticket, level] = this.#enter("wait", timeoutMs);
     const end = deadline(timeoutMs);
-    let r: boolean | number;
+    let r: boolean | undefined;
     try {
-      while (typeof (r = this.#look(reg, end)) === "number") {
-        waitSync(this.#w, C_SEQ, r, leftUntil(end));
+      while ((r = this.#look(slot, ticket, end)) === undefined) {
+        waitSync(this.#w, slot + 1, ticket, leftUntil(end));
       }
     } finally {
       this.#lock.acquireSync();
@@ -1002,17 +1042,26 @@ export class Condition {
     if (n !== Infinity) checkCount(n, "notify(n): n");
     this.#mustHold(n === Infinity ? "notifyAll" : "notify");
     const w = this.#w;
-    for (;;) {
-      const st = Atomics.load(w, C_STATE);
-      const k = Math.min(n, st & SLEEPERS);
-      if (k === 0) return;
-      if (Atomics.compareExchange(w, C_STATE, st, st - k + k * TOKEN) === st) {
-        break;
+    const now = Atomics.load(w, C_TICKET);
+    // Waiters register under the lock, which we hold: these are the waiters
+    // of now. [age, slot, ticket], of live processes only.
+    const waiting: [number, number, number][] = [];
+    for (let i = C_SLOTS; i < w.length; i += 2) {
+      const mark = Atomics.load(w, i);
+      const ticket = Atomics.load(w, i + 1);
+      if (mark <= 0 || ticket <= 0 || !isIdentAlive(mark - 1)) continue;
+      waiting.push([(now - ticket) & TICKETS, i, ticket]);
+    }
+    if (waiting.length > n) waiting.sort((a, b) => b[0] - a[0]);
+    let left = n;
+    for (const [, i, ticket] of waiting) {
+      if (left === 0) break;
+      // (A waiter that timed out meanwhile has taken its ticket back.)
+      if (Atomics.compareExchange(w, i + 1, ticket, NOTIFIED) === ticket) {
+        Atomics.notify(w, i + 1);
+        left--;
       }
     }
-    Atomics.add(w, C_SEQ, 1);
-    // Tokens go to whoever wakes first among the eligible: wake them all.
-    Atomics.notify(w, C_SEQ);
   }
 
   /** Wakes every process waiting now. */

@@ -27,6 +27,7 @@ import {
   onRelease,
   passBarrier,
   waitEvent,
+  waitOnCondition,
 } from "./fixtures/sync_targets.ts";
 import { runDeno, runTask } from "./_run_task.ts";
 
@@ -449,4 +450,53 @@ Deno.test("a terminated holder still running does not release the lock of the pr
   lock.release();
   await p.join(T);
   assert.equal(p.exitCode, -15);
+});
+
+/** Polls `f` every few ms until it is true (at most `T`); asserts it became true. */
+async function until(f: () => boolean, what: string): Promise<void> {
+  const end = performance.now() + T;
+  while (!f() && performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.ok(f(), what);
+}
+
+Deno.test("Condition: a waiter that was terminated takes no notify, and notify(1) wakes one of the live ones", async () => {
+  // Over a Lock: two waiters of one process share an RLock's ownership.
+  {
+    const cond = new Condition(new Lock());
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const p = await start(waitOnCondition, [cond, flag]);
+    await until(() => Atomics.load(flag, 0) === 1, "the child waits");
+    {
+      using _ = await cond.hold(); // the child released it in wait()
+    }
+    p.terminate();
+    await p.join(T);
+    {
+      using _ = await cond.hold();
+      cond.notify(); // nobody alive waits: a no-op
+    }
+    let waiting = 0;
+    let woken = 0;
+    const waiters = [0, 1].map(async () => {
+      using _ = await cond.hold();
+      waiting++;
+      if (await cond.wait(T)) woken++;
+    });
+    await until(() => waiting === 2, "both wait");
+    {
+      using _ = await cond.hold(); // both are in wait(): they released it
+      cond.notify(1);
+    }
+    await until(() => woken > 0, "one wakes");
+    await new Promise((r) => setTimeout(r, 50)); // room for a wrong second one
+    assert.equal(woken, 1, "notify(1) woke one");
+    {
+      using _ = await cond.hold();
+      cond.notifyAll();
+    }
+    await Promise.all(waiters);
+    assert.equal(woken, 2);
+  }
 });
