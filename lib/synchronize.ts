@@ -24,12 +24,18 @@
  * @module
  */
 
-import { BrokenBarrierError, ProcessError, TimeoutError } from "./errors.ts";
+import {
+  BrokenBarrierError,
+  ProcessError,
+  TargetNotExportedError,
+  TimeoutError,
+} from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { isIdentAlive } from "./_proctable.ts";
 import {
   checkTimeout,
   deadline,
+  SLICE_MS,
   sliceUntil,
   waitAsync,
   waitSync,
@@ -1097,6 +1103,12 @@ function describe(v: unknown): string {
 
 const B_STATE = 0; // FILLING, DRAINING, RESETTING or BROKEN
 const B_COUNT = 1;
+// Then the parties inside (entered, not yet out), per process: pairs of
+// (ident + 1, 0 when free; how many). A party whose process ended is taken
+// out, and breaks a round it was waiting in.
+const B_SLOTS = 2;
+const B_FIRST_BYTES = (B_SLOTS + 2 * 8) * 4;
+const B_MAX_BYTES = (B_SLOTS + 2 * 65536) * 4;
 const FILLING = 0;
 const DRAINING = 1;
 const RESETTING = -1;
@@ -1120,7 +1132,9 @@ export interface BarrierOptions {
   /**
    * Called by one of the processes when the barrier releases (Python's
    * `action`). It crosses into children by reference, like a Process target:
-   * it must be a function exported from its module.
+   * it must be a function exported from its module. An inline function is
+   * refused ({@linkcode TargetNotExportedError}) when the barrier is sent,
+   * once the lookup that starts with `new Barrier` has found no such export.
    */
   action?: () => unknown;
   /** The module exporting `action`; the caller's module by default. */
@@ -1133,7 +1147,8 @@ export interface BarrierOptions {
  * A barrier for a fixed number of processes (Python's
  * `multiprocessing.Barrier`): each `wait()` blocks until `parties` processes
  * wait, then all go on, each with a distinct index in `0..parties-1`. A
- * timeout, `abort()`, or an `action` that throws breaks it: waits then throw
+ * timeout, `abort()`, an `action` that throws, or a waiting party whose
+ * process ended (or could not load the action) breaks it: waits then throw
  * {@linkcode BrokenBarrierError} until `reset()`.
  *
  * @example
@@ -1179,7 +1194,7 @@ export class Barrier {
         );
       }
     } else {
-      this.#w = new Int32Array(new SharedArrayBuffer(8));
+      this.#w = growableWords(B_FIRST_BYTES, B_MAX_BYTES);
       this.#cond = new Condition(new Lock());
       if (options.action !== undefined) {
         if (typeof options.action !== "function") {
@@ -1197,6 +1212,7 @@ export class Barrier {
         } catch (e) {
           this.#actionError = e;
         }
+        if (this.#actionRef) this.#checkExported(options.action);
       }
     }
   }
@@ -1218,6 +1234,27 @@ export class Barrier {
     return Atomics.load(this.#w, B_STATE) === BROKEN;
   }
 
+  /**
+   * Looks the action up as a child will, by name; from then on the barrier
+   * refuses to be sent when that does not find this very function (an
+   * inline `action: () => ...` is named "action" but exported by no one).
+   */
+  #checkExported(action: () => unknown): void {
+    const ref = this.#actionRef!;
+    resolveRef(ref).then(
+      (found) => {
+        if (found !== action) {
+          this.#actionError = new TargetNotExportedError(
+            ref.module,
+            ref.name,
+            "a Barrier's action crosses into a child by name, as a Process target does",
+          );
+        }
+      },
+      (e) => this.#actionError = e,
+    );
+  }
+
   async #loadAction(): Promise<(() => unknown) | undefined> {
     if (this.#action || !this.#actionRef) return this.#action;
     const fn = await resolveRef(this.#actionRef);
@@ -1231,20 +1268,24 @@ export class Barrier {
    * (default: the barrier's `timeout`) runs out.
    */
   async wait(timeoutMs: number | undefined = this.#timeout): Promise<number> {
-    timeoutMs = checkTimeout(timeoutMs);
-    const action = await this.#loadAction();
-    const cond = this.#cond, w = this.#w;
+    const end = deadline(checkTimeout(timeoutMs));
+    let action: (() => unknown) | undefined;
+    try {
+      action = await this.#loadAction();
+    } catch (e) {
+      await this.abort(); // this party will not come: the others must not wait
+      throw e;
+    }
+    const cond = this.#cond;
     using _ = await cond.hold();
-    while (isPassing(w)) await cond.wait(); // it drains or resets: not yet
+    // It drains or resets: not yet.
+    while (this.#stillPassing(end)) await cond.wait(sweepSlice(end));
     const index = this.#enter();
     try {
       if (index + 1 === this.#parties) this.#release(action);
       else {
-        const released = await cond.waitFor(
-          () => w[B_STATE] !== FILLING,
-          timeoutMs,
-        );
-        this.#released(released);
+        while (this.#stillFilling(end)) await cond.wait(sweepSlice(end));
+        this.#released();
       }
       return index;
     } finally {
@@ -1254,23 +1295,23 @@ export class Barrier {
 
   /** {@linkcode Barrier.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs: number | undefined = this.#timeout): number {
-    timeoutMs = checkTimeout(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     if (this.#actionRef && !this.#action) {
+      this.abortSync(); // this party will not come: the others must not wait
       throw new ProcessError(
         "Barrier.waitSync(): this process has not loaded the barrier's action yet; " +
           "use `await barrier.wait()` here",
       );
     }
-    const cond = this.#cond, w = this.#w;
+    const cond = this.#cond;
     using _ = cond.holdSync();
-    while (isPassing(w)) cond.waitSync();
+    while (this.#stillPassing(end)) cond.waitSync(sweepSlice(end));
     const index = this.#enter();
     try {
       if (index + 1 === this.#parties) this.#release(this.#action);
       else {
-        this.#released(
-          cond.waitForSync(() => w[B_STATE] !== FILLING, timeoutMs),
-        );
+        while (this.#stillFilling(end)) cond.waitSync(sweepSlice(end));
+        this.#released();
       }
       return index;
     } finally {
@@ -1280,9 +1321,87 @@ export class Barrier {
 
   // The steps of Python's Barrier.wait, each run under the condition's lock.
 
+  /**
+   * True while the last round drains or resets (and `end` is not past: then
+   * the barrier breaks, since this party gives up).
+   */
+  #stillPassing(end: number): boolean {
+    this.#sweep();
+    if (!isPassing(this.#w)) return false;
+    if (performance.now() >= end) {
+      this.#break();
+      throw broken();
+    }
+    return true;
+  }
+
+  /** True while the round this party is in fills; breaks it when `end` passed. */
+  #stillFilling(end: number): boolean {
+    this.#sweep();
+    if (this.#w[B_STATE] !== FILLING) return false;
+    if (performance.now() >= end) {
+      this.#break();
+      throw broken();
+    }
+    return true;
+  }
+
   #enter(): number {
-    if (this.#w[B_STATE] !== FILLING) throw broken();
-    return this.#w[B_COUNT]++;
+    this.#sweep();
+    const w = this.#w;
+    if (w[B_STATE] !== FILLING) throw broken();
+    this.#count(1);
+    return w[B_COUNT]++;
+  }
+
+  /** Counts a party of this process in (+1) or out (-1) in the table of parties inside. */
+  #count(d: 1 | -1): void {
+    const w = this.#w;
+    const me = selfMark();
+    let free = -1;
+    for (;;) {
+      for (let i = B_SLOTS; i < w.length; i += 2) {
+        const mark = w[i];
+        if (mark === me) {
+          if ((w[i + 1] += d) === 0) w[i] = 0;
+          return;
+        }
+        if (mark === 0 && free < 0) free = i;
+      }
+      if (d < 0) return; // taken out already: our process was seen ended
+      if (free >= 0) {
+        w[free] = me;
+        w[free + 1] = 1;
+        return;
+      }
+      if (!grow(w, w.length + 2)) {
+        throw new ProcessError("Barrier: more than 65536 processes inside");
+      }
+    }
+  }
+
+  /**
+   * Takes out the parties of processes that ended: a round they were
+   * waiting in breaks (they will never go on), a round passing them ends
+   * without them. Under the lock.
+   */
+  #sweep(): void {
+    const w = this.#w;
+    let gone = 0;
+    for (let i = B_SLOTS; i < w.length; i += 2) {
+      const mark = w[i];
+      if (mark === 0 || isIdentAlive(mark - 1)) continue;
+      gone += w[i + 1];
+      w[i] = 0;
+      w[i + 1] = 0;
+    }
+    if (gone === 0) return;
+    w[B_COUNT] = Math.max(0, w[B_COUNT] - gone);
+    if (w[B_STATE] === FILLING) this.#break();
+    else if (w[B_COUNT] === 0 && isPassing(w)) {
+      w[B_STATE] = FILLING;
+      this.#cond.notifyAll();
+    }
   }
 
   #release(action: (() => unknown) | undefined): void {
@@ -1296,16 +1415,13 @@ export class Barrier {
     this.#cond.notifyAll();
   }
 
-  #released(inTime: boolean): void {
-    if (!inTime) {
-      this.#break();
-      throw broken();
-    }
+  #released(): void {
     if (this.#w[B_STATE] < 0) throw broken();
   }
 
   #exit(): void {
     const w = this.#w;
+    this.#count(-1);
     // The last one out ends draining or resetting.
     if (--w[B_COUNT] === 0 && isPassing(w)) {
       w[B_STATE] = FILLING;
@@ -1374,13 +1490,21 @@ export class Barrier {
   }
 }
 
+/**
+ * How long a barrier wait sleeps before it looks again for parties whose
+ * process ended (they never notify), and not past `end`.
+ */
+function sweepSlice(end: number): number {
+  return Math.max(0, Math.min(4 * SLICE_MS, end - performance.now()));
+}
+
 function isPassing(w: Int32Array): boolean {
   return w[B_STATE] === DRAINING || w[B_STATE] === RESETTING;
 }
 
 function broken(): BrokenBarrierError {
   return new BrokenBarrierError(
-    "the barrier is broken (a wait timed out, abort() was called, or its action threw); reset() it to use it again",
+    "the barrier is broken (a wait timed out, abort() was called, its action threw, or a waiting party's process ended); reset() it to use it again",
   );
 }
 

@@ -9,6 +9,7 @@ import {
   Process,
   ProcessError,
   RawValue,
+  reduceSymbol,
   RLock,
   Semaphore,
   SharedArray,
@@ -30,6 +31,7 @@ import {
   waitOnCondition,
 } from "./fixtures/sync_targets.ts";
 import { runDeno, runTask } from "./_run_task.ts";
+import { bounded } from "./_bounded.ts";
 
 const T = 20_000; // bound of every wait in this file
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -499,4 +501,73 @@ Deno.test("Condition: a waiter that was terminated takes no notify, and notify(1
     await Promise.all(waiters);
     assert.equal(woken, 2);
   }
+});
+
+Deno.test("Barrier: a party whose process ended breaks the round for the others, whether they wait already or come after", async () => {
+  for (const waitingFirst of [true, false]) {
+    const barrier = new Barrier(3);
+    const out = new SharedArray("i", 2);
+    const first = waitingFirst ? barrier.wait() : undefined;
+    const p = await start(passBarrier, [barrier, out, 0, false]);
+    await until(() => barrier.nWaiting === (waitingFirst ? 2 : 1), "waits");
+    p.terminate();
+    await p.join(T);
+    try {
+      if (first) await assert.rejects(bounded(first), BrokenBarrierError);
+      // No round goes through counting the dead party.
+      const late = await bounded(
+        Promise.allSettled([barrier.wait(), barrier.wait()]),
+      );
+      for (const r of late) {
+        assert.ok(
+          r.status === "rejected" && r.reason instanceof BrokenBarrierError,
+        );
+      }
+      assert.equal(barrier.broken, true);
+      await barrier.reset();
+      // Three live parties with a timeout: they pass, as ever.
+      const idx = await bounded(
+        Promise.all([
+          barrier.wait(1000),
+          barrier.wait(1000),
+          barrier.wait(1000),
+        ]),
+      );
+      assert.deepEqual(idx.sort(), [0, 1, 2]);
+    } finally {
+      await barrier.abort(); // (before the fix: let what still waits go)
+    }
+  }
+});
+
+Deno.test("Barrier: an inline action breaks the barrier when a child cannot load it, then is refused when sent", async () => {
+  const barrier = new Barrier(2, { action: () => {} }); // named "action", exported by no one
+  const out = new SharedArray("i", 2);
+  const p = await start(passBarrier, [barrier, out, 0, false]);
+  try {
+    await assert.rejects(bounded(barrier.wait()), BrokenBarrierError);
+  } finally {
+    await barrier.abort();
+  }
+  await p.join(T);
+  assert.notEqual(p.exitCode, 0); // TargetNotExportedError in the child
+  // Once the parent has looked the action up, the barrier is not sent.
+  const end = performance.now() + T;
+  let refused: unknown;
+  while (refused === undefined && performance.now() < end) {
+    try {
+      barrier[reduceSymbol]();
+      await new Promise((r) => setTimeout(r, 5));
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(refused instanceof TargetNotExportedError, String(refused));
+  assert.match(String(refused), /'action' is not exported/);
+  const again = new Process({
+    target: passBarrier,
+    args: [barrier, out, 0, false],
+    module,
+  });
+  await assert.rejects(async () => await again.start(), TargetNotExportedError);
 });
