@@ -494,8 +494,10 @@ const S_SLEEPERS = 1;
 const S_ABANDONED = 2;
 const S_CAP = 3; // most units one process is recorded as holding: the start value
 const S_MAX = 4; // BoundedSemaphore's bound, -1 when unbounded
-const S_SLOTS = 8; // then HOLDERS pairs (ident + 1, units held)
-const HOLDERS = 64;
+const S_SLOTS = 8; // then pairs (ident + 1, units held), a table that grows
+const S_FIRST_BYTES = (S_SLOTS + 2 * 64) * 4;
+// As many holders as processes can be alive at once (see _proctable.ts).
+const S_MAX_BYTES = (S_SLOTS + 2 * 65536) * 4;
 const RECLAIMING = -1;
 
 let semWords: (sem: Semaphore) => Int32Array;
@@ -518,9 +520,12 @@ function checkCount(value: unknown, what: string): number {
  * waiting while there is none.
  *
  * Units taken by a process are recorded (up to the start value per process,
- * in up to 64 processes at once); when a process ends holding some, a waiter
- * gives them back and {@linkcode Semaphore.abandoned} counts it. A semaphore
- * that starts at 0 and is used to signal between processes records nothing.
+ * in any number of processes); when a process ends holding some, a waiter
+ * gives them back and {@linkcode Semaphore.abandoned} counts it. A release
+ * by a process that holds none (Python allows it) forgets a unit of a
+ * process that ended, else of another holder, so no unit comes back twice.
+ * A semaphore that starts at 0 and is used to signal between processes
+ * records nothing.
  *
  * @example
  * ```ts
@@ -547,7 +552,7 @@ export class Semaphore {
   constructor(value = 1) {
     checkCount(value, "Semaphore value");
     const fresh = adopted === undefined;
-    this.#w = words((S_SLOTS + 2 * HOLDERS) * 4);
+    this.#w = growableWords(S_FIRST_BYTES, S_MAX_BYTES);
     if (fresh) {
       this.#w[S_VALUE] = value;
       this.#w[S_CAP] = value;
@@ -582,16 +587,47 @@ export class Semaphore {
     if (this.#slot >= 0 && Atomics.load(w, this.#slot) === me) {
       return this.#slot;
     }
-    const end = S_SLOTS + 2 * HOLDERS;
-    for (let i = S_SLOTS; i < end; i += 2) {
+    for (let i = S_SLOTS; i < w.length; i += 2) {
       if (Atomics.load(w, i) === me) return this.#slot = i;
     }
     if (!claim) return -1;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let i = S_SLOTS; i < end; i += 2) {
+    for (let reclaimed = false;;) {
+      for (let i = S_SLOTS; i < w.length; i += 2) {
         if (Atomics.compareExchange(w, i, 0, me) === 0) return this.#slot = i;
       }
-      this.#reclaim();
+      // Full: free the slots of processes that ended, then grow.
+      if (!reclaimed) reclaimed = (this.#reclaim(), true);
+      else if (!grow(w, w.length + 2)) return -1;
+    }
+  }
+
+  /** Takes one unit off the record at `slot`; false when it holds none. */
+  #forgetAt(slot: number): boolean {
+    const w = this.#w;
+    for (;;) {
+      const held = Atomics.load(w, slot + 1);
+      if (held <= 0) return false;
+      if (Atomics.compareExchange(w, slot + 1, held, held - 1) === held) {
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Forgets one recorded unit for a release: this process's own, else (a
+   * release for another process) one of a process that ended, else one of
+   * any holder. Returns the slot, -1 when no unit is recorded.
+   */
+  #forget(): number {
+    const w = this.#w;
+    const mine = this.#mySlot(false);
+    if (mine >= 0 && this.#forgetAt(mine)) return mine;
+    for (const ended of [true, false]) {
+      for (let i = S_SLOTS; i < w.length; i += 2) {
+        const id = Atomics.load(w, i);
+        if (id <= 0 || i === mine || isIdentAlive(id - 1) === ended) continue;
+        if (this.#forgetAt(i)) return i;
+      }
     }
     return -1;
   }
@@ -600,20 +636,34 @@ export class Semaphore {
   #reclaim(): boolean {
     const w = this.#w;
     let any = false;
-    for (let i = S_SLOTS; i < S_SLOTS + 2 * HOLDERS; i += 2) {
+    for (let i = S_SLOTS; i < w.length; i += 2) {
       const id = Atomics.load(w, i);
       if (id <= 0 || isIdentAlive(id - 1)) continue;
       if (Atomics.compareExchange(w, i, id, RECLAIMING) !== id) continue;
       const units = Atomics.exchange(w, i + 1, 0);
       Atomics.store(w, i, 0);
       if (units > 0) {
-        Atomics.add(w, S_VALUE, units);
-        Atomics.notify(w, S_VALUE, units);
+        this.#giveBack(units);
         abandonedBy(w, S_ABANDONED, "Semaphore", id - 1, this.#warn);
         any = true;
       }
     }
     return any;
+  }
+
+  /** Adds `units` to the value (a BoundedSemaphore's never past its bound). */
+  #giveBack(units: number): void {
+    const w = this.#w;
+    const max = w[S_MAX];
+    for (;;) {
+      const v = Atomics.load(w, S_VALUE);
+      const n = max < 0 ? units : Math.min(units, max - v);
+      if (n <= 0) return;
+      if (Atomics.compareExchange(w, S_VALUE, v, v + n) === v) {
+        Atomics.notify(w, S_VALUE, n);
+        return;
+      }
+    }
   }
 
   #step(end: number): number | boolean {
@@ -668,24 +718,13 @@ export class Semaphore {
     const max = w[S_MAX];
     if (max >= 0 && Atomics.load(w, S_VALUE) >= max) throw tooMany(max);
     // Forget the unit first: dying in between leaks one rather than adds one.
-    const slot = w[S_CAP] === 0 ? -1 : this.#mySlot(false);
-    let recorded = false;
-    if (slot >= 0) {
-      for (;;) {
-        const held = Atomics.load(w, slot + 1);
-        if (held <= 0) break;
-        if (Atomics.compareExchange(w, slot + 1, held, held - 1) === held) {
-          recorded = true;
-          break;
-        }
-      }
-    }
+    const slot = w[S_CAP] === 0 ? -1 : this.#forget();
     if (max < 0) Atomics.add(w, S_VALUE, 1);
     else {
       for (;;) {
         const v = Atomics.load(w, S_VALUE);
         if (v >= max) {
-          if (recorded) Atomics.add(w, slot + 1, 1);
+          if (slot >= 0) Atomics.add(w, slot + 1, 1);
           throw tooMany(max);
         }
         if (Atomics.compareExchange(w, S_VALUE, v, v + 1) === v) break;

@@ -18,6 +18,7 @@ import {
   Value,
 } from "../mod.ts";
 import {
+  acquireAndEnd,
   actionRunsHere,
   busyHolder,
   consume,
@@ -32,6 +33,12 @@ import {
 } from "./fixtures/sync_targets.ts";
 import { runDeno, runTask } from "./_run_task.ts";
 import { bounded } from "./_bounded.ts";
+import {
+  allocateIdent,
+  attachTable,
+  markDead,
+  tableBuffer,
+} from "../lib/_proctable.ts";
 
 const T = 20_000; // bound of every wait in this file
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -570,4 +577,54 @@ Deno.test("Barrier: an inline action breaks the barrier when a child cannot load
     module,
   });
   await assert.rejects(async () => await again.start(), TargetNotExportedError);
+});
+
+Deno.test("Semaphore: a unit released for a process that ended is not also given back from it: never two holders", async () => {
+  for (const sem of [new Semaphore(1), new BoundedSemaphore(1)]) {
+    const label = sem.constructor.name;
+    const p = await start(acquireAndEnd, [sem]);
+    await p.join(T);
+    assert.equal(p.exitCode, 0, label);
+    assert.equal(sem.getValue(), 0, label);
+    sem.release(); // for the child, which ended holding it (Python allows this)
+    assert.equal(await sem.acquire({ timeout: T }), true, label);
+    // The one unit is held here: nobody else may take one, now or later.
+    assert.equal(await sem.acquire({ timeout: 200 }), false, label);
+    assert.equal(sem.acquireSync({ timeout: 50 }), false, label);
+    assert.equal(sem.getValue(), 0, label);
+    assert.equal(sem.abandoned, 0, label);
+    sem.release();
+    assert.equal(sem.getValue(), 1, label);
+  }
+});
+
+/** Runs `fn` as the process `ident` would (its marks in shared words), then as main again. */
+function asProcess(ident: number, fn: () => void): void {
+  attachTable(tableBuffer(), ident);
+  try {
+    fn();
+  } finally {
+    attachTable(tableBuffer(), 0);
+  }
+}
+
+Deno.test("Semaphore: every unit held by processes that ended comes back, however many held one", async () => {
+  const sem = new Semaphore(100);
+  const holders = Array.from({ length: 70 }, () => allocateIdent());
+  for (const ident of holders) {
+    asProcess(
+      ident,
+      () => assert.equal(sem.acquireSync({ blocking: false }), true),
+    );
+  }
+  assert.equal(sem.getValue(), 30);
+  for (const ident of holders) markDead(ident);
+  const warned = await captureWarn(async () => {
+    for (let i = 0; i < 100; i++) {
+      assert.equal(await sem.acquire({ timeout: 1_000 }), true, `unit ${i}`);
+    }
+  });
+  assert.equal(warned.length, 1);
+  assert.equal(sem.getValue(), 0);
+  assert.equal(sem.abandoned, 70);
 });
