@@ -31,7 +31,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
-import { isIdentAlive } from "./_proctable.ts";
+import { haltIfEnded, isIdentAlive } from "./_proctable.ts";
 import {
   checkTimeout,
   deadline,
@@ -158,6 +158,9 @@ function adopt<T>(buffer: SharedArrayBuffer, make: () => T): T {
 function acquireTimeout(
   options: AcquireOptions | undefined,
 ): number | undefined {
+  // A process terminated while busy runs on: it must not take (or, once
+  // taken over, share) a lock the others now hold. Halt it instead.
+  haltIfEnded();
   if (options === undefined) return undefined;
   const timeout = checkTimeout(options.timeout);
   return options.blocking === false ? 0 : timeout;

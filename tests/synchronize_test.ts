@@ -21,6 +21,7 @@ import {
   acquireAndEnd,
   actionRunsHere,
   busyHolder,
+  busyThenAcquire,
   consume,
   consumeSync,
   holdThenEnd,
@@ -469,6 +470,23 @@ async function until(f: () => boolean, what: string): Promise<void> {
   }
   assert.ok(f(), what);
 }
+
+Deno.test("a terminated process still running is halted when it tries to take a lock", async () => {
+  const lock = new Lock();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const p = await start(busyThenAcquire, [lock, flag]);
+  await until(() => Atomics.load(flag, 0) === 1, "the child runs");
+  p.terminate();
+  Atomics.store(flag, 0, 2);
+  for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(Atomics.load(flag, 0), 3, "halted in acquire()");
+  assert.equal(lock.acquireSync({ blocking: false }), true, "never taken");
+  assert.equal(lock.abandoned, 0);
+  lock.release();
+  await p.join(T);
+});
 
 Deno.test("Condition: a waiter that was terminated takes no notify, and notify(1) wakes one of the live ones", async () => {
   // Over a Lock: two waiters of one process share an RLock's ownership.
