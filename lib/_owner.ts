@@ -47,13 +47,16 @@ export function isMine(w: Int32Array, index: number): boolean {
  * which the caller turns into its error).
  */
 export function unlock(w: Int32Array, index: number): number {
+  const me = selfMark();
+  // The common case in one step: our own hold, nobody sleeping.
+  if (Atomics.compareExchange(w, index, me, 0) === me) return me;
   for (;;) {
     const old = Atomics.load(w, index);
     if (old === 0) return 0;
     // Another process's hold (a Lock may be released by any process), but
     // not by one that was ended: whoever took the lock over from it holds
     // it now. Checked after the load: a takeover follows the mark.
-    if ((old & ~CONTENDED) !== selfMark()) refuseIfEnded();
+    if ((old & ~CONTENDED) !== me) refuseIfEnded();
     if (Atomics.compareExchange(w, index, old, 0) === old) {
       if (old < 0) Atomics.notify(w, index, 1);
       return old;

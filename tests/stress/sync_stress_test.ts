@@ -71,11 +71,11 @@ Deno.test("stress: every unit of a Semaphore held by terminated processes comes 
   assert.equal(sem.abandoned, holders);
 });
 
-Deno.test("stress: a Lock whose holders are terminated at random moments: one holder at a time, never stuck", async () => {
+Deno.test("stress: a Lock whose holders are terminated at random moments is never stuck", async () => {
   const procs = scaled(4, 8);
   const n = scaled(2_000, 20_000);
   const lock = new Lock();
-  const count = new Int32Array(new SharedArrayBuffer(8));
+  const count = new Int32Array(new SharedArrayBuffer(4));
   const r = rng(11);
   await quietly(async () => {
     const ps = [];
