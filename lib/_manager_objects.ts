@@ -18,6 +18,7 @@ import {
   TYPECODES,
 } from "./_typecodes.ts";
 import { isPlain } from "./_values.ts";
+import { checkTimeout } from "./_wait.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {
@@ -530,22 +531,12 @@ function waitOptions(
     );
   }
   const r = o as Record<string, unknown>;
-  const timeout = r.timeout;
-  if (
-    timeout !== undefined && timeout !== null &&
-    (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0)
-  ) {
-    throw new RangeError(
-      `${what} timeout must be a non-negative number of milliseconds or undefined (wait forever), got ${
-        describe(timeout)
-      }`,
-    );
-  }
   return {
     block: r[blockKey] === undefined ? true : Boolean(r[blockKey]),
-    timeout: timeout === null || timeout === Infinity
+    // null: Python's None.
+    timeout: r.timeout === null
       ? undefined
-      : timeout as number | undefined,
+      : checkTimeout(r.timeout, `${what} timeout`),
   };
 }
 

@@ -15,7 +15,13 @@
  * @module
  */
 
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import {
+  currentIdent,
+  haltIfEnded,
+  isIdentAlive,
+  selfEnded,
+} from "./_proctable.ts";
+import { ProcessError } from "./errors.ts";
 import { deadline, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 
 /** Set in the owner word when a waiter may be sleeping on it. */
@@ -41,9 +47,31 @@ export function isMine(w: Int32Array, index: number): boolean {
  * which the caller turns into its error).
  */
 export function unlock(w: Int32Array, index: number): number {
-  const old = Atomics.exchange(w, index, 0);
-  if (old < 0) Atomics.notify(w, index, 1);
-  return old;
+  const me = selfMark();
+  // The common case in one step: our own hold, nobody sleeping.
+  if (Atomics.compareExchange(w, index, me, 0) === me) return me;
+  for (;;) {
+    const old = Atomics.load(w, index);
+    if (old === 0) return 0;
+    // Another process's hold (a Lock may be released by any process), but
+    // not by one that was ended: whoever took the lock over from it holds
+    // it now. Checked after the load: a takeover follows the mark.
+    if ((old & ~CONTENDED) !== me) refuseIfEnded();
+    if (Atomics.compareExchange(w, index, old, 0) === old) {
+      if (old < 0) Atomics.notify(w, index, 1);
+      return old;
+    }
+  }
+}
+
+/** Halts (or, where it cannot, throws in) a process that was ended but runs on. */
+function refuseIfEnded(): void {
+  if (!selfEnded()) return;
+  haltIfEnded();
+  throw new ProcessError(
+    "this process was terminated (terminate() or kill()) while it held a lock: " +
+      "another process has taken it over, so this release() would free that one's hold",
+  );
 }
 
 /**

@@ -114,7 +114,7 @@ export class AsyncResult<R> {
    * rejects with `TimeoutError` if it is not ready by then.
    */
   get(timeoutMs?: number): Promise<R> {
-    checkTimeout(timeoutMs, "get timeout");
+    timeoutMs = checkTimeout(timeoutMs, "get timeout");
     if (this.#state !== "pending") return this.#promise;
     return settlesWithin(this.#promise, timeoutMs).then((ready) => {
       if (!ready) {
@@ -128,7 +128,7 @@ export class AsyncResult<R> {
 
   /** Waits until the result is ready, or until `timeoutMs` passed; never rejects. */
   async wait(timeoutMs?: number): Promise<void> {
-    checkTimeout(timeoutMs, "wait timeout");
+    timeoutMs = checkTimeout(timeoutMs, "wait timeout");
     if (this.#state !== "pending") return;
     await settlesWithin(this.#promise, timeoutMs);
   }
@@ -667,7 +667,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
    * is ready by then; the result still comes to a later call.
    */
   next(timeoutMs?: number): Promise<IteratorResult<unknown>> {
-    checkTimeout(timeoutMs, "next timeout");
+    timeoutMs = checkTimeout(timeoutMs, "next timeout");
     if (this.#waiters.length === 0) {
       const t = this.#take();
       if (t) {

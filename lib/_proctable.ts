@@ -101,5 +101,13 @@ export function setHalt(fn: () => never): void {
  * control, so every blocking wait calls this between slices.
  */
 export function haltIfEnded(): void {
-  if (selfIdent !== 0 && halt && !isIdentAlive(selfIdent)) halt();
+  if (halt && selfEnded()) halt();
+}
+
+/**
+ * True in a process that was ended from outside but still runs (busy in
+ * synchronous code): what it held has been, or may be, taken over.
+ */
+export function selfEnded(): boolean {
+  return selfIdent !== 0 && !isIdentAlive(selfIdent);
 }

@@ -48,7 +48,7 @@ export function waitAsync(
   timeoutMs?: number,
   holds = true,
 ): Promise<WaitResult> | WaitResult {
-  const ms = timeoutMs === undefined || timeoutMs === Infinity
+  const ms = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
     ? undefined
     : Math.max(0, timeoutMs);
   const r = Atomics.waitAsync(i32, index, expected, ms);
@@ -136,9 +136,15 @@ export function onBlockingWait(hook: () => boolean): void {
   blockingHooks.push(hook);
 }
 
+/**
+ * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): Deno's and
+ * Node's `setTimeout` fire at once past it. A longer timeout waits forever.
+ */
+export const MAX_TIMER_MS = 0x7fffffff;
+
 /** A deadline from a timeout in ms; `Infinity` when there is none. */
 export function deadline(timeoutMs?: number): number {
-  return timeoutMs === undefined || timeoutMs === Infinity
+  return timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
     ? Infinity
     : performance.now() + Math.max(0, timeoutMs);
 }
@@ -149,16 +155,40 @@ export function sliceUntil(deadline: number): number {
   return Math.max(0, Math.min(SLICE_MS, left));
 }
 
-/** Rejects a timeout that is not a non-negative number (or undefined). */
-export function checkTimeout(timeoutMs: unknown, what = "timeout"): void {
-  if (timeoutMs === undefined) return;
-  if (
-    typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0
-  ) {
-    throw new RangeError(
-      `${what} must be a non-negative number of milliseconds or undefined (wait forever), got ${
-        String(timeoutMs)
-      }`,
-    );
+/**
+ * The one check of a timeout, for every wait of the module: returns it in
+ * ms, or `undefined` for "forever" (undefined, `Infinity`, or longer than a
+ * timer can wait, see {@linkcode MAX_TIMER_MS}). Throws a TypeError for a
+ * non-number and a RangeError for NaN or a negative number, naming `what`
+ * and the value.
+ */
+export function checkTimeout(
+  timeoutMs: unknown,
+  what = "timeout",
+): number | undefined {
+  if (timeoutMs === undefined) return undefined;
+  if (typeof timeoutMs === "number" && timeoutMs >= 0) {
+    return timeoutMs > MAX_TIMER_MS ? undefined : timeoutMs;
   }
+  const fix =
+    `${what} must be a non-negative number of milliseconds or undefined (wait forever), got ${
+      show(timeoutMs)
+    }`;
+  throw typeof timeoutMs === "number" ? new RangeError(fix) : new TypeError(
+    typeof timeoutMs === "string" && timeoutMs.trim() !== "" &&
+      !Number.isNaN(Number(timeoutMs))
+      ? `${fix}: pass the number ${Number(timeoutMs)}, not a string`
+      : fix,
+  );
+}
+
+/** A value as an error message shows it: a string quoted, an object by its kind. */
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "function") return "a function";
+  if (typeof v === "symbol") return String(v);
+  if (v === null || typeof v !== "object") return String(v);
+  const name = (v as { constructor?: { name?: string } }).constructor?.name;
+  return name ? `a ${name}` : "an object";
 }

@@ -378,8 +378,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    */
   async poll(timeoutMs = 0): Promise<boolean> {
     const inbox = this.#check();
-    checkTimeout(timeoutMs, "poll timeout");
-    const end = deadline(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs, "poll timeout"));
     while (true) {
       if (this.#buffer.length > 0) return true;
       const v = this.#take(inbox);

@@ -68,6 +68,7 @@ import {
   resolveClass,
   type TargetRef,
 } from "./_target.ts";
+import { checkTimeout, deadline, MAX_TIMER_MS } from "./_wait.ts";
 
 export type { Address, ProxyChannel } from "./_manager_channel.ts";
 
@@ -1227,20 +1228,7 @@ export class ConditionProxy extends BaseProxy {
         }`,
       );
     }
-    if (
-      timeoutMs !== undefined &&
-      (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) ||
-        timeoutMs < 0)
-    ) {
-      throw new RangeError(
-        `waitFor(): timeout must be a non-negative number of milliseconds or undefined (wait forever), got ${
-          String(timeoutMs)
-        }`,
-      );
-    }
-    const end = timeoutMs === undefined || timeoutMs === Infinity
-      ? Infinity
-      : performance.now() + timeoutMs;
+    const end = deadline(checkTimeout(timeoutMs, "waitFor() timeout"));
     let result = await predicate();
     while (!result) {
       const left = end === Infinity ? undefined : end - performance.now();
@@ -1820,13 +1808,11 @@ export class Manager implements AsyncDisposable {
     }
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
-    const timeout = options.timeoutMs ?? 10_000;
-    if (typeof timeout !== "number" || !(timeout > 0)) {
-      throw new RangeError(
-        `timeoutMs must be a positive number of milliseconds, got ${
-          String(timeout)
-        }`,
-      );
+    // Longer than a timer holds: as long as one does.
+    const timeout = checkTimeout(options.timeoutMs ?? 10_000, "timeoutMs") ??
+      MAX_TIMER_MS;
+    if (timeout === 0) {
+      throw new RangeError("timeoutMs must be more than 0 ms, got 0");
     }
     const channel = new TcpChannel(
       address,

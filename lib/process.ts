@@ -365,7 +365,7 @@ export class Process<A extends unknown[] = any[]> {
   async join(timeoutMs?: number): Promise<void> {
     const s = stateOf(this);
     checkOpen(this);
-    checkTimeout(timeoutMs, "join timeout");
+    timeoutMs = checkTimeout(timeoutMs, "join timeout");
     if (s.self) throw new ProcessError("a process cannot join itself");
     if (s.parentView) throw new ProcessError("can only join a child process");
     if (!s.started) throw new ProcessError("can only join a started process");

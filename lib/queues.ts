@@ -156,9 +156,9 @@ function parseBlock(
       }`,
     );
   }
-  checkTimeout(options.timeout, `${what} timeout`);
+  const timeout = checkTimeout(options.timeout, `${what} timeout`);
   const block = options.block ?? true;
-  return { block, until: block ? deadline(options.timeout) : 0 };
+  return { block, until: block ? deadline(timeout) : 0 };
 }
 
 /**

@@ -24,12 +24,18 @@
  * @module
  */
 
-import { BrokenBarrierError, ProcessError, TimeoutError } from "./errors.ts";
+import {
+  BrokenBarrierError,
+  ProcessError,
+  TargetNotExportedError,
+  TimeoutError,
+} from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
-import { isIdentAlive } from "./_proctable.ts";
+import { haltIfEnded, isIdentAlive } from "./_proctable.ts";
 import {
   checkTimeout,
   deadline,
+  SLICE_MS,
   sliceUntil,
   waitAsync,
   waitSync,
@@ -115,6 +121,31 @@ function words(bytes: number): Int32Array {
   return new Int32Array(buffer);
 }
 
+/**
+ * {@linkcode words} over a growable buffer, for the tables of waiters and
+ * holders: they grow (in every process at once) as more processes use them.
+ */
+function growableWords(bytes: number, maxBytes: number): Int32Array {
+  const buffer = adopted ??
+    new SharedArrayBuffer(bytes, { maxByteLength: maxBytes });
+  adopted = undefined;
+  return new Int32Array(buffer); // tracks the buffer's length
+}
+
+/** Grows `w` to at least `n` words (doubling); false when at its limit. */
+function grow(w: Int32Array, n: number): boolean {
+  const sab = w.buffer as SharedArrayBuffer;
+  const want = Math.min(Math.max(n * 4, 2 * sab.byteLength), sab.maxByteLength);
+  if (sab.byteLength < want) {
+    try {
+      sab.grow(want);
+    } catch {
+      // Another process grew it meanwhile.
+    }
+  }
+  return w.length >= n;
+}
+
 function adopt<T>(buffer: SharedArrayBuffer, make: () => T): T {
   adopted = buffer;
   try {
@@ -128,9 +159,12 @@ function adopt<T>(buffer: SharedArrayBuffer, make: () => T): T {
 function acquireTimeout(
   options: AcquireOptions | undefined,
 ): number | undefined {
+  // A process terminated while busy runs on: it must not take (or, once
+  // taken over, share) a lock the others now hold. Halt it instead.
+  haltIfEnded();
   if (options === undefined) return undefined;
-  checkTimeout(options.timeout);
-  return options.blocking === false ? 0 : options.timeout;
+  const timeout = checkTimeout(options.timeout);
+  return options.blocking === false ? 0 : timeout;
 }
 
 function notHeld(what: string, timeout: number | undefined): TimeoutError {
@@ -492,8 +526,10 @@ const S_SLEEPERS = 1;
 const S_ABANDONED = 2;
 const S_CAP = 3; // most units one process is recorded as holding: the start value
 const S_MAX = 4; // BoundedSemaphore's bound, -1 when unbounded
-const S_SLOTS = 8; // then HOLDERS pairs (ident + 1, units held)
-const HOLDERS = 64;
+const S_SLOTS = 8; // then pairs (ident + 1, units held), a table that grows
+const S_FIRST_BYTES = (S_SLOTS + 2 * 64) * 4;
+// As many holders as processes can be alive at once (see _proctable.ts).
+const S_MAX_BYTES = (S_SLOTS + 2 * 65536) * 4;
 const RECLAIMING = -1;
 
 let semWords: (sem: Semaphore) => Int32Array;
@@ -516,9 +552,12 @@ function checkCount(value: unknown, what: string): number {
  * waiting while there is none.
  *
  * Units taken by a process are recorded (up to the start value per process,
- * in up to 64 processes at once); when a process ends holding some, a waiter
- * gives them back and {@linkcode Semaphore.abandoned} counts it. A semaphore
- * that starts at 0 and is used to signal between processes records nothing.
+ * in any number of processes); when a process ends holding some, a waiter
+ * gives them back and {@linkcode Semaphore.abandoned} counts it. A release
+ * by a process that holds none (Python allows it) forgets a unit of a
+ * process that ended, else of another holder, so no unit comes back twice.
+ * A semaphore that starts at 0 and is used to signal between processes
+ * records nothing.
  *
  * @example
  * ```ts
@@ -545,7 +584,7 @@ export class Semaphore {
   constructor(value = 1) {
     checkCount(value, "Semaphore value");
     const fresh = adopted === undefined;
-    this.#w = words((S_SLOTS + 2 * HOLDERS) * 4);
+    this.#w = growableWords(S_FIRST_BYTES, S_MAX_BYTES);
     if (fresh) {
       this.#w[S_VALUE] = value;
       this.#w[S_CAP] = value;
@@ -580,16 +619,47 @@ export class Semaphore {
     if (this.#slot >= 0 && Atomics.load(w, this.#slot) === me) {
       return this.#slot;
     }
-    const end = S_SLOTS + 2 * HOLDERS;
-    for (let i = S_SLOTS; i < end; i += 2) {
+    for (let i = S_SLOTS; i < w.length; i += 2) {
       if (Atomics.load(w, i) === me) return this.#slot = i;
     }
     if (!claim) return -1;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let i = S_SLOTS; i < end; i += 2) {
+    for (let reclaimed = false;;) {
+      for (let i = S_SLOTS; i < w.length; i += 2) {
         if (Atomics.compareExchange(w, i, 0, me) === 0) return this.#slot = i;
       }
-      this.#reclaim();
+      // Full: free the slots of processes that ended, then grow.
+      if (!reclaimed) reclaimed = (this.#reclaim(), true);
+      else if (!grow(w, w.length + 2)) return -1;
+    }
+  }
+
+  /** Takes one unit off the record at `slot`; false when it holds none. */
+  #forgetAt(slot: number): boolean {
+    const w = this.#w;
+    for (;;) {
+      const held = Atomics.load(w, slot + 1);
+      if (held <= 0) return false;
+      if (Atomics.compareExchange(w, slot + 1, held, held - 1) === held) {
+        return true;
+      }
+    }
+  }
+
+  /**
+   * Forgets one recorded unit for a release: this process's own, else (a
+   * release for another process) one of a process that ended, else one of
+   * any holder. Returns the slot, -1 when no unit is recorded.
+   */
+  #forget(): number {
+    const w = this.#w;
+    const mine = this.#mySlot(false);
+    if (mine >= 0 && this.#forgetAt(mine)) return mine;
+    for (const ended of [true, false]) {
+      for (let i = S_SLOTS; i < w.length; i += 2) {
+        const id = Atomics.load(w, i);
+        if (id <= 0 || i === mine || isIdentAlive(id - 1) === ended) continue;
+        if (this.#forgetAt(i)) return i;
+      }
     }
     return -1;
   }
@@ -598,20 +668,34 @@ export class Semaphore {
   #reclaim(): boolean {
     const w = this.#w;
     let any = false;
-    for (let i = S_SLOTS; i < S_SLOTS + 2 * HOLDERS; i += 2) {
+    for (let i = S_SLOTS; i < w.length; i += 2) {
       const id = Atomics.load(w, i);
       if (id <= 0 || isIdentAlive(id - 1)) continue;
       if (Atomics.compareExchange(w, i, id, RECLAIMING) !== id) continue;
       const units = Atomics.exchange(w, i + 1, 0);
       Atomics.store(w, i, 0);
       if (units > 0) {
-        Atomics.add(w, S_VALUE, units);
-        Atomics.notify(w, S_VALUE, units);
+        this.#giveBack(units);
         abandonedBy(w, S_ABANDONED, "Semaphore", id - 1, this.#warn);
         any = true;
       }
     }
     return any;
+  }
+
+  /** Adds `units` to the value (a BoundedSemaphore's never past its bound). */
+  #giveBack(units: number): void {
+    const w = this.#w;
+    const max = w[S_MAX];
+    for (;;) {
+      const v = Atomics.load(w, S_VALUE);
+      const n = max < 0 ? units : Math.min(units, max - v);
+      if (n <= 0) return;
+      if (Atomics.compareExchange(w, S_VALUE, v, v + n) === v) {
+        Atomics.notify(w, S_VALUE, n);
+        return;
+      }
+    }
   }
 
   #step(end: number): number | boolean {
@@ -666,24 +750,13 @@ export class Semaphore {
     const max = w[S_MAX];
     if (max >= 0 && Atomics.load(w, S_VALUE) >= max) throw tooMany(max);
     // Forget the unit first: dying in between leaks one rather than adds one.
-    const slot = w[S_CAP] === 0 ? -1 : this.#mySlot(false);
-    let recorded = false;
-    if (slot >= 0) {
-      for (;;) {
-        const held = Atomics.load(w, slot + 1);
-        if (held <= 0) break;
-        if (Atomics.compareExchange(w, slot + 1, held, held - 1) === held) {
-          recorded = true;
-          break;
-        }
-      }
-    }
+    const slot = w[S_CAP] === 0 ? -1 : this.#forget();
     if (max < 0) Atomics.add(w, S_VALUE, 1);
     else {
       for (;;) {
         const v = Atomics.load(w, S_VALUE);
         if (v >= max) {
-          if (recorded) Atomics.add(w, slot + 1, 1);
+          if (slot >= 0) Atomics.add(w, slot + 1, 1);
           throw tooMany(max);
         }
         if (Atomics.compareExchange(w, S_VALUE, v, v + 1) === v) break;
@@ -817,7 +890,7 @@ export class Event {
 
   /** Waits until the flag is set; resolves `false` when `timeoutMs` ran out first. */
   async wait(timeoutMs?: number): Promise<boolean> {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     const w = this.#w;
     const end = deadline(timeoutMs);
     while (Atomics.load(w, 0) !== 1) {
@@ -830,7 +903,7 @@ export class Event {
 
   /** {@linkcode Event.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs?: number): boolean {
-    checkTimeout(timeoutMs);
+    timeoutMs = checkTimeout(timeoutMs);
     const w = this.#w;
     const end = deadline(timeoutMs);
     while (Atomics.load(w, 0) !== 1) {
@@ -864,10 +937,16 @@ registerRebuilder(
 
 // --- Condition --------------------------------------------------------------
 
-const C_SEQ = 0; // bumped by each notify; waiters sleep on it
-const C_STATE = 1; // sleepers not yet notified (low 16 bits) | wake tokens << 16
-const TOKEN = 1 << 16;
-const SLEEPERS = TOKEN - 1;
+// A table of waiters, one slot each (two words: the waiter's process as
+// ident + 1, 0 when free; its ticket while it waits, NOTIFIED once notified).
+// A waiter sleeps on its own slot, so notify(n) wakes exactly the n it picks,
+// and a waiter whose process ended is seen as such and never picked.
+const C_TICKET = 0; // the next waiter's ticket: notify picks the oldest first
+const C_SLOTS = 2;
+const C_FIRST_BYTES = (C_SLOTS + 2 * 8) * 4;
+const C_MAX_BYTES = (C_SLOTS + 2 * 65536) * 4;
+const NOTIFIED = -1;
+const TICKETS = 0x3fffffff;
 
 /**
  * A condition variable shared between processes (Python's
@@ -906,7 +985,7 @@ export class Condition {
         }`,
       );
     }
-    this.#w = words(8);
+    this.#w = growableWords(C_FIRST_BYTES, C_MAX_BYTES);
     this.#lock = lock ?? new RLock();
   }
 
@@ -940,12 +1019,31 @@ export class Condition {
     return this.#lock.holdSync(options);
   }
 
-  #enter(what: string, timeoutMs: number | undefined): [number, number] {
+  /** Takes a waiter's slot (under the lock); returns it, its ticket and the lock's level. */
+  #enter(
+    what: string,
+    timeoutMs: number | undefined,
+  ): [number, number, number] {
     checkTimeout(timeoutMs);
     this.#mustHold(what);
-    const reg = Atomics.load(this.#w, C_SEQ);
-    Atomics.add(this.#w, C_STATE, 1);
-    return [reg, releaseAll(this.#lock)];
+    const w = this.#w;
+    const ticket = (Atomics.add(w, C_TICKET, 1) & TICKETS) + 1;
+    const me = selfMark();
+    for (;;) {
+      for (let i = C_SLOTS; i < w.length; i += 2) {
+        const mark = Atomics.load(w, i);
+        // A free slot, or one a waiter whose process ended left.
+        if (mark !== 0 && (mark < 0 || isIdentAlive(mark - 1))) continue;
+        if (Atomics.compareExchange(w, i, mark, me) !== mark) continue;
+        Atomics.store(w, i + 1, ticket);
+        return [i, ticket, releaseAll(this.#lock)];
+      }
+      if (!grow(w, w.length + 2)) {
+        throw new ProcessError(
+          `Condition.${what}(): more than 65536 waiters at once`,
+        );
+      }
+    }
   }
 
   #mustHold(what: string): void {
@@ -957,30 +1055,20 @@ export class Condition {
   }
 
   /**
-   * One look at the condition's words: `true` notified, `false` timed out
-   * (having given its place back), or the sequence value to sleep on.
+   * One look at this waiter's slot: `true` notified, `false` timed out, both
+   * having given the slot back; else keep sleeping (on the ticket).
    */
-  #look(reg: number, end: number): boolean | number {
+  #look(slot: number, ticket: number, end: number): boolean | undefined {
     const w = this.#w;
-    for (;;) {
-      const seq = Atomics.load(w, C_SEQ);
-      const st = Atomics.load(w, C_STATE);
-      if (seq !== reg && st >= TOKEN) {
-        // A notify came after we began waiting, and a token is left: take it.
-        if (Atomics.compareExchange(w, C_STATE, st, st - TOKEN) === st) {
-          return true;
-        }
-        continue;
-      }
-      if (performance.now() < end) return seq;
-      // Timed out: give back our sleeper place, or (when every sleeper was
-      // notified meanwhile, us included) take a token after all.
-      if (st === 0) return false; // (cannot happen: we are counted)
-      const next = (st & SLEEPERS) > 0 ? st - 1 : st - TOKEN;
-      if (Atomics.compareExchange(w, C_STATE, st, next) === st) {
-        return (st & SLEEPERS) === 0;
-      }
+    let notified = Atomics.load(w, slot + 1) === NOTIFIED;
+    if (!notified) {
+      if (performance.now() < end) return undefined;
+      // Timed out, unless notified just now.
+      notified = Atomics.compareExchange(w, slot + 1, ticket, 0) === NOTIFIED;
     }
+    Atomics.store(w, slot + 1, 0);
+    Atomics.store(w, slot, 0);
+    return notified;
   }
 
   /**
@@ -988,12 +1076,12 @@ export class Condition {
    * lock again. Resolves `true` when notified, `false` on timeout.
    */
   async wait(timeoutMs?: number): Promise<boolean> {
-    const [reg, level] = this.#enter("wait", timeoutMs);
+    const [slot, ticket, level] = this.#enter("wait", timeoutMs);
     const end = deadline(timeoutMs);
-    let r: boolean | number;
+    let r: boolean | undefined;
     try {
-      while (typeof (r = this.#look(reg, end)) === "number") {
-        await waitAsync(this.#w, C_SEQ, r, leftUntil(end));
+      while ((r = this.#look(slot, ticket, end)) === undefined) {
+        await waitAsync(this.#w, slot + 1, ticket, leftUntil(end));
       }
     } finally {
       await this.#lock.acquire();
@@ -1004,12 +1092,12 @@ export class Condition {
 
   /** {@linkcode Condition.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs?: number): boolean {
-    const [reg, level] = this.#enter("wait", timeoutMs);
+    const [slot, ticket, level] = this.#enter("wait", timeoutMs);
     const end = deadline(timeoutMs);
-    let r: boolean | number;
+    let r: boolean | undefined;
     try {
-      while (typeof (r = this.#look(reg, end)) === "number") {
-        waitSync(this.#w, C_SEQ, r, leftUntil(end));
+      while ((r = this.#look(slot, ticket, end)) === undefined) {
+        waitSync(this.#w, slot + 1, ticket, leftUntil(end));
       }
     } finally {
       this.#lock.acquireSync();
@@ -1026,8 +1114,7 @@ export class Condition {
     predicate: () => T | Promise<T>,
     timeoutMs?: number,
   ): Promise<T> {
-    checkTimeout(timeoutMs);
-    const end = deadline(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     let result = await predicate();
     while (!result) {
       const left = leftUntil(end);
@@ -1040,8 +1127,7 @@ export class Condition {
 
   /** {@linkcode Condition.waitFor} that blocks the thread. */
   waitForSync<T>(predicate: () => T, timeoutMs?: number): T {
-    checkTimeout(timeoutMs);
-    const end = deadline(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     let result = predicate();
     while (!result) {
       const left = leftUntil(end);
@@ -1057,17 +1143,26 @@ export class Condition {
     if (n !== Infinity) checkCount(n, "notify(n): n");
     this.#mustHold(n === Infinity ? "notifyAll" : "notify");
     const w = this.#w;
-    for (;;) {
-      const st = Atomics.load(w, C_STATE);
-      const k = Math.min(n, st & SLEEPERS);
-      if (k === 0) return;
-      if (Atomics.compareExchange(w, C_STATE, st, st - k + k * TOKEN) === st) {
-        break;
+    const now = Atomics.load(w, C_TICKET);
+    // Waiters register under the lock, which we hold: these are the waiters
+    // of now. [age, slot, ticket], of live processes only.
+    const waiting: [number, number, number][] = [];
+    for (let i = C_SLOTS; i < w.length; i += 2) {
+      const mark = Atomics.load(w, i);
+      const ticket = Atomics.load(w, i + 1);
+      if (mark <= 0 || ticket <= 0 || !isIdentAlive(mark - 1)) continue;
+      waiting.push([(now - ticket) & TICKETS, i, ticket]);
+    }
+    if (waiting.length > n) waiting.sort((a, b) => b[0] - a[0]);
+    let left = n;
+    for (const [, i, ticket] of waiting) {
+      if (left === 0) break;
+      // (A waiter that timed out meanwhile has taken its ticket back.)
+      if (Atomics.compareExchange(w, i + 1, ticket, NOTIFIED) === ticket) {
+        Atomics.notify(w, i + 1);
+        left--;
       }
     }
-    Atomics.add(w, C_SEQ, 1);
-    // Tokens go to whoever wakes first among the eligible: wake them all.
-    Atomics.notify(w, C_SEQ);
   }
 
   /** Wakes every process waiting now. */
@@ -1116,6 +1211,12 @@ function describe(v: unknown): string {
 
 const B_STATE = 0; // FILLING, DRAINING, RESETTING or BROKEN
 const B_COUNT = 1;
+// Then the parties inside (entered, not yet out), per process: pairs of
+// (ident + 1, 0 when free; how many). A party whose process ended is taken
+// out, and breaks a round it was waiting in.
+const B_SLOTS = 2;
+const B_FIRST_BYTES = (B_SLOTS + 2 * 8) * 4;
+const B_MAX_BYTES = (B_SLOTS + 2 * 65536) * 4;
 const FILLING = 0;
 const DRAINING = 1;
 const RESETTING = -1;
@@ -1139,7 +1240,9 @@ export interface BarrierOptions {
   /**
    * Called by one of the processes when the barrier releases (Python's
    * `action`). It crosses into children by reference, like a Process target:
-   * it must be a function exported from its module.
+   * it must be a function exported from its module. An inline function is
+   * refused ({@linkcode TargetNotExportedError}) when the barrier is sent,
+   * once the lookup that starts with `new Barrier` has found no such export.
    */
   action?: () => unknown;
   /** The module exporting `action`; the caller's module by default. */
@@ -1152,7 +1255,8 @@ export interface BarrierOptions {
  * A barrier for a fixed number of processes (Python's
  * `multiprocessing.Barrier`): each `wait()` blocks until `parties` processes
  * wait, then all go on, each with a distinct index in `0..parties-1`. A
- * timeout, `abort()`, or an `action` that throws breaks it: waits then throw
+ * timeout, `abort()`, an `action` that throws, or a waiting party whose
+ * process ended (or could not load the action) breaks it: waits then throw
  * {@linkcode BrokenBarrierError} until `reset()`.
  *
  * @example
@@ -1180,11 +1284,11 @@ export class Barrier {
         `Barrier parties must be at least 1, got ${parties}`,
       );
     }
-    checkTimeout(options.timeout);
+    const timeout = checkTimeout(options.timeout, "Barrier timeout");
     const rebuilt = barrierParts;
     barrierParts = undefined;
     this.#parties = parties;
-    this.#timeout = options.timeout;
+    this.#timeout = timeout;
     if (rebuilt) {
       this.#w = new Int32Array(rebuilt.w);
       this.#cond = rebuilt.cond;
@@ -1198,7 +1302,7 @@ export class Barrier {
         );
       }
     } else {
-      this.#w = new Int32Array(new SharedArrayBuffer(8));
+      this.#w = growableWords(B_FIRST_BYTES, B_MAX_BYTES);
       this.#cond = new Condition(new Lock());
       if (options.action !== undefined) {
         if (typeof options.action !== "function") {
@@ -1216,6 +1320,7 @@ export class Barrier {
         } catch (e) {
           this.#actionError = e;
         }
+        if (this.#actionRef) this.#checkExported(options.action);
       }
     }
   }
@@ -1237,6 +1342,27 @@ export class Barrier {
     return Atomics.load(this.#w, B_STATE) === BROKEN;
   }
 
+  /**
+   * Looks the action up as a child will, by name; from then on the barrier
+   * refuses to be sent when that does not find this very function (an
+   * inline `action: () => ...` is named "action" but exported by no one).
+   */
+  #checkExported(action: () => unknown): void {
+    const ref = this.#actionRef!;
+    resolveRef(ref).then(
+      (found) => {
+        if (found !== action) {
+          this.#actionError = new TargetNotExportedError(
+            ref.module,
+            ref.name,
+            "a Barrier's action crosses into a child by name, as a Process target does",
+          );
+        }
+      },
+      (e) => this.#actionError = e,
+    );
+  }
+
   async #loadAction(): Promise<(() => unknown) | undefined> {
     if (this.#action || !this.#actionRef) return this.#action;
     const fn = await resolveRef(this.#actionRef);
@@ -1250,20 +1376,24 @@ export class Barrier {
    * (default: the barrier's `timeout`) runs out.
    */
   async wait(timeoutMs: number | undefined = this.#timeout): Promise<number> {
-    checkTimeout(timeoutMs);
-    const action = await this.#loadAction();
-    const cond = this.#cond, w = this.#w;
+    const end = deadline(checkTimeout(timeoutMs));
+    let action: (() => unknown) | undefined;
+    try {
+      action = await this.#loadAction();
+    } catch (e) {
+      await this.abort(); // this party will not come: the others must not wait
+      throw e;
+    }
+    const cond = this.#cond;
     using _ = await cond.hold();
-    while (isPassing(w)) await cond.wait(); // it drains or resets: not yet
+    // It drains or resets: not yet.
+    while (this.#stillPassing(end)) await cond.wait(sweepSlice(end));
     const index = this.#enter();
     try {
       if (index + 1 === this.#parties) this.#release(action);
       else {
-        const released = await cond.waitFor(
-          () => w[B_STATE] !== FILLING,
-          timeoutMs,
-        );
-        this.#released(released);
+        while (this.#stillFilling(end)) await cond.wait(sweepSlice(end));
+        this.#released();
       }
       return index;
     } finally {
@@ -1273,23 +1403,23 @@ export class Barrier {
 
   /** {@linkcode Barrier.wait} that blocks the thread (`Atomics.wait`). */
   waitSync(timeoutMs: number | undefined = this.#timeout): number {
-    checkTimeout(timeoutMs);
+    const end = deadline(checkTimeout(timeoutMs));
     if (this.#actionRef && !this.#action) {
+      this.abortSync(); // this party will not come: the others must not wait
       throw new ProcessError(
         "Barrier.waitSync(): this process has not loaded the barrier's action yet; " +
           "use `await barrier.wait()` here",
       );
     }
-    const cond = this.#cond, w = this.#w;
+    const cond = this.#cond;
     using _ = cond.holdSync();
-    while (isPassing(w)) cond.waitSync();
+    while (this.#stillPassing(end)) cond.waitSync(sweepSlice(end));
     const index = this.#enter();
     try {
       if (index + 1 === this.#parties) this.#release(this.#action);
       else {
-        this.#released(
-          cond.waitForSync(() => w[B_STATE] !== FILLING, timeoutMs),
-        );
+        while (this.#stillFilling(end)) cond.waitSync(sweepSlice(end));
+        this.#released();
       }
       return index;
     } finally {
@@ -1299,9 +1429,87 @@ export class Barrier {
 
   // The steps of Python's Barrier.wait, each run under the condition's lock.
 
+  /**
+   * True while the last round drains or resets (and `end` is not past: then
+   * the barrier breaks, since this party gives up).
+   */
+  #stillPassing(end: number): boolean {
+    this.#sweep();
+    if (!isPassing(this.#w)) return false;
+    if (performance.now() >= end) {
+      this.#break();
+      throw broken();
+    }
+    return true;
+  }
+
+  /** True while the round this party is in fills; breaks it when `end` passed. */
+  #stillFilling(end: number): boolean {
+    this.#sweep();
+    if (this.#w[B_STATE] !== FILLING) return false;
+    if (performance.now() >= end) {
+      this.#break();
+      throw broken();
+    }
+    return true;
+  }
+
   #enter(): number {
-    if (this.#w[B_STATE] !== FILLING) throw broken();
-    return this.#w[B_COUNT]++;
+    this.#sweep();
+    const w = this.#w;
+    if (w[B_STATE] !== FILLING) throw broken();
+    this.#count(1);
+    return w[B_COUNT]++;
+  }
+
+  /** Counts a party of this process in (+1) or out (-1) in the table of parties inside. */
+  #count(d: 1 | -1): void {
+    const w = this.#w;
+    const me = selfMark();
+    let free = -1;
+    for (;;) {
+      for (let i = B_SLOTS; i < w.length; i += 2) {
+        const mark = w[i];
+        if (mark === me) {
+          if ((w[i + 1] += d) === 0) w[i] = 0;
+          return;
+        }
+        if (mark === 0 && free < 0) free = i;
+      }
+      if (d < 0) return; // taken out already: our process was seen ended
+      if (free >= 0) {
+        w[free] = me;
+        w[free + 1] = 1;
+        return;
+      }
+      if (!grow(w, w.length + 2)) {
+        throw new ProcessError("Barrier: more than 65536 processes inside");
+      }
+    }
+  }
+
+  /**
+   * Takes out the parties of processes that ended: a round they were
+   * waiting in breaks (they will never go on), a round passing them ends
+   * without them. Under the lock.
+   */
+  #sweep(): void {
+    const w = this.#w;
+    let gone = 0;
+    for (let i = B_SLOTS; i < w.length; i += 2) {
+      const mark = w[i];
+      if (mark === 0 || isIdentAlive(mark - 1)) continue;
+      gone += w[i + 1];
+      w[i] = 0;
+      w[i + 1] = 0;
+    }
+    if (gone === 0) return;
+    w[B_COUNT] = Math.max(0, w[B_COUNT] - gone);
+    if (w[B_STATE] === FILLING) this.#break();
+    else if (w[B_COUNT] === 0 && isPassing(w)) {
+      w[B_STATE] = FILLING;
+      this.#cond.notifyAll();
+    }
   }
 
   #release(action: (() => unknown) | undefined): void {
@@ -1315,16 +1523,13 @@ export class Barrier {
     this.#cond.notifyAll();
   }
 
-  #released(inTime: boolean): void {
-    if (!inTime) {
-      this.#break();
-      throw broken();
-    }
+  #released(): void {
     if (this.#w[B_STATE] < 0) throw broken();
   }
 
   #exit(): void {
     const w = this.#w;
+    this.#count(-1);
     // The last one out ends draining or resetting.
     if (--w[B_COUNT] === 0 && isPassing(w)) {
       w[B_STATE] = FILLING;
@@ -1407,13 +1612,21 @@ export class Barrier {
   }
 }
 
+/**
+ * How long a barrier wait sleeps before it looks again for parties whose
+ * process ended (they never notify), and not past `end`.
+ */
+function sweepSlice(end: number): number {
+  return Math.max(0, Math.min(4 * SLICE_MS, end - performance.now()));
+}
+
 function isPassing(w: Int32Array): boolean {
   return w[B_STATE] === DRAINING || w[B_STATE] === RESETTING;
 }
 
 function broken(): BrokenBarrierError {
   return new BrokenBarrierError(
-    "the barrier is broken (a wait timed out, abort() was called, or its action threw); reset() it to use it again",
+    "the barrier is broken (a wait timed out, abort() was called, its action threw, or a waiting party's process ended); reset() it to use it again",
   );
 }
 

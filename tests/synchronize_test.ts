@@ -9,6 +9,7 @@ import {
   Process,
   ProcessError,
   RawValue,
+  reduceSymbol,
   RLock,
   Semaphore,
   SharedArray,
@@ -17,7 +18,10 @@ import {
   Value,
 } from "../mod.ts";
 import {
+  acquireAndEnd,
   actionRunsHere,
+  busyHolder,
+  busyThenAcquire,
   consume,
   consumeSync,
   holdThenEnd,
@@ -26,8 +30,16 @@ import {
   onRelease,
   passBarrier,
   waitEvent,
+  waitOnCondition,
 } from "./fixtures/sync_targets.ts";
 import { runDeno, runTask } from "./_run_task.ts";
+import { bounded } from "./_bounded.ts";
+import {
+  allocateIdent,
+  attachTable,
+  markDead,
+  tableBuffer,
+} from "../lib/_proctable.ts";
 
 const T = 20_000; // bound of every wait in this file
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);
@@ -422,4 +434,215 @@ Deno.test("example:lock: one process at a time; a dead holder does not block", a
     /^Process-\d+ was terminated while holding the lock$/,
   );
   assert.equal(lines[14], "main claimed the lock anyway; lock.abandoned = 1");
+});
+
+Deno.test("a terminated holder still running does not release the lock of the process that took it over", async () => {
+  const lock = new Lock();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const p = await start(busyHolder, [lock, flag]);
+  for (let i = 0; i < 4_000 && Atomics.load(flag, 0) !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(Atomics.load(flag, 0), 1, "the child took the lock");
+  const warned = await captureWarn(async () => {
+    p.terminate(); // marks it ended; it runs on, busy
+    assert.equal(await lock.acquire({ timeout: T }), true); // taken over
+  });
+  assert.equal(lock.abandoned, 1);
+  assert.equal(warned.length, 1);
+  Atomics.store(flag, 0, 2); // the child goes on to release()
+  // Until its release() returned (it must not) or had time to.
+  for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(lock.acquireSync({ blocking: false }), false, "still ours");
+  assert.equal(Atomics.load(flag, 0), 3, "halted in release()");
+  lock.release();
+  await p.join(T);
+  assert.equal(p.exitCode, -15);
+});
+
+/** Polls `f` every few ms until it is true (at most `T`); asserts it became true. */
+async function until(f: () => boolean, what: string): Promise<void> {
+  const end = performance.now() + T;
+  while (!f() && performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.ok(f(), what);
+}
+
+Deno.test("a terminated process still running is halted when it tries to take a lock", async () => {
+  const lock = new Lock();
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const p = await start(busyThenAcquire, [lock, flag]);
+  await until(() => Atomics.load(flag, 0) === 1, "the child runs");
+  p.terminate();
+  Atomics.store(flag, 0, 2);
+  for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(Atomics.load(flag, 0), 3, "halted in acquire()");
+  assert.equal(lock.acquireSync({ blocking: false }), true, "never taken");
+  assert.equal(lock.abandoned, 0);
+  lock.release();
+  await p.join(T);
+});
+
+Deno.test("Condition: a waiter that was terminated takes no notify, and notify(1) wakes one of the live ones", async () => {
+  // Over a Lock: two waiters of one process share an RLock's ownership.
+  {
+    const cond = new Condition(new Lock());
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const p = await start(waitOnCondition, [cond, flag]);
+    await until(() => Atomics.load(flag, 0) === 1, "the child waits");
+    {
+      using _ = await cond.hold(); // the child released it in wait()
+    }
+    p.terminate();
+    await p.join(T);
+    {
+      using _ = await cond.hold();
+      cond.notify(); // nobody alive waits: a no-op
+    }
+    let waiting = 0;
+    let woken = 0;
+    const waiters = [0, 1].map(async () => {
+      using _ = await cond.hold();
+      waiting++;
+      if (await cond.wait(T)) woken++;
+    });
+    await until(() => waiting === 2, "both wait");
+    {
+      using _ = await cond.hold(); // both are in wait(): they released it
+      cond.notify(1);
+    }
+    await until(() => woken > 0, "one wakes");
+    await new Promise((r) => setTimeout(r, 50)); // room for a wrong second one
+    assert.equal(woken, 1, "notify(1) woke one");
+    {
+      using _ = await cond.hold();
+      cond.notifyAll();
+    }
+    await Promise.all(waiters);
+    assert.equal(woken, 2);
+  }
+});
+
+Deno.test("Barrier: a party whose process ended breaks the round for the others, whether they wait already or come after", async () => {
+  for (const waitingFirst of [true, false]) {
+    const barrier = new Barrier(3);
+    const out = new SharedArray("i", 2);
+    const first = waitingFirst ? barrier.wait() : undefined;
+    const p = await start(passBarrier, [barrier, out, 0, false]);
+    await until(() => barrier.nWaiting === (waitingFirst ? 2 : 1), "waits");
+    p.terminate();
+    await p.join(T);
+    try {
+      if (first) await assert.rejects(bounded(first), BrokenBarrierError);
+      // No round goes through counting the dead party.
+      const late = await bounded(
+        Promise.allSettled([barrier.wait(), barrier.wait()]),
+      );
+      for (const r of late) {
+        assert.ok(
+          r.status === "rejected" && r.reason instanceof BrokenBarrierError,
+        );
+      }
+      assert.equal(barrier.broken, true);
+      await barrier.reset();
+      // Three live parties with a timeout: they pass, as ever.
+      const idx = await bounded(
+        Promise.all([
+          barrier.wait(1000),
+          barrier.wait(1000),
+          barrier.wait(1000),
+        ]),
+      );
+      assert.deepEqual(idx.sort(), [0, 1, 2]);
+    } finally {
+      await barrier.abort(); // (before the fix: let what still waits go)
+    }
+  }
+});
+
+Deno.test("Barrier: an inline action breaks the barrier when a child cannot load it, then is refused when sent", async () => {
+  const barrier = new Barrier(2, { action: () => {} }); // named "action", exported by no one
+  const out = new SharedArray("i", 2);
+  const p = await start(passBarrier, [barrier, out, 0, false]);
+  try {
+    await assert.rejects(bounded(barrier.wait()), BrokenBarrierError);
+  } finally {
+    await barrier.abort();
+  }
+  await p.join(T);
+  assert.notEqual(p.exitCode, 0); // TargetNotExportedError in the child
+  // Once the parent has looked the action up, the barrier is not sent.
+  const end = performance.now() + T;
+  let refused: unknown;
+  while (refused === undefined && performance.now() < end) {
+    try {
+      barrier[reduceSymbol]();
+      await new Promise((r) => setTimeout(r, 5));
+    } catch (e) {
+      refused = e;
+    }
+  }
+  assert.ok(refused instanceof TargetNotExportedError, String(refused));
+  assert.match(String(refused), /'action' is not exported/);
+  const again = new Process({
+    target: passBarrier,
+    args: [barrier, out, 0, false],
+    module,
+  });
+  await assert.rejects(async () => await again.start(), TargetNotExportedError);
+});
+
+Deno.test("Semaphore: a unit released for a process that ended is not also given back from it: never two holders", async () => {
+  for (const sem of [new Semaphore(1), new BoundedSemaphore(1)]) {
+    const label = sem.constructor.name;
+    const p = await start(acquireAndEnd, [sem]);
+    await p.join(T);
+    assert.equal(p.exitCode, 0, label);
+    assert.equal(sem.getValue(), 0, label);
+    sem.release(); // for the child, which ended holding it (Python allows this)
+    assert.equal(await sem.acquire({ timeout: T }), true, label);
+    // The one unit is held here: nobody else may take one, now or later.
+    assert.equal(await sem.acquire({ timeout: 200 }), false, label);
+    assert.equal(sem.acquireSync({ timeout: 50 }), false, label);
+    assert.equal(sem.getValue(), 0, label);
+    assert.equal(sem.abandoned, 0, label);
+    sem.release();
+    assert.equal(sem.getValue(), 1, label);
+  }
+});
+
+/** Runs `fn` as the process `ident` would (its marks in shared words), then as main again. */
+function asProcess(ident: number, fn: () => void): void {
+  attachTable(tableBuffer(), ident);
+  try {
+    fn();
+  } finally {
+    attachTable(tableBuffer(), 0);
+  }
+}
+
+Deno.test("Semaphore: every unit held by processes that ended comes back, however many held one", async () => {
+  const sem = new Semaphore(100);
+  const holders = Array.from({ length: 70 }, () => allocateIdent());
+  for (const ident of holders) {
+    asProcess(
+      ident,
+      () => assert.equal(sem.acquireSync({ blocking: false }), true),
+    );
+  }
+  assert.equal(sem.getValue(), 30);
+  for (const ident of holders) markDead(ident);
+  const warned = await captureWarn(async () => {
+    for (let i = 0; i < 100; i++) {
+      assert.equal(await sem.acquire({ timeout: 1_000 }), true, `unit ${i}`);
+    }
+  });
+  assert.equal(warned.length, 1);
+  assert.equal(sem.getValue(), 0);
+  assert.equal(sem.abandoned, 70);
 });
