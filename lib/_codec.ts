@@ -1335,7 +1335,9 @@ export class Decoder {
       case T_ARRAY_EX: {
         const length = this.#varint();
         const n = this.#items(2);
-        const a: unknown[] = new Array(length);
+        // Not `new Array(length)`: that allocates its storage up front.
+        const a: unknown[] = [];
+        a.length = length;
         this.#objects[this.#count++] = a;
         for (let i = 0; i < n; i++) {
           const k = this.#key();
