@@ -144,11 +144,11 @@ if (import.meta.main) {
   {
     await using server = await Manager.start({
       address: { hostname: "127.0.0.1", port: 0 },
-      authkey: "bench-key",
+      authkey: "bench-key-of-16-bytes",
     });
     await using client = await Manager.connect({
       address: server.address!,
-      authkey: "bench-key",
+      authkey: "bench-key-of-16-bytes",
     });
     const [echo, close] = await rawTcpEcho();
     try {

@@ -21,7 +21,7 @@ const { values: flags } = parseArgs({
     serve: { type: "boolean", default: false },
     connect: { type: "boolean", default: false },
     port: { type: "string", default: "0" },
-    authkey: { type: "string", default: "abracadabra" },
+    authkey: { type: "string", default: "abracadabra-abracadabra" },
     "no-client": { type: "boolean", default: false },
   },
 });

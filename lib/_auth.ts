@@ -21,7 +21,10 @@ const MESSAGE_LENGTH = 40;
 /** The longest frame allowed while authenticating. */
 const AUTH_FRAME = 256;
 
-/** An authkey as bytes; a string is taken as UTF-8. */
+/** The shortest authkey accepted, in bytes. */
+export const MIN_AUTHKEY = 16;
+
+/** An authkey as bytes; a string is taken as UTF-8. Throws RangeError for a key shorter than {@linkcode MIN_AUTHKEY}. */
 export function authkeyBytes(authkey: unknown, what = "authkey"): Uint8Array {
   let bytes: Uint8Array;
   if (typeof authkey === "string") bytes = enc.encode(authkey);
@@ -31,12 +34,15 @@ export function authkeyBytes(authkey: unknown, what = "authkey"): Uint8Array {
     throw new TypeError(
       `${what} must be a string or a Uint8Array, got ${
         authkey === null ? "null" : typeof authkey
-      }; pass e.g. authkey: "secret" (Python's authkey=b"secret")`,
+      }; pass e.g. authkey: "a-secret-of-16-bytes+" (Python's authkey=b"...")`,
     );
   }
-  if (bytes.length === 0) {
-    throw new TypeError(
-      `${what} must not be empty: anyone could connect; pass a secret shared by both programs`,
+  if (bytes.length < MIN_AUTHKEY) {
+    throw new RangeError(
+      `${what} is ${bytes.length} bytes; it must be at least ${MIN_AUTHKEY}: ` +
+        `a shorter one can be guessed by trying. Make one with ` +
+        `crypto.getRandomValues(new Uint8Array(32)) and share it with the ` +
+        `connecting programs, or use a passphrase of ${MIN_AUTHKEY} characters or more`,
     );
   }
   return bytes;
@@ -153,5 +159,60 @@ export async function answerChallenge(
     throw new AuthenticationError(
       "digest sent was rejected: wrong authkey for this manager",
     );
+  }
+}
+
+/**
+ * Slows down the addresses whose handshakes failed, so a key cannot be
+ * guessed by trying fast: after the n-th failure in a row from an address,
+ * its next handshake waits `baseMs * 2^(n-1)`, up to `maxMs`. Connections
+ * arriving meanwhile wait their turn; one that would wait longer than
+ * `refuseMs` is refused at once, so a flood holds no sockets. Remembers at
+ * most `capacity` addresses (the least recently failed go first), and
+ * forgets an address `forgetMs` after its last turn. A success clears it.
+ */
+export class Backoff {
+  #entries = new Map<string, { failures: number; next: number }>();
+  constructor(
+    readonly baseMs = 20,
+    readonly maxMs = 1000,
+    readonly refuseMs = 10_000,
+    readonly capacity = 4096,
+    readonly forgetMs = 60_000,
+  ) {}
+
+  /** Addresses remembered. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** How long a handshake from `host` must wait first (ms); -1: refuse it now. */
+  wait(host: string, now: number = performance.now()): number {
+    const e = this.#entries.get(host);
+    if (!e) return 0;
+    if (now > e.next + this.forgetMs) {
+      this.#entries.delete(host);
+      return 0;
+    }
+    const wait = Math.max(0, e.next - now);
+    return wait > this.refuseMs ? -1 : wait;
+  }
+
+  /** A handshake from `host` failed: its next one waits longer. */
+  failed(host: string, now: number = performance.now()): void {
+    const e = this.#entries.get(host) ?? { failures: 0, next: now };
+    this.#entries.delete(host);
+    e.failures++;
+    e.next = Math.max(e.next, now) +
+      Math.min(this.baseMs * 2 ** (e.failures - 1), this.maxMs);
+    if (this.#entries.size >= this.capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    this.#entries.set(host, e);
+  }
+
+  /** A handshake from `host` succeeded. */
+  succeeded(host: string): void {
+    this.#entries.delete(host);
   }
 }

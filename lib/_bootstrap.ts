@@ -13,7 +13,7 @@
 import "../mod.ts";
 import { provideThreads, type Threads, threadsLoading } from "./_threads.ts";
 import { rebuild } from "./reduction.ts";
-import { attachTable, markDead, setHalt } from "./_proctable.ts";
+import { attachTable, isSelfEnded, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
   activeChildren,
@@ -90,6 +90,10 @@ export function bootstrap(
 }
 
 function printUncaught(name: string, e: unknown): void {
+  // A process ended from outside (terminate(), kill()) that still ran on
+  // (busy in synchronous code) fails its next use of a shared object: that
+  // error is the termination, not something to report.
+  if (isSelfEnded()) return;
   const text = e instanceof Error
     ? (e.stack ?? `${e.name}: ${e.message}`)
     : String(e);

@@ -64,6 +64,7 @@ import {
   isStringObject,
 } from "node:util/types";
 import { reduceSymbol } from "./reduction.ts";
+import { isRefusedPlatformObject, platformWhy, PROXY_WHY } from "./_values.ts";
 
 const T_UNDEFINED = 0;
 const T_NULL = 1;
@@ -170,46 +171,6 @@ const regexpFlags = Object.getOwnPropertyDescriptor(
   "flags",
 )!.get!;
 
-/**
- * Deno marks the platform objects whose clone it refuses (URL, Headers,
- * Request, Response, streams, ...) with this symbol on their prototype;
- * `structuredClone` checks it only at the top (nested ones become `{}`),
- * so the codec checks it everywhere.
- */
-let platform:
-  | { mark: symbol | undefined; classes: (new (...args: never[]) => object)[] }
-  | undefined;
-
-/**
- * True for a platform object structured clone refuses. Looked up on first
- * need: touching `Request`, `Response` or the streams loads their code,
- * which every child would pay at start-up.
- */
-function isRefusedPlatformObject(o: object): boolean {
-  platform ??= {
-    mark: Object.getOwnPropertySymbols(URL.prototype).find((s) =>
-      s.description === "[[NotSerializable]]"
-    ),
-    // The same classes, for a runtime without the mark.
-    classes: [
-      "URL",
-      "URLSearchParams",
-      "Headers",
-      "Request",
-      "Response",
-      "ReadableStream",
-      "WritableStream",
-      "TransformStream",
-    ].flatMap((name) => {
-      const c = (globalThis as Record<string, unknown>)[name];
-      return typeof c === "function" ? [c as new () => object] : [];
-    }),
-  };
-  const { mark, classes } = platform;
-  return (mark !== undefined &&
-    (o as Record<symbol, unknown>)[mark] === true) ||
-    classes.some((c) => o instanceof c);
-}
 /** Deno's mark of objects its structured clone copies natively (Blob, File, MessagePort, CryptoKey, DOMException, ...). */
 const HOST_OBJECT = Symbol.for("Deno.core.hostObject");
 
@@ -863,9 +824,6 @@ const CLONE_WHY =
 const SHARED_WHY =
   "it holds shared memory, which a queue cannot carry (a queue copies bytes); " +
   "pass shared objects to a child in its Process args instead";
-const PROXY_WHY =
-  "structured clone cannot copy a Proxy (structuredClone throws DataCloneError for it); " +
-  "send a plain copy of the data it stands for";
 const BLOB_WHY =
   "a queue copies values synchronously and a Blob's bytes can only be read asynchronously; " +
   "send `new Uint8Array(await blob.arrayBuffer())` instead (with its type, or a File's name, if needed)";
@@ -878,23 +836,6 @@ const RESIZABLE_WHY =
 /** What `postMessage` carries faithfully (see {@linkcode EncodeError.portable}). */
 const PORTABLE = new Set([SHARED_WHY, BLOB_WHY, RESIZABLE_WHY]);
 const HOST_PREFIX = "a queue cannot carry ";
-
-function platformWhy(o: object): string {
-  const has = (name: string) => {
-    const c = (globalThis as Record<string, unknown>)[name];
-    return typeof c === "function" && o instanceof c;
-  };
-  const fix = has("URL")
-    ? "send url.href and rebuild it with new URL(href)"
-    : has("URLSearchParams")
-    ? "send params.toString() and rebuild it with new URLSearchParams(string)"
-    : has("Headers")
-    ? "send [...headers] and rebuild it with new Headers(entries)"
-    : has("Request") || has("Response")
-    ? "send the parts you need (url, status, [...headers]) and the body as bytes (await r.arrayBuffer())"
-    : "read the data out of it (a stream's chunks, ...) and send that";
-  return `structured clone cannot copy this platform object (structuredClone throws DataCloneError for it); ${fix}`;
-}
 
 function hostWhy(o: object): string {
   const isA = (name: string) => {
@@ -1335,7 +1276,9 @@ export class Decoder {
       case T_ARRAY_EX: {
         const length = this.#varint();
         const n = this.#items(2);
-        const a: unknown[] = new Array(length);
+        // Not `new Array(length)`: that allocates its storage up front.
+        const a: unknown[] = [];
+        a.length = length;
         this.#objects[this.#count++] = a;
         for (let i = 0; i < n; i++) {
           const k = this.#key();

@@ -62,7 +62,7 @@ const TAG = "mp.ManagerChannel";
  * ```ts
  * import { Manager, type Address } from "@mp/multiprocessing";
  * if (import.meta.main) {
- *   await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
+ *   await using server = await Manager.start({ address: { port: 0 }, authkey: "a-secret-of-16-bytes+" });
  *   const where: Address | undefined = server.address;
  *   console.log(where?.hostname, where?.port); // 127.0.0.1 and the port picked
  * }

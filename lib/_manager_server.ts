@@ -76,7 +76,12 @@ import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
 import { blockFor, Spinner } from "./_spin.ts";
 import { threads } from "./_threads.ts";
-import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
+import {
+  answerChallenge,
+  Backoff,
+  deliverChallenge,
+  hmacKey,
+} from "./_auth.ts";
 import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
@@ -118,6 +123,8 @@ export interface ServerConfig {
   authTimeout: number;
   /** Users' classes registered by typeid (`Manager.register`), by module and name. */
   types?: Record<string, TargetRef>;
+  /** How long a TCP client may pause inside a frame before it is dropped (ms). */
+  frameTimeout: number;
 }
 
 /** Longest run of fast-lane serving before the event loop gets a turn (ms). */
@@ -358,6 +365,7 @@ class Server {
   #listener?: Deno.Listener;
   #sweeper?: ReturnType<typeof setInterval>;
   #key?: CryptoKey;
+  #backoff?: Backoff;
   #stopped = false;
   readonly done: Promise<void>;
   #resolveDone!: () => void;
@@ -392,6 +400,7 @@ class Server {
     const a = this.config.address;
     if (!a) return undefined;
     this.#key = await hmacKey(this.config.authkey!);
+    this.#backoff = new Backoff(20, 1000, this.config.authTimeout);
     const listener = Deno.listen({
       hostname: a.hostname,
       port: a.port,
@@ -742,15 +751,36 @@ class Server {
   }
 
   async #serveTcp(conn: Deno.Conn): Promise<void> {
+    // An address whose handshakes failed waits its turn (or is refused).
+    const host = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+    const backoff = this.#backoff!;
+    const wait = backoff.wait(host);
+    if (wait < 0) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      return;
+    }
     const client = new TcpClient(conn, this.config.maxFrame);
     this.clients.add(client);
     const reader = new FrameReader(conn, this.config.maxFrame);
-    const timer = setTimeout(() => this.drop(client), this.config.authTimeout);
+    const timer = setTimeout(
+      () => this.drop(client),
+      wait + this.config.authTimeout,
+    );
     try {
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, wait));
+        if (client.closed) return;
+      }
       await deliverChallenge(reader, conn, this.#key!);
       await answerChallenge(reader, conn, this.#key!);
+      backoff.succeeded(host);
     } catch {
       // Wrong key, garbage or a silent peer: nothing was reachable.
+      if (!this.#stopped) backoff.failed(host);
       this.drop(client);
       return;
     } finally {
@@ -769,7 +799,15 @@ class Server {
           this.handle(client, msg);
           if (client.closed) break serve;
         }
-        if (!await reader.more()) break;
+        // A frame under way that stops arriving holds its bytes: drop it.
+        const stall = reader.buffered > 0
+          ? setTimeout(() => this.drop(client), this.config.frameTimeout)
+          : undefined;
+        try {
+          if (!await reader.more()) break;
+        } finally {
+          clearTimeout(stall);
+        }
       }
     } catch {
       // A broken frame or connection: this client only.

@@ -19,7 +19,7 @@ import {
   currentIdent,
   haltIfEnded,
   isIdentAlive,
-  selfEnded,
+  isSelfEnded,
 } from "./_proctable.ts";
 import { ProcessError } from "./errors.ts";
 import { deadline, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
@@ -66,7 +66,7 @@ export function unlock(w: Int32Array, index: number): number {
 
 /** Halts (or, where it cannot, throws in) a process that was ended but runs on. */
 function refuseIfEnded(): void {
-  if (!selfEnded()) return;
+  if (!isSelfEnded()) return;
   haltIfEnded();
   throw new ProcessError(
     "this process was terminated (terminate() or kill()) while it held a lock: " +

@@ -95,19 +95,16 @@ export function setHalt(fn: () => never): void {
   halt = fn;
 }
 
+/** True when this process is a child that was ended from outside (`terminate()`) but still runs. */
+export function isSelfEnded(): boolean {
+  return selfIdent !== 0 && !isIdentAlive(selfIdent);
+}
+
 /**
  * Stops this process if it was ended from outside (`terminate()`), for code
  * that blocks the thread: Deno only stops a worker when its event loop gets
  * control, so every blocking wait calls this between slices.
  */
 export function haltIfEnded(): void {
-  if (halt && selfEnded()) halt();
-}
-
-/**
- * True in a process that was ended from outside but still runs (busy in
- * synchronous code): what it held has been, or may be, taken over.
- */
-export function selfEnded(): boolean {
-  return selfIdent !== 0 && !isIdentAlive(selfIdent);
+  if (halt && isSelfEnded()) halt();
 }

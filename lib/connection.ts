@@ -218,7 +218,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     }
     const transfer: Transferable[] = [];
     const undo: (() => void)[] = [];
-    const wire = reduce(obj, transfer, undo);
+    const wire = reduce(obj, transfer, undo, "obj");
     try {
       let viaPort = wire !== obj || transfer.length > 0;
       if (!viaPort) {

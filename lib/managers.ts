@@ -1497,7 +1497,7 @@ registerRebuilder(PROXY_TAG, (state) => {
  * @example
  * ```ts
  * import { Manager, type ManagerOptions } from "@mp/multiprocessing";
- * const options: ManagerOptions = { address: { hostname: "127.0.0.1", port: 0 }, authkey: "secret" };
+ * const options: ManagerOptions = { address: { hostname: "127.0.0.1", port: 0 }, authkey: "a-secret-of-16-bytes+" };
  * if (import.meta.main) {
  *   await using server = await Manager.start(options);
  *   console.log(server.address?.port); // the port picked
@@ -1517,6 +1517,12 @@ export interface ManagerOptions {
   name?: string;
   /** Longest TCP message accepted, in bytes (default 64 MiB). */
   maxFrameBytes?: number;
+  /**
+   * How long a TCP client may pause in the middle of a message before the
+   * server drops its connection (ms, default 30,000): a message that stops
+   * arriving would hold its bytes for good.
+   */
+  frameTimeout?: number;
 }
 
 /**
@@ -1547,8 +1553,8 @@ export interface ManagerObjectInfo {
  * ```ts
  * import { Manager, type ConnectOptions } from "@mp/multiprocessing";
  * if (import.meta.main) {
- *   await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
- *   const options: ConnectOptions = { address: server.address!, authkey: "secret" };
+ *   await using server = await Manager.start({ address: { port: 0 }, authkey: "a-secret-of-16-bytes+" });
+ *   const options: ConnectOptions = { address: server.address!, authkey: "a-secret-of-16-bytes+" };
  *   await using client = await Manager.connect(options);
  *   console.log(client.address?.port === server.address?.port); // true
  * }
@@ -1582,6 +1588,18 @@ function checkAddress(a: unknown, what: string): Address {
     );
   }
   return { hostname: (o.hostname as string) || "127.0.0.1", port: o.port };
+}
+
+function checkFrameTimeout(ms: unknown): number {
+  if (ms === undefined) return 30_000;
+  if (typeof ms !== "number" || !(ms > 0) || ms > 2 ** 31 - 1) {
+    throw new RangeError(
+      `frameTimeout must be a number of ms in (0, 2 ** 31 - 1], got ${
+        String(ms)
+      }; e.g. frameTimeout: 30_000`,
+    );
+  }
+  return ms;
 }
 
 function checkFrame(n: unknown): number {
@@ -1683,13 +1701,13 @@ function typeidOf(cls: unknown): string | undefined {
  *
  * await using server = await Manager.start({
  *   address: { hostname: "127.0.0.1", port: 0 },
- *   authkey: "secret",
+ *   authkey: "a-secret-of-16-bytes+",
  * });
  * await server.register("config", await server.dict({ debug: true }));
  *
  * await using client = await Manager.connect({
  *   address: server.address!,
- *   authkey: "secret",
+ *   authkey: "a-secret-of-16-bytes+",
  * });
  * const config = await client.get<import("@mp/multiprocessing").DictProxy>("config");
  * console.log(await config.get("debug")); // true
@@ -1749,6 +1767,7 @@ export class Manager implements AsyncDisposable {
       maxFrame: checkFrame(options.maxFrameBytes),
       authTimeout: 10_000,
       types,
+      frameTimeout: checkFrameTimeout(options.frameTimeout),
     };
     const { BootChannel, managerServer } = await import(
       "./_manager_server.ts"

@@ -269,8 +269,20 @@ export class Process<A extends unknown[] = any[]> {
     }
     const transfer: Transferable[] = [];
     const undo: (() => void)[] = [];
-    const args = reduce(s.args, transfer, undo) as unknown[];
-    const fields = isClass ? reduce({ ...this }, transfer, undo) : undefined;
+    let args: unknown[];
+    let fields: unknown;
+    try {
+      args = reduce(s.args, transfer, undo, "args") as unknown[];
+      fields = isClass
+        ? reduce({ ...this }, transfer, undo, "this")
+        : undefined;
+    } catch (e) {
+      // reduce() gave back what it lent.
+      if ((e as Error)?.name === "DataCloneError") {
+        (e as Error).message = `Process '${s.name}': ${(e as Error).message}`;
+      }
+      throw e;
+    }
     const ident = allocateIdent();
     const me = current ? stateOf(current) : undefined;
     const init: InitMessage = {

@@ -36,7 +36,14 @@
  * @module
  */
 
-import { isOpaque, isPlain } from "./_values.ts";
+import { isProxy } from "node:util/types";
+import {
+  isOpaque,
+  isPlain,
+  isRefusedPlatformObject,
+  platformWhy,
+  PROXY_WHY,
+} from "./_values.ts";
 
 /**
  * The method a shared object implements to say how it crosses into a child.
@@ -129,7 +136,9 @@ function isShareable(v: object): v is Shareable {
  * given, the reduced objects' `undo`s onto it (call them if the result is not
  * sent after all; when reducing itself throws, it calls every `undo` in the
  * list first). Values without shared objects are returned as they are
- * (no copy).
+ * (no copy). What structured clone would refuse or silently empty (a Proxy;
+ * a URL, Headers, ... anywhere inside) throws a TypeError named
+ * `DataCloneError` naming where it sits, from `path` (the value's name).
  *
  * @example
  * ```ts
@@ -142,6 +151,7 @@ export function reduce(
   value: unknown,
   transfer: Transferable[],
   undo?: (() => void)[],
+  path = "value",
 ): unknown {
   const outer = undoSink;
   undoSink = undo;
@@ -150,6 +160,16 @@ export function reduce(
   } catch (e) {
     // Nothing of it can be sent: undo what the objects met so far did.
     if (undo) { for (const f of undo.splice(0)) f(); }
+    if (e instanceof Refused) {
+      const at = find(value, path, new Set(), e.culprit)?.path ?? path;
+      const err = new TypeError(
+        `${at} is a ${e.type}: ${
+          e.type === "Proxy" ? PROXY_WHY : platformWhy(e.culprit)
+        }`,
+      );
+      err.name = "DataCloneError";
+      throw err;
+    }
     throw e;
   } finally {
     undoSink = outer;
@@ -158,6 +178,11 @@ export function reduce(
 
 /** Where the reduce under way puts the `undo`s it meets. */
 let undoSink: (() => void)[] | undefined;
+
+/** Unwinds a walk that met what cannot be sent (a Proxy, a URL, ...). */
+class Refused {
+  constructor(readonly culprit: object, readonly type: string) {}
+}
 
 function walk(
   value: unknown,
@@ -175,6 +200,12 @@ function walk(
     return out;
   }
   if (isOpaque(value)) return value;
+  // Structured clone refuses a Proxy, and makes a nested URL, Headers, ...
+  // `{}` without a word: refused here, as the codec refuses them.
+  if (isProxy(value)) throw new Refused(value, "Proxy");
+  if (!isPlain(value) && isRefusedPlatformObject(value)) {
+    throw new Refused(value, describe(value));
+  }
   if (Array.isArray(value)) {
     seen.set(value, value);
     let out: unknown[] | undefined;
@@ -312,12 +343,16 @@ function describe(v: unknown): string {
   return v.constructor?.name ?? "object";
 }
 
+/** The first part that cannot be cloned, or, given `culprit`, where that sits. */
 function find(
   value: unknown,
   path: string,
   seen: Set<object>,
+  culprit?: object,
 ): { path: string; type: string } | undefined {
-  if (typeof value === "function" || typeof value === "symbol") {
+  if (culprit !== undefined) {
+    if (value === culprit) return { path, type: describe(value) };
+  } else if (typeof value === "function" || typeof value === "symbol") {
     return { path, type: describe(value) };
   }
   if (value === null || typeof value !== "object" || seen.has(value)) {
@@ -325,17 +360,20 @@ function find(
   }
   seen.add(value);
   if (isShareable(value)) return undefined;
+  if (isProxy(value)) {
+    return culprit === undefined ? { path, type: "Proxy" } : undefined;
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const r = find(value[i], `${path}[${i}]`, seen);
+      const r = find(value[i], `${path}[${i}]`, seen, culprit);
       if (r) return r;
     }
     return undefined;
   }
   if (value instanceof Map) {
     for (const [k, v] of value) {
-      const r = find(k, `${path}.<key>`, seen) ??
-        find(v, `${path}.get(${String(k)})`, seen);
+      const r = find(k, `${path}.<key>`, seen, culprit) ??
+        find(v, `${path}.get(${String(k)})`, seen, culprit);
       if (r) return r;
     }
     return undefined;
@@ -343,13 +381,13 @@ function find(
   if (value instanceof Set) {
     let i = 0;
     for (const v of value) {
-      const r = find(v, `${path}.<item ${i++}>`, seen);
+      const r = find(v, `${path}.<item ${i++}>`, seen, culprit);
       if (r) return r;
     }
     return undefined;
   }
   if (isOpaque(value)) return undefined;
-  if (!isPlain(value)) {
+  if (culprit === undefined && !isPlain(value)) {
     try {
       structuredClone(value);
     } catch {
@@ -357,7 +395,12 @@ function find(
     }
   }
   for (const k of Object.keys(value)) {
-    const r = find((value as Record<string, unknown>)[k], `${path}.${k}`, seen);
+    const r = find(
+      (value as Record<string, unknown>)[k],
+      `${path}.${k}`,
+      seen,
+      culprit,
+    );
     if (r) return r;
   }
   return undefined;

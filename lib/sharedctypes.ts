@@ -479,7 +479,29 @@ function allocate(
     );
   }
   const bytes = length * CTORS[t].BYTES_PER_ELEMENT;
-  return { buffer: new SharedArrayBuffer(bytes), values, length };
+  let buffer: SharedArrayBuffer;
+  try {
+    buffer = new SharedArrayBuffer(bytes);
+  } catch (e) {
+    throw new RangeError(
+      `cannot allocate a shared array of ${length} '${t}' elements (${
+        formatBytes(bytes)
+      }): ${
+        (e as Error).message === "Invalid array buffer length"
+          ? "more than a SharedArrayBuffer can hold"
+          : "the system refused that much memory"
+      }; ask for fewer elements, or split the data over several arrays`,
+      { cause: e },
+    );
+  }
+  return { buffer, values, length };
+}
+
+function formatBytes(n: number): string {
+  for (const [unit, size] of [["TiB", 2 ** 40], ["GiB", 2 ** 30]] as const) {
+    if (n >= size) return `${+(n / size).toFixed(1)} ${unit}`;
+  }
+  return `${n} bytes`;
 }
 
 type SharedCtor = new (

@@ -1182,8 +1182,19 @@ export class Condition {
   toString(): string {
     return repr("Condition", {
       lock: this.#lock,
-      waiting: Atomics.load(this.#w, C_STATE) & SLEEPERS,
+      waiting: this.#waiting(),
     });
+  }
+
+  /** How many live processes wait now (those notify would pick from). */
+  #waiting(): number {
+    const w = this.#w;
+    let n = 0;
+    for (let i = C_SLOTS; i < w.length; i += 2) {
+      const mark = Atomics.load(w, i);
+      if (mark > 0 && Atomics.load(w, i + 1) > 0 && isIdentAlive(mark - 1)) n++;
+    }
+    return n;
   }
 
   /** {@linkcode Condition.toString}, for `console.log` and `Deno.inspect`. */

@@ -21,6 +21,7 @@ import {
 } from "../lib/_codec.ts";
 import { reduceSymbol } from "../lib/reduction.ts";
 import { Pipe, Queue } from "../mod.ts";
+import { runProgram } from "./_run_task.ts";
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -556,6 +557,17 @@ Deno.test("codec: a length is checked against the bytes left before anything is 
     globalThis.Uint8Array = Real;
   }
   assert(biggest <= 64, `allocated ${biggest} bytes for a 6-byte input`);
+});
+
+Deno.test("codec: fuzz: mutated encodings of every tag and random bytes decode or throw DecodeError, allocating no more than they hold; frames come out as written or FrameError", async () => {
+  // Its own program (a decode that never returns is stopped from outside);
+  // tests/stress/ runs it longer.
+  const out = await runProgram(
+    new URL("./fixtures/fuzz_wire.ts", import.meta.url),
+    [],
+    ["3000", "1"],
+  );
+  assert.match(out.stdout, /^ok \d+ \d+ \d+\n$/, out.stdout + out.stderr);
 });
 
 Deno.test("codec: nothing past the end given is read (a value decoded in place in a bigger buffer)", () => {

@@ -48,14 +48,14 @@ function relay(target: { hostname: string; port: number }) {
 Deno.test("proxies arriving for one TCP manager share one connection per process", async () => {
   await using server = await Manager.start({
     address: { hostname: "127.0.0.1", port: 0 },
-    authkey: "k",
+    authkey: "a-test-key-of-16+bytes",
   });
   const via = relay(server.address!);
   try {
     {
       await using client = await Manager.connect({
         address: { hostname: "127.0.0.1", port: via.address.port },
-        authkey: "k",
+        authkey: "a-test-key-of-16+bytes",
       });
       const l: ListProxy<number> = await client.list();
       const [mine, theirs] = Pipe();

@@ -33,7 +33,7 @@ import { appendItem } from "./fixtures/manager_targets.ts";
 import { Counter, Maths } from "./fixtures/manager_classes.ts";
 
 const T = 20_000;
-const KEY = "test-secret";
+const KEY = "test-secret-of-16-bytes";
 const CLIENT = new URL("./fixtures/manager_client.ts", import.meta.url)
   .pathname;
 const loopback = { hostname: "127.0.0.1", port: 0 };
@@ -162,7 +162,7 @@ Deno.test("wrong authkey: AuthenticationError, nothing reachable, server goes on
   await assert.rejects(
     Manager.connect({
       address: { hostname: "127.0.0.1", port },
-      authkey: "wrong",
+      authkey: "wrong-key-of-16-bytes",
     }),
     AuthenticationError,
   );
@@ -378,7 +378,7 @@ Deno.test("bad addresses and keys fail fast with named errors", async () => {
       address: { hostname: "127.0.0.1", port: 1 },
       authkey: "",
     }),
-    /must not be empty/,
+    /at least 16/,
   );
   await assert.rejects(
     Manager.start({ address: loopback, authkey: 42 as never }),
