@@ -24,3 +24,5 @@ export {
   RedisJoinableQueue,
   type RedisJoinableQueueOptions,
 } from "./lib/redis/joinable_queue.ts";
+export { RedisPool, type RedisPoolOptions } from "./lib/redis/pool.ts";
+export { AsyncResult, type ResultCallbacks } from "./lib/pool.ts";

@@ -94,3 +94,105 @@ export async function startRedis(
     },
   };
 }
+
+/** A worker program (`worker.ts`) of a test. */
+export interface WorkerProgram {
+  pid: number;
+  /** What it printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with its exit code once it ended. */
+  ended: Promise<number>;
+  /** SIGKILLs it and waits for it to end. */
+  kill(): Promise<void>;
+  /** Stops it (SIGTERM: it finishes the tasks in hand) and waits. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const WORKER = new URL("../worker.ts", import.meta.url);
+const FIXTURES = new URL("./fixtures/", import.meta.url).href;
+
+/** Starts `worker.ts` for pool `pool`, allowed the test fixtures; resolves once it is ready. */
+export async function startWorker(
+  url: string,
+  pool: string,
+  options: {
+    processes?: number;
+    visibilityTimeout?: number;
+    allow?: string;
+    name?: string;
+  } = {},
+): Promise<WorkerProgram> {
+  const args = [
+    "run",
+    "-A",
+    WORKER.pathname,
+    "--url",
+    url,
+    "--pool",
+    pool,
+    "--processes",
+    String(options.processes ?? 1),
+    "--allow-module",
+    options.allow ?? FIXTURES,
+    "--visibility-timeout",
+    String(options.visibilityTimeout ?? 1_000),
+  ];
+  if (options.name) args.push("--name", options.name);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "", err = "";
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => ready = r);
+  const collect = async (
+    stream: ReadableStream<Uint8Array>,
+    add: (s: string) => void,
+  ) => {
+    for await (const s of stream.pipeThrough(new TextDecoderStream())) add(s);
+  };
+  const reading = Promise.all([
+    collect(child.stdout, (s) => {
+      out += s;
+      if (out.includes(": ready")) ready();
+    }),
+    collect(child.stderr, (s) => err += s),
+  ]);
+  const ended = child.status.then(async (s) => {
+    await reading;
+    return s.code;
+  });
+  const stop = async (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already ended.
+    }
+    await ended;
+  };
+  await Promise.race([
+    isReady,
+    ended.then((code) => {
+      throw new Error(
+        `worker ended (exit ${code}) before ready:\n${out}${err}`,
+      );
+    }),
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("worker not ready in 30 s")), 30_000)
+    ),
+  ]).catch(async (e) => {
+    await stop("SIGKILL");
+    throw e;
+  });
+  return {
+    pid: child.pid,
+    stdout: () => out,
+    stderr: () => err,
+    ended,
+    kill: () => stop("SIGKILL"),
+    [Symbol.asyncDispose]: () => stop("SIGTERM"),
+  };
+}

@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 import { Buffer } from "node:buffer";
 import { AuthenticationError } from "../errors.ts";
 import { RedisConnectionError } from "./errors.ts";
-import { Decoder, Encoder } from "../_codec.ts";
+import { decodeBytes, encodeWith } from "./_bytes.ts";
 
 export type { Redis };
 
@@ -248,20 +248,17 @@ export function bufferCommand(
   return f.apply(r, args) as Promise<unknown>;
 }
 
-const encoder = new Encoder();
-const decoder = new Decoder();
-
 /** The codec's bytes of `value`, as a Buffer for Redis. */
 export function encode(value: unknown): Buffer {
-  const n = encoder.encode(value);
-  const b = Buffer.allocUnsafe(n);
-  encoder.copyTo(b, 0, 0, n);
-  return b;
+  return encodeWith(value, Buffer.allocUnsafe);
 }
 
 /** The value in codec bytes `b`. */
-export function decode(b: Uint8Array): unknown {
-  return decoder.decode(b, 0, b.length);
+export const decode: (b: Uint8Array) => unknown = decodeBytes;
+
+/** `b` as a Buffer (no copy), as ioredis wants binary arguments. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
 }
 
 /** A unique name for a consumer or caller: host, pid, random. */
@@ -273,4 +270,31 @@ export function uniqueId(): string {
     // No sys permission: the random part keeps it unique.
   }
   return `${host}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+}
+
+const defined = new WeakMap<Redis, Set<string>>();
+
+/**
+ * Runs the Lua script `lua` (sent once, then by its SHA: ioredis'
+ * defineCommand); `keys` of `args` are key names. `buffers`: bulk replies
+ * as Buffers.
+ */
+export function script(
+  r: Redis,
+  name: string,
+  lua: string,
+  keys: number,
+  args: (string | number | Uint8Array)[],
+  buffers = false,
+): Promise<unknown> {
+  let names = defined.get(r);
+  if (!names) defined.set(r, names = new Set());
+  if (!names.has(name)) {
+    r.defineCommand(name, { numberOfKeys: keys, lua });
+    names.add(name);
+  }
+  const f = (r as unknown as Record<string, (...a: unknown[]) => unknown>)[
+    buffers ? `${name}Buffer` : name
+  ];
+  return f.apply(r, args) as Promise<unknown>;
 }

@@ -106,6 +106,7 @@ export function sleep(ms: number): Promise<void> {
 export class Links {
   #config: QueueConfig;
   #main: Promise<Link> | undefined;
+  #mainLink: Link | undefined;
   #idle: Link[] = [];
   #all = new Set<Link>();
   #closed = false;
@@ -128,6 +129,7 @@ export class Links {
   main(): Promise<Link> {
     if (!this.#main) {
       this.#main = this.#open();
+      this.#main.then((l) => this.#mainLink = l, () => {});
       // A failed connect is tried again by the next call.
       this.#main.catch(() => this.#main = undefined);
     }
@@ -143,6 +145,18 @@ export class Links {
     } finally {
       if (!l.closed) this.#idle.push(l);
     }
+  }
+
+  /** Closes the blocking connections (a read in flight rejects). */
+  closeBlocking(): void {
+    const main = this.#mainLink;
+    for (const l of this.#all) {
+      if (l !== main) {
+        l.close();
+        this.#all.delete(l);
+      }
+    }
+    this.#idle = [];
   }
 
   /** Closes every connection. */
