@@ -1,0 +1,73 @@
+/**
+ * A pool run with an uneven workload, traced and drawn: 24 tasks of 20 ms
+ * and one of 400 ms (the straggler) on four workers, which also take a
+ * shared Lock now and then. The trace (Chrome Trace Event Format: Perfetto
+ * and `about:tracing` open it too) and its page are written side by side;
+ * the page shows the straggler's worker busy long after the others went
+ * idle, outlined as the longest task.
+ *
+ * ```
+ * trace: /tmp/.../trace.json
+ * page: /tmp/.../trace.html
+ * the longest task: work (400 ms asked) on PoolWorker-N
+ * ```
+ *
+ * Run: `deno task example:trace` (`--out path.json` chooses where; same as
+ * running any program with `MP_TRACE=path.json`, then
+ * `deno task trace:view path.json`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Lock, Pool, renderTrace, startTrace, stopTrace } from "../mod.ts";
+
+let lock: Lock | undefined;
+
+/** The pool's initializer: the Lock every task takes for a moment. */
+export function setLock(l: Lock): void {
+  lock = l;
+}
+
+/** Busy for `ms` milliseconds (as real work is), holding the lock for 2 of them. */
+export async function work(ms: number): Promise<number> {
+  await lock!.acquire();
+  const held = performance.now() + 2;
+  while (performance.now() < held);
+  lock!.release();
+  const end = performance.now() + ms - 2;
+  while (performance.now() < end);
+  return ms;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { out: { type: "string" } },
+  });
+  const out = values.out ??
+    `${await Deno.makeTempDir({ prefix: "mp-trace-" })}/trace.json`;
+  startTrace(out);
+  const jobs = Array.from({ length: 24 }, () => 20);
+  jobs.splice(5, 0, 400); // the straggler
+  {
+    await using pool = new Pool({
+      processes: 4,
+      initializer: setLock,
+      initargs: [new Lock()],
+    });
+    await pool.map(work, jobs, 1);
+  }
+  stopTrace();
+  const page = await renderTrace(out);
+  console.log(`trace: ${out}`);
+  console.log(`page: ${page}`);
+  // What the page's list of longest tasks starts with.
+  const html = await Deno.readTextFile(page);
+  const first =
+    /<tr class="long-task"><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([\d.]+)/
+      .exec(html);
+  if (first) {
+    const asked = Number(first[3]) >= 400 ? "400 ms asked" : `${first[3]} ms`;
+    console.log(`the longest task: ${first[1]} (${asked}) on ${first[2]}`);
+  }
+}

@@ -1,0 +1,303 @@
+// Tracing (MP_TRACE / startTrace) and its HTML view: what the trace holds,
+// across real pool workers and processes; a killed program's trace; a bad
+// path; a huge trace; the page in headless Chromium.
+import assert from "node:assert/strict";
+import {
+  Lock,
+  Pool,
+  Process,
+  renderTrace,
+  startTrace,
+  stopTrace,
+} from "../mod.ts";
+import { parseTrace, traceHtml } from "../lib/_trace_view.ts";
+import { traceSpan } from "../lib/_trace.ts";
+import { bounded } from "./_bounded.ts";
+import { runProgram } from "./_run_task.ts";
+
+const TARGETS = new URL("./fixtures/trace_targets.ts", import.meta.url);
+// deno-lint-ignore no-explicit-any
+type Ev = any;
+
+function names(events: Ev[]): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const e of events) {
+    if (e.ph === "M" && e.name === "thread_name") m.set(e.tid, e.args.name);
+  }
+  return m;
+}
+
+Deno.test("startTrace: a track per pool worker and process, tasks, waits, submits, on one clock", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/t.json`;
+  const { work, holdLock } = await import(TARGETS.href);
+  startTrace(path);
+  let events: Ev[];
+  try {
+    const before = performance.timeOrigin + performance.now();
+    {
+      await using pool = new Pool({ processes: 2, module: TARGETS });
+      await bounded(pool.map(work, [2, 2, 2, 40], 1));
+    }
+    const lock = new Lock();
+    const p = new Process({
+      target: holdLock,
+      args: [lock, 60],
+      module: TARGETS,
+    });
+    await bounded(p.start());
+    await new Promise((r) => setTimeout(r, 10));
+    await bounded(lock.acquire());
+    lock.release();
+    await bounded(p.join());
+    const after = performance.timeOrigin + performance.now();
+    assert.equal(stopTrace(), path);
+    const text = await Deno.readTextFile(path);
+    events = JSON.parse(text); // closed by stopTrace: plain JSON
+    const epoch = events[0].args.epochMs;
+    const tracks = names(events);
+    const workers = [...tracks].filter(([, n]) => n.startsWith("PoolWorker-"));
+    assert.equal(workers.length, 2, JSON.stringify([...tracks]));
+    const tasks = events.filter((e) => e.ph === "X" && e.cat === "task");
+    // Every task ran on a worker's track, and there are four of them.
+    assert.equal(tasks.length, 4, JSON.stringify(tasks));
+    for (const t of tasks) {
+      assert.equal(t.name, "work");
+      assert.ok(workers.some(([tid]) => tid === t.tid));
+    }
+    // The straggler is the longest task; workers' clocks line up with ours:
+    // each task lies after the submit point and before we stopped.
+    const longest = tasks.reduce((a, b) => (b.dur > a.dur ? b : a));
+    assert.ok(longest.dur >= 40_000, `longest ${longest.dur} us`);
+    const submit = events.find((e) => e.ph === "i" && e.name === "submit work");
+    assert.ok(submit, "the submit point");
+    assert.deepEqual(submit.args, { chunks: 4, items: 4 });
+    for (const t of tasks) {
+      assert.ok(
+        t.ts >= submit.ts,
+        `task at ${t.ts} before submit ${submit.ts}`,
+      );
+      assert.ok(epoch + (t.ts + t.dur) / 1000 <= after);
+    }
+    assert.ok(epoch >= before - 1000 && epoch <= before);
+    assert.ok(events.some((e) => e.cat === "result" && e.tid === 0));
+    // Each worker's lifetime, as its parent saw it, and the process.
+    const lives = events.filter((e) => e.cat === "process");
+    assert.equal(lives.length, 3, JSON.stringify(lives));
+    // The parent waited ~50 ms for the lock the child held.
+    const wait = events.find((e) => e.cat === "wait" && e.tid === 0);
+    assert.ok(wait, "a wait on the main track");
+    assert.equal(wait.name, "Lock.acquire");
+    assert.ok(wait.dur >= 20_000, `wait ${wait.dur} us`);
+  } finally {
+    stopTrace();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("MP_TRACE traces a program from its start; the page has a lane per worker", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/env.json`;
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", TARGETS.pathname, "env"],
+      env: { MP_TRACE: path },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    });
+    const out = await cmd.output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const events = JSON.parse(await Deno.readTextFile(path));
+    assert.equal(events.filter((e: Ev) => e.cat === "task").length, 4);
+    const page = await renderTrace(path);
+    assert.equal(page, `${dir}/env.html`);
+    const html = await Deno.readTextFile(page);
+    assert.equal(
+      html.match(/<g class="lane" data-lane="PoolWorker-/g)?.length,
+      2,
+    );
+    assert.ok(
+      !/https?:\/\//.test(html.replace(/xmlns="[^"]*"/g, "")),
+      "no network",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a traced program that is killed leaves a trace that opens", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/killed.json`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", TARGETS.pathname, "killed"],
+      env: { MP_TRACE: path },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    let seen = "";
+    const deadline = Date.now() + 60_000;
+    while (!seen.includes("mapped") && Date.now() < deadline) {
+      const { value, done } = await bounded(reader.read());
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    child.kill("SIGKILL");
+    await reader.cancel();
+    await child.status;
+    assert.ok(seen.includes("mapped"), seen);
+    const text = await Deno.readTextFile(path);
+    assert.ok(!text.trimEnd().endsWith("]"), "no closing ]: it was killed");
+    assert.throws(() => JSON.parse(text));
+    // The missing ] is all that is missing (as Chrome's format allows).
+    const events = JSON.parse(text.trimEnd() + "]");
+    assert.equal(events.filter((e: Ev) => e.cat === "task").length, 4);
+    // Cut in the middle of a line too: the view drops the torn line.
+    const torn = text.slice(0, text.length - 20);
+    assert.ok(parseTrace(torn).length >= events.length - 2);
+    const html = await Deno.readTextFile(await renderTrace(path));
+    assert.equal(html.match(/class="task"/g)?.length! >= 1, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tracing to a path that cannot be written fails at start, naming it", async () => {
+  const bad = "/nonexistent-dir-for-trace/out.json";
+  assert.throws(
+    () => startTrace(bad),
+    (e: Error) =>
+      e.message.includes(JSON.stringify(bad)) &&
+      e.message.includes("give a path in a directory"),
+  );
+  assert.equal(stopTrace(), undefined);
+  // MP_TRACE: the program fails before it does anything.
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", TARGETS.pathname, "env"],
+    env: { MP_TRACE: bad },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  });
+  const out = await cmd.output();
+  assert.notEqual(out.code, 0);
+  assert.equal(new TextDecoder().decode(out.stdout), "");
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /cannot write the trace file/,
+  );
+});
+
+Deno.test("startTrace twice, or with a bad threshold, says so", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    assert.throws(
+      () => startTrace(path, { waitThresholdMs: -1 }),
+      /waitThresholdMs/,
+    );
+    startTrace(path);
+    assert.throws(() => startTrace(path), /already being written/);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a trace of 1M events stays a few tens of MB, and its page stays small", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/big.json`;
+  try {
+    startTrace(path);
+    const t0 = performance.timeOrigin + performance.now();
+    // 4 lanes of 250k tasks, 4 us apart: what a 1M-task trace holds.
+    for (let i = 0; i < 1_000_000; i++) {
+      traceSpan(1 + (i & 3), "square", t0 + (i >> 2) * 0.004, 0.003, "task");
+    }
+    stopTrace();
+    const size = (await Deno.stat(path)).size;
+    assert.ok(size < 80e6, `${size} bytes`);
+    const text = await Deno.readTextFile(path);
+    const html = traceHtml(parseTrace(text), "big");
+    assert.ok(html.length < 2e6, `page of ${html.length} bytes`);
+    const bars = html.match(/class="task"/g)?.length ?? 0;
+    assert.ok(bars >= 4 && bars < 5000, `${bars} bars`);
+    assert.match(html, /1000\d{3} events/);
+  } finally {
+    stopTrace();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function chromium(): Promise<string | undefined> {
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      const r = await new Deno.Command("which", {
+        args: [name],
+        stdout: "piped",
+      })
+        .output();
+      if (r.code === 0) return new TextDecoder().decode(r.stdout).trim();
+    } catch {
+      // no `which`
+    }
+  }
+  return undefined;
+}
+
+const browser = await chromium();
+
+Deno.test({
+  name:
+    "the example's page renders in headless Chromium: lanes, bars, the straggler",
+  ignore: browser === undefined, // .ci/run installs it
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const r = await runProgram(
+        new URL("../examples/trace.ts", import.meta.url),
+        [],
+        ["--out", `${dir}/trace.json`],
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const profile = await Deno.makeTempDir();
+      const out = await new Deno.Command(browser!, {
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          `--user-data-dir=${profile}`,
+          "--dump-dom",
+          `file://${dir}/trace.html`,
+        ],
+        stdout: "piped",
+        stderr: "null",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      await Deno.remove(profile, { recursive: true });
+      assert.equal(out.code, 0);
+      const dom = new TextDecoder().decode(out.stdout);
+      // The browser's DOM: four worker lanes with task bars, the lock waits.
+      const lanes = [
+        ...dom.matchAll(/<g class="lane" data-lane="(PoolWorker-\d+)"/g),
+      ];
+      assert.equal(lanes.length, 4, dom.slice(0, 2000));
+      assert.ok((dom.match(/<rect class="task"/g)?.length ?? 0) >= 4);
+      assert.match(dom, /<rect class="longest"/);
+      assert.match(dom, /id="utilization">\d+%</);
+      // The longest task listed first is the 400 ms straggler.
+      const first =
+        /<tr class="long-task"><td>work<\/td><td>PoolWorker-\d+<\/td><td>([\d.]+)/
+          .exec(dom);
+      assert.ok(first && Number(first[1]) >= 400, first?.[0]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
