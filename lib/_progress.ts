@@ -136,6 +136,13 @@ export function lengthOf(items: unknown): number | undefined {
   return undefined;
 }
 
+let live = 0;
+
+/** How many progress timers run (tests check none is left: unref'd timers escape Deno's sanitizer). */
+export function liveProgressTimers(): number {
+  return live;
+}
+
 /** One call's progress: `add` per result, drawn by a timer. */
 export class Progress {
   done = 0;
@@ -164,6 +171,7 @@ export class Progress {
       terminal || typeof option === "function" ? TTY_MS : LOG_MS,
     );
     Deno.unrefTimer(this.#timer as unknown as number);
+    live++;
   }
 
   /** `n` more items are done. */
@@ -176,6 +184,7 @@ export class Progress {
     if (this.#ended) return;
     this.#ended = true;
     clearInterval(this.#timer);
+    live--;
     this.#tick(true);
   }
 
@@ -237,6 +246,7 @@ function write(text: string): void {
 }
 
 function duration(ms: number): string {
+  if (ms < 9950) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
