@@ -47,14 +47,23 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
+function quartiles(xs: number[]): [number, number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return [at(0.25), at(0.5), at(0.75)];
+}
+
 function report(name: string, r: Awaited<ReturnType<typeof pair>>): void {
   const pct = (x: number) => `${((x - 1) * 100).toFixed(1)}%`;
+  const [q1, mid, q3] = quartiles(r.ratio);
   console.log(
     `${name.padEnd(44)} ${median(r.ta).toFixed(1)} ms -> ${
       median(r.tb).toFixed(1)
-    } ms   cost: median ${pct(median(r.ratio))}, rounds ${
-      pct(Math.min(...r.ratio))
-    } .. ${pct(Math.max(...r.ratio))}`,
+    } ms   cost: median ${pct(mid)} (middle half of rounds ${pct(q1)} .. ${
+      pct(q3)
+    }); best ${Math.min(...r.ta).toFixed(1)} -> ${
+      Math.min(...r.tb).toFixed(1)
+    } ms: ${pct(Math.min(...r.tb) / Math.min(...r.ta))}`,
   );
 }
 
@@ -63,7 +72,7 @@ if (import.meta.main) {
     args: Deno.args,
     options: { quick: { type: "boolean" }, base: { type: "string" } },
   });
-  const rounds = values.quick ? 4 : 12;
+  const rounds = values.quick ? 4 : 30;
   const N = 100_000;
   const big = Array.from({ length: N }, (_, i) => i);
   await using pool = new Pool({ processes: 2 });

@@ -28,14 +28,17 @@ export function setLock(l: Lock): void {
   lock = l;
 }
 
-/** Busy for `ms` milliseconds (as real work is), holding the lock for 2 of them. */
+/**
+ * A task of `ms` milliseconds: holds the lock for 2 of them, then waits out
+ * the rest (a sleep, not a busy loop, so that the picture is the same on a
+ * loaded machine, where a busy thread is off the CPU for long stretches).
+ */
 export async function work(ms: number): Promise<number> {
   await lock!.acquire();
   const held = performance.now() + 2;
   while (performance.now() < held);
   lock!.release();
-  const end = performance.now() + ms - 2;
-  while (performance.now() < end);
+  await new Promise((r) => setTimeout(r, ms - 2));
   return ms;
 }
 

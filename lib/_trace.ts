@@ -371,6 +371,7 @@ export interface TraceStartOptions {
 export function beginTrace(
   path: string,
   options: TraceStartOptions = {},
+  fromEnv = false,
 ): void {
   if (tracing) {
     throw new Error(
@@ -399,7 +400,9 @@ export function beginTrace(
     throw new Error(
       `cannot write the trace file ${JSON.stringify(path)}: ${
         (e as Error).message
-      }; give a path in a directory this program may write (or unset MP_TRACE)`,
+      }; give a path in a directory this program may write${
+        fromEnv ? " (or unset MP_TRACE)" : ""
+      }`,
       { cause: e },
     );
   }
@@ -467,7 +470,7 @@ if (
   } catch {
     // No env permission: not asked to trace.
   }
-  if (path) beginTrace(path);
+  if (path) beginTrace(path, {}, true);
 }
 
 /** Traces an async shared-memory wait (see `_wait.ts`). */

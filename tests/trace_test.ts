@@ -13,7 +13,7 @@ import {
 import { parseTrace, traceHtml } from "../lib/_trace_view.ts";
 import { traceSpan } from "../lib/_trace.ts";
 import { bounded } from "./_bounded.ts";
-import { runProgram } from "./_run_task.ts";
+import { runProgram, runTask } from "./_run_task.ts";
 
 const TARGETS = new URL("./fixtures/trace_targets.ts", import.meta.url);
 // deno-lint-ignore no-explicit-any
@@ -226,6 +226,36 @@ Deno.test("a trace of 1M events stays a few tens of MB, and its page stays small
     assert.match(html, /1000\d{3} events/);
   } finally {
     stopTrace();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("example:trace writes a trace and a page whose longest task is the straggler; trace:view draws it again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/trace.json`;
+    const out = await runTask("example:trace", "--out", path);
+    const lines = out.trimEnd().split("\n");
+    assert.equal(lines[0], `trace: ${path}`);
+    assert.equal(lines[1], `page: ${dir}/trace.html`);
+    const m = /^the longest task: work \(400 ms asked\) on (PoolWorker-\d+)$/
+      .exec(lines[2]);
+    assert.ok(m, out);
+    const html = await Deno.readTextFile(`${dir}/trace.html`);
+    assert.equal(
+      html.match(/<g class="lane" data-lane="PoolWorker-/g)?.length,
+      4,
+    );
+    // The straggler's lane has it outlined.
+    const lane = html.slice(html.indexOf(`data-lane="${m[1]}"`));
+    assert.match(lane.slice(0, lane.indexOf("</g>")), /class="longest"/);
+    // 25 tasks in all, each on a worker's track.
+    const events = JSON.parse(await Deno.readTextFile(path));
+    assert.equal(events.filter((e: Ev) => e.cat === "task").length, 25);
+    await Deno.remove(`${dir}/trace.html`);
+    assert.equal(await runTask("trace:view", path), `${dir}/trace.html\n`);
+    assert.ok((await Deno.stat(`${dir}/trace.html`)).size > 1000);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
