@@ -242,23 +242,29 @@ export function traceResult(n: number): void {
   addToRun("result", tid, "results", "result", now, now, n, 0);
 }
 
+const LIB = new URL(".", import.meta.url).href;
+
 /**
- * Where a wait comes from: the first frame outside the waiting machinery,
- * or null for the pool's and the manager server's own idle waits.
+ * What a wait is called: the library call the program made (the outermost
+ * frame in this library before the program's own code: `Barrier.wait`, not
+ * the `Condition.wait` under it), "manager call" for a manager client's, or
+ * null for the pool's and the manager server's own idle waits.
  */
-function waitLabel(stack: string | undefined): string | null {
-  if (!stack) return "wait";
-  for (const line of stack.split("\n").slice(1)) {
-    const m = /at (?:async )?(\S+) \(?(.*?):\d+:\d+\)?$/.exec(line.trim()) ??
-      /at (?:async )?()(.*?):\d+:\d+$/.exec(line.trim());
+export function waitLabel(stack: string | undefined): string | null {
+  let label: string | null = "wait";
+  for (const line of (stack ?? "").split("\n").slice(1)) {
+    const m = /at (?:async )?(?:(\S+) \()?(.*?):\d+:\d+\)?$/.exec(line.trim());
     if (!m) continue;
     const [, fn, file] = m;
-    if (/\/_(wait|owner|ring|spin|trace)\.ts$/.test(file)) continue;
-    if (/\/(pool|_pool_worker|_manager_server)\.ts$/.test(file)) return null;
-    if (/\/_manager_channel\.ts$/.test(file)) return "manager call";
-    return fn ? fn.replace(/^Object\./, "") : "wait";
+    if (!file.startsWith(LIB)) break; // the program's code
+    const base = file.slice(LIB.length);
+    if (/^_(wait|trace)\.ts$/.test(base)) continue;
+    if (/^(pool|_pool_worker|_manager_server)\.ts$/.test(base)) return null;
+    if (base === "_manager_channel.ts") return "manager call";
+    if (base.startsWith("_")) continue; // _owner, _ring, _spin: under a public call
+    label = fn ? fn.replace(/^Object\./, "") : "wait";
   }
-  return "wait";
+  return label;
 }
 
 /** A stack, cheap to take (formatted only if the wait turns out long). */
@@ -466,7 +472,11 @@ if (
 ) {
   let path: string | undefined;
   try {
-    path = Deno.env.get("MP_TRACE");
+    // Asked first, so that a program without env permission gets no prompt.
+    const env = { name: "env", variable: "MP_TRACE" } as const;
+    if (Deno.permissions.querySync(env).state === "granted") {
+      path = Deno.env.get("MP_TRACE");
+    }
   } catch {
     // No env permission: not asked to trace.
   }

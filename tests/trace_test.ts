@@ -3,9 +3,14 @@
 // path; a huge trace; the page in headless Chromium.
 import assert from "node:assert/strict";
 import {
+  Barrier,
+  Event,
   Lock,
+  Manager,
+  Pipe,
   Pool,
   Process,
+  Queue,
   renderTrace,
   startTrace,
   stopTrace,
@@ -18,6 +23,23 @@ import { runProgram, runTask } from "./_run_task.ts";
 const TARGETS = new URL("./fixtures/trace_targets.ts", import.meta.url);
 // deno-lint-ignore no-explicit-any
 type Ev = any;
+
+/** Runs the fixture program in `mode` with MP_TRACE=`path` (bounded). */
+async function runTraced(mode: string, path: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", TARGETS.pathname, mode],
+    env: { MP_TRACE: path },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+  };
+}
 
 function names(events: Ev[]): Map<number, string> {
   const m = new Map<number, string>();
@@ -95,19 +117,66 @@ Deno.test("startTrace: a track per pool worker and process, tasks, waits, submit
   }
 });
 
+Deno.test("waits on a queue, a pipe, a barrier, an event and a manager call are named by the call made", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { feeder } = await import(TARGETS.href);
+  startTrace(path);
+  try {
+    const q = new Queue<number>();
+    const [a, c] = Pipe();
+    const b = new Barrier(2);
+    const e = new Event();
+    const p = new Process({
+      target: feeder,
+      args: [q, c, b, e],
+      module: TARGETS,
+    });
+    await bounded(p.start());
+    await bounded(q.get());
+    await bounded(a.recv());
+    await bounded(b.wait());
+    await bounded(e.wait());
+    await bounded(p.join());
+    a.close();
+    c.close();
+    await using m = await Manager.start();
+    const mq = await m.Queue<number>();
+    const put = new Promise((r) => setTimeout(r, 40)).then(() => mq.put(5));
+    await bounded(mq.get());
+    await put;
+    stopTrace();
+    const waits = JSON.parse(await Deno.readTextFile(path))
+      .filter((ev: Ev) => ev.cat === "wait" && ev.tid === 0);
+    const named = new Map<string, number>();
+    for (const w of waits) {
+      named.set(w.name, Math.max(named.get(w.name) ?? 0, w.dur));
+    }
+    for (
+      const name of [
+        "Queue.get",
+        "Connection.recv",
+        "Barrier.wait",
+        "Event.wait",
+        "manager call",
+      ]
+    ) {
+      assert.ok(
+        (named.get(name) ?? 0) >= 15_000,
+        `${name}: ${JSON.stringify([...named])}`,
+      );
+    }
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("MP_TRACE traces a program from its start; the page has a lane per worker", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/env.json`;
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", TARGETS.pathname, "env"],
-      env: { MP_TRACE: path },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    });
-    const out = await cmd.output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const out = await runTraced("env", path);
+    assert.equal(out.code, 0, out.stderr);
     const events = JSON.parse(await Deno.readTextFile(path));
     assert.equal(events.filter((e: Ev) => e.cat === "task").length, 4);
     const page = await renderTrace(path);
@@ -174,20 +243,10 @@ Deno.test("tracing to a path that cannot be written fails at start, naming it", 
   );
   assert.equal(stopTrace(), undefined);
   // MP_TRACE: the program fails before it does anything.
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", TARGETS.pathname, "env"],
-    env: { MP_TRACE: bad },
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  });
-  const out = await cmd.output();
+  const out = await runTraced("env", bad);
   assert.notEqual(out.code, 0);
-  assert.equal(new TextDecoder().decode(out.stdout), "");
-  assert.match(
-    new TextDecoder().decode(out.stderr),
-    /cannot write the trace file/,
-  );
+  assert.equal(out.stdout, "");
+  assert.match(out.stderr, /cannot write the trace file/);
 });
 
 Deno.test("startTrace twice, or with a bad threshold, says so", async () => {
