@@ -355,7 +355,9 @@ export function flushTrace(): void {
         console.error(
           `trace: process ${tid} cannot write the trace file ${
             JSON.stringify(share!.path)
-          } (${(e as Error).message}); its events are left out of the trace`,
+          } (${
+            (e as Error).message
+          }); its events are left out of the trace: give its permissions write access to that file to trace it`,
         );
       }
       return;

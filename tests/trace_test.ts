@@ -254,6 +254,33 @@ Deno.test("tracing to a path that cannot be written fails at start, naming it", 
   assert.match(out.stderr, /cannot write the trace file/);
 });
 
+Deno.test("a worker that may not write the trace is left out of it (it warns on stderr); the trace stays whole", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { inc } = await import(TARGETS.href);
+  startTrace(path);
+  try {
+    const pool = new Pool({
+      processes: 1,
+      module: TARGETS,
+      permissions: { read: true, write: false },
+    });
+    assert.deepEqual(await bounded(pool.map(inc, [1, 2, 3], 1)), [2, 3, 4]);
+    pool.terminate();
+    await bounded(pool.join());
+    stopTrace();
+    const events = JSON.parse(await Deno.readTextFile(path));
+    const [tid] = [...names(events)].find(([, n]) =>
+      n.startsWith("PoolWorker")
+    )!;
+    // Its lifetime, as the parent saw it; none of its own events.
+    assert.ok(events.some((e: Ev) => e.tid === tid && e.cat === "process"));
+    assert.equal(events.filter(isTask).length, 0);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("startTrace twice, or with a bad threshold, says so", async () => {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   try {
