@@ -51,7 +51,7 @@ export function waitAsync(
   const r = Atomics.waitAsync(i32, index, expected, ms);
   if (!r.async) return r.value;
   hold();
-  if (tracing) return traceAsyncWait(r.value.then(released));
+  if (tracing) return traceAsyncWait(r.value.then(released), i32, index);
   return r.value.then(released);
 }
 
@@ -83,7 +83,7 @@ export function waitSync(
     const r = Atomics.wait(i32, index, expected, slice);
     haltIfEnded();
     if (r !== "timed-out" || performance.now() >= end) {
-      if (tracing) traceWait(t0);
+      if (tracing) traceWait(t0, i32, index);
       return r;
     }
   }

@@ -176,6 +176,37 @@ Deno.test("waits on a queue, a pipe, a barrier, an event and a manager call are 
   }
 });
 
+Deno.test("a long wait (many slices) is one span, in the file soon after it ended, before the trace stops", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { holdLock } = await import(TARGETS.href);
+  startTrace(path);
+  try {
+    const lock = new Lock();
+    const p = new Process({
+      target: holdLock,
+      args: [lock, 250],
+      module: TARGETS,
+    });
+    await bounded(p.start());
+    await new Promise((r) => setTimeout(r, 10));
+    await bounded(lock.acquire());
+    lock.release();
+    // The writer's timer (100 ms) writes it; nothing else happens meanwhile
+    // (no other wait that would close it).
+    await new Promise((r) => setTimeout(r, 400));
+    const text = await Deno.readTextFile(path);
+    await bounded(p.join());
+    const waits = parseTrace(text).filter((e) => e.cat === "wait");
+    // ~240 ms, waited in 50 ms slices: one span, named by the call.
+    assert.equal(waits.length, 1, text);
+    assert.equal(waits[0].name, "Lock.acquire");
+    assert.ok(waits[0].dur! >= 150_000, text);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("MP_TRACE traces a program from its start; the page has a lane per worker", async () => {
   const dir = await Deno.makeTempDir();
   try {
