@@ -55,7 +55,7 @@ export function bootstrap(
     if (!finished) {
       finished = true;
       for (const c of activeChildren()) if (isDaemon(c)) c.terminate();
-      flushTrace();
+      flushTrace(true);
       post({ kind: "exit", code });
       if (ident) markDead(ident);
     }

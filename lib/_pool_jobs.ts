@@ -10,6 +10,7 @@ import { ProcessError, TimeoutError } from "./errors.ts";
 import { checkTimeout, settlesWithin } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
 import { repr } from "./_inspect.ts";
+import type { Progress } from "./_progress.ts";
 
 /**
  * Callbacks for the async submitters; they run in the parent when the result is ready.
@@ -245,6 +246,8 @@ export class ResultJob implements Job {
   #left: number;
   #result: AsyncResult<unknown>;
   #onEnd: (job: Job) => void;
+  /** Counts the items done, when the call shows progress. */
+  progress: Progress | null = null;
 
   /** `size` 0: one apply call; else map chunks of `size` over `total` items. */
   constructor(
@@ -270,6 +273,7 @@ export class ResultJob implements Job {
       const out = this.#out, v = value as unknown[];
       let k = index * this.#size;
       for (let i = 0; i < v.length; i++) out[k++] = v[i];
+      this.progress?.add(v.length);
     } else this.#one = value;
     if (--this.#left === 0) this.#finish(true, this.#out ?? this.#one);
   }
@@ -280,6 +284,7 @@ export class ResultJob implements Job {
       const out = this.#out;
       let k = index * this.#size;
       for (let i = 0; i < len; i++) out[k++] = src[from + i];
+      this.progress?.add(len);
     } else this.#one = src[from];
     if (--this.#left === 0) this.#finish(true, this.#out ?? this.#one);
   }
@@ -295,6 +300,7 @@ export class ResultJob implements Job {
   #finish(ok: boolean, v: unknown): void {
     this.over = true;
     this.#out = undefined;
+    this.progress?.end();
     this.#onEnd(this);
     settleResult(this.#result, ok, v);
   }
@@ -420,6 +426,8 @@ export class ImapJob implements Job, IMapIterator<unknown> {
   #closed = false;
   #wake: (() => void) | null = null;
   #pumping = false;
+  /** Counts the items done, when the iteration shows progress. */
+  progress: Progress | null = null;
 
   constructor(
     feeder: Feeder,
@@ -573,6 +581,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
 
   #put(index: number, ok: boolean, v: unknown): void {
     this.#resulted++;
+    this.progress?.add(ok ? (v as unknown[]).length : 1);
     if (this.#ordered) this.#byIndex.set(index, { ok, v });
     else this.#arrived.push({ ok, v });
     this.#checkDone();
@@ -583,6 +592,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
   abort(error: unknown): void {
     if (this.over) return;
     this.over = true;
+    this.progress?.end();
     this.#failure = { error };
     this.#stopFeeding();
     this.#checkDone();
@@ -591,6 +601,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
 
   /** The consumer is done: drop everything. */
   #close(): void {
+    this.progress?.end();
     this.#closed = true;
     this.over = true;
     this.#byIndex.clear();

@@ -42,6 +42,11 @@ const WAIT_THRESHOLD_MS = 1;
 const TINY_TASK_MS = 0.2;
 /** Spans of one kind closer than this (ms) merge. */
 const MERGE_GAP_MS = 0.5;
+/**
+ * Slices of one wait this close (ms) are one wait: between two slices the
+ * waiter goes back through the event loop, ~1 ms on a loaded machine.
+ */
+const WAIT_GAP_MS = 5;
 /** Write out once this many events are buffered... */
 const FLUSH_EVENTS = 2048;
 /** ...or this long after the first of them (ms). */
@@ -82,13 +87,17 @@ function dus(ms: number): number {
 function push(line: string): void {
   buf.push(line);
   if (buf.length >= FLUSH_EVENTS) flushTrace();
-  else if (timer === undefined) {
-    timer = setTimeout(() => {
-      timer = undefined;
-      flushTrace();
-    }, FLUSH_MS);
-    Deno.unrefTimer(timer as unknown as number);
-  }
+  else schedule();
+}
+
+/** A flush soon (unref'd: it never keeps the program alive). */
+function schedule(): void {
+  if (timer !== undefined) return;
+  timer = setTimeout(() => {
+    timer = undefined;
+    flushTrace();
+  }, FLUSH_MS);
+  Deno.unrefTimer(timer as unknown as number);
 }
 
 /** A complete span ("X") on track `t`, from `t0` (epoch ms) for `ms`. */
@@ -136,6 +145,7 @@ function meta(t: number, name: string, sort: number): void {
 interface Run {
   t: number;
   name: string;
+  /** "" for tasks (they go without one). */
   cat: string;
   start: number;
   end: number;
@@ -161,7 +171,7 @@ function closeRun(key: string): void {
     r.count > 1 && r.cat !== "wait" ? `${r.name} ×${r.count}` : r.name,
     r.start,
     ms,
-    r.cat,
+    r.cat || undefined,
     r.count > 1 || r.items > 1 ? args : undefined,
   );
 }
@@ -185,6 +195,7 @@ function addToRun(
   }
   if (r) closeRun(key);
   runs.set(key, { t, name, cat, start, end, count: 1, items, min });
+  schedule();
 }
 
 // ---- the hooks ----------------------------------------------------------
@@ -202,7 +213,7 @@ export function traceTaskStart(name: string | undefined, items: number): void {
 export function traceTaskEnd(t0: number, busy: number, failed: boolean): void {
   const start = performance.timeOrigin + t0;
   if (busy < TINY_TASK_MS && !failed) {
-    addToRun("task", tid, taskName, "task", start, start + busy, taskItems, 0);
+    addToRun("task", tid, taskName, "", start, start + busy, taskItems, 0);
     return;
   }
   closeRun("task");
@@ -211,7 +222,8 @@ export function traceTaskEnd(t0: number, busy: number, failed: boolean): void {
     : undefined;
   if (args && taskItems > 1) args.items = taskItems;
   if (args && failed) args.failed = true;
-  traceSpan(tid, taskName, start, busy, "task", args);
+  // A task has no "cat": the most common event, so the shortest.
+  traceSpan(tid, taskName, start, busy, undefined, args);
 }
 
 /** A pool worker has nothing to run: write out what it holds. */
@@ -242,43 +254,99 @@ export function traceResult(n: number): void {
   addToRun("result", tid, "results", "result", now, now, n, 0);
 }
 
+const LIB = new URL(".", import.meta.url).href;
+
 /**
- * Where a wait comes from: the first frame outside the waiting machinery,
- * or null for the pool's and the manager server's own idle waits.
+ * What a wait is called: the library call the program made (the outermost
+ * frame in this library before the program's own code: `Barrier.wait`, not
+ * the `Condition.wait` under it), "manager call" for a manager client's, or
+ * null for the pool's and the manager server's own idle waits.
  */
 function waitLabel(stack: string | undefined): string | null {
-  if (!stack) return "wait";
-  for (const line of stack.split("\n").slice(1)) {
-    const m = /at (?:async )?(\S+) \(?(.*?):\d+:\d+\)?$/.exec(line.trim()) ??
-      /at (?:async )?()(.*?):\d+:\d+$/.exec(line.trim());
+  let label: string | null = "wait";
+  for (const line of (stack ?? "").split("\n").slice(1)) {
+    const m = /at (?:async )?(?:(\S+) \()?(.*?):\d+:\d+\)?$/.exec(line.trim());
     if (!m) continue;
     const [, fn, file] = m;
-    if (/\/_(wait|owner|ring|spin|trace)\.ts$/.test(file)) continue;
-    if (/\/(pool|_pool_worker|_manager_server)\.ts$/.test(file)) return null;
-    if (/\/_manager_channel\.ts$/.test(file)) return "manager call";
-    return fn ? fn.replace(/^Object\./, "") : "wait";
+    if (!file.startsWith(LIB)) break; // the program's code
+    const base = file.slice(LIB.length);
+    if (/^_(wait|trace)\.ts$/.test(base)) continue;
+    if (/^(pool|_pool_worker|_manager_server)\.ts$/.test(base)) return null;
+    if (base === "_manager_channel.ts") return "manager call";
+    if (base.startsWith("_")) continue; // _owner, _ring, _spin: under a public call
+    label = fn ? fn.replace(/^Object\./, "") : "wait";
   }
-  return "wait";
+  return label;
 }
 
-/** A stack, cheap to take (formatted only if the wait turns out long). */
-export function waitSite(): Error {
-  return new Error();
+/**
+ * One logical wait: the slices of a wait on one shared word (a lock's, a
+ * queue's: they wait in slices, going back through the event loop between
+ * two) that follow each other, and any async waits on it in flight.
+ */
+interface Wait {
+  start: number;
+  end: number;
+  inFlight: number;
+  /** The stack of its first slice (the later ones may not show the call). */
+  site: Error;
 }
 
-/** A shared-memory wait from `t0` (performance.now()) until now, begun at `site`. */
-export function traceWait(t0: number, site?: Error): void {
-  const end = performance.now();
-  const prev = runs.get("wait");
-  // Short slices of one long wait come back to back: merge them first.
-  if (
-    end - t0 < waitThreshold &&
-    !(prev && performance.timeOrigin + t0 - prev.end < MERGE_GAP_MS)
-  ) return;
-  const label = waitLabel((site ?? new Error()).stack);
-  if (label === null) return;
-  const o = performance.timeOrigin;
-  addToRun("wait", tid, label, "wait", o + t0, o + end, 1, waitThreshold);
+const waits = new Map<string, Wait>();
+const wordIds = new WeakMap<ArrayBufferLike, number>();
+let nextWordId = 1;
+
+function waitKey(i32: Int32Array, index: number): string {
+  let id = wordIds.get(i32.buffer);
+  if (id === undefined) wordIds.set(i32.buffer, id = nextWordId++);
+  return `${id}:${(i32.byteOffset >> 2) + index}`;
+}
+
+function closeWait(key: string): void {
+  const w = waits.get(key)!;
+  waits.delete(key);
+  if (w.end - w.start < waitThreshold) return;
+  const label = waitLabel(w.site.stack);
+  if (label !== null) traceSpan(tid, label, w.start, w.end - w.start, "wait");
+}
+
+/** The wait on `key` going on from `start` (epoch ms), or a new one. */
+function waitAt(key: string, start: number, site: () => Error): Wait {
+  const w = waits.get(key);
+  if (w && start - w.end < WAIT_GAP_MS) return w;
+  if (w) closeWait(key);
+  const fresh = { start, end: start, inFlight: 0, site: site() };
+  waits.set(key, fresh);
+  schedule();
+  return fresh;
+}
+
+/** A blocking wait on `i32[index]` from `t0` (performance.now()) until now. */
+export function traceWait(t0: number, i32: Int32Array, index: number): void {
+  const o = performance.timeOrigin, end = o + performance.now();
+  const key = waitKey(i32, index);
+  const w = waits.get(key);
+  // A short wait that goes on no other is left out at once (no stack taken).
+  if (end - (o + t0) < waitThreshold && !(w && o + t0 - w.end < WAIT_GAP_MS)) {
+    return;
+  }
+  waitAt(key, o + t0, () => new Error()).end = end;
+}
+
+/** Traces an async wait on `i32[index]` (see `_wait.ts`). */
+export function traceAsyncWait<T>(
+  p: Promise<T>,
+  i32: Int32Array,
+  index: number,
+): Promise<T> {
+  const key = waitKey(i32, index);
+  const w = waitAt(key, traceNow(), () => new Error());
+  w.inFlight++;
+  return p.then((v) => {
+    w.inFlight--;
+    w.end = traceNow();
+    return v;
+  });
 }
 
 /** The parent started child `ident` named `name`. */
@@ -322,13 +390,32 @@ export function attachTrace(
   tracing = generation !== 0;
 }
 
-/** Writes out the buffered events (and merged runs other than the current ones). */
-export function flushTrace(): void {
+/**
+ * Writes out the buffered events, and the merged runs that can grow no more
+ * (all of them when `ending`: this process ends).
+ */
+export function flushTrace(ending = false): void {
   if (timer !== undefined) {
     clearTimeout(timer);
     timer = undefined;
   }
-  if (!tracing || buf.length === 0) return;
+  if (!tracing) return;
+  const now = traceNow();
+  for (const [key, r] of [...runs]) {
+    if (ending || now - r.end >= MERGE_GAP_MS) closeRun(key);
+  }
+  for (const [key, w] of [...waits]) {
+    if (ending || (w.inFlight === 0 && now - w.end >= WAIT_GAP_MS)) {
+      closeWait(key);
+    }
+  }
+  if (timer !== undefined) {
+    // closeRun pushed, which scheduled another flush: this one does it.
+    clearTimeout(timer);
+    timer = undefined;
+  }
+  if (runs.size > 0 || waits.size > 0) schedule();
+  if (buf.length === 0) return;
   if (!ctl || Atomics.load(ctl, 0) !== generation) {
     // Stopped meanwhile: the file is closed (and ends with `]`).
     tracing = false;
@@ -347,7 +434,9 @@ export function flushTrace(): void {
         console.error(
           `trace: process ${tid} cannot write the trace file ${
             JSON.stringify(share!.path)
-          } (${(e as Error).message}); its events are left out of the trace`,
+          } (${
+            (e as Error).message
+          }); its events are left out of the trace: give its permissions write access to that file to trace it`,
         );
       }
       return;
@@ -371,6 +460,7 @@ export interface TraceStartOptions {
 export function beginTrace(
   path: string,
   options: TraceStartOptions = {},
+  fromEnv = false,
 ): void {
   if (tracing) {
     throw new Error(
@@ -399,7 +489,9 @@ export function beginTrace(
     throw new Error(
       `cannot write the trace file ${JSON.stringify(path)}: ${
         (e as Error).message
-      }; give a path in a directory this program may write (or unset MP_TRACE)`,
+      }; give a path in a directory this program may write${
+        fromEnv ? " (or unset MP_TRACE)" : ""
+      }`,
       { cause: e },
     );
   }
@@ -432,9 +524,8 @@ export function beginTrace(
 /** Ends the trace this program writes; returns its path (undefined: none). */
 export function endTrace(): string | undefined {
   if (!tracing || !owner) return undefined;
-  for (const key of [...runs.keys()]) closeRun(key);
   traceInstant(tid, "trace end", traceNow());
-  flushTrace();
+  flushTrace(true);
   Atomics.store(ctl!, 0, 0);
   tracing = false;
   const path = share!.path;
@@ -453,7 +544,7 @@ export function endTrace(): string | undefined {
 // A child flushes as it ends (see the bootstrap); the main program here.
 addEventListener("unload", () => {
   if (owner) endTrace();
-  else if (tracing) flushTrace();
+  else if (tracing) flushTrace(true);
 });
 
 // MP_TRACE=out.json traces the main program from the start. (A child is
@@ -463,18 +554,13 @@ if (
 ) {
   let path: string | undefined;
   try {
-    path = Deno.env.get("MP_TRACE");
+    // Asked first, so that a program without env permission gets no prompt.
+    const env = { name: "env", variable: "MP_TRACE" } as const;
+    if (Deno.permissions.querySync(env).state === "granted") {
+      path = Deno.env.get("MP_TRACE");
+    }
   } catch {
     // No env permission: not asked to trace.
   }
-  if (path) beginTrace(path);
-}
-
-/** Traces an async shared-memory wait (see `_wait.ts`). */
-export function traceAsyncWait<T>(p: Promise<T>): Promise<T> {
-  const t0 = performance.now(), site = new Error();
-  return p.then((v) => {
-    if (tracing) traceWait(t0, site);
-    return v;
-  });
+  if (path) beginTrace(path, {}, true);
 }

@@ -235,7 +235,7 @@ export function traceHtml(
     t1 = 1;
   }
   const span = t1 - t0;
-  const LABEL = 170, ROW = 26, BAR = 18, STAT = 70;
+  const LABEL = 170, ROW = 26, BAR = 18, STAT = 70, OUTLINED = 3;
   const x = (ts: number) => LABEL + ((ts - t0) / span) * width;
   const w = (dur: number) => Math.max(0.5, (dur / span) * width);
   const px = span / width;
@@ -309,15 +309,6 @@ export function traceHtml(
         }</title></rect>`,
       );
     }
-    for (const [s, e, b, n, name] of bars(l.waits, px)) {
-      svg.push(
-        `<rect class="wait" x="${x(s).toFixed(1)}" y="${y + 3}" width="${
-          w(e - s).toFixed(1)
-        }" height="${BAR}" fill="url(#wait)"><title>waiting (${esc(name)}${
-          n > 1 ? ` and ${n - 1} more` : ""
-        }): ${ms(b)} ms</title></rect>`,
-      );
-    }
     for (const [s, e, b, n, name] of bars(l.tasks, px)) {
       const density = Math.min(1, b / Math.max(e - s, 1e-9));
       svg.push(
@@ -328,6 +319,16 @@ export function traceHtml(
         }"><title>${esc(name)}${n > 1 ? ` (${n} tasks)` : ""}: ${
           ms(b)
         } ms busy of ${ms(e - s)} ms</title></rect>`,
+      );
+    }
+    // Over the tasks: a wait inside a task (a lock it takes) shows through.
+    for (const [s, e, b, n, name] of bars(l.waits, px)) {
+      svg.push(
+        `<rect class="wait" x="${x(s).toFixed(1)}" y="${y + 3}" width="${
+          w(e - s).toFixed(1)
+        }" height="${BAR}" fill="url(#wait)"><title>waiting (${esc(name)}${
+          n > 1 ? ` and ${n - 1} more` : ""
+        }): ${ms(b)} ms</title></rect>`,
       );
     }
     for (const [s, e, , n] of bars(l.results, px)) {
@@ -350,7 +351,7 @@ export function traceHtml(
         } ms</title></path>`,
       );
     }
-    for (const { lane, s } of longest) {
+    for (const { lane, s } of longest.slice(0, OUTLINED)) {
       if (lane !== l) continue;
       svg.push(
         `<rect class="longest" x="${x(s.ts).toFixed(1)}" y="${y + 2}" width="${
@@ -382,7 +383,7 @@ export function traceHtml(
   svg.push(
     `<text x="${LABEL}" y="${
       height - 4
-    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the longest tasks · ▲ submits · green: results</text>`,
+    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the three longest tasks · ▲ submits · green: results</text>`,
     `</svg>`,
   );
   const overall = lifeAll > 0 ? busyAll / lifeAll : 0;

@@ -60,7 +60,7 @@ export function waitAsync(
     });
   }
   hold();
-  if (tracing) return traceAsyncWait(r.value.then(released));
+  if (tracing) return traceAsyncWait(r.value.then(released), i32, index);
   return r.value.then(released);
 }
 
@@ -114,7 +114,7 @@ export function waitSync(
     const r = Atomics.wait(i32, index, expected, slice);
     haltIfEnded();
     if (r !== "timed-out" || performance.now() >= end) {
-      if (tracing) traceWait(t0);
+      if (tracing) traceWait(t0, i32, index);
       return r;
     }
   }

@@ -84,12 +84,19 @@ import {
 } from "./_pool_checks.ts";
 import { traceResult, traceSubmit, tracing } from "./_trace.ts";
 import { withRebuiltError } from "./_wire_error.ts";
+import {
+  lengthOf,
+  type MapOptions,
+  mapOptions,
+  startProgress,
+} from "./_progress.ts";
 
 export {
   AsyncResult,
   type IMapIterator,
   type ResultCallbacks,
 } from "./_pool_jobs.ts";
+export type { MapOptions, ProgressInfo, ProgressOption } from "./_progress.ts";
 
 const WORKER_MODULE = new URL("./_pool_worker.ts", import.meta.url).href;
 
@@ -365,11 +372,14 @@ export class Pool implements AsyncDisposable {
    * Calls `fn(item)` for every item, in the workers, and resolves with the
    * results in order. Items are sent in chunks of `chunksize` (default as
    * Python's: about four chunks per worker).
+   * `chunksize` may be a {@linkcode MapOptions} object instead
+   * (`{ chunksize, progress: true }` shows a progress line on stderr when it
+   * is a terminal), here and in the other map and imap methods.
    */
   map<T, R>(
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number,
+    chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
     try {
       return this.#mapAsync(
@@ -390,7 +400,7 @@ export class Pool implements AsyncDisposable {
   mapAsync<T, R>(
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number,
+    chunksize?: number | MapOptions,
     callbacks: ResultCallbacks<Awaited<R>[]> = {},
   ): AsyncResult<Awaited<R>[]> {
     return this.#mapAsync(
@@ -407,7 +417,7 @@ export class Pool implements AsyncDisposable {
   starmap<A extends unknown[], R>(
     fn: (...args: A) => R,
     argsList: Iterable<A> | AsyncIterable<A>,
-    chunksize?: number,
+    chunksize?: number | MapOptions,
   ): Promise<Awaited<R>[]> {
     try {
       return this.#mapAsync(
@@ -427,7 +437,7 @@ export class Pool implements AsyncDisposable {
   starmapAsync<A extends unknown[], R>(
     fn: (...args: A) => R,
     argsList: Iterable<A> | AsyncIterable<A>,
-    chunksize?: number,
+    chunksize?: number | MapOptions,
     callbacks: ResultCallbacks<Awaited<R>[]> = {},
   ): AsyncResult<Awaited<R>[]> {
     return this.#mapAsync(
@@ -443,11 +453,12 @@ export class Pool implements AsyncDisposable {
   #mapAsync(
     fn: AnyFn,
     items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunksize: number | undefined,
+    sizeOrOptions: number | MapOptions | undefined,
     callbacks: ResultCallbacks<unknown[]>,
     kind: number,
     caller: string | undefined,
   ): AsyncResult<unknown[]> {
+    const { chunksize, progress } = mapOptions(sizeOrOptions);
     this.#checkRunning();
     checkFn(fn, "fn");
     checkItems(items, kind === KIND_STAR ? "argsList" : "items");
@@ -479,6 +490,9 @@ export class Pool implements AsyncDisposable {
         this.#jobEnded,
       );
       if (!real.over) this.#jobs.add(real);
+      if (!real.over) {
+        real.progress = startProgress(progress, list.length, fn.name);
+      }
       this.#enqueueChunks(
         real,
         fnId,
@@ -518,7 +532,7 @@ export class Pool implements AsyncDisposable {
   imap<T, R>(
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
-    chunksize = 1,
+    chunksize: number | MapOptions = 1,
   ): IMapIterator<Awaited<R>> {
     return this.#imap(
       fn,
@@ -533,7 +547,7 @@ export class Pool implements AsyncDisposable {
   imapUnordered<T, R>(
     fn: (item: T) => R,
     items: Iterable<T> | AsyncIterable<T>,
-    chunksize = 1,
+    chunksize: number | MapOptions = 1,
   ): IMapIterator<Awaited<R>> {
     return this.#imap(
       fn,
@@ -547,16 +561,18 @@ export class Pool implements AsyncDisposable {
   #imap(
     fn: AnyFn,
     items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunksize: number,
+    sizeOrOptions: number | MapOptions,
     ordered: boolean,
     caller: string | undefined,
   ): ImapJob {
+    const { chunksize = 1, progress } = mapOptions(sizeOrOptions, 1);
     this.#checkRunning();
     checkFn(fn, "fn");
     checkItems(items, "items");
     checkChunksize(chunksize);
     const job = new ImapJob(this.#feeder, ordered, chunksize, KIND_MAP);
     this.#describe.set(job, { what: "items", size: chunksize });
+    job.progress = startProgress(progress, lengthOf(items), fn.name);
     this.#jobs.add(job);
     this.#feeders.add(job);
     if (tracing) traceSubmit(fn.name, undefined, chunksize);

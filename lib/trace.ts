@@ -33,7 +33,7 @@
  * @module
  */
 
-import { beginTrace, endTrace, flushTrace, tracing } from "./_trace.ts";
+import { beginTrace, endTrace } from "./_trace.ts";
 export { renderTrace, type RenderTraceOptions } from "./_trace_view.ts";
 
 /**
@@ -96,6 +96,5 @@ export function startTrace(path: string | URL, options?: TraceOptions): void {
  * ```
  */
 export function stopTrace(): string | undefined {
-  if (tracing) flushTrace();
   return endTrace();
 }
