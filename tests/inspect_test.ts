@@ -14,13 +14,13 @@ import {
   Pool,
   Process,
   Queue,
-  QueueHandler,
   RawValue,
   RLock,
   Semaphore,
   SimpleQueue,
   Value,
 } from "../mod.ts";
+import { QueueHandler } from "../queue_handler.ts";
 import { noop } from "./fixtures/targets.ts";
 import { square } from "./fixtures/pool_tasks.ts";
 
