@@ -29,7 +29,6 @@ export {
 } from "./lib/process.ts";
 export * from "./lib/connection.ts";
 export * from "./lib/queues.ts";
-export * from "./lib/queue_handler.ts";
 export * from "./lib/synchronize.ts";
 export * from "./lib/sharedctypes.ts";
 export * from "./lib/pool.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { MultiprocessingBase, QueueHandler } from "../mod.ts";
+import { MultiprocessingBase, QueueHandler } from "../queue_handler.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { MultiprocessingBase, QueueHandler } from "@mp/multiprocessing";
+ * import { MultiprocessingBase, QueueHandler } from "@mp/multiprocessing/queue_handler";
  *
  * export class Ticker extends MultiprocessingBase {
  *   count = 0;
@@ -45,7 +45,7 @@ import { repr } from "./_inspect.ts";
  *
  * @example
  * ```ts
- * import { QueueHandler, type QueueHandlerOptions } from "@mp/multiprocessing";
+ * import { QueueHandler, type QueueHandlerOptions } from "@mp/multiprocessing/queue_handler";
  * const options: QueueHandlerOptions = { quiet: true }; // no "[QHDL] ..." lines
  * const handler = new QueueHandler(options);
  * handler.initQueue("main_queue");
@@ -65,7 +65,7 @@ export interface QueueHandlerOptions {
  *
  * @example
  * ```ts
- * import { QueueHandler } from "@mp/multiprocessing";
+ * import { QueueHandler } from "@mp/multiprocessing/queue_handler";
  * const handler = new QueueHandler();
  * handler.initQueue("main_queue"); // [QHDL] queue with the name main_queue initialised!
  * handler.put("main_queue", { n: 1 });
@@ -177,7 +177,7 @@ let nextId = 0x3017400 + Math.floor(Math.random() * 0x1000) * 0x40;
  *
  * @example
  * ```ts
- * import { MultiprocessingBase, QueueHandler } from "@mp/multiprocessing";
+ * import { MultiprocessingBase, QueueHandler } from "@mp/multiprocessing/queue_handler";
  *
  * export class Idle extends MultiprocessingBase {}
  *

@@ -14,7 +14,6 @@ import {
   Pool,
   Process,
   Queue,
-  QueueHandler,
   RawValue,
   RLock,
   Semaphore,
@@ -22,6 +21,7 @@ import {
   SimpleQueue,
   Value,
 } from "../mod.ts";
+import { QueueHandler } from "../queue_handler.ts";
 import { noop } from "./fixtures/targets.ts";
 import { square } from "./fixtures/pool_tasks.ts";
 

@@ -1,6 +1,7 @@
 // Seed 000's QueueHandler and MultiprocessingBase, and its example.
 import assert from "node:assert/strict";
-import { MultiprocessingBase, Queue, QueueHandler } from "../mod.ts";
+import { Queue } from "../mod.ts";
+import { MultiprocessingBase, QueueHandler } from "../queue_handler.ts";
 import { Counter, Doubler } from "./fixtures/queue_handler_procs.ts";
 import { runTask } from "./_run_task.ts";
 

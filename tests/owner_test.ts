@@ -1,0 +1,126 @@
+// The owner word under Lock and RLock (lib/_owner.ts): taking, timing out,
+// waking on release, and taking over from a holder whose process is dead in
+// the process table, in this process and across a real child.
+import assert from "node:assert/strict";
+import { Process } from "../mod.ts";
+import {
+  CONTENDED,
+  isMine,
+  lockAsync,
+  lockSync,
+  ownerIdent,
+  selfMark,
+  unlock,
+} from "../lib/_owner.ts";
+import { allocateIdent, markDead } from "../lib/_proctable.ts";
+import { waitAsync } from "../lib/_wait.ts";
+import { lockThenSignal } from "./fixtures/machinery_targets.ts";
+
+const T = 20_000;
+const module = new URL("./fixtures/machinery_targets.ts", import.meta.url);
+
+function word(): Int32Array<SharedArrayBuffer> {
+  return new Int32Array(new SharedArrayBuffer(12));
+}
+
+/** Waits (bounded) until `w[index]` is not 0. */
+async function until(w: Int32Array, index: number): Promise<void> {
+  const r = await waitAsync(w, index, 0, T);
+  assert.notEqual(r, "timed-out", `word ${index} was never set`);
+}
+
+Deno.test("owner word: a free word is taken with this process's mark; unlock returns what it held, 0 once free", async () => {
+  const w = word();
+  assert.equal(selfMark(), 1, "the main program is ident 0, marked 1");
+  assert.equal(lockSync(w, 0, 0), "taken");
+  assert.equal(isMine(w, 0), true);
+  assert.equal(ownerIdent(Atomics.load(w, 0)), 0);
+  const held = unlock(w, 0);
+  assert.equal(held & ~CONTENDED, selfMark());
+  assert.equal(isMine(w, 0), false);
+  assert.equal(unlock(w, 0), 0, "a second unlock finds it free");
+  assert.equal(await lockAsync(w, 0, 0), "taken");
+  assert.equal(isMine(w, 0), true);
+});
+
+Deno.test("owner word: a live holder makes a timed lock time out, with the word marked contended and still the holder's", async () => {
+  const w = word();
+  const holder = allocateIdent();
+  try {
+    Atomics.store(w, 0, holder + 1);
+    assert.equal(lockSync(w, 0, 0), "timed-out");
+    assert.equal(lockSync(w, 0, 80), "timed-out", "longer than one slice");
+    assert.equal(Atomics.load(w, 0), (holder + 1) | CONTENDED);
+    assert.equal(ownerIdent(Atomics.load(w, 0)), holder);
+    assert.equal(isMine(w, 0), false);
+    assert.equal(await lockAsync(w, 0, 80), "timed-out");
+    assert.equal(Atomics.load(w, 0), (holder + 1) | CONTENDED);
+    // The holder's release sees the contended bit: it would notify.
+    assert.ok(unlock(w, 0) < 0);
+  } finally {
+    markDead(holder);
+  }
+});
+
+Deno.test("owner word: a holder whose process-table slot is marked dead is taken over, and the caller is told whose it was", async () => {
+  const w = word();
+  const dead = allocateIdent();
+  Atomics.store(w, 0, dead + 1);
+  markDead(dead);
+  assert.deepEqual(lockSync(w, 0, 0), { abandonedBy: dead });
+  assert.equal(isMine(w, 0), true);
+  unlock(w, 0);
+
+  // A waiter already asleep notices the death between slices.
+  const dying = allocateIdent();
+  Atomics.store(w, 0, dying + 1);
+  const waiter = lockAsync(w, 0, T);
+  await new Promise((r) => setTimeout(r, 20));
+  markDead(dying);
+  assert.deepEqual(await waiter, { abandonedBy: dying });
+  assert.equal(isMine(w, 0), true);
+});
+
+Deno.test("owner word: a holder in another process wakes a waiter here when it unlocks", async () => {
+  const w = word();
+  const p = new Process({
+    module,
+    target: lockThenSignal,
+    args: [w.buffer, "release"],
+  });
+  await p.start();
+  try {
+    await until(w, 1);
+    assert.equal(ownerIdent(Atomics.load(w, 0)), p.pid);
+    const waiter = lockAsync(w, 0, T);
+    Atomics.store(w, 2, 1);
+    Atomics.notify(w, 2);
+    assert.equal(await waiter, "taken");
+    assert.equal(isMine(w, 0), true);
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  } finally {
+    p.terminate();
+    await p.join(T);
+  }
+});
+
+Deno.test("owner word: a holder in another process terminated while holding it is taken over by the waiter here", async () => {
+  const w = word();
+  const p = new Process({
+    module,
+    target: lockThenSignal,
+    args: [w.buffer, "hold"],
+  });
+  await p.start();
+  try {
+    await until(w, 1);
+    const waiter = lockAsync(w, 0, T);
+    p.terminate();
+    assert.deepEqual(await waiter, { abandonedBy: p.pid });
+    assert.equal(isMine(w, 0), true);
+  } finally {
+    p.terminate();
+    await p.join(T);
+  }
+});

@@ -1,0 +1,155 @@
+// Every shared-memory wait (lib/_wait.ts): results, timeouts that last their
+// whole length (not one slice), wakeups from another thread, the keep-alive
+// that Deno's Atomics.waitAsync lacks, the hooks blocking waits run, and the
+// one timeout validation.
+import assert from "node:assert/strict";
+import { Process } from "../mod.ts";
+import {
+  checkTimeout,
+  deadline,
+  onBlockingWait,
+  settlesWithin,
+  SLICE_MS,
+  sliceUntil,
+  waitAsync,
+  waitSync,
+} from "../lib/_wait.ts";
+import { notifyWhenAsked } from "./fixtures/machinery_targets.ts";
+import { runProgram } from "./_run_task.ts";
+
+const T = 20_000;
+const module = new URL("./fixtures/machinery_targets.ts", import.meta.url);
+const program = new URL("./fixtures/wait_program.ts", import.meta.url);
+
+function word(): Int32Array<SharedArrayBuffer> {
+  return new Int32Array(new SharedArrayBuffer(8));
+}
+
+Deno.test("waitSync: not-equal at once, timed-out after the whole timeout even past one slice", () => {
+  const w = word();
+  Atomics.store(w, 0, 5);
+  assert.equal(waitSync(w, 0, 4, T), "not-equal");
+  assert.equal(waitSync(w, 0, 5, 0), "timed-out");
+  assert.equal(waitSync(w, 0, 5, -3), "timed-out", "a negative timeout is 0");
+  const ms = 3 * SLICE_MS;
+  const t0 = performance.now();
+  assert.equal(waitSync(w, 0, 5, ms), "timed-out");
+  // Correctness, not speed: returning after one slice would be a bug.
+  assert.ok(performance.now() - t0 >= ms - 1, "it waited the whole timeout");
+});
+
+Deno.test("waitAsync: the value at once when it differs, timed-out after the whole timeout even past one slice", async () => {
+  const w = word();
+  assert.equal(waitAsync(w, 0, 1, T), "not-equal", "synchronously, no promise");
+  assert.equal(await waitAsync(w, 0, 0, 0), "timed-out");
+  const ms = 3 * SLICE_MS;
+  const t0 = performance.now();
+  assert.equal(await waitAsync(w, 0, 0, ms), "timed-out");
+  assert.ok(performance.now() - t0 >= ms - 1, "it waited the whole timeout");
+});
+
+Deno.test("waitSync and waitAsync are woken by a notify from another process", async () => {
+  for (const how of ["sync", "async"]) {
+    const w = word();
+    const p = new Process({
+      module,
+      target: notifyWhenAsked,
+      args: [w.buffer],
+    });
+    await p.start();
+    try {
+      Atomics.store(w, 1, 1);
+      Atomics.notify(w, 1);
+      // Forever (undefined): only the child's notify can end these waits.
+      const r = how === "sync" ? waitSync(w, 0, 0) : await waitAsync(w, 0, 0);
+      assert.ok(r === "ok" || r === "not-equal", `${how}: ${r}`);
+      assert.equal(Atomics.load(w, 0), 1, how);
+      await p.join(T);
+      assert.equal(p.exitCode, 0, how);
+    } finally {
+      p.terminate();
+      await p.join(T);
+    }
+  }
+});
+
+Deno.test("waitAsync and keepAlive keep a program alive while they wait, and let it end after", async () => {
+  for (
+    const [mode, want] of [
+      ["timeout", "timed-out"],
+      ["woken", "ok"],
+      ["keepalive", "settled"],
+    ]
+  ) {
+    const r = await runProgram(program, [], [mode]);
+    assert.equal(r.stderr, "", mode);
+    assert.equal(r.code, 0, mode);
+    assert.equal(r.stdout, `${want}\n`, mode);
+  }
+});
+
+Deno.test("waitSync runs the blocking-wait hooks before every slice, in short slices while one has work", () => {
+  const w = word();
+  let active = true;
+  let busy = false;
+  let calls = 0;
+  onBlockingWait(() => {
+    if (!active) return false;
+    calls++;
+    return busy;
+  });
+  try {
+    waitSync(w, 0, 0, 4 * SLICE_MS);
+    assert.ok(
+      calls >= 1 && calls <= 6,
+      `idle hook: ${calls} slices of ${SLICE_MS} ms`,
+    );
+    calls = 0;
+    busy = true;
+    waitSync(w, 0, 0, 4 * SLICE_MS);
+    assert.ok(calls >= 12, `busy hook: ${calls} slices, wanted 1 ms ones`);
+  } finally {
+    active = false;
+  }
+});
+
+Deno.test("settlesWithin: true once the promise settles either way, false when the timeout comes first", async () => {
+  assert.equal(await settlesWithin(Promise.resolve(1), 1000), true);
+  assert.equal(await settlesWithin(Promise.reject(new Error("x")), 1000), true);
+  assert.equal(await settlesWithin(new Promise(() => {}), 10), false);
+  let settle!: () => void;
+  const later = new Promise<void>((r) => settle = r);
+  const forever = settlesWithin(later, Infinity);
+  setTimeout(settle, 20);
+  assert.equal(
+    await forever,
+    true,
+    "Infinity waits (setTimeout would fire at once)",
+  );
+});
+
+Deno.test("deadline and sliceUntil: no deadline is Infinity, a slice is at most SLICE_MS and never negative", () => {
+  assert.equal(deadline(undefined), Infinity);
+  assert.equal(deadline(Infinity), Infinity);
+  assert.equal(sliceUntil(Infinity), SLICE_MS);
+  assert.equal(sliceUntil(performance.now() - 10), 0);
+  assert.ok(deadline(-5) <= performance.now(), "a negative timeout is now");
+  const s = sliceUntil(deadline(10));
+  assert.ok(s > 0 && s <= 10, `${s}`);
+});
+
+Deno.test("checkTimeout: a bad timeout is a RangeError naming it and the fix", () => {
+  for (const ok of [undefined, 0, 1.5, Infinity]) checkTimeout(ok);
+  for (const bad of [-1, NaN, "5", null]) {
+    assert.throws(
+      () => checkTimeout(bad, "join timeout"),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message.startsWith(
+          "join timeout must be a non-negative number of milliseconds",
+        ) &&
+        e.message.endsWith(`got ${String(bad)}`),
+      String(bad),
+    );
+  }
+});
