@@ -2,7 +2,6 @@
 // waking on release, and taking over from a holder whose process is dead in
 // the process table, in this process and across a real child.
 import assert from "node:assert/strict";
-import { Process } from "../mod.ts";
 import {
   CONTENDED,
   isMine,
@@ -15,9 +14,9 @@ import {
 import { allocateIdent, markDead } from "../lib/_proctable.ts";
 import { waitAsync } from "../lib/_wait.ts";
 import { lockThenSignal } from "./fixtures/machinery_targets.ts";
+import { endsWell, withChild } from "./_child.ts";
 
 const T = 20_000;
-const module = new URL("./fixtures/machinery_targets.ts", import.meta.url);
 
 function word(): Int32Array<SharedArrayBuffer> {
   return new Int32Array(new SharedArrayBuffer(12));
@@ -83,13 +82,7 @@ Deno.test("owner word: a holder whose process-table slot is marked dead is taken
 
 Deno.test("owner word: a holder in another process wakes a waiter here when it unlocks", async () => {
   const w = word();
-  const p = new Process({
-    module,
-    target: lockThenSignal,
-    args: [w.buffer, "release"],
-  });
-  await p.start();
-  try {
+  await withChild(lockThenSignal, [w.buffer, "release"], async (p) => {
     await until(w, 1);
     assert.equal(ownerIdent(Atomics.load(w, 0)), p.pid);
     const waiter = lockAsync(w, 0, T);
@@ -97,30 +90,17 @@ Deno.test("owner word: a holder in another process wakes a waiter here when it u
     Atomics.notify(w, 2);
     assert.equal(await waiter, "taken");
     assert.equal(isMine(w, 0), true);
-    await p.join(T);
-    assert.equal(p.exitCode, 0);
-  } finally {
-    p.terminate();
-    await p.join(T);
-  }
+    await endsWell(p);
+  });
 });
 
 Deno.test("owner word: a holder in another process terminated while holding it is taken over by the waiter here", async () => {
   const w = word();
-  const p = new Process({
-    module,
-    target: lockThenSignal,
-    args: [w.buffer, "hold"],
-  });
-  await p.start();
-  try {
+  await withChild(lockThenSignal, [w.buffer, "hold"], async (p) => {
     await until(w, 1);
     const waiter = lockAsync(w, 0, T);
     p.terminate();
     assert.deepEqual(await waiter, { abandonedBy: p.pid });
     assert.equal(isMine(w, 0), true);
-  } finally {
-    p.terminate();
-    await p.join(T);
-  }
+  });
 });

@@ -3,7 +3,6 @@
 // told apart, the wrapping int32 counters cross 2^31, and a producer in
 // another process publishes records a reader sees whole.
 import assert from "node:assert/strict";
-import { Process } from "../mod.ts";
 import { R, Ring, W } from "../lib/_pool_ring.ts";
 import { waitAsync } from "../lib/_wait.ts";
 import {
@@ -11,9 +10,9 @@ import {
   recordBytes,
   recordLength,
 } from "./fixtures/machinery_targets.ts";
+import { endsWell, withChild } from "./_child.ts";
 
 const T = 20_000;
-const module = new URL("./fixtures/machinery_targets.ts", import.meta.url);
 
 function put(ring: Ring, i: number, length: number): boolean {
   const at = ring.begin(length);
@@ -134,13 +133,7 @@ Deno.test("pool ring: records of every size wrap around whole and in order, with
 Deno.test("pool ring: records a producer in another process writes arrive whole and in order", async () => {
   const ring = new Ring(4096);
   const n = 3000;
-  const p = new Process({
-    module,
-    target: produceRecords,
-    args: [ring.buffer, n],
-  });
-  await p.start();
-  try {
+  await withChild(produceRecords, [ring.buffer, n], async (p) => {
     for (let i = 0; i < n; i++) {
       while (!ring.next()) {
         const w = Atomics.load(ring.hdr, W);
@@ -158,10 +151,6 @@ Deno.test("pool ring: records a producer in another process writes arrive whole 
       ring.release();
     }
     assert.equal(ring.empty(), true);
-    await p.join(T);
-    assert.equal(p.exitCode, 0);
-  } finally {
-    p.terminate();
-    await p.join(T);
-  }
+    await endsWell(p);
+  });
 });

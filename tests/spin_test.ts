@@ -2,13 +2,12 @@
 // spinning off for twice as many waits each time it fails again, up to
 // MAX_SKIP; a spin that sees its change turns it back on. And blockFor.
 import assert from "node:assert/strict";
-import { Process } from "../mod.ts";
 import { blockFor, MAX_SKIP, Spinner } from "../lib/_spin.ts";
 import { waitAsync } from "../lib/_wait.ts";
 import { churn, notifyWhenAsked } from "./fixtures/machinery_targets.ts";
+import { endsWell, withChild } from "./_child.ts";
 
 const T = 20_000;
-const module = new URL("./fixtures/machinery_targets.ts", import.meta.url);
 
 function word(): Int32Array<SharedArrayBuffer> {
   return new Int32Array(new SharedArrayBuffer(12));
@@ -64,32 +63,29 @@ Deno.test("Spinner: a spin that pays resets the back-off to its start", () => {
 
 Deno.test("Spinner: a spin sees a change another process makes while it watches", async () => {
   const w = word();
-  const p = new Process({ module, target: churn, args: [w.buffer] });
-  await p.start();
-  try {
-    assert.notEqual(await waitAsync(w, 2, 0, T), "timed-out", "churning");
-    // The other thread may be descheduled for a whole spin on a loaded
-    // machine: one fresh spinner of many must see a change.
-    let seen = false;
-    for (let i = 0; i < 500 && !seen; i++) {
-      seen = new Spinner().spin(w, 0, Atomics.load(w, 0));
+  await withChild(churn, [w.buffer], async (p) => {
+    try {
+      assert.notEqual(await waitAsync(w, 2, 0, T), "timed-out", "churning");
+      // The other thread may be descheduled for whole spins on a loaded
+      // machine: one fresh spinner of many (for up to T) must see a change.
+      let seen = false;
+      const end = performance.now() + T;
+      while (!seen && performance.now() < end) {
+        seen = new Spinner().spin(w, 0, Atomics.load(w, 0));
+      }
+      assert.equal(seen, true, `no spin saw the word move in ${T} ms`);
+    } finally {
+      Atomics.store(w, 1, 1); // it stops churning
     }
-    assert.equal(seen, true, "no spin of 500 saw the word move");
-  } finally {
-    Atomics.store(w, 1, 1);
-    await p.join(T);
-    p.terminate();
-    await p.join(T);
-  }
+    await endsWell(p);
+  });
 });
 
 Deno.test("blockFor: false when the word stays for the timeout, true when it differs or another process changes it", async () => {
   const w = word();
   assert.equal(blockFor(w, 0, 0, 20), false);
   assert.equal(blockFor(w, 0, 7, 20), true, "already not what was seen");
-  const p = new Process({ module, target: notifyWhenAsked, args: [w.buffer] });
-  await p.start();
-  try {
+  await withChild(notifyWhenAsked, [w.buffer], async (p) => {
     Atomics.store(w, 1, 1);
     Atomics.notify(w, 1);
     let changed = false;
@@ -98,10 +94,6 @@ Deno.test("blockFor: false when the word stays for the timeout, true when it dif
     }
     assert.equal(changed, true);
     assert.equal(Atomics.load(w, 0), 1);
-    await p.join(T);
-    assert.equal(p.exitCode, 0);
-  } finally {
-    p.terminate();
-    await p.join(T);
-  }
+    await endsWell(p);
+  });
 });
