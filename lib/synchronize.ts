@@ -15,7 +15,11 @@
  * (terminated, crashed, `exit()`) does not leave the others blocked forever.
  * The next waiter takes the lock over, the lock's `abandoned` count goes up
  * and a warning is printed once, since the data it protects may be
- * half-written.
+ * half-written. A Condition waiter whose process ended is never notified in
+ * place of a live one, and a Barrier party whose process ended breaks the
+ * round it waited in. A terminated process that still runs (busy in
+ * synchronous code) is halted when it next acquires, or releases what was
+ * taken over from it.
  *
  * Misuse throws {@linkcode ProcessError}: releasing an unlocked Lock, an
  * RLock this process does not hold, a BoundedSemaphore past its start value,

@@ -452,6 +452,7 @@ Deno.test("a terminated holder still running does not release the lock of the pr
   assert.equal(warned.length, 1);
   Atomics.store(flag, 0, 2); // the child goes on to release()
   // Until its release() returned (it must not) or had time to.
+  await until(() => Atomics.load(flag, 0) >= 3, "the child went on");
   for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -478,6 +479,7 @@ Deno.test("a terminated process still running is halted when it tries to take a 
   await until(() => Atomics.load(flag, 0) === 1, "the child runs");
   p.terminate();
   Atomics.store(flag, 0, 2);
+  await until(() => Atomics.load(flag, 0) >= 3, "the child went on");
   for (let i = 0; i < 100 && Atomics.load(flag, 0) !== 4; i++) {
     await new Promise((r) => setTimeout(r, 5));
   }

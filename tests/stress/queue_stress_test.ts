@@ -1,24 +1,13 @@
 // Queues under many processes: MPMC with putSync into a small maxsize, items
 // big enough to stream. MP_STRESS=1 (deno task stress) runs them larger.
 import assert from "node:assert/strict";
-import { Process, Queue } from "../../mod.ts";
-import { scaled } from "./_scale.ts";
+import { Queue } from "../../mod.ts";
+import { scaled, start } from "./_stress.ts";
 import { getItems, putSyncItems } from "./_targets.ts";
 
-const module = new URL("./_targets.ts", import.meta.url);
 /** Bound of one put or get in a child: a stall fails the test, never hangs it. */
 const OP_MS = 10_000;
 const T = 120_000;
-
-async function start(
-  // deno-lint-ignore no-explicit-any
-  target: (...a: any[]) => unknown,
-  args: unknown[],
-): Promise<Process> {
-  const p = new Process({ target, args, module });
-  await p.start();
-  return p;
-}
 
 Deno.test("stress: putSync producers into Queue({ maxsize: 16 }) with 256 KiB items never stall", async () => {
   const producers = scaled(3, 4);

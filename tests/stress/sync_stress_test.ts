@@ -7,25 +7,13 @@ import {
   BrokenBarrierError,
   Condition,
   Lock,
-  Process,
   Semaphore,
 } from "../../mod.ts";
-import { scaled } from "./_scale.ts";
+import { scaled, start } from "./_stress.ts";
 import { condWaiter, holdUnit, lockLoop, partyOnce } from "./_targets.ts";
 import { bounded } from "../_bounded.ts";
 
-const module = new URL("./_targets.ts", import.meta.url);
 const T = 60_000;
-
-async function start(
-  // deno-lint-ignore no-explicit-any
-  target: (...a: any[]) => unknown,
-  args: unknown[],
-): Promise<Process> {
-  const p = new Process({ target, args, module });
-  await p.start();
-  return p;
-}
 
 async function until(f: () => boolean, what: string): Promise<void> {
   const end = performance.now() + T;
