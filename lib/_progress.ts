@@ -96,6 +96,15 @@ export function mapOptions(
   if (arg === null || typeof arg !== "object") {
     return { chunksize: arg ?? fallback, progress: undefined };
   }
+  for (const key of Object.keys(arg)) {
+    if (key !== "chunksize" && key !== "progress") {
+      throw new TypeError(
+        `unknown map option ${
+          JSON.stringify(key)
+        }: the options are chunksize and progress`,
+      );
+    }
+  }
   const p = arg.progress;
   if (
     p !== undefined && typeof p !== "boolean" && p !== "always" &&

@@ -313,7 +313,7 @@ function closeWait(key: string): void {
 /** The wait on `key` going on from `start` (epoch ms), or a new one. */
 function waitAt(key: string, start: number, site: () => Error): Wait {
   const w = waits.get(key);
-  if (w && start - w.end < WAIT_GAP_MS) return w;
+  if (w && (w.inFlight > 0 || start - w.end < WAIT_GAP_MS)) return w;
   if (w) closeWait(key);
   const fresh = { start, end: start, inFlight: 0, site: site() };
   waits.set(key, fresh);
@@ -327,10 +327,12 @@ export function traceWait(t0: number, i32: Int32Array, index: number): void {
   const key = waitKey(i32, index);
   const w = waits.get(key);
   // A short wait that goes on no other is left out at once (no stack taken).
-  if (end - (o + t0) < waitThreshold && !(w && o + t0 - w.end < WAIT_GAP_MS)) {
+  const goesOn = w && (w.inFlight > 0 || o + t0 - w.end < WAIT_GAP_MS);
+  if (end - (o + t0) < waitThreshold && !goesOn) {
     return;
   }
-  waitAt(key, o + t0, () => new Error()).end = end;
+  const at = waitAt(key, o + t0, () => new Error());
+  at.end = Math.max(at.end, end);
 }
 
 /** Traces an async wait on `i32[index]` (see `_wait.ts`). */
@@ -344,7 +346,7 @@ export function traceAsyncWait<T>(
   w.inFlight++;
   return p.then((v) => {
     w.inFlight--;
-    w.end = traceNow();
+    w.end = Math.max(w.end, traceNow());
     return v;
   });
 }

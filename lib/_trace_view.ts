@@ -65,6 +65,19 @@ interface Lane {
  * no closing `]` and maybe half a last line; both are dropped here.
  */
 export function parseTrace(text: string): Ev[] {
+  const events = readEvents(text);
+  if (
+    events.length > 0 && !events.some((e) => typeof e?.ph === "string")
+  ) {
+    throw new SyntaxError(
+      'this is not a trace in Chrome\'s Trace Event Format (its events have no "ph"); ' +
+        "write one with MP_TRACE=out.json or startTrace()",
+    );
+  }
+  return events;
+}
+
+function readEvents(text: string): Ev[] {
   const whole = tryParse(text);
   if (whole) return whole;
   const cut = text.slice(0, text.lastIndexOf("\n") + 1).trimEnd();
@@ -464,5 +477,16 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
-  console.log(await renderTrace(path, out ? { out } : {}));
+  try {
+    console.log(await renderTrace(path, out ? { out } : {}));
+  } catch (e) {
+    console.error(
+      e instanceof Deno.errors.NotFound
+        ? `no trace at ${
+          JSON.stringify(path)
+        }: write one with MP_TRACE=${path} deno run ... (or startTrace)`
+        : `cannot draw ${JSON.stringify(path)}: ${(e as Error).message}`,
+    );
+    Deno.exit(1);
+  }
 }

@@ -130,6 +130,11 @@ Deno.test("bad progress and chunksize options name the value", async () => {
     (e: Error) => e instanceof TypeError && e.message.includes('"yes"'),
   );
   await assert.rejects(pool.map(inc, [1], { chunksize: 0 }), RangeError);
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    pool.map(inc, [1], { chunkSize: 5 } as any),
+    /unknown map option "chunkSize": the options are chunksize and progress/,
+  );
   // deno-lint-ignore no-explicit-any
   assert.throws(() => pool.imap(inc, [1], { progress: 5 as any }), TypeError);
 });

@@ -312,6 +312,23 @@ Deno.test("a worker that may not write the trace is left out of it (it warns on 
   }
 });
 
+Deno.test("the viewer refuses what is not a trace, and trace:view says what is missing", async () => {
+  assert.throws(() => parseTrace('{"a": 1}'), SyntaxError);
+  assert.throws(() => parseTrace("[1, 2"), SyntaxError);
+  assert.throws(() => parseTrace("hello"), SyntaxError);
+  assert.deepEqual(parseTrace(""), []);
+  const r = await runProgram(
+    new URL("../lib/_trace_view.ts", import.meta.url),
+    [],
+    ["/nonexistent-trace.json"],
+  );
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /no trace at "\/nonexistent-trace.json": write one with MP_TRACE=/,
+  );
+});
+
 Deno.test("startTrace twice, or with a bad threshold, says so", async () => {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   try {
