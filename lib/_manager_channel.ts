@@ -23,6 +23,7 @@ import {
   AuthenticationError,
   EOFError,
   ProcessError,
+  RemoteError,
   TimeoutError,
 } from "./errors.ts";
 import {
@@ -36,7 +37,6 @@ import {
   FREQ_LEN,
   FRESP,
   FRESP_LEN,
-  fromWire,
   HOLDER,
   OP_ADOPT,
   OP_HELLO,
@@ -52,8 +52,23 @@ import { Decoder } from "./_codec.ts";
 import { blockFor, Spinner } from "./_spin.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
+import {
+  rebuildError,
+  type WireError,
+  wireErrorOf,
+  withRebuiltError,
+} from "./_wire_error.ts";
 
 const TAG = "mp.ManagerChannel";
+
+/**
+ * An error from the server whose class is not known here. A local channel
+ * imports the modules that name a user's error class (as a Pool's results
+ * do); a TCP channel never imports what a remote server names, and rebuilds
+ * only classes already loaded here.
+ */
+const fromServer = (w: WireError): Error =>
+  new RemoteError(w, "the manager's server");
 
 /**
  * A TCP address.
@@ -319,7 +334,13 @@ export class LocalChannel implements ProxyChannel {
     this.#pending.delete(msg[0]);
     if (p.blocking) this.#blocking--;
     if (msg[1]) p.resolve(msg[2]);
-    else p.reject(fromWire(msg[2]));
+    else {
+      withRebuiltError(
+        wireErrorOf(msg[2]),
+        (e) => p.reject(e as Error),
+        fromServer,
+      );
+    }
   }
 
   #drain(): void {
@@ -625,7 +646,7 @@ export class TcpChannel implements ProxyChannel {
           if (!p) continue;
           pending.delete(msg[0]);
           if (msg[1]) p.resolve(msg[2]);
-          else p.reject(fromWire(msg[2]));
+          else p.reject(rebuildError(wireErrorOf(msg[2]), fromServer) as Error);
         }
         if (pending.size === 0) break;
         if (!await reader.more()) {

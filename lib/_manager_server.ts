@@ -69,8 +69,8 @@ import {
   REQ_AT,
   type Request,
   RESP,
-  toWire,
 } from "./_manager_wire.ts";
+import { serializeError } from "./_wire_error.ts";
 import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
@@ -279,7 +279,7 @@ class LocalClient extends Client {
       this.port.postMessage([
         reply[0],
         false,
-        toWire(
+        serializeError(
           new TypeError(
             `the result cannot be sent to the proxy: ${
               (e as Error).message.replace(/\.$/, "")
@@ -327,7 +327,7 @@ class TcpClient extends Client {
       n = encoder.encode([
         reply[0],
         false,
-        toWire(
+        serializeError(
           new TypeError(
             `the result cannot be sent over TCP: ${(e as Error).message}`,
           ),
@@ -670,7 +670,11 @@ class Server {
       msg = undefined;
     }
     if (!isRequest(msg)) {
-      c.sendFast(seq, [0, false, toWire(new TypeError("corrupt request"))]);
+      c.sendFast(seq, [
+        0,
+        false,
+        serializeError(new TypeError("corrupt request")),
+      ]);
       return;
     }
     const id = msg[0];
@@ -678,7 +682,7 @@ class Server {
     try {
       result = this.#dispatch(c, msg);
     } catch (e) {
-      c.sendFast(seq, [id, false, toWire(e)]);
+      c.sendFast(seq, [id, false, serializeError(e)]);
       return;
     }
     if (result instanceof Promise) {
@@ -688,7 +692,7 @@ class Server {
       c.freeLane(seq);
       result.then(
         (v) => !c.closed && c.send([id, true, v]),
-        (e) => !c.closed && c.send([id, false, toWire(e)]),
+        (e) => !c.closed && c.send([id, false, serializeError(e)]),
       );
     } else c.sendFast(seq, [id, true, result]);
   }
@@ -821,14 +825,14 @@ class Server {
     try {
       result = this.#dispatch(c, msg);
     } catch (e) {
-      if (id !== 0 && !c.closed) c.send([id, false, toWire(e)]);
+      if (id !== 0 && !c.closed) c.send([id, false, serializeError(e)]);
       return;
     }
     if (id === 0) return;
     if (result instanceof Promise) {
       result.then(
         (v) => !c.closed && c.send([id, true, v]),
-        (e) => !c.closed && c.send([id, false, toWire(e)]),
+        (e) => !c.closed && c.send([id, false, serializeError(e)]),
       );
     } else if (!c.closed) c.send([id, true, result]);
   }
@@ -1165,7 +1169,7 @@ export async function managerServer(
   try {
     address = await server.start(owner);
   } catch (e) {
-    owner.send([-1, false, toWire(e)]);
+    owner.send([-1, false, serializeError(e)]);
     server.stop();
     return;
   }

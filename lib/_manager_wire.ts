@@ -1,6 +1,7 @@
 /**
  * What a manager's clients and server agree on: the request and reply
- * shapes, the control words of a local channel, how errors travel.
+ * shapes, the control words of a local channel. Errors travel as
+ * `serializeError` makes them (`_wire_error.ts`).
  *
  * A request is `[callId, op, a, b, c]`; a reply is `[callId, ok, value]`
  * (`value` is the serialized error when `ok` is false). Call id 0 asks for
@@ -10,28 +11,12 @@
  * @module
  */
 
-import * as errors from "./errors.ts";
-import { rebuildError, serializeError, type WireError } from "./_wire_error.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 
 /** This thread's encoder and decoder (used synchronously, so one is enough). */
 export const encoder: Encoder = new Encoder();
 /** See {@linkcode encoder}. */
 export const decoder: Decoder = new Decoder();
-
-/** A length-prefixed frame holding `msg` in the codec's encoding. */
-export function frameOf(msg: unknown): Uint8Array {
-  const n = encoder.encode(msg);
-  const out = new Uint8Array(4 + n);
-  new DataView(out.buffer).setUint32(0, n);
-  encoder.copyTo(out, 4, 0, n);
-  return out;
-}
-
-/** Decodes a frame's payload. */
-export function unframe(payload: Uint8Array): unknown {
-  return decoder.decode(payload, 0, payload.length);
-}
 
 /** Request: call a method: `[id, "call", objectId, method, args]`. */
 export const OP_CALL = 0;
@@ -127,28 +112,4 @@ export function ringForPort(door: Int32Array): void {
   Atomics.add(door, PORTS, 1);
   Atomics.add(door, DOOR, 1);
   Atomics.notify(door, DOOR);
-}
-
-/** Serializes an error for the wire. */
-export function toWire(e: unknown): WireError {
-  return serializeError(e);
-}
-
-/**
- * Rebuilds an error from the server as the class of that name (this
- * module's error classes and JS's built-in ones), else a `RemoteError`.
- */
-export function fromWire(w: unknown): Error {
-  const e = (w && typeof w === "object" ? w : {}) as Partial<WireError>;
-  const wire: WireError = {
-    isError: true,
-    name: typeof e.name === "string" ? e.name : "Error",
-    message: typeof e.message === "string" ? e.message : String(w),
-    stack: typeof e.stack === "string" ? e.stack : "",
-    props: e.props,
-  };
-  return rebuildError(
-    wire,
-    (x) => new errors.RemoteError(x, "the manager's server"),
-  ) as Error;
 }

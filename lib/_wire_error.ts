@@ -75,6 +75,30 @@ export function serializeError(e: unknown, depth = 0): WireError {
     : { isError: false, name: "", message: text, stack: text, value: text };
 }
 
+/**
+ * `w` as a {@linkcode WireError}, whatever a peer sent (a TCP server may be
+ * anything): fields of the wrong type become defaults, a bad `cls` goes.
+ */
+export function wireErrorOf(w: unknown, depth = 0): WireError {
+  const e = (w && typeof w === "object" ? w : {}) as Partial<WireError>;
+  const out: WireError = {
+    isError: e.isError !== false,
+    name: typeof e.name === "string" ? e.name : "Error",
+    message: typeof e.message === "string" ? e.message : String(w),
+    stack: typeof e.stack === "string" ? e.stack : "",
+  };
+  if ("value" in e) out.value = e.value;
+  if (e.props && typeof e.props === "object") out.props = e.props;
+  const c = e.cls as Partial<TargetRef> | undefined;
+  if (c && typeof c.module === "string" && typeof c.name === "string") {
+    out.cls = { module: c.module, name: c.name };
+  }
+  if (e.cause !== undefined && depth < MAX_CAUSES) {
+    out.cause = wireErrorOf(e.cause, depth + 1);
+  }
+  return out;
+}
+
 const BUILTIN: Record<string, ErrorConstructor> = {
   Error,
   TypeError,

@@ -12,7 +12,8 @@ import {
   deliverChallenge,
   hmacKey,
 } from "../lib/_auth.ts";
-import { frameOf, OP_GET, unframe } from "../lib/_manager_wire.ts";
+import { OP_GET } from "../lib/_manager_wire.ts";
+import { frameOf, unframe } from "./_wire.ts";
 
 const HOSTILE = new URL("./fixtures/hostile_tcp.ts", import.meta.url);
 

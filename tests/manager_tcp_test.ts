@@ -21,13 +21,8 @@ import {
   writeFrame,
 } from "../lib/_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
-import {
-  frameOf,
-  OP_CALL,
-  OP_CREATE,
-  OP_GET,
-  unframe,
-} from "../lib/_manager_wire.ts";
+import { OP_CALL, OP_CREATE, OP_GET } from "../lib/_manager_wire.ts";
+import { frameOf, unframe } from "./_wire.ts";
 import { TcpChannel } from "../lib/_manager_channel.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
 import { Counter, Maths } from "./fixtures/manager_classes.ts";

@@ -48,6 +48,7 @@ import {
 import {
   bumpCounter,
   Counter,
+  CounterError,
   LoudCounter,
   makeMaths,
   Maths,
@@ -1306,6 +1307,15 @@ Deno.test("create(Cls): a user's exported class lives in the server; its methods
     (await m.debugInfo()).map((o) => o.kind).sort(),
     ["Counter", "Counter", "LoudCounter", "Maths"],
   );
+});
+
+Deno.test("create(Cls): a user's error class thrown in the server comes back as that class, with its fields", async () => {
+  await using m = await Manager.start();
+  const c = await bounded(m.create(Counter, 3));
+  const e = await bounded(c.failMine().then(() => null, (x) => x));
+  assert.ok(e instanceof CounterError, String(e));
+  assert.equal(e.at, 3);
+  assert.equal(e.describe(), "CounterError@3: counter at 3 refuses");
 });
 
 Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
