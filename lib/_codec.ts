@@ -65,6 +65,7 @@ import {
 } from "node:util/types";
 import { reduceSymbol } from "./reduction.ts";
 import { isRefusedPlatformObject, platformWhy, PROXY_WHY } from "./_values.ts";
+import { DESCEND, pathString, pathTo } from "./_walk.ts";
 
 const T_UNDEFINED = 0;
 const T_NULL = 1;
@@ -318,9 +319,15 @@ export class Encoder {
     } catch (e) {
       this.size = 0;
       if (e instanceof Failure) {
-        const path = pathTo(value, e.culprit);
+        const culprit = e.culprit;
+        const found = pathTo(
+          value,
+          (v) =>
+            v === culprit ? "culprit" : v !== null && typeof v === "object" &&
+              !ArrayBuffer.isView(v) && !isArrayBuffer(v) && DESCEND,
+        );
         throw new EncodeError(
-          path ? pathString(path) : "item",
+          pathString("item", found?.path ?? []),
           describe(e.culprit),
           e.why,
           e.portable,
@@ -807,18 +814,6 @@ export class Encoder {
   }
 }
 
-function pathString(path: (string | number)[]): string {
-  let s = "item";
-  for (const p of path) {
-    s += typeof p === "number"
-      ? `[${p}]`
-      : /^[A-Za-z_$][\w$]*$|^<.*>$/.test(p)
-      ? `.${p}`
-      : `[${JSON.stringify(p)}]`;
-  }
-  return s;
-}
-
 const CLONE_WHY =
   "it cannot be cloned to another process (only structured-cloneable values can be put on a queue)";
 const SHARED_WHY =
@@ -886,63 +881,6 @@ function hasHoles(a: unknown[]): boolean {
     if (a[i] === undefined && !(i in a)) return true;
   }
   return false;
-}
-
-/** The path to `culprit` in `root`, walking it in the encoder's order (on failure only). */
-function pathTo(
-  root: unknown,
-  culprit: unknown,
-): (string | number)[] | undefined {
-  const seen = new Set<object>();
-  const walk = (
-    v: unknown,
-    path: (string | number)[],
-  ): (string | number)[] | undefined => {
-    if (v === culprit) return path;
-    if (v === null || typeof v !== "object" || seen.has(v) || isProxy(v)) {
-      return undefined;
-    }
-    seen.add(v);
-    if (isMap(v)) {
-      let i = 0;
-      for (const [k, x] of Map.prototype.entries.call(v)) {
-        const r = walk(k, [...path, `<key ${i}>`]) ??
-          walk(x, [...path, `<value ${i}>`]);
-        if (r) return r;
-        i++;
-      }
-      return undefined;
-    }
-    if (isSet(v)) {
-      let i = 0;
-      for (const x of Set.prototype.values.call(v)) {
-        const r = walk(x, [...path, `<item ${i++}>`]);
-        if (r) return r;
-      }
-      return undefined;
-    }
-    if (isNativeError(v)) {
-      const cause = Object.getOwnPropertyDescriptor(v, "cause");
-      return cause && "value" in cause
-        ? walk(cause.value, [...path, "cause"])
-        : undefined;
-    }
-    if (ArrayBuffer.isView(v) || isArrayBuffer(v)) return undefined;
-    const array = Array.isArray(v);
-    for (const k of Object.keys(v)) {
-      const r = walk((v as Record<string, unknown>)[k], [
-        ...path,
-        array && /^(0|[1-9]\d*)$/.test(k) ? Number(k) : k,
-      ]);
-      if (r) return r;
-    }
-    return undefined;
-  };
-  try {
-    return walk(root, []);
-  } catch {
-    return undefined; // a getter threw: no path
-  }
 }
 
 /** A typed array (or DataView) of `kind` over `bytes` (all of it, or `[offset, offset + length)`). */

@@ -86,6 +86,7 @@ import { ProcessError } from "./errors.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { isPlain } from "./_values.ts";
+import { DESCEND, rewrite, some } from "./_walk.ts";
 import { resolveClass, type TargetRef } from "./_target.ts";
 
 const BOOT_TAG = "mp.ManagerBoot";
@@ -161,32 +162,11 @@ interface Token {
 /** How long a token taken before its lend arrived waits for it (ms). */
 const TOKEN_TTL_MS = 60_000;
 
-/** Whether `v` holds a {@linkcode StoredRef} (`seen`: the objects met, `v` among them). */
-function holdsStored(v: object, seen: Set<object>): boolean {
-  const look = (x: unknown): boolean => {
-    if (x === null || typeof x !== "object") return false;
-    if (x instanceof StoredRef) return true;
-    if (seen.has(x)) return false;
-    seen.add(x);
-    return holdsStored(x, seen);
-  };
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (look(v[i])) return true;
-    return false;
-  }
-  if (v instanceof Map) {
-    for (const [k, x] of v) if (look(k) || look(x)) return true;
-    return false;
-  }
-  if (v instanceof Set) {
-    for (const x of v) if (look(x)) return true;
-    return false;
-  }
-  if (!isPlain(v)) return false;
-  const rec = v as Record<string, unknown>;
-  for (const k of Object.keys(rec)) if (look(rec[k])) return true;
-  return false;
-}
+/** Whether a value holds a {@linkcode StoredRef} (where the client's encoding puts references). */
+const holdsStored = (x: object): boolean | typeof DESCEND =>
+  x instanceof StoredRef ||
+  ((Array.isArray(x) || x instanceof Map || x instanceof Set || isPlain(x)) &&
+    DESCEND);
 
 /** A user's class the server serves, under its kind's name. */
 interface ClassKind extends Kind {
@@ -512,47 +492,33 @@ class Server {
    * wrapped object of the caller's (`{ [REF_KEY]: object }`, see
    * `managers.ts`) is searched inside, never taken for a reference.
    */
-  #storeRefs(v: unknown, seen: Map<object, unknown> = new Map()): unknown {
-    if (v === null || typeof v !== "object") return v;
-    if (seen.has(v)) return seen.get(v);
-    if (v instanceof StoredRef) return v;
-    seen.set(v, v);
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = this.#storeRefs(v[i], seen);
-    } else if (v instanceof Map) {
-      const entries = [...v].map(([k, x]) =>
-        [this.#storeRefs(k, seen), this.#storeRefs(x, seen)] as const
-      );
-      v.clear();
-      for (const [k, x] of entries) v.set(k, x);
-    } else if (v instanceof Set) {
-      const items = [...v].map((x) => this.#storeRefs(x, seen));
-      v.clear();
-      for (const x of items) v.add(x);
-    } else if (isPlain(v)) {
-      const rec = v as Record<string, unknown>;
-      let fields = rec;
-      if (Object.hasOwn(rec, REF_KEY)) {
-        const r = rec[REF_KEY];
+  #storeRefs(v: unknown): unknown {
+    /** The caller's objects met unwrapped: their own REF_KEY field is data. */
+    const unwrapped = new Set<object>();
+    return rewrite(v, (x, walk) => {
+      if (x instanceof StoredRef) return x;
+      if (Array.isArray(x) || x instanceof Map || x instanceof Set) {
+        return DESCEND;
+      }
+      if (!isPlain(x)) return x;
+      if (!unwrapped.has(x) && Object.hasOwn(x, REF_KEY)) {
+        const r = (x as Record<string, unknown>)[REF_KEY];
         if (Array.isArray(r)) {
           const id = r[0];
           const obj = this.#incref(null, id);
           const ref = new StoredRef(id as number, obj.kind);
           this.#stored.register(ref, id as number);
-          seen.set(v, ref);
           return ref;
         }
         // A wrapped object of the caller's: its fields may hold references.
         if (r !== null && typeof r === "object") {
-          fields = r as Record<string, unknown>;
-          seen.set(fields, fields);
+          unwrapped.add(r);
+          walk(r);
+          return x;
         }
       }
-      for (const k of Object.keys(fields)) {
-        fields[k] = this.#storeRefs(fields[k], seen);
-      }
-    }
-    return v;
+      return DESCEND;
+    }, "inPlace");
   }
 
   /**
@@ -565,8 +531,13 @@ class Server {
   #shareRefs(c: Client, v: unknown): unknown {
     if (v === null || typeof v !== "object") return v;
     if (v instanceof StoredRef) return this.#share(c, v);
-    if (!holdsStored(v, new Set([v]))) return v;
-    return this.#sharedCopy(c, v, new Map());
+    if (!some(v, holdsStored)) return v;
+    // One reference (and one proxy) for each stored one, met once or more.
+    return rewrite(
+      v,
+      (x) => x instanceof StoredRef ? this.#share(c, x) : holdsStored(x) || x,
+      "copy",
+    );
   }
 
   /** A fresh reference for `c` to the object of `ref`. */
@@ -574,47 +545,6 @@ class Server {
     const [id, kind] = ref[REF_KEY];
     if (this.objects.has(id)) this.#incref(c, id);
     return { [REF_KEY]: [id, kind] };
-  }
-
-  #sharedCopy(c: Client, v: unknown, copies: Map<object, unknown>): unknown {
-    if (v === null || typeof v !== "object") return v;
-    if (copies.has(v)) return copies.get(v);
-    if (v instanceof StoredRef) {
-      // One reference (and one proxy) for each stored one, met once or more.
-      const ref = this.#share(c, v);
-      copies.set(v, ref);
-      return ref;
-    }
-    if (Array.isArray(v)) {
-      const out: unknown[] = [];
-      copies.set(v, out);
-      for (let i = 0; i < v.length; i++) {
-        out.push(this.#sharedCopy(c, v[i], copies));
-      }
-      return out;
-    }
-    if (v instanceof Map) {
-      const out = new Map();
-      copies.set(v, out);
-      for (const [k, x] of v) {
-        out.set(this.#sharedCopy(c, k, copies), this.#sharedCopy(c, x, copies));
-      }
-      return out;
-    }
-    if (v instanceof Set) {
-      const out = new Set();
-      copies.set(v, out);
-      for (const x of v) out.add(this.#sharedCopy(c, x, copies));
-      return out;
-    }
-    if (!isPlain(v)) return v;
-    const out: Record<string, unknown> = {};
-    copies.set(v, out);
-    const rec = v as Record<string, unknown>;
-    for (const k of Object.keys(rec)) {
-      out[k] = this.#sharedCopy(c, rec[k], copies);
-    }
-    return out;
   }
 
   /**

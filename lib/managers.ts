@@ -60,6 +60,7 @@ import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
 import { isOpaque, isPlain } from "./_values.ts";
+import { DESCEND, rewrite, some } from "./_walk.ts";
 import { repr } from "./_inspect.ts";
 import {
   classRefOf,
@@ -161,7 +162,11 @@ function refFor(p: BaseProxy, serverId: string): Record<string, unknown> {
   return { [REF]: [r.id, r.kind] };
 }
 
-function refuseShared(v: object): never {
+/** Throws when `v` is a shared object of this program (it cannot be stored). */
+function refuseShared(v: object): void {
+  if (typeof (v as Record<symbol, unknown>)[reduceSymbol] !== "function") {
+    return;
+  }
   const name = (v as { constructor?: { name?: string } }).constructor?.name;
   throw new TypeError(
     `a ${
@@ -171,20 +176,10 @@ function refuseShared(v: object): never {
   );
 }
 
-/**
- * How many objects, and how deep, a quick walk of a value may go before it
- * gives up for a walk that keeps a set of the objects met: a value that is
- * not cyclic, the usual case, is walked without allocating anything; a
- * cyclic one (or a very big or deep one) goes on with the set.
- */
-const QUICK_OBJECTS = 10_000;
-const QUICK_DEPTH = 64;
-/** Objects the current quick walk may still meet. */
-let budget = 0;
-/** Thrown when a quick walk ran out of {@linkcode budget}. */
-const OVER_BUDGET = new Error("over budget");
-/** Whether the last {@linkcode encode} met a proxy (the server then counts references). */
-let encodedRefs = false;
+/** Whether `x` is a container a walk looks into (arrays, Maps, Sets). */
+function isContainer(x: object): boolean {
+  return Array.isArray(x) || x instanceof Map || x instanceof Set;
+}
 
 /**
  * Proxies inside call arguments become references the server keeps, in
@@ -196,295 +191,76 @@ let encodedRefs = false;
  *
  * Two passes: the first only looks (arguments with neither, the usual case,
  * go as they are, uncopied); when it finds one, the second copies the value
- * with each replaced, and sets {@linkcode encodedRefs} when it met a proxy.
- * Shared parts stay shared and cycles end (structured clone and the codec
- * carry both).
+ * with each replaced. Shared parts stay shared and cycles end (structured
+ * clone and the codec carry both). Returns what to send, and whether it
+ * holds references (the server then counts them).
  */
-function encode(args: unknown[], serverId: string): unknown[] {
-  encodedRefs = false;
-  let found: boolean;
-  budget = QUICK_OBJECTS;
-  try {
-    found = needsEncoding(args, serverId, null, 0);
-  } catch (e) {
-    if (e !== OVER_BUDGET) throw e;
-    found = needsEncoding(args, serverId, new Set([args]), 0);
-  }
-  return found ? encoded(args, serverId, new Map()) as unknown[] : args;
-}
-
-/**
- * Whether `v` holds a proxy or an object to wrap. `seen`: the objects met
- * so far (`v` among them); null for a quick walk, which throws
- * {@linkcode OVER_BUDGET} past {@linkcode QUICK_OBJECTS} objects (a cycle,
- * or a big value).
- */
-function needsEncoding(
-  v: object,
-  serverId: string,
-  seen: Set<object> | null,
-  depth: number,
-): boolean {
-  if (seen === null && (--budget < 0 || depth > QUICK_DEPTH)) {
-    throw OVER_BUDGET;
-  }
-  depth++;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      if (childNeeds(v[i], serverId, seen, depth)) return true;
-    }
-    return false;
-  }
-  const plain = isPlain(v);
-  if (!plain) {
-    if (v instanceof BaseProxy) {
-      refFor(v, serverId); // fails now for a disposed or foreign proxy
+function encode(args: unknown[], serverId: string): [unknown[], boolean] {
+  const needs = (x: object): boolean | typeof DESCEND => {
+    if (isContainer(x)) return DESCEND;
+    if (x instanceof BaseProxy) {
+      refFor(x, serverId); // fails now for a disposed or foreign proxy
       return true;
     }
-    if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
-      refuseShared(v);
+    if (!isPlain(x)) {
+      refuseShared(x);
+      if (isOpaque(x)) return false;
     }
-    if (v instanceof Map) {
-      for (const [k, x] of v) {
-        if (
-          childNeeds(k, serverId, seen, depth) ||
-          childNeeds(x, serverId, seen, depth)
-        ) {
-          return true;
-        }
+    return Object.hasOwn(x, REF) || DESCEND;
+  };
+  if (!some(args, needs)) return [args, false];
+  let refs = false;
+  const sent = rewrite(
+    args,
+    (x) => {
+      if (isContainer(x)) return DESCEND;
+      if (x instanceof BaseProxy) {
+        refs = true;
+        return refFor(x, serverId);
       }
-      return false;
-    }
-    if (v instanceof Set) {
-      for (const x of v) if (childNeeds(x, serverId, seen, depth)) return true;
-      return false;
-    }
-    if (isOpaque(v)) return false;
-    // A class instance: its own fields are what travels.
-    const rec = v as Record<string, unknown>;
-    for (const k of Object.keys(rec)) {
-      if (k === REF || childNeeds(rec[k], serverId, seen, depth)) return true;
-    }
-    return false;
-  }
-  const rec = v as Record<string, unknown>;
-  for (const k in rec) {
-    if (k === REF || childNeeds(rec[k], serverId, seen, depth)) return true;
-  }
-  return false;
+      if (!isPlain(x)) {
+        refuseShared(x);
+        if (isOpaque(x)) return x;
+      }
+      return DESCEND; // a class instance: a plain object of its fields
+    },
+    "copy",
+    // The caller's own field named REF_KEY: wrapped, never a reference.
+    (x, out) => isPlain(out) && Object.hasOwn(x, REF) ? { [REF]: out } : out,
+  ) as unknown[];
+  return [sent, refs];
 }
 
-function childNeeds(
-  x: unknown,
-  serverId: string,
-  seen: Set<object> | null,
-  depth: number,
-): boolean {
-  if (x === null || typeof x !== "object") return false;
-  if (seen !== null) {
-    if (seen.has(x)) return false;
-    seen.add(x);
-  }
-  return needsEncoding(x, serverId, seen, depth);
-}
-
-/** A copy of `v` with its proxies replaced (`copies`: each object met, and its copy). */
-function encoded(
-  v: unknown,
-  serverId: string,
-  copies: Map<object, unknown>,
-): unknown {
-  if (v === null || typeof v !== "object") return v;
-  const done = copies.get(v);
-  if (done !== undefined) return done;
-  if (Array.isArray(v)) {
-    const out: unknown[] = [];
-    copies.set(v, out);
-    for (let i = 0; i < v.length; i++) {
-      out.push(encoded(v[i], serverId, copies));
-    }
-    return out;
-  }
-  let keys: string[];
-  if (isPlain(v)) keys = Object.keys(v);
-  else {
-    if (v instanceof BaseProxy) {
-      const ref = refFor(v, serverId);
-      encodedRefs = true;
-      copies.set(v, ref);
-      return ref;
-    }
-    if (typeof (v as Record<symbol, unknown>)[reduceSymbol] === "function") {
-      refuseShared(v);
-    }
-    if (v instanceof Map) {
-      const out = new Map();
-      copies.set(v, out);
-      for (const [k, x] of v) {
-        out.set(encoded(k, serverId, copies), encoded(x, serverId, copies));
-      }
-      return out;
-    }
-    if (v instanceof Set) {
-      const out = new Set();
-      copies.set(v, out);
-      for (const x of v) out.add(encoded(x, serverId, copies));
-      return out;
-    }
-    if (isOpaque(v)) return v;
-    keys = Object.keys(v); // a class instance: a plain object of its fields
-  }
-  const out: Record<string, unknown> = {};
-  const rec = v as Record<string, unknown>;
-  // The caller's own field named REF_KEY: wrapped, never a reference.
-  copies.set(v, Object.hasOwn(rec, REF) ? { [REF]: out } : out);
-  for (const k of keys) out[k] = encoded(rec[k], serverId, copies);
-  return copies.get(v);
-}
+/** Whether a reply holds a reference or a wrapped object (see {@linkcode encode}). */
+const holdsMarkers = (x: object): boolean | typeof DESCEND =>
+  isPlain(x) ? Object.hasOwn(x, REF) || DESCEND : isContainer(x) && DESCEND;
 
 /**
  * References inside a reply become proxies on the same channel, and
  * wrapped objects (see {@linkcode encode}) are unwrapped, in place (the
  * reply is this process's own copy). A quick look first (nothing
  * allocated): a reply without either, the usual case, is returned as it
- * is. Otherwise a walk that keeps the objects met (each once: cycles end,
- * and a reference met twice makes one proxy, the server having counted one
- * for it).
+ * is. A reference met twice makes one proxy, the server having counted one
+ * for it.
  */
 function decode(v: unknown, channel: Channel): unknown {
-  if (v === null || typeof v !== "object") return v;
-  budget = QUICK_OBJECTS;
-  try {
-    if (!holdsMarkers(v, 0)) return v;
-  } catch (e) {
-    if (e !== OVER_BUDGET) throw e;
-  }
-  return decoded(v, channel, new Map());
-}
-
-/**
- * Whether `v` holds a reference or a wrapped object (a quick walk: throws
- * {@linkcode OVER_BUDGET} past {@linkcode QUICK_OBJECTS} objects or
- * {@linkcode QUICK_DEPTH} levels).
- */
-function holdsMarkers(v: object, depth: number): boolean {
-  if (--budget < 0 || depth > QUICK_DEPTH) throw OVER_BUDGET;
-  depth++;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === "object" && holdsMarkers(x, depth)) {
-        return true;
+  if (v === null || typeof v !== "object" || !some(v, holdsMarkers)) return v;
+  /** The caller's objects met unwrapped: their own REF_KEY field is data. */
+  const unwrapped = new Set<object>();
+  return rewrite(v, (x, walk) => {
+    if (!isPlain(x)) return isContainer(x) ? DESCEND : x;
+    if (!unwrapped.has(x) && Object.hasOwn(x, REF)) {
+      const ref = (x as Record<string, unknown>)[REF];
+      if (Array.isArray(ref)) {
+        return makeProxy(channel, ref[0] as number, ref[1] as string);
+      }
+      if (ref !== null && typeof ref === "object") {
+        unwrapped.add(ref);
+        return walk(ref);
       }
     }
-    return false;
-  }
-  if (isPlain(v)) {
-    const rec = v as Record<string, unknown>;
-    for (const k in rec) {
-      if (k === REF) return true;
-      const x = rec[k];
-      if (x !== null && typeof x === "object" && holdsMarkers(x, depth)) {
-        return true;
-      }
-    }
-    return false;
-  }
-  if (v instanceof Map || v instanceof Set) {
-    for (const [k, x] of v.entries()) {
-      if (k !== null && typeof k === "object" && holdsMarkers(k, depth)) {
-        return true;
-      }
-      if (
-        v instanceof Map && x !== null && typeof x === "object" &&
-        holdsMarkers(x, depth)
-      ) return true;
-    }
-  }
-  return false;
-}
-
-/** Decodes `v` in place (`seen`: each object met, and what it became). */
-function decoded(
-  v: object,
-  channel: Channel,
-  seen: Map<object, unknown>,
-): unknown {
-  if (Array.isArray(v)) {
-    seen.set(v, v);
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (x !== null && typeof x === "object") v[i] = child(x, channel, seen);
-    }
-    return v;
-  }
-  if (!isPlain(v)) {
-    if (v instanceof Map) {
-      seen.set(v, v);
-      const entries: [unknown, unknown][] = [];
-      let rekeyed = false;
-      for (const [k, x] of v) {
-        const j = k !== null && typeof k === "object"
-          ? child(k, channel, seen)
-          : k;
-        if (j !== k) rekeyed = true;
-        entries.push([
-          j,
-          x !== null && typeof x === "object" ? child(x, channel, seen) : x,
-        ]);
-      }
-      // Keys that were references: rebuilt in place, in the same order.
-      if (rekeyed) v.clear();
-      for (const [k, x] of entries) v.set(k, x);
-      return v;
-    }
-    if (v instanceof Set) {
-      seen.set(v, v);
-      let changed = false;
-      const items: unknown[] = [];
-      for (const x of v) {
-        const y = x !== null && typeof x === "object"
-          ? child(x, channel, seen)
-          : x;
-        if (y !== x) changed = true;
-        items.push(y);
-      }
-      if (changed) {
-        v.clear();
-        for (const y of items) v.add(y);
-      }
-      return v;
-    }
-    return v;
-  }
-  const rec = v as Record<string, unknown>;
-  let out = rec;
-  if (Object.hasOwn(rec, REF)) {
-    const ref = rec[REF];
-    if (Array.isArray(ref)) {
-      const proxy = makeProxy(channel, ref[0] as number, ref[1] as string);
-      seen.set(v, proxy);
-      return proxy;
-    }
-    // A wrapped object of the caller's (see encode): it, not the wrapper.
-    if (ref !== null && typeof ref === "object") {
-      out = ref as Record<string, unknown>;
-    }
-  }
-  seen.set(v, out);
-  for (const k in out) {
-    const x = out[k];
-    if (x !== null && typeof x === "object") out[k] = child(x, channel, seen);
-  }
-  return out;
-}
-
-function child(
-  x: object,
-  channel: Channel,
-  seen: Map<object, unknown>,
-): unknown {
-  return seen.has(x) ? seen.get(x) : decoded(x, channel, seen);
+    return DESCEND;
+  }, "inPlace");
 }
 
 /**
@@ -670,9 +446,8 @@ async function call(
 ): Promise<unknown> {
   const r = refOf(proxy);
   if (r.disposed) throw disposedError(r, `${method}()`);
-  const sent = encode(args, r.channel.serverId);
   // Proxies in the arguments: the server counts them once it has the call.
-  const holdsRefs = encodedRefs;
+  const [sent, holdsRefs] = encode(args, r.channel.serverId);
   if (holdsRefs) sending.add(args);
   r.inflight++;
   r.self = proxy;
@@ -1866,8 +1641,7 @@ export class Manager implements AsyncDisposable {
     args: unknown[],
   ): Promise<P> {
     const channel = this.#check();
-    const sent = encode(args, channel.serverId);
-    const holdsRefs = encodedRefs;
+    const [sent, holdsRefs] = encode(args, channel.serverId);
     if (holdsRefs) sending.add(args);
     try {
       const [id, k] = await channel.call(

@@ -44,6 +44,7 @@ import {
   platformWhy,
   PROXY_WHY,
 } from "./_values.ts";
+import { DESCEND, pathString, pathTo, rewrite, type Visit } from "./_walk.ts";
 
 /**
  * The method a shared object implements to say how it crosses into a child.
@@ -153,111 +154,43 @@ export function reduce(
   undo?: (() => void)[],
   path = "value",
 ): unknown {
-  const outer = undoSink;
-  undoSink = undo;
+  let refused: object | undefined;
+  let why = "";
+  const visit: Visit = (x, walk) => {
+    if (refused !== undefined) return x; // the walk is over: nothing is sent
+    if (isShareable(x)) {
+      const r = x[reduceSymbol]();
+      if (r.transfer) transfer.push(...r.transfer);
+      if (r.undo) undo?.push(r.undo);
+      return { [MARK]: r.tag, state: walk(r.state) };
+    }
+    if (isOpaque(x)) return x;
+    // Structured clone refuses a Proxy, and makes a nested URL, Headers, ...
+    // `{}` without a word: refused here, as the codec refuses them.
+    if (isProxy(x)) why = `a Proxy: ${PROXY_WHY}`;
+    else if (!isPlain(x) && isRefusedPlatformObject(x)) {
+      why = `a ${describe(x)}: ${platformWhy(x)}`;
+    } else return DESCEND;
+    refused = x;
+    return x;
+  };
+  let out: unknown;
   try {
-    return walk(value, transfer, new Map());
+    out = rewrite(value, visit, "onWrite");
   } catch (e) {
     // Nothing of it can be sent: undo what the objects met so far did.
     if (undo) { for (const f of undo.splice(0)) f(); }
-    if (e instanceof Refused) {
-      const at = find(value, path, new Set(), e.culprit)?.path ?? path;
-      const err = new TypeError(
-        `${at} is a ${e.type}: ${
-          e.type === "Proxy" ? PROXY_WHY : platformWhy(e.culprit)
-        }`,
-      );
-      err.name = "DataCloneError";
-      throw err;
-    }
     throw e;
-  } finally {
-    undoSink = outer;
   }
-}
-
-/** Where the reduce under way puts the `undo`s it meets. */
-let undoSink: (() => void)[] | undefined;
-
-/** Unwinds a walk that met what cannot be sent (a Proxy, a URL, ...). */
-class Refused {
-  constructor(readonly culprit: object, readonly type: string) {}
-}
-
-function walk(
-  value: unknown,
-  transfer: Transferable[],
-  seen: Map<object, unknown>,
-): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (seen.has(value)) return seen.get(value);
-  if (isShareable(value)) {
-    const r = value[reduceSymbol]();
-    if (r.transfer) transfer.push(...r.transfer);
-    if (r.undo) undoSink?.push(r.undo);
-    const out = { [MARK]: r.tag, state: walk(r.state, transfer, seen) };
-    seen.set(value, out);
-    return out;
-  }
-  if (isOpaque(value)) return value;
-  // Structured clone refuses a Proxy, and makes a nested URL, Headers, ...
-  // `{}` without a word: refused here, as the codec refuses them.
-  if (isProxy(value)) throw new Refused(value, "Proxy");
-  if (!isPlain(value) && isRefusedPlatformObject(value)) {
-    throw new Refused(value, describe(value));
-  }
-  if (Array.isArray(value)) {
-    seen.set(value, value);
-    let out: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const v = value[i];
-      const w = walk(v, transfer, seen);
-      if (w !== v && !out) {
-        out = value.slice(0, i);
-        seen.set(value, out);
-      }
-      if (out) out[i] = w;
-    }
-    return out ?? value;
-  }
-  if (value instanceof Map) {
-    seen.set(value, value);
-    let changed = false;
-    const entries: [unknown, unknown][] = [];
-    for (const [k, v] of value) {
-      const wk = walk(k, transfer, seen), wv = walk(v, transfer, seen);
-      if (wk !== k || wv !== v) changed = true;
-      entries.push([wk, wv]);
-    }
-    return changed ? new Map(entries) : value;
-  }
-  if (value instanceof Set) {
-    seen.set(value, value);
-    let changed = false;
-    const items: unknown[] = [];
-    for (const v of value) {
-      const w = walk(v, transfer, seen);
-      if (w !== v) changed = true;
-      items.push(w);
-    }
-    return changed ? new Set(items) : value;
-  }
-  // Plain objects and class instances (whose own fields are what travels).
-  seen.set(value, value);
-  let out: Record<string, unknown> | undefined;
-  const rec = value as Record<string, unknown>;
-  const keys = Object.keys(rec);
-  for (let i = 0; i < keys.length; i++) {
-    const v = rec[keys[i]];
-    const w = walk(v, transfer, seen);
-    if (w !== v && !out) {
-      out = isPlain(value) ? {} : Object.create(Object.getPrototypeOf(value));
-      for (let j = 0; j < i; j++) out![keys[j]] = rec[keys[j]];
-      seen.set(value, out);
-    }
-    if (out) out[keys[i]] = w;
-  }
-  return out ?? value;
+  if (refused === undefined) return out;
+  if (undo) { for (const f of undo.splice(0)) f(); }
+  const culprit = refused;
+  const found = pathTo(value, (v) => culpritProbe(v, culprit));
+  const err = new TypeError(
+    `${found ? pathString(path, found.path) : path} is ${why}`,
+  );
+  err.name = "DataCloneError";
+  throw err;
 }
 
 /**
@@ -271,50 +204,22 @@ function walk(
  * ```
  */
 export function rebuild(value: unknown): unknown {
-  return unwalk(value, new Map());
-}
-
-function unwalk(value: unknown, seen: Map<object, unknown>): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (seen.has(value)) return seen.get(value);
-  if (isOpaque(value)) return value;
-  if (Array.isArray(value)) {
-    seen.set(value, value);
-    for (let i = 0; i < value.length; i++) value[i] = unwalk(value[i], seen);
-    return value;
-  }
-  if (value instanceof Map) {
-    seen.set(value, value);
-    const entries = [...value].map(([k, v]) =>
-      [unwalk(k, seen), unwalk(v, seen)] as const
-    );
-    value.clear();
-    for (const [k, v] of entries) value.set(k, v);
-    return value;
-  }
-  if (value instanceof Set) {
-    seen.set(value, value);
-    const items = [...value].map((v) => unwalk(v, seen));
-    value.clear();
-    for (const v of items) value.add(v);
-    return value;
-  }
-  const rec = value as Record<string, unknown>;
-  const tag = rec[MARK];
-  if (typeof tag === "string") {
+  return rewrite(value, (x, walk) => {
+    if (Array.isArray(x) || x instanceof Map || x instanceof Set) {
+      return DESCEND;
+    }
+    if (isOpaque(x)) return x;
+    const rec = x as Record<string, unknown>;
+    const tag = rec[MARK];
+    if (typeof tag !== "string") return DESCEND;
     const rebuilder = rebuilders.get(tag);
     if (!rebuilder) {
       throw new TypeError(
         `cannot rebuild a shared object of kind '${tag}': its module was not loaded in this process`,
       );
     }
-    const live = rebuilder(unwalk(rec.state, seen));
-    seen.set(value, live);
-    return live;
-  }
-  seen.set(value, value);
-  for (const k of Object.keys(rec)) rec[k] = unwalk(rec[k], seen);
-  return value;
+    return rebuilder(walk(rec.state));
+  }, "inPlace");
 }
 
 /**
@@ -333,7 +238,8 @@ export function findUncloneable(
   value: unknown,
   path: string,
 ): { path: string; type: string } | undefined {
-  return find(value, path, new Set());
+  const found = pathTo(value, uncloneableProbe);
+  return found && { path: pathString(path, found.path), type: found.type };
 }
 
 function describe(v: unknown): string {
@@ -343,65 +249,30 @@ function describe(v: unknown): string {
   return v.constructor?.name ?? "object";
 }
 
-/** The first part that cannot be cloned, or, given `culprit`, where that sits. */
-function find(
-  value: unknown,
-  path: string,
-  seen: Set<object>,
-  culprit?: object,
-): { path: string; type: string } | undefined {
-  if (culprit !== undefined) {
-    if (value === culprit) return { path, type: describe(value) };
-  } else if (typeof value === "function" || typeof value === "symbol") {
-    return { path, type: describe(value) };
-  }
-  if (value === null || typeof value !== "object" || seen.has(value)) {
-    return undefined;
-  }
-  seen.add(value);
-  if (isShareable(value)) return undefined;
-  if (isProxy(value)) {
-    return culprit === undefined ? { path, type: "Proxy" } : undefined;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const r = find(value[i], `${path}[${i}]`, seen, culprit);
-      if (r) return r;
-    }
-    return undefined;
-  }
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      const r = find(k, `${path}.<key>`, seen, culprit) ??
-        find(v, `${path}.get(${String(k)})`, seen, culprit);
-      if (r) return r;
-    }
-    return undefined;
-  }
-  if (value instanceof Set) {
-    let i = 0;
-    for (const v of value) {
-      const r = find(v, `${path}.<item ${i++}>`, seen, culprit);
-      if (r) return r;
-    }
-    return undefined;
-  }
-  if (isOpaque(value)) return undefined;
-  if (culprit === undefined && !isPlain(value)) {
+/** Where `culprit` sits (shared objects and what clones whole are not looked into). */
+function culpritProbe(
+  v: unknown,
+  culprit: object,
+): string | false | typeof DESCEND {
+  if (v === culprit) return describe(v);
+  if (v === null || typeof v !== "object") return false;
+  if (isShareable(v) || isProxy(v) || isOpaque(v)) return false;
+  return DESCEND;
+}
+
+/** The first part structured clone refuses. */
+function uncloneableProbe(v: unknown): string | false | typeof DESCEND {
+  if (typeof v === "function" || typeof v === "symbol") return describe(v);
+  if (v === null || typeof v !== "object" || isShareable(v)) return false;
+  if (isProxy(v)) return "Proxy";
+  if (Array.isArray(v) || v instanceof Map || v instanceof Set) return DESCEND;
+  if (isOpaque(v)) return false;
+  if (!isPlain(v)) {
     try {
-      structuredClone(value);
+      structuredClone(v);
     } catch {
-      return { path, type: describe(value) };
+      return describe(v);
     }
   }
-  for (const k of Object.keys(value)) {
-    const r = find(
-      (value as Record<string, unknown>)[k],
-      `${path}.${k}`,
-      seen,
-      culprit,
-    );
-    if (r) return r;
-  }
-  return undefined;
+  return DESCEND;
 }
