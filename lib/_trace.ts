@@ -271,7 +271,7 @@ function waitLabel(stack: string | undefined): string | null {
     if (!file.startsWith(LIB)) break; // the program's code
     const base = file.slice(LIB.length);
     if (/^_(wait|trace)\.ts$/.test(base)) continue;
-    if (/^(pool|_pool_worker|_manager_server)\.ts$/.test(base)) return null;
+    if (/^(pool|_pool_worker|manager\/_server)\.ts$/.test(base)) return null;
     if (base === "_manager_channel.ts") return "manager call";
     if (base.startsWith("_")) continue; // _owner, _ring, _spin: under a public call
     label = fn ? fn.replace(/^Object\./, "") : "wait";

@@ -28,66 +28,38 @@
  * @module
  */
 
-import { isIdentAlive } from "./_proctable.ts";
+import { type Kind, type Lookup, StoredRef, wakes } from "./_kind.ts";
+import { classKind, KINDS } from "./_kinds.ts";
 import {
-  type Caller,
-  classKind,
-  type Kind,
-  KINDS,
-  type Lookup,
-  StoredRef,
-  wakes,
-} from "./_manager_objects.ts";
-import {
-  CLOSED,
   decoder,
   DOOR,
-  encoder,
-  FAST_BYTES,
   FREQ,
   FREQ_LEN,
-  FRESP,
-  FRESP_LEN,
-  HOLDER,
   OP_ADOPT,
-  OP_CALL,
-  OP_CALL_REFS,
-  OP_CREATE,
-  OP_DEBUG,
-  OP_DECREF,
-  OP_GET,
-  OP_HELLO,
-  OP_LEND,
-  OP_REGISTER,
-  OP_RELEASE,
-  OP_SHUTDOWN,
-  OP_TAKE,
   PORTS,
   REF_KEY,
-  type Reply,
-  REPLY_AT,
   REQ_AT,
   type Request,
-  RESP,
-} from "./_manager_wire.ts";
-import { serializeError } from "./_wire_error.ts";
-import { Decoder } from "./_codec.ts";
-import { FrameReader, FrameWriter } from "./_frames.ts";
-import { waitAsync } from "./_wait.ts";
-import { blockFor, Spinner } from "./_spin.ts";
-import { threads } from "./_threads.ts";
+} from "../_manager_wire.ts";
+import { serializeError } from "../_wire_error.ts";
+import { Decoder } from "../_codec.ts";
+import { FrameReader } from "../_frames.ts";
+import { waitAsync } from "../_wait.ts";
+import { blockFor, Spinner } from "../_spin.ts";
+import { type Client, LocalClient, TcpClient } from "./_clients.ts";
+import { loadClass, OPS } from "./_dispatch.ts";
+import { threads } from "../_threads.ts";
 import {
   answerChallenge,
   Backoff,
   deliverChallenge,
   hmacKey,
-} from "./_auth.ts";
-import { ProcessError } from "./errors.ts";
-import { reduceSymbol, registerRebuilder } from "./reduction.ts";
-import type { Reduced } from "./reduction.ts";
-import { isPlain } from "./_values.ts";
-import { DESCEND, rewrite, some } from "./_walk.ts";
-import { resolveClass, type TargetRef } from "./_target.ts";
+} from "../_auth.ts";
+import { reduceSymbol, registerRebuilder } from "../reduction.ts";
+import type { Reduced } from "../reduction.ts";
+import { isPlain } from "../_values.ts";
+import { DESCEND, rewrite, some } from "../_walk.ts";
+import type { TargetRef } from "../_target.ts";
 
 const BOOT_TAG = "mp.ManagerBoot";
 
@@ -169,171 +141,28 @@ const holdsStored = (x: object): boolean | typeof DESCEND =>
     DESCEND);
 
 /** A user's class the server serves, under its kind's name. */
-interface ClassKind extends Kind {
+export interface ClassKind extends Kind {
   ref: TargetRef;
   /** Whether it was registered by typeid (TCP clients may create it). */
   registered: boolean;
 }
 
-function noObject(id: unknown): string {
+export function noObject(id: unknown): string {
   return `the manager holds no object with id ${
     String(id)
   }: it was deleted when the last reference to it went (every proxy released or collected, ` +
     `its registered name replaced, no stored copy left), or it never existed`;
 }
 
-abstract class Client implements Caller {
-  static #next = 1;
-  readonly id: number = Client.#next++;
-  closed = false;
-  /** References this client holds, by object id (one per proxy). */
-  readonly held = new Map<number, number>();
-  #onClose = new Set<() => void>();
-
-  onClose(fn: () => void): () => void {
-    this.#onClose.add(fn);
-    return () => this.#onClose.delete(fn);
-  }
-
-  abstract send(reply: Reply): void;
-  abstract readonly local: boolean;
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const fn of [...this.#onClose]) fn();
-    this.#onClose.clear();
-    this.closeTransport();
-  }
-
-  protected abstract closeTransport(): void;
-}
-
-class LocalClient extends Client {
-  readonly local = true;
-  readonly ctl: Int32Array;
-  readonly bytes: Uint8Array;
-  /** The last fast-lane request taken. */
-  served: number;
-  constructor(readonly port: MessagePort, sab: SharedArrayBuffer) {
-    super();
-    this.ctl = new Int32Array(sab);
-    this.bytes = new Uint8Array(sab);
-    // A fresh channel: a request written before the server took it (FREQ
-    // already 1) must still be served.
-    this.served = 0;
-  }
-  /** Answers fast-lane request `seq`: in the reply area, or by the port when too big. */
-  sendFast(seq: number, reply: Reply): void {
-    let n = -1;
-    try {
-      n = encoder.encode([reply[1], reply[2]]);
-    } catch {
-      n = -1; // not encodable: structured clone by the port may still take it
-    }
-    if (n >= 0 && n <= FAST_BYTES) {
-      encoder.copyTo(this.bytes, REPLY_AT, 0, n);
-      Atomics.store(this.ctl, FRESP_LEN, n);
-      Atomics.store(this.ctl, FRESP, seq);
-      Atomics.add(this.ctl, RESP, 1);
-      Atomics.notify(this.ctl, RESP);
-    } else {
-      Atomics.store(this.ctl, FRESP_LEN, -1);
-      Atomics.store(this.ctl, FRESP, seq);
-      this.send(reply);
-    }
-  }
-  /** Frees the lane of request `seq`, whose reply will come by the port. */
-  freeLane(seq: number): void {
-    Atomics.store(this.ctl, FRESP_LEN, -1);
-    Atomics.store(this.ctl, FRESP, seq);
-    Atomics.add(this.ctl, RESP, 1);
-    Atomics.notify(this.ctl, RESP);
-  }
-  send(reply: Reply): void {
-    try {
-      this.port.postMessage(reply);
-    } catch (e) {
-      // What structured clone cannot take (a user's class may return a
-      // function): the caller gets why, the server goes on.
-      this.port.postMessage([
-        reply[0],
-        false,
-        serializeError(
-          new TypeError(
-            `the result cannot be sent to the proxy: ${
-              (e as Error).message.replace(/\.$/, "")
-            }; return data (no functions, symbols or class-private state)`,
-          ),
-        ),
-      ]);
-    }
-    Atomics.add(this.ctl, RESP, 1);
-    Atomics.notify(this.ctl, RESP);
-  }
-  holderAlive(): boolean {
-    return isIdentAlive(Atomics.load(this.ctl, HOLDER));
-  }
-  protected closeTransport(): void {
-    Atomics.store(this.ctl, CLOSED, 1);
-    Atomics.add(this.ctl, RESP, 1);
-    Atomics.notify(this.ctl, RESP);
-    this.port.close();
-  }
-}
-
-class TcpClient extends Client {
-  readonly local = false;
-  #writer: FrameWriter;
-  constructor(readonly conn: Deno.Conn, readonly maxFrame: number) {
-    super();
-    this.#writer = new FrameWriter(conn, () => this.close());
-    try {
-      (conn as Deno.TcpConn).setNoDelay?.(true);
-    } catch {
-      // not a TCP socket
-    }
-  }
-  send(reply: Reply): void {
-    let n: number;
-    try {
-      n = encoder.encode(reply);
-      if (n > this.maxFrame) {
-        throw new RangeError(
-          `it is ${n} bytes, more than the frame limit of ${this.maxFrame} bytes`,
-        );
-      }
-    } catch (e) {
-      n = encoder.encode([
-        reply[0],
-        false,
-        serializeError(
-          new TypeError(
-            `the result cannot be sent over TCP: ${(e as Error).message}`,
-          ),
-        ),
-      ]);
-    }
-    this.#writer.frame(encoder, n);
-  }
-  protected closeTransport(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-class Server {
+export class Server {
   readonly objects = new Map<number, ServedObject>();
   readonly names = new Map<string, number>();
   /** Users' classes, by kind name: registered typeids, classes created by reference. */
-  readonly #classes = new Map<string, ClassKind>();
-  readonly #tokens = new Map<string, Token>();
+  readonly classes = new Map<string, ClassKind>();
+  readonly tokens = new Map<string, Token>();
   /** Counts a stored reference out once the value holding it is collected. */
   readonly #stored = new FinalizationRegistry<number>((oid) => {
-    if (!this.#stopped) this.#decref(oid);
+    if (!this.#stopped) this.decref(oid);
   });
   readonly clients = new Set<Client>();
   /** Local clients, scanned for fast-lane requests when the doorbell rings. */
@@ -360,7 +189,7 @@ class Server {
     // A registered class that cannot be loaded fails the start, by name.
     for (const [typeid, ref] of Object.entries(this.config.types ?? {})) {
       const kind = classKind(await loadClass(ref) as never);
-      this.#classes.set(typeid, { ...kind, ref, registered: true });
+      this.classes.set(typeid, { ...kind, ref, registered: true });
     }
     this.adopt(owner);
     this.#watch();
@@ -373,8 +202,8 @@ class Server {
         }
       }
       const old = Date.now() - TOKEN_TTL_MS;
-      for (const [token, t] of this.#tokens) {
-        if (!t.lent && t.at < old) this.#tokens.delete(token);
+      for (const [token, t] of this.tokens) {
+        if (!t.lent && t.at < old) this.tokens.delete(token);
       }
     }, 500);
     const a = this.config.address;
@@ -452,13 +281,13 @@ class Server {
     // server's): the proxies may still be on their way.
     const held = [...c.held];
     c.held.clear();
-    for (const [oid, n] of held) this.#decref(oid, n);
+    for (const [oid, n] of held) this.decref(oid, n);
   }
 
   // ------------------------------------------------------ reference counts
 
   /** Counts a reference to `oid`, held by `c` (or by a name, token, value). */
-  #incref(c: Client | null, oid: unknown): ServedObject {
+  incref(c: Client | null, oid: unknown): ServedObject {
     const obj = typeof oid === "number" ? this.objects.get(oid) : undefined;
     if (!obj) throw new ReferenceError(noObject(oid));
     obj.refs++;
@@ -467,7 +296,7 @@ class Server {
   }
 
   /** Drops `n` references to `oid`; the object goes with the last. */
-  #decref(oid: number, n = 1): void {
+  decref(oid: number, n = 1): void {
     const obj = this.objects.get(oid);
     if (!obj) return;
     obj.refs -= n;
@@ -475,13 +304,13 @@ class Server {
   }
 
   /** Drops one of the references `c` holds to `oid` (none held: nothing). */
-  #release(c: Client, oid: unknown): void {
+  release(c: Client, oid: unknown): void {
     if (typeof oid !== "number") return;
     const n = c.held.get(oid);
     if (!n) return;
     if (n === 1) c.held.delete(oid);
     else c.held.set(oid, n - 1);
-    this.#decref(oid);
+    this.decref(oid);
   }
 
   /**
@@ -490,9 +319,9 @@ class Server {
    * is a ReferenceError). Arrays, plain objects, Map keys and values and Set
    * members are searched, as the client's encoding puts references there; a
    * wrapped object of the caller's (`{ [REF_KEY]: object }`, see
-   * `managers.ts`) is searched inside, never taken for a reference.
+   * `manager/proxy.ts`) is searched inside, never taken for a reference.
    */
-  #storeRefs(v: unknown): unknown {
+  storeRefs(v: unknown): unknown {
     /** The caller's objects met unwrapped: their own REF_KEY field is data. */
     const unwrapped = new Set<object>();
     return rewrite(v, (x, walk) => {
@@ -505,7 +334,7 @@ class Server {
         const r = (x as Record<string, unknown>)[REF_KEY];
         if (Array.isArray(r)) {
           const id = r[0];
-          const obj = this.#incref(null, id);
+          const obj = this.incref(null, id);
           const ref = new StoredRef(id as number, obj.kind);
           this.#stored.register(ref, id as number);
           return ref;
@@ -528,7 +357,7 @@ class Server {
    * that holds a reference is copied (whole, once a first pass found one,
    * so that parts it shares, and cycles, are shared in the copy too).
    */
-  #shareRefs(c: Client, v: unknown): unknown {
+  shareRefs(c: Client, v: unknown): unknown {
     if (v === null || typeof v !== "object") return v;
     if (v instanceof StoredRef) return this.#share(c, v);
     if (!some(v, holdsStored)) return v;
@@ -543,7 +372,7 @@ class Server {
   /** A fresh reference for `c` to the object of `ref`. */
   #share(c: Client, ref: StoredRef): Record<string, unknown> {
     const [id, kind] = ref[REF_KEY];
-    if (this.objects.has(id)) this.#incref(c, id);
+    if (this.objects.has(id)) this.incref(c, id);
     return { [REF_KEY]: [id, kind] };
   }
 
@@ -551,19 +380,19 @@ class Server {
    * A call that waits holds a reference to its object until it settles
    * (or its client goes), so the object cannot go while it is in use.
    */
-  #settle(obj: ServedObject, oid: number, c: Client, p: Promise<unknown>) {
+  settle(obj: ServedObject, oid: number, c: Client, p: Promise<unknown>) {
     obj.refs++;
     let held = true;
     const done = () => {
       if (!held) return;
       held = false;
       cancel();
-      this.#decref(oid);
+      this.decref(oid);
     };
     const cancel = c.onClose(done);
     return p.then((v) => {
       done();
-      return obj.hasRefs && !c.closed ? this.#shareRefs(c, v) : v;
+      return obj.hasRefs && !c.closed ? this.shareRefs(c, v) : v;
     }, (e) => {
       done();
       throw e;
@@ -768,7 +597,7 @@ class Server {
   }
 
   /** The object a reference in a factory's arguments stands for. */
-  #lookup: Lookup = (ref, what) => {
+  lookup: Lookup = (ref, what) => {
     const r = ref !== null && typeof ref === "object"
       ? (ref as Record<string, unknown>)[REF_KEY]
       : undefined;
@@ -787,156 +616,11 @@ class Server {
   };
 
   #dispatch(c: Client, msg: Request): unknown {
-    const [, op, a, b, d] = msg;
-    switch (op) {
-      case OP_CALL:
-      case OP_CALL_REFS: {
-        const obj = this.objects.get(a as number);
-        if (!obj) throw new ReferenceError(noObject(a));
-        const methods = obj.methods;
-        if (typeof b !== "string" || !Object.hasOwn(methods, b)) {
-          throw new TypeError(noMethod(obj.kind, b, methods, this.#classes));
-        }
-        if (!Array.isArray(d)) {
-          throw new TypeError("the arguments of a call must be an array");
-        }
-        if (op === OP_CALL_REFS) {
-          this.#storeRefs(d);
-          obj.hasRefs = true;
-        }
-        const result = methods[b](obj.value, d, c);
-        if (result instanceof Promise) {
-          return this.#settle(obj, a as number, c, result);
-        }
-        return obj.hasRefs ? this.#shareRefs(c, result) : result;
-      }
-      case OP_CREATE: {
-        const args = Array.isArray(b) ? b : [];
-        if (Array.isArray(a)) {
-          // A user's class by reference, [module, name]: this program's
-          // processes only (a TCP client names a registered typeid).
-          if (!c.local) {
-            throw new TypeError(
-              "a TCP client creates a user's class by its registered typeid: " +
-                'client.create("Maths", ...args), after the serving program\'s ' +
-                'Manager.register("Maths", Maths)',
-            );
-          }
-          const ref = { module: String(a[0]), name: String(a[1]) };
-          const known = this.#classByRef(ref);
-          if (known) return this.#make(c, known, args, d === true);
-          if (d === true) this.#storeRefs(args);
-          return loadClass(ref).then((cls) => {
-            if (c.closed) return undefined;
-            const kind = this.#classByRef(ref) ?? this.#addClass(ref, cls);
-            return this.#make(c, kind, args, false, d === true);
-          });
-        }
-        const kind = typeof a === "string"
-          ? Object.hasOwn(KINDS, a) ? a : this.#classes.get(a)?.registered && a
-          : undefined;
-        if (!kind) {
-          const made = [...Object.keys(KINDS), ...this.#registered()];
-          throw new TypeError(
-            `a manager cannot create a '${String(a)}'; it makes: ${
-              made.join(", ")
-            } (a class of yours: Manager.register("${
-              typeof a === "string" && a ? a : "Name"
-            }", Class) in the serving program, before Manager.start())`,
-          );
-        }
-        return this.#make(c, kind, args, d === true);
-      }
-      case OP_REGISTER: {
-        if (typeof a !== "string" || a === "") {
-          throw new TypeError(
-            `register(name, proxy): name must be a non-empty string, got ${typeof a}`,
-          );
-        }
-        if (!this.objects.has(b as number)) {
-          throw new ReferenceError(`register('${a}'): ${noObject(b)}`);
-        }
-        // The name holds a reference; the object it named before loses one.
-        this.#incref(null, b);
-        const before = this.names.get(a);
-        this.names.set(a, b as number);
-        if (before !== undefined) this.#decref(before);
-        return undefined;
-      }
-      case OP_GET: {
-        const oid = typeof a === "string" ? this.names.get(a) : undefined;
-        if (oid === undefined) {
-          const known = [...this.names.keys()];
-          throw new ReferenceError(
-            `no object is registered as '${String(a)}' on this manager; ${
-              known.length
-                ? `registered names: ${known.join(", ")}`
-                : "nothing is registered (the serving program calls register(name, proxy))"
-            }`,
-          );
-        }
-        return [oid, this.#incref(c, oid).kind];
-      }
-      case OP_DECREF: {
-        if (Array.isArray(a)) { for (const oid of a) this.#release(c, oid); }
-        return undefined;
-      }
-      case OP_LEND: {
-        if (typeof b !== "string") throw new TypeError("lend: bad token");
-        const t = this.#tokens.get(b);
-        if (t && !t.lent) {
-          // Taken already (the taker counted itself): nothing to hold.
-          this.#tokens.delete(b);
-          return undefined;
-        }
-        if (t) throw new TypeError("lend: token used twice");
-        this.#incref(null, a);
-        this.#tokens.set(b, { oid: a as number, lent: true, at: Date.now() });
-        return undefined;
-      }
-      case OP_TAKE: {
-        this.#incref(c, a);
-        if (typeof b !== "string") return undefined;
-        const t = this.#tokens.get(b);
-        if (t?.lent) {
-          this.#tokens.delete(b);
-          this.#decref(t.oid);
-        } else {
-          // The lend is still on its way (another channel): it holds nothing
-          // when it comes.
-          this.#tokens.set(b, {
-            oid: a as number,
-            lent: false,
-            at: Date.now(),
-          });
-        }
-        return undefined;
-      }
-      case OP_DEBUG:
-        return this.#debugInfo();
-      case OP_HELLO:
-        return { serverId: this.config.serverId };
-      case OP_ADOPT: {
-        if (!c.local) throw new TypeError("adopt is local only");
-        this.adopt(new LocalClient(a as MessagePort, b as SharedArrayBuffer));
-        return undefined;
-      }
-      case OP_RELEASE: {
-        if (c instanceof LocalClient) queueMicrotask(() => this.drop(c));
-        return undefined;
-      }
-      case OP_SHUTDOWN: {
-        if (!c.local) {
-          throw new ProcessError(
-            "only the program that started the manager can shut it down",
-          );
-        }
-        queueMicrotask(() => this.stop());
-        return undefined;
-      }
-      default:
-        throw new TypeError(`unknown manager request ${String(op)}`);
+    const op = OPS[msg[1]];
+    if (op === undefined) {
+      throw new TypeError(`unknown manager request ${String(msg[1])}`);
     }
+    return op(this, c, msg[2], msg[3], msg[4]);
   }
 
   /**
@@ -944,18 +628,18 @@ class Server {
    * `storeRefs`: its arguments hold references not yet stored;
    * `hasRefs`: they hold references (stored already, or now).
    */
-  #make(
+  make(
     c: Client,
     kind: string,
     args: unknown[],
     storeRefs: boolean,
     hasRefs = storeRefs,
   ): [number, string] {
-    if (storeRefs) this.#storeRefs(args);
+    if (storeRefs) this.storeRefs(args);
     const table = Object.hasOwn(KINDS, kind)
       ? KINDS[kind]
-      : this.#classes.get(kind)!;
-    const value = table.create(args, this.#lookup);
+      : this.classes.get(kind)!;
+    const value = table.create(args, this.lookup);
     const oid = this.#nextId++;
     this.objects.set(oid, {
       kind,
@@ -964,13 +648,13 @@ class Server {
       refs: 0,
       hasRefs,
     });
-    this.#incref(c, oid);
+    this.incref(c, oid);
     return [oid, kind];
   }
 
   /** The kind serving the class `ref` names, when one does already. */
-  #classByRef(ref: TargetRef): string | undefined {
-    for (const [kind, k] of this.#classes) {
+  classByRef(ref: TargetRef): string | undefined {
+    for (const [kind, k] of this.classes) {
       if (k.ref.module === ref.module && k.ref.name === ref.name) return kind;
     }
     return undefined;
@@ -980,16 +664,16 @@ class Server {
    * Serves class `cls` (found by `ref`) under its own name, or, when that
    * names a built-in kind or another class, its name and a number.
    */
-  #addClass(ref: TargetRef, cls: unknown): string {
+  addClass(ref: TargetRef, cls: unknown): string {
     let kind = ref.name;
     for (
       let n = 2;
-      Object.hasOwn(KINDS, kind) || this.#classes.has(kind);
+      Object.hasOwn(KINDS, kind) || this.classes.has(kind);
       n++
     ) {
       kind = `${ref.name}#${n}`;
     }
-    this.#classes.set(kind, {
+    this.classes.set(kind, {
       ...classKind(cls as never),
       ref,
       registered: false,
@@ -998,12 +682,12 @@ class Server {
   }
 
   /** The typeids registered with `Manager.register`. */
-  #registered(): string[] {
-    return [...this.#classes].filter(([, k]) => k.registered).map(([t]) => t);
+  registered(): string[] {
+    return [...this.classes].filter(([, k]) => k.registered).map(([t]) => t);
   }
 
   /** Every object with its count, after a collection when `gc` is exposed. */
-  async #debugInfo(): Promise<{ id: number; kind: string; refs: number }[]> {
+  async debugInfo(): Promise<{ id: number; kind: string; refs: number }[]> {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (typeof gc === "function") {
       // Stored references dropped with their values are counted out by the
@@ -1032,47 +716,6 @@ class Server {
     for (const c of [...this.clients]) this.drop(c);
     this.#resolveDone();
   }
-}
-
-const IMPORTING = Symbol.for("mp.importing");
-/** Class modules being imported now. */
-let importing = 0;
-
-/**
- * Imports a class's module here, marked as a child's import is (see
- * `_prelude.ts`): a module whose top level starts a manager or a process
- * (no `if (import.meta.main)` guard) fails with a `ProcessError` saying so,
- * instead of each server starting another, which would import it again.
- */
-async function loadClass(ref: TargetRef): Promise<unknown> {
-  const g = globalThis as Record<symbol, unknown>;
-  importing++;
-  g[IMPORTING] = true;
-  try {
-    return await resolveClass(ref);
-  } finally {
-    if (--importing === 0) delete g[IMPORTING];
-  }
-}
-
-/** Why a proxy of `kind` cannot call `method`, and what it can call. */
-function noMethod(
-  kind: string,
-  method: unknown,
-  methods: Kind["methods"],
-  classes: Map<string, ClassKind>,
-): string {
-  const m = typeof method === "string" ? `'${method}'` : String(method);
-  const names = Object.keys(methods);
-  const has = names.length
-    ? `its methods are: ${names.join(", ")}`
-    : "it has no public methods";
-  const cls = classes.get(kind);
-  if (!cls) return `a ${kind} proxy has no method ${m}; ${has}`;
-  return `class ${cls.ref.name} (served as '${kind}') has no method ${m}; ${has}. ` +
-    "A manager serves a class's public methods: those of its prototype " +
-    "(not fields, accessors, or names beginning with _); add the method to the class " +
-    "(reach other state through a method)";
 }
 
 function isRequest(msg: unknown): msg is Request {
