@@ -537,6 +537,13 @@ Deno.test("a task function imported from another module: the error names that mo
   );
 });
 
+Deno.test("a pool whose task module has a top-level await runs its tasks", async () => {
+  const tla = new URL("./fixtures/tla_targets.ts", import.meta.url);
+  const { square: sq } = await import(tla.href);
+  await using pool = new Pool({ processes: 1, module: tla });
+  assert.deepEqual(await bounded(pool.map(sq, [1, 2, 3])), [1, 4, 9]);
+});
+
 Deno.test("bad input fails fast with named errors", async () => {
   for (const processes of [0, -1, 1.5, NaN, "2"]) {
     assert.throws(
