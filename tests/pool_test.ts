@@ -584,6 +584,16 @@ Deno.test("bad input fails fast with named errors", async () => {
         e.message,
       ),
   );
+  // A burst before the first lookup ended, and a call after it failed.
+  const burst = [1, 2, 3].map((x) => pool.apply(notExported, [x]));
+  for (const p of burst) {
+    await assert.rejects(bounded(p), TargetNotExportedError);
+  }
+  await assert.rejects(
+    bounded(pool.apply(notExported, [4])),
+    TargetNotExportedError,
+  );
+  assert.equal(await bounded(pool.apply(square, [5])), 25);
   // Items that cannot be sent: that task fails, naming the item.
   await assert.rejects(
     bounded(pool.map(square, [1, (() => 2) as unknown as number, 3])),
