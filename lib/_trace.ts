@@ -262,12 +262,16 @@ const LIB = new URL(".", import.meta.url).href;
  * the `Condition.wait` under it), "manager call" for a manager client's, or
  * null for the pool's and the manager server's own idle waits.
  */
-function waitLabel(stack: string | undefined): string | null {
+export function waitLabel(stack: string | undefined): string | null {
   let label: string | null = "wait";
   for (const line of (stack ?? "").split("\n").slice(1)) {
-    const m = /at (?:async )?(?:(\S+) \()?(.*?):\d+:\d+\)?$/.exec(line.trim());
+    // "at [async ]Name [as alias] (file:line:col)" or "at file:line:col".
+    const m = /^at (?:async )?(?:(.+?) \()?(\S+?):\d+:\d+\)?$/.exec(
+      line.trim(),
+    );
     if (!m) continue;
-    const [, fn, file] = m;
+    const fn = m[1]?.replace(/ \[as [^\]]*\]$/, "");
+    const file = m[2];
     if (!file.startsWith(LIB)) break; // the program's code
     const base = file.slice(LIB.length);
     if (/^_(wait|trace)\.ts$/.test(base)) continue;

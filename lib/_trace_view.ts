@@ -348,7 +348,7 @@ export function traceHtml(
       svg.push(
         `<rect class="result" x="${x(s).toFixed(1)}" y="${y + 8}" width="${
           w(e - s).toFixed(1)
-        }" height="8" fill="#2c7"><title>${n} result records</title></rect>`,
+        }" height="8" fill="#778"><title>${n} result records</title></rect>`,
       );
     }
     let lastX = -Infinity;
@@ -396,7 +396,7 @@ export function traceHtml(
   svg.push(
     `<text x="${LABEL}" y="${
       height - 4
-    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the three longest tasks · ▲ submits · green: results</text>`,
+    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the three longest tasks · ▲ submits · grey: results arriving</text>`,
     `</svg>`,
   );
   const overall = lifeAll > 0 ? busyAll / lifeAll : 0;

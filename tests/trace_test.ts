@@ -16,7 +16,7 @@ import {
   stopTrace,
 } from "../mod.ts";
 import { parseTrace, traceHtml } from "../lib/_trace_view.ts";
-import { traceSpan } from "../lib/_trace.ts";
+import { traceSpan, waitLabel } from "../lib/_trace.ts";
 import { bounded } from "./_bounded.ts";
 import { runProgram, runTask } from "./_run_task.ts";
 
@@ -205,6 +205,49 @@ Deno.test("a long wait (many slices) is one span, in the file soon after it ende
     stopTrace();
     await Deno.remove(path);
   }
+});
+
+Deno.test("a wait's name comes from its stack: the call the program made; the pool's own waits are none", () => {
+  const lib = new URL("../lib/", import.meta.url).href;
+  const stack = (...frames: string[]) =>
+    ["Error", ...frames.map((f) => `    at ${f}`)].join("\n");
+  const wait = `waitAsync (${lib}_wait.ts:54:23)`;
+  // A pool worker's idle wait (its frame is a method alias).
+  assert.equal(
+    waitLabel(stack(
+      wait,
+      `Object.poolWorker [as target] (${lib}_pool_worker.ts:423:13)`,
+      `async run (${lib}_bootstrap.ts:164:5)`,
+    )),
+    null,
+  );
+  // The outermost library frame before the program's code.
+  assert.equal(
+    waitLabel(stack(
+      wait,
+      `Condition.wait (${lib}synchronize.ts:943:9)`,
+      `async Barrier.wait (${lib}synchronize.ts:1190:7)`,
+      `async main (file:///app/main.ts:3:1)`,
+      `async run (${lib}_bootstrap.ts:164:5)`,
+    )),
+    "Barrier.wait",
+  );
+  assert.equal(
+    waitLabel(
+      stack(
+        wait,
+        `lockAsync (${lib}_owner.ts:127:5)`,
+        `file:///app/main.ts:9:3`,
+      ),
+    ),
+    "wait",
+  );
+  assert.equal(
+    waitLabel(
+      stack(wait, `ManagerChannel.pump (${lib}_manager_channel.ts:387:9)`),
+    ),
+    "manager call",
+  );
 });
 
 Deno.test("MP_TRACE traces a program from its start; the page has a lane per worker", async () => {
