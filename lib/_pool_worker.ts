@@ -165,6 +165,7 @@ export async function poolWorker(
   const wakeNow = () => {
     if (unwoken === 0) return;
     unwoken = 0;
+    if (tracing) traceIdle(); // its tasks' spans before the parent sees them done
     wake();
   };
   const maybeWake = () => {
@@ -419,7 +420,6 @@ export async function poolWorker(
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
       wakeNow();
-      if (tracing) traceIdle();
       await waitAsync(tasks.hdr, RING_W, seen);
       continue;
     }

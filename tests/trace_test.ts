@@ -250,6 +250,31 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
   );
 });
 
+Deno.test("a trace started after the pool reaches its workers, named; stopped, they stop writing", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { work } = await import(TARGETS.href);
+  await using pool = new Pool({ processes: 2, module: TARGETS });
+  await bounded(pool.map(work, [1, 1], 1)); // the workers run
+  try {
+    startTrace(path);
+    // The workers look every 250 ms.
+    await new Promise((r) => setTimeout(r, 400));
+    await bounded(pool.map(work, [5, 5, 5, 5], 1));
+    stopTrace();
+    await new Promise((r) => setTimeout(r, 400));
+    await bounded(pool.map(work, [5, 5], 1)); // not traced
+    await new Promise((r) => setTimeout(r, 400));
+    const text = await Deno.readTextFile(path);
+    const events = JSON.parse(text); // still closed: nothing written after it
+    assert.equal(events.filter(isTask).length, 4);
+    const tracks = [...names(events).values()];
+    assert.equal(tracks.filter((n) => n.startsWith("PoolWorker-")).length, 2);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("MP_TRACE traces a program from its start; the page has a lane per worker", async () => {
   const dir = await Deno.makeTempDir();
   try {
