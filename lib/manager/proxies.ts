@@ -8,7 +8,7 @@
 
 import { TimeoutError } from "../errors.ts";
 import { checkTimeout, deadline } from "../_wait.ts";
-import { BaseProxy, call, PROXY_CLASSES } from "./proxy.ts";
+import { BaseProxy, call, PROXY_CLASSES, proxyMethods } from "./proxy.ts";
 
 /** The items of `items` as an array; a `TypeError` naming `what` when it is not iterable. */
 export function itemsOf<T>(items: Iterable<T>, what: string): T[] {
@@ -69,6 +69,36 @@ export interface ProxyAcquireOptions {
   timeout?: number;
 }
 
+/** The methods of {@linkcode ListProxy} that call the object's own in the server. */
+export interface ListProxy<T = unknown> {
+  /** Adds `item` at the end. */
+  append(item: T): Promise<void>;
+  /** The item at `index` (negative: from the end); `RangeError` when out of range. */
+  get(index: number): Promise<T>;
+  /** Replaces the item at `index`. */
+  set(index: number, item: T): Promise<void>;
+  /** Inserts `item` before `index`. */
+  insert(index: number, item: T): Promise<void>;
+  /** Removes the first item equal to `item`; `RangeError` when there is none. */
+  remove(item: T): Promise<void>;
+  /** The index of the first item equal to `item`; `RangeError` when there is none. */
+  index(item: T, start?: number, end?: number): Promise<number>;
+  /** How many items equal `item`. */
+  count(item: T): Promise<number>;
+  /** Whether an item equals `item` (Python's `in`). */
+  includes(item: T): Promise<boolean>;
+  /** The number of items (Python's `len()`). */
+  len(): Promise<number>;
+  /** A copy of the items from `start` to `end` (Python's `l[start:end]`). */
+  slice(start?: number, end?: number): Promise<T[]>;
+  /** Removes every item. */
+  clear(): Promise<void>;
+  /** Reverses the list in place. */
+  reverse(): Promise<void>;
+  /** A copy of the whole list (Python's `l[:]`). */
+  toArray(): Promise<T[]>;
+}
+
 /**
  * A proxy for a list held by a manager (`manager.list()`). Indices may be
  * negative (counted from the end) as in Python; `remove`, `index` and
@@ -85,10 +115,6 @@ export interface ProxyAcquireOptions {
  */
 export class ListProxy<T = unknown> extends BaseProxy
   implements AsyncIterable<T> {
-  /** Adds `item` at the end. */
-  append(item: T): Promise<void> {
-    return call(this, "append", [item], false) as Promise<void>;
-  }
   /** Adds every item of `items` at the end. */
   extend(items: Iterable<T>): Promise<void> {
     return call(
@@ -97,14 +123,6 @@ export class ListProxy<T = unknown> extends BaseProxy
       [itemsOf(items, "ListProxy.extend(items)")],
       false,
     ) as Promise<void>;
-  }
-  /** The item at `index` (negative: from the end); `RangeError` when out of range. */
-  get(index: number): Promise<T> {
-    return call(this, "get", [index], false) as Promise<T>;
-  }
-  /** Replaces the item at `index`. */
-  set(index: number, item: T): Promise<void> {
-    return call(this, "set", [index, item], false) as Promise<void>;
   }
   /** Removes and returns the item at `index` (default: the last). */
   pop(index?: number): Promise<T> {
@@ -117,50 +135,51 @@ export class ListProxy<T = unknown> extends BaseProxy
       T
     >;
   }
-  /** Inserts `item` before `index`. */
-  insert(index: number, item: T): Promise<void> {
-    return call(this, "insert", [index, item], false) as Promise<void>;
-  }
-  /** Removes the first item equal to `item`; `RangeError` when there is none. */
-  remove(item: T): Promise<void> {
-    return call(this, "remove", [item], false) as Promise<void>;
-  }
-  /** The index of the first item equal to `item`; `RangeError` when there is none. */
-  index(item: T, start?: number, end?: number): Promise<number> {
-    return call(this, "index", [item, start, end], false) as Promise<number>;
-  }
-  /** How many items equal `item`. */
-  count(item: T): Promise<number> {
-    return call(this, "count", [item], false) as Promise<number>;
-  }
-  /** Whether an item equals `item` (Python's `in`). */
-  includes(item: T): Promise<boolean> {
-    return call(this, "includes", [item], false) as Promise<boolean>;
-  }
-  /** The number of items (Python's `len()`). */
-  len(): Promise<number> {
-    return call(this, "len", [], false) as Promise<number>;
-  }
-  /** A copy of the items from `start` to `end` (Python's `l[start:end]`). */
-  slice(start?: number, end?: number): Promise<T[]> {
-    return call(this, "slice", [start, end], false) as Promise<T[]>;
-  }
-  /** Removes every item. */
-  clear(): Promise<void> {
-    return call(this, "clear", [], false) as Promise<void>;
-  }
-  /** Reverses the list in place. */
-  reverse(): Promise<void> {
-    return call(this, "reverse", [], false) as Promise<void>;
-  }
-  /** A copy of the whole list (Python's `l[:]`). */
-  toArray(): Promise<T[]> {
-    return call(this, "toArray", [], false) as Promise<T[]>;
-  }
   /** Iterates over a snapshot of the list: `for await (const x of list)`. */
   async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
     yield* await this.toArray();
   }
+}
+proxyMethods(ListProxy, {
+  append: 1,
+  get: 1,
+  set: 2,
+  insert: 2,
+  remove: 1,
+  index: 3,
+  count: 1,
+  includes: 1,
+  len: 0,
+  slice: 2,
+  clear: 0,
+  reverse: 0,
+  toArray: 0,
+});
+
+/** The methods of {@linkcode DictProxy} that call the object's own in the server. */
+export interface DictProxy<K = unknown, V = unknown> {
+  /** Sets `key` to `value`. */
+  set(key: K, value: V): Promise<void>;
+  /** Whether `key` is in the dict (Python's `in`). */
+  has(key: K): Promise<boolean>;
+  /** Removes `key`; true when it was there. */
+  delete(key: K): Promise<boolean>;
+  /** The value of `key`, first setting it to `dflt` when missing. */
+  setdefault(key: K, dflt: V): Promise<V>;
+  /** The keys, in insertion order. */
+  keys(): Promise<K[]>;
+  /** The values, in insertion order. */
+  values(): Promise<V[]>;
+  /** The `[key, value]` pairs, in insertion order. */
+  items(): Promise<[K, V][]>;
+  /** The number of keys (Python's `len()`). */
+  len(): Promise<number>;
+  /** Removes every key. */
+  clear(): Promise<void>;
+  /** A copy as a plain object (keys turned to strings). */
+  toObject(): Promise<Record<string, V>>;
+  /** A copy as a Map (keys as they are). */
+  toMap(): Promise<Map<K, V>>;
 }
 
 /**
@@ -185,41 +204,9 @@ export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
   get(key: K, ...dflt: unknown[]): Promise<unknown> {
     return call(this, "get", [key, ...dflt.slice(0, 1)], false);
   }
-  /** Sets `key` to `value`. */
-  set(key: K, value: V): Promise<void> {
-    return call(this, "set", [key, value], false) as Promise<void>;
-  }
-  /** Whether `key` is in the dict (Python's `in`). */
-  has(key: K): Promise<boolean> {
-    return call(this, "has", [key], false) as Promise<boolean>;
-  }
-  /** Removes `key`; true when it was there. */
-  delete(key: K): Promise<boolean> {
-    return call(this, "delete", [key], false) as Promise<boolean>;
-  }
   /** Removes `key` and returns its value; without `dflt`, a missing key is a `RangeError`. */
   pop(key: K, ...dflt: [V?]): Promise<V> {
     return call(this, "pop", [key, ...dflt.slice(0, 1)], false) as Promise<V>;
-  }
-  /** The value of `key`, first setting it to `dflt` when missing. */
-  setdefault(key: K, dflt: V): Promise<V> {
-    return call(this, "setdefault", [key, dflt], false) as Promise<V>;
-  }
-  /** The keys, in insertion order. */
-  keys(): Promise<K[]> {
-    return call(this, "keys", [], false) as Promise<K[]>;
-  }
-  /** The values, in insertion order. */
-  values(): Promise<V[]> {
-    return call(this, "values", [], false) as Promise<V[]>;
-  }
-  /** The `[key, value]` pairs, in insertion order. */
-  items(): Promise<[K, V][]> {
-    return call(this, "items", [], false) as Promise<[K, V][]>;
-  }
-  /** The number of keys (Python's `len()`). */
-  len(): Promise<number> {
-    return call(this, "len", [], false) as Promise<number>;
   }
   /** Sets every pair of `other` (an object, a Map or `[key, value]` pairs). */
   update(
@@ -231,18 +218,31 @@ export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
       : [...(other as Iterable<[K, V]>)];
     return call(this, "update", [o], false) as Promise<void>;
   }
-  /** Removes every key. */
-  clear(): Promise<void> {
-    return call(this, "clear", [], false) as Promise<void>;
-  }
-  /** A copy as a plain object (keys turned to strings). */
-  toObject(): Promise<Record<string, V>> {
-    return call(this, "toObject", [], false) as Promise<Record<string, V>>;
-  }
-  /** A copy as a Map (keys as they are). */
-  toMap(): Promise<Map<K, V>> {
-    return call(this, "toMap", [], false) as Promise<Map<K, V>>;
-  }
+}
+proxyMethods(DictProxy, {
+  set: 2,
+  has: 1,
+  delete: 1,
+  setdefault: 2,
+  keys: 0,
+  values: 0,
+  items: 0,
+  len: 0,
+  clear: 0,
+  toObject: 0,
+  toMap: 0,
+});
+
+/** The methods of {@linkcode NamespaceProxy} that call the object's own in the server. */
+export interface NamespaceProxy {
+  /** Sets the attribute `name`. */
+  set(name: string, value: unknown): Promise<void>;
+  /** Whether the attribute `name` is set. */
+  has(name: string): Promise<boolean>;
+  /** Removes the attribute `name`; true when it was set. */
+  delete(name: string): Promise<boolean>;
+  /** A copy of all attributes as a plain object. */
+  toObject(): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -263,24 +263,17 @@ export class NamespaceProxy extends BaseProxy {
   get<T = unknown>(name: string): Promise<T> {
     return call(this, "get", [name], false) as Promise<T>;
   }
-  /** Sets the attribute `name`. */
-  set(name: string, value: unknown): Promise<void> {
-    return call(this, "set", [name, value], false) as Promise<void>;
-  }
-  /** Whether the attribute `name` is set. */
-  has(name: string): Promise<boolean> {
-    return call(this, "has", [name], false) as Promise<boolean>;
-  }
-  /** Removes the attribute `name`; true when it was set. */
-  delete(name: string): Promise<boolean> {
-    return call(this, "delete", [name], false) as Promise<boolean>;
-  }
-  /** A copy of all attributes as a plain object. */
-  toObject(): Promise<Record<string, unknown>> {
-    return call(this, "toObject", [], false) as Promise<
-      Record<string, unknown>
-    >;
-  }
+}
+proxyMethods(NamespaceProxy, { set: 2, has: 1, delete: 1, toObject: 0 });
+
+/** The methods of {@linkcode ValueProxy} that call the object's own in the server. */
+export interface ValueProxy<T = unknown> {
+  /** The value. */
+  get(): Promise<T>;
+  /** Replaces the value. */
+  set(value: T): Promise<void>;
+  /** The typecode it was made with. */
+  typecode(): Promise<string>;
 }
 
 /**
@@ -297,18 +290,29 @@ export class NamespaceProxy extends BaseProxy {
  * ```
  */
 export class ValueProxy<T = unknown> extends BaseProxy {
-  /** The value. */
-  get(): Promise<T> {
-    return call(this, "get", [], false) as Promise<T>;
-  }
-  /** Replaces the value. */
-  set(value: T): Promise<void> {
-    return call(this, "set", [value], false) as Promise<void>;
-  }
-  /** The typecode it was made with. */
-  typecode(): Promise<string> {
-    return call(this, "typecode", [], false) as Promise<string>;
-  }
+}
+proxyMethods(ValueProxy, { get: 0, set: 1, typecode: 0 });
+
+/** The methods of {@linkcode QueueProxy} that call the object's own in the server. */
+export interface QueueProxy<T = unknown> {
+  /** Puts `item`, waiting while the queue is full (unless `block` is false). */
+  put(item: T, options?: ProxyQueueWaitOptions): Promise<void>;
+  /** Puts `item` or rejects with `Full` at once. */
+  putNowait(item: T): Promise<void>;
+  /** Takes the next item, waiting while the queue is empty (unless `block` is false). */
+  get(options?: ProxyQueueWaitOptions): Promise<T>;
+  /** Takes the next item or rejects with `Empty` at once. */
+  getNowait(): Promise<T>;
+  /** The number of items. */
+  qsize(): Promise<number>;
+  /** Whether the queue is empty. */
+  empty(): Promise<boolean>;
+  /** Whether the queue is full. */
+  full(): Promise<boolean>;
+  /** Marks one item taken earlier as processed (for `join()`). */
+  taskDone(): Promise<void>;
+  /** Waits until every item put was marked done with `taskDone()`. */
+  join(): Promise<void>;
 }
 
 /**
@@ -328,42 +332,29 @@ export class ValueProxy<T = unknown> extends BaseProxy {
  * ```
  */
 export class QueueProxy<T = unknown> extends BaseProxy {
-  /** Puts `item`, waiting while the queue is full (unless `block` is false). */
-  put(item: T, options?: ProxyQueueWaitOptions): Promise<void> {
-    return call(this, "put", [item, options], true) as Promise<void>;
-  }
-  /** Puts `item` or rejects with `Full` at once. */
-  putNowait(item: T): Promise<void> {
-    return call(this, "putNowait", [item], false) as Promise<void>;
-  }
-  /** Takes the next item, waiting while the queue is empty (unless `block` is false). */
-  get(options?: ProxyQueueWaitOptions): Promise<T> {
-    return call(this, "get", [options], true) as Promise<T>;
-  }
-  /** Takes the next item or rejects with `Empty` at once. */
-  getNowait(): Promise<T> {
-    return call(this, "getNowait", [], false) as Promise<T>;
-  }
-  /** The number of items. */
-  qsize(): Promise<number> {
-    return call(this, "qsize", [], false) as Promise<number>;
-  }
-  /** Whether the queue is empty. */
-  empty(): Promise<boolean> {
-    return call(this, "empty", [], false) as Promise<boolean>;
-  }
-  /** Whether the queue is full. */
-  full(): Promise<boolean> {
-    return call(this, "full", [], false) as Promise<boolean>;
-  }
-  /** Marks one item taken earlier as processed (for `join()`). */
-  taskDone(): Promise<void> {
-    return call(this, "taskDone", [], false) as Promise<void>;
-  }
-  /** Waits until every item put was marked done with `taskDone()`. */
-  join(): Promise<void> {
-    return call(this, "join", [], true) as Promise<void>;
-  }
+}
+proxyMethods(QueueProxy, {
+  put: 2,
+  putNowait: 1,
+  get: 1,
+  getNowait: 0,
+  qsize: 0,
+  empty: 0,
+  full: 0,
+  taskDone: 0,
+  join: 0,
+}, ["put", "get", "join"]);
+
+/** The methods of {@linkcode LockProxy} that call the object's own in the server. */
+export interface LockProxy {
+  /** Takes the lock; false when `blocking` is false or `timeout` ran out. */
+  acquire(options?: ProxyAcquireOptions): Promise<boolean>;
+  /** Releases the lock; releasing an unlocked lock rejects with `ProcessError`. */
+  release(): Promise<void>;
+  /** Whether the lock is taken (Semaphores: use `getValue()`). */
+  locked(): Promise<boolean>;
+  /** A Semaphore's current value. */
+  getValue(): Promise<number>;
 }
 
 /**
@@ -385,22 +376,6 @@ export class QueueProxy<T = unknown> extends BaseProxy {
  * ```
  */
 export class LockProxy extends BaseProxy {
-  /** Takes the lock; false when `blocking` is false or `timeout` ran out. */
-  acquire(options?: ProxyAcquireOptions): Promise<boolean> {
-    return call(this, "acquire", [options], true) as Promise<boolean>;
-  }
-  /** Releases the lock; releasing an unlocked lock rejects with `ProcessError`. */
-  release(): Promise<void> {
-    return call(this, "release", [], false) as Promise<void>;
-  }
-  /** Whether the lock is taken (Semaphores: use `getValue()`). */
-  locked(): Promise<boolean> {
-    return call(this, "locked", [], false) as Promise<boolean>;
-  }
-  /** A Semaphore's current value. */
-  getValue(): Promise<number> {
-    return call(this, "getValue", [], false) as Promise<number>;
-  }
   /**
    * Takes the lock and returns a guard that releases it:
    * `await using _ = await lock.hold()`.
@@ -411,6 +386,9 @@ export class LockProxy extends BaseProxy {
     return holdGuard(this, options);
   }
 }
+proxyMethods(LockProxy, { acquire: 1, release: 0, locked: 0, getValue: 0 }, [
+  "acquire",
+]);
 
 /** Acquires through `proxy` and returns a guard that releases it. */
 async function holdGuard(
@@ -436,6 +414,18 @@ async function holdGuard(
   };
 }
 
+/** The methods of {@linkcode EventProxy} that call the object's own in the server. */
+export interface EventProxy {
+  /** Sets the flag and wakes every waiter. */
+  set(): Promise<void>;
+  /** Clears the flag. */
+  clear(): Promise<void>;
+  /** Whether the flag is set. */
+  isSet(): Promise<boolean>;
+  /** Waits until the flag is set (true) or `timeoutMs` passed (false). */
+  wait(timeoutMs?: number): Promise<boolean>;
+}
+
 /**
  * A proxy for an Event held by a manager (`manager.Event()`).
  *
@@ -449,22 +439,22 @@ async function holdGuard(
  * ```
  */
 export class EventProxy extends BaseProxy {
-  /** Sets the flag and wakes every waiter. */
-  set(): Promise<void> {
-    return call(this, "set", [], false) as Promise<void>;
-  }
-  /** Clears the flag. */
-  clear(): Promise<void> {
-    return call(this, "clear", [], false) as Promise<void>;
-  }
-  /** Whether the flag is set. */
-  isSet(): Promise<boolean> {
-    return call(this, "isSet", [], false) as Promise<boolean>;
-  }
-  /** Waits until the flag is set (true) or `timeoutMs` passed (false). */
-  wait(timeoutMs?: number): Promise<boolean> {
-    return call(this, "wait", [timeoutMs], true) as Promise<boolean>;
-  }
+}
+proxyMethods(EventProxy, { set: 0, clear: 0, isSet: 0, wait: 1 }, ["wait"]);
+
+/** The methods of {@linkcode ConditionProxy} that call the object's own in the server. */
+export interface ConditionProxy {
+  /** Takes the condition's lock; false when `blocking` is false or `timeout` ran out. */
+  acquire(options?: ProxyAcquireOptions): Promise<boolean>;
+  /** Releases the condition's lock. */
+  release(): Promise<void>;
+  /**
+   * Releases the lock, waits for a notify (or `timeoutMs`), then holds the
+   * lock again: true when notified, false when the time ran out.
+   */
+  wait(timeoutMs?: number): Promise<boolean>;
+  /** Wakes every process waiting now; needs the lock. */
+  notifyAll(): Promise<void>;
 }
 
 /**
@@ -506,14 +496,6 @@ export class EventProxy extends BaseProxy {
  * ```
  */
 export class ConditionProxy extends BaseProxy {
-  /** Takes the condition's lock; false when `blocking` is false or `timeout` ran out. */
-  acquire(options?: ProxyAcquireOptions): Promise<boolean> {
-    return call(this, "acquire", [options], true) as Promise<boolean>;
-  }
-  /** Releases the condition's lock. */
-  release(): Promise<void> {
-    return call(this, "release", [], false) as Promise<void>;
-  }
   /**
    * Takes the lock and returns a guard that releases it:
    * `await using _ = await cond.hold()`.
@@ -522,13 +504,6 @@ export class ConditionProxy extends BaseProxy {
     options?: ProxyAcquireOptions,
   ): Promise<AsyncDisposable & Disposable> {
     return holdGuard(this, options);
-  }
-  /**
-   * Releases the lock, waits for a notify (or `timeoutMs`), then holds the
-   * lock again: true when notified, false when the time ran out.
-   */
-  wait(timeoutMs?: number): Promise<boolean> {
-    return call(this, "wait", [timeoutMs], true) as Promise<boolean>;
   }
   /**
    * Waits until `predicate()` is truthy, or `timeoutMs` ran out; resolves
@@ -561,11 +536,12 @@ export class ConditionProxy extends BaseProxy {
   notify(n = 1): Promise<void> {
     return call(this, "notify", [n], false) as Promise<void>;
   }
-  /** Wakes every process waiting now; needs the lock. */
-  notifyAll(): Promise<void> {
-    return call(this, "notifyAll", [], false) as Promise<void>;
-  }
 }
+proxyMethods(
+  ConditionProxy,
+  { acquire: 1, release: 0, wait: 1, notifyAll: 0 },
+  ["acquire", "wait"],
+);
 
 /**
  * Options of `manager.Barrier(parties, options)`.
@@ -582,6 +558,26 @@ export class ConditionProxy extends BaseProxy {
 export interface ProxyBarrierOptions {
   /** Default timeout of `wait()`, in milliseconds; undefined = forever. */
   timeout?: number;
+}
+
+/** The methods of {@linkcode BarrierProxy} that call the object's own in the server. */
+export interface BarrierProxy {
+  /**
+   * Waits until `parties` waits are pending; resolves this one's arrival
+   * index. Rejects with `BrokenBarrierError` when the barrier is or gets
+   * broken, or `timeoutMs` (default: the barrier's `timeout`) runs out.
+   */
+  wait(timeoutMs?: number): Promise<number>;
+  /** Empties the barrier and mends it; pending waits reject with `BrokenBarrierError`. */
+  reset(): Promise<void>;
+  /** Breaks the barrier: pending and later waits reject until `reset()`. */
+  abort(): Promise<void>;
+  /** How many waits release the barrier. */
+  parties(): Promise<number>;
+  /** How many waits are pending now (Python's `n_waiting`). */
+  nWaiting(): Promise<number>;
+  /** Whether the barrier is broken. */
+  broken(): Promise<boolean>;
 }
 
 /**
@@ -602,34 +598,28 @@ export interface ProxyBarrierOptions {
  * ```
  */
 export class BarrierProxy extends BaseProxy {
-  /**
-   * Waits until `parties` waits are pending; resolves this one's arrival
-   * index. Rejects with `BrokenBarrierError` when the barrier is or gets
-   * broken, or `timeoutMs` (default: the barrier's `timeout`) runs out.
-   */
-  wait(timeoutMs?: number): Promise<number> {
-    return call(this, "wait", [timeoutMs], true) as Promise<number>;
-  }
-  /** Empties the barrier and mends it; pending waits reject with `BrokenBarrierError`. */
-  reset(): Promise<void> {
-    return call(this, "reset", [], false) as Promise<void>;
-  }
-  /** Breaks the barrier: pending and later waits reject until `reset()`. */
-  abort(): Promise<void> {
-    return call(this, "abort", [], false) as Promise<void>;
-  }
-  /** How many waits release the barrier. */
-  parties(): Promise<number> {
-    return call(this, "parties", [], false) as Promise<number>;
-  }
-  /** How many waits are pending now (Python's `n_waiting`). */
-  nWaiting(): Promise<number> {
-    return call(this, "nWaiting", [], false) as Promise<number>;
-  }
-  /** Whether the barrier is broken. */
-  broken(): Promise<boolean> {
-    return call(this, "broken", [], false) as Promise<boolean>;
-  }
+}
+proxyMethods(BarrierProxy, {
+  wait: 1,
+  reset: 0,
+  abort: 0,
+  parties: 0,
+  nWaiting: 0,
+  broken: 0,
+}, ["wait"]);
+
+/** The methods of {@linkcode ArrayProxy} that call the object's own in the server. */
+export interface ArrayProxy<T = number> {
+  /** The element at `index` (negative: from the end). */
+  get(index: number): Promise<T>;
+  /** The number of elements (Python's `len()`). */
+  len(): Promise<number>;
+  /** A copy of every element, as a plain array (Python's `arr[:]`). */
+  toArray(): Promise<T[]>;
+  /** A copy of the elements from `start` to `end` (Python's `arr[start:end]`). */
+  slice(start?: number, end?: number): Promise<T[]>;
+  /** The typecode it was made with. */
+  typecode(): Promise<string>;
 }
 
 /**
@@ -658,10 +648,6 @@ export class BarrierProxy extends BaseProxy {
  * ```
  */
 export class ArrayProxy<T = number> extends BaseProxy {
-  /** The element at `index` (negative: from the end). */
-  get(index: number): Promise<T> {
-    return call(this, "get", [index], false) as Promise<T>;
-  }
   /** Sets the element at `index` (`q`/`Q` take integral numbers too). */
   set(
     index: number,
@@ -669,23 +655,8 @@ export class ArrayProxy<T = number> extends BaseProxy {
   ): Promise<void> {
     return call(this, "set", [index, value], false) as Promise<void>;
   }
-  /** The number of elements (Python's `len()`). */
-  len(): Promise<number> {
-    return call(this, "len", [], false) as Promise<number>;
-  }
-  /** A copy of every element, as a plain array (Python's `arr[:]`). */
-  toArray(): Promise<T[]> {
-    return call(this, "toArray", [], false) as Promise<T[]>;
-  }
-  /** A copy of the elements from `start` to `end` (Python's `arr[start:end]`). */
-  slice(start?: number, end?: number): Promise<T[]> {
-    return call(this, "slice", [start, end], false) as Promise<T[]>;
-  }
-  /** The typecode it was made with. */
-  typecode(): Promise<string> {
-    return call(this, "typecode", [], false) as Promise<string>;
-  }
 }
+proxyMethods(ArrayProxy, { get: 1, len: 0, toArray: 0, slice: 2, typecode: 0 });
 
 Object.assign(PROXY_CLASSES, {
   list: ListProxy,

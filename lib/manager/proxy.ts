@@ -435,6 +435,35 @@ Object.setPrototypeOf(
   }),
 );
 
+/**
+ * Gives `cls` a method for each entry of `arities`, calling the server's
+ * method of that name with that many arguments (as its declared
+ * parameters would send them, `undefined` for one left out); those in
+ * `parking` may park in the server (see {@linkcode call}).
+ */
+export function proxyMethods(
+  cls: { prototype: BaseProxy },
+  arities: Record<string, number>,
+  parking: readonly string[] = [],
+): void {
+  for (const [name, arity] of Object.entries(arities)) {
+    const blocking = parking.includes(name);
+    const method = {
+      [name](this: BaseProxy, ...given: unknown[]): Promise<unknown> {
+        const args: unknown[] = [];
+        for (let i = 0; i < arity; i++) args.push(given[i]);
+        return call(this, name, args, blocking);
+      },
+    }[name];
+    // As a class's own methods are: not enumerable.
+    Object.defineProperty(cls.prototype, name, {
+      value: method,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
 /** The proxy class of each built-in kind (filled by `proxies.ts`). */
 export const PROXY_CLASSES: Record<
   string,
