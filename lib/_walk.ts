@@ -148,14 +148,8 @@ function rewriteParts(
     if (rekeyed) v.clear();
     for (const [k, x] of entries) v.set(k, x);
   } else if (v instanceof Set) {
-    const items: unknown[] = [];
-    let changed = false;
-    for (const x of v) {
-      const y = walk(x);
-      if (y !== x) changed = true;
-      items.push(y);
-    }
-    if (changed) {
+    const items = walkedItems(v, walk);
+    if (items) {
       v.clear();
       for (const y of items) v.add(y);
     }
@@ -167,6 +161,21 @@ function rewriteParts(
     }
   }
   return v;
+}
+
+/** The walked members of `v`, in order; undefined when none changed. */
+function walkedItems(
+  v: Set<unknown>,
+  walk: (y: unknown) => unknown,
+): unknown[] | undefined {
+  const items: unknown[] = [];
+  let changed = false;
+  for (const x of v) {
+    const y = walk(x);
+    if (y !== x) changed = true;
+    items.push(y);
+  }
+  return changed ? items : undefined;
 }
 
 function copyParts(
@@ -226,14 +235,8 @@ function copyOnWrite(
     return changed ? new Map(entries) : v;
   }
   if (v instanceof Set) {
-    let changed = false;
-    const items: unknown[] = [];
-    for (const x of v) {
-      const w = walk(x);
-      if (w !== x) changed = true;
-      items.push(w);
-    }
-    return changed ? new Set(items) : v;
+    const items = walkedItems(v, walk);
+    return items ? new Set(items) : v;
   }
   let out: Record<string, unknown> | undefined;
   const rec = v as Record<string, unknown>;
