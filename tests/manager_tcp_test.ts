@@ -20,7 +20,6 @@ import {
   writeAll,
   writeFrame,
 } from "../lib/_frames.ts";
-import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
 import {
   frameOf,
   OP_CALL,
@@ -31,6 +30,7 @@ import {
 import { TcpChannel } from "../lib/_manager_channel.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
 import { Counter, Maths } from "./fixtures/manager_classes.ts";
+import { rawAuthed as rawAuthedWith } from "./_tcp.ts";
 
 const T = 20_000;
 const KEY = "test-secret-of-16-bytes";
@@ -68,14 +68,8 @@ function spawnClient(port: number, key: string, action: string) {
   return { child, nextLine, finish };
 }
 
-/** Connects raw and authenticates with `key`, for protocol-level tests. */
-async function rawAuthed(port: number, key = KEY) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const reader = new FrameReader(conn);
-  const k = await hmacKey(new TextEncoder().encode(key));
-  await answerChallenge(reader, conn, k);
-  await deliverChallenge(reader, conn, k);
-  return { conn, reader };
+function rawAuthed(port: number, key = KEY) {
+  return rawAuthedWith(port, key);
 }
 
 /** True when the server closes `conn` (read returns EOF or fails). */
