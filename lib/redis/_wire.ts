@@ -9,10 +9,13 @@
 import { rebuildError, type WireError } from "../_wire_error.ts";
 import * as redisErrors from "./errors.ts";
 
-/** A task entry's header (field `h`; field `p` holds the arguments' codec bytes). */
+/**
+ * A task entry's header (field `h`, the same bytes for every task of one
+ * caller, function and kind; field `s` holds the task's number in its
+ * caller, field `p` its arguments' codec bytes).
+ */
 export type Header = [
   caller: string,
-  seq: number,
   module: string,
   name: string,
   kind: number,
@@ -36,11 +39,11 @@ export const POISON = 2;
 /** Most entries of a dead-letter stream (older ones are trimmed). */
 export const DEAD_MAXLEN = 10_000;
 
-/** KEYS[1] the task stream; ARGV: header, payload pairs. Returns the ids. */
+/** KEYS[1] the task stream; ARGV: header, number, payload per task. Returns the ids. */
 export const ADD_LUA = `
 local ids = {}
-for i = 1, #ARGV, 2 do
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'h', ARGV[i], 'p', ARGV[i + 1])
+for i = 1, #ARGV, 3 do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'h', ARGV[i], 's', ARGV[i + 1], 'p', ARGV[i + 2])
 end
 return ids`;
 

@@ -87,6 +87,7 @@ export class RedisWorker {
   #allow: string[];
   /** Tasks running here (heartbeated), by entry id. */
   #active = new Map<string, Header>();
+  #headers = new Map<string, Header>();
   /** Results written but not yet acknowledged (heartbeated too). */
   #finishing = new Map<string, (string | number | Buffer)[]>();
   #flushQueued = false;
@@ -179,7 +180,7 @@ export class RedisWorker {
           )
         ) as [Buffer, Entry[]][] | null;
         for (const [id, fields] of read?.[0]?.[1] ?? []) {
-          if (fields) this.#start(id.toString(), fields[1], fields[3]);
+          if (fields) this.#start(id.toString(), fields);
         }
       } catch (e) {
         if (this.#stopping) break;
@@ -193,10 +194,25 @@ export class RedisWorker {
     }
   }
 
-  #start(id: string, h: Buffer, p: Buffer): void {
-    let header: Header;
-    try {
+  /** The header in `h`, decoded once per caller, function and kind. */
+  #header(h: Buffer): Header {
+    const key = h.toString("latin1");
+    let header = this.#headers.get(key);
+    if (!header) {
       header = decode(h) as Header;
+      if (this.#headers.size >= 1024) this.#headers.clear();
+      this.#headers.set(key, header);
+    }
+    return header;
+  }
+
+  /** Runs the task in entry `id` (fields h, s, p). */
+  #start(id: string, fields: Buffer[]): void {
+    let header: Header;
+    let seq: number;
+    try {
+      header = this.#header(fields[1]);
+      seq = Number(fields[3].toString());
     } catch (e) {
       console.error(`worker ${this.#me}: dropped corrupt task ${id}: ${e}`);
       this.#main.run((r) =>
@@ -205,7 +221,8 @@ export class RedisWorker {
       ).catch(() => {});
       return;
     }
-    const [, seq, module, name, kind] = header;
+    const p = fields[5];
+    const [, module, name, kind] = header;
     if (!isAllowed(module, this.#allow)) {
       this.#finish(
         id,
@@ -242,7 +259,7 @@ export class RedisWorker {
   }
 
   #finish(id: string, header: Header, reply: Buffer): void {
-    const [caller, , , , , , ttl] = header;
+    const [caller, , , , , ttl] = header;
     this.#active.delete(id);
     this.#finishing.set(id, [
       id,
@@ -263,7 +280,11 @@ export class RedisWorker {
     }
   }
 
-  /** Grows the window to hold ~5 ms of work at the rate tasks finish. */
+  /**
+   * Sizes the window to hold ~20 ms of work at the rate tasks finish (a
+   * read costs a round trip; slow tasks keep it small, so that other
+   * workers get their share).
+   */
   #freed(): void {
     const now = performance.now();
     const done = this.#done;
@@ -273,7 +294,7 @@ export class RedisWorker {
     const rate = done.length * 10; // per second
     this.#window = Math.max(
       this.#o.processes * 2,
-      Math.min(1024, Math.ceil(rate * 0.005)),
+      Math.min(1024, Math.ceil(rate * 0.02)),
     );
     const s = this.#slot;
     this.#slot = null;
@@ -339,13 +360,13 @@ export class RedisWorker {
       const [, fields] = entry;
       let header: Header;
       try {
-        header = decode(fields[1]) as Header;
+        header = this.#header(fields[1]);
       } catch {
-        this.#start(id, fields[1], fields[3]); // drops it, saying why
+        this.#start(id, fields); // drops it, saying why
         continue;
       }
       const runs = deliveries; // each delivery so far ended its worker
-      if (runs >= header[5]) {
+      if (runs >= header[4]) {
         const deadId = await this.#main.run((r) =>
           r.xadd(
             deadKey(this.#o.pool),
@@ -355,17 +376,20 @@ export class RedisWorker {
             "*",
             "h",
             fields[1],
-            "p",
+            "s",
             fields[3],
+            "p",
+            fields[5],
             "tries",
             runs,
             "worker",
             this.#me,
           )
         ) as string;
-        this.#finish(id, header, encode([header[1], POISON, [runs, deadId]]));
+        const seq = Number(fields[3].toString());
+        this.#finish(id, header, encode([seq, POISON, [runs, deadId]]));
       } else {
-        this.#start(id, fields[1], fields[3]);
+        this.#start(id, fields);
       }
     }
   }

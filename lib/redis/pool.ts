@@ -163,6 +163,7 @@ export class RedisPool implements AsyncDisposable {
   #started: Promise<void> | undefined;
   #fnIds = new Map<unknown, number>();
   #fnDefs: TargetRef[] = [];
+  #headers = new Map<number, Buffer>();
   #checks = new Map<unknown, Promise<number>>();
   #pending = new Fifo<Task>();
   #inflight = new Map<number, Task>();
@@ -230,7 +231,8 @@ export class RedisPool implements AsyncDisposable {
     args?: A,
   ): Promise<Awaited<R>> {
     try {
-      return this.#applyAsync<Awaited<R>>(fn, args, {}, callerModule()).get();
+      return this.#applyAsync<Awaited<R>>(fn, args, {}, this.#callerOf(fn))
+        .get();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -242,7 +244,7 @@ export class RedisPool implements AsyncDisposable {
     args?: A,
     callbacks: ResultCallbacks<Awaited<R>> = {},
   ): AsyncResult<Awaited<R>> {
-    return this.#applyAsync(fn, args, callbacks, callerModule());
+    return this.#applyAsync(fn, args, callbacks, this.#callerOf(fn));
   }
 
   #applyAsync<R>(
@@ -285,7 +287,14 @@ export class RedisPool implements AsyncDisposable {
     chunksize?: number,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync(fn, items, chunksize, {}, KIND_MAP, callerModule())
+      return this.#mapAsync(
+        fn,
+        items,
+        chunksize,
+        {},
+        KIND_MAP,
+        this.#callerOf(fn),
+      )
         .get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -305,7 +314,7 @@ export class RedisPool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_MAP,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -322,7 +331,7 @@ export class RedisPool implements AsyncDisposable {
         chunksize,
         {},
         KIND_STAR,
-        callerModule(),
+        this.#callerOf(fn),
       ).get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -342,7 +351,7 @@ export class RedisPool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_STAR,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -420,7 +429,7 @@ export class RedisPool implements AsyncDisposable {
       items,
       chunksize,
       true,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncIterableIterator<Awaited<R>>;
   }
 
@@ -435,7 +444,7 @@ export class RedisPool implements AsyncDisposable {
       items,
       chunksize,
       false,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncIterableIterator<Awaited<R>>;
   }
 
@@ -512,6 +521,11 @@ export class RedisPool implements AsyncDisposable {
         this.#checkQuiet();
       },
     );
+  }
+
+  /** The submitting module, needed only to find a function not met yet. */
+  #callerOf(fn: unknown): string | undefined {
+    return this.#fnIds.has(fn) ? undefined : callerModule();
   }
 
   #lookUp(fn: AnyFn, caller: string | undefined): Promise<number> {
@@ -591,7 +605,7 @@ export class RedisPool implements AsyncDisposable {
   #flush(): void {
     while (this.#pending.length > 0 && !this.#terminated) {
       const batch: Task[] = [];
-      const args: Buffer[] = [];
+      const args: (Buffer | string)[] = [];
       while (batch.length < ADD_BATCH && this.#pending.length > 0) {
         const t = this.#pending.shift()!;
         if (t.job.over) continue;
@@ -603,17 +617,7 @@ export class RedisPool implements AsyncDisposable {
           continue;
         }
         t.seq = ++this.#seq;
-        const ref = this.#fnDefs[t.fnId];
-        const header: Header = [
-          this.#caller,
-          t.seq,
-          ref.module,
-          ref.name,
-          t.kind,
-          this.#maxTries,
-          this.#resultTtl,
-        ];
-        args.push(encode(header), payload);
+        args.push(this.#header(t), String(t.seq), payload);
         this.#inflight.set(t.seq, t);
         batch.push(t);
       }
@@ -623,7 +627,26 @@ export class RedisPool implements AsyncDisposable {
     for (const f of this.#feeders) f.poke();
   }
 
-  async #send(batch: Task[], args: Buffer[]): Promise<void> {
+  /** A task's header, the same bytes for every task of one function and kind. */
+  #header(t: Task): Buffer {
+    const key = t.fnId * 4 + t.kind;
+    let h = this.#headers.get(key);
+    if (!h) {
+      const ref = this.#fnDefs[t.fnId];
+      const header: Header = [
+        this.#caller,
+        ref.module,
+        ref.name,
+        t.kind,
+        this.#maxTries,
+        this.#resultTtl,
+      ];
+      this.#headers.set(key, h = encode(header));
+    }
+    return h;
+  }
+
+  async #send(batch: Task[], args: (Buffer | string)[]): Promise<void> {
     this.#sending++;
     try {
       const l = await this.#links.main();
