@@ -182,6 +182,7 @@ export async function startWorker(
     }
     await ended;
   };
+  let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     isReady,
     ended.then((code) => {
@@ -190,12 +191,15 @@ export async function startWorker(
       );
     }),
     new Promise((_, reject) =>
-      setTimeout(() => reject(new Error("worker not ready in 30 s")), 30_000)
+      timer = setTimeout(
+        () => reject(new Error("worker not ready in 30 s")),
+        30_000,
+      )
     ),
   ]).catch(async (e) => {
     await stop("SIGKILL");
     throw e;
-  });
+  }).finally(() => clearTimeout(timer));
   return {
     pid: child.pid,
     stdout: () => out,
