@@ -27,10 +27,12 @@ import { runRedisTask } from "./_runner.ts";
 import {
   DEAD_MAXLEN,
   FAILED,
+  FINISH_BATCH,
   FINISH_LUA,
   type Header,
   OK,
   POISON,
+  type Reply,
 } from "./_wire.ts";
 import { ModuleNotAllowedError } from "./errors.ts";
 import type { Buffer } from "node:buffer";
@@ -89,7 +91,11 @@ export class RedisWorker {
   #active = new Map<string, Header>();
   #headers = new Map<string, Header>();
   /** Results written but not yet acknowledged (heartbeated too). */
-  #finishing = new Map<string, (string | number | Buffer)[]>();
+  #finishing = new Map<
+    string,
+    { caller: string; ttl: number; reply: Reply }
+  >();
+  #stopped = false;
   #flushQueued = false;
   #flushing: Promise<void> | null = null;
   #window: number;
@@ -227,11 +233,11 @@ export class RedisWorker {
       this.#finish(
         id,
         header,
-        encode([
+        [
           seq,
           FAILED,
           serializeError(new ModuleNotAllowedError(module, this.#allow)),
-        ]),
+        ],
       );
       return;
     }
@@ -241,7 +247,7 @@ export class RedisWorker {
     payload.set(p);
     this.#pool.applyAsync(runRedisTask, [module, name, kind, payload]).get()
       .then(
-        (bytes) => this.#finish(id, header, encode([seq, OK, bytes])),
+        (bytes) => this.#finish(id, header, [seq, OK, bytes]),
         (e) => {
           if (diedInTask(e)) {
             // Left pending without heartbeats: delivered again (or, after
@@ -252,24 +258,16 @@ export class RedisWorker {
             );
             this.#freed();
           } else {
-            this.#finish(id, header, encode([seq, FAILED, serializeError(e)]));
+            this.#finish(id, header, [seq, FAILED, serializeError(e)]);
           }
         },
       );
   }
 
-  #finish(id: string, header: Header, reply: Buffer): void {
-    const [caller, , , , , ttl] = header;
+  #finish(id: string, header: Header, reply: Reply): void {
     this.#active.delete(id);
-    this.#finishing.set(id, [
-      id,
-      resultsKey(this.#o.pool, caller),
-      callerKey(this.#o.pool, caller),
-      reply,
-      ttl,
-    ]);
-    const now = performance.now();
-    this.#done.push(now);
+    this.#finishing.set(id, { caller: header[0], ttl: header[5], reply });
+    this.#done.push(performance.now());
     this.#freed();
     if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -308,9 +306,28 @@ export class RedisWorker {
       return;
     }
     if (this.#finishing.size === 0) return;
-    const entries = [...this.#finishing.entries()];
-    const args: (string | number | Buffer)[] = [this.#tasksKey, GROUP];
-    for (const [, a] of entries) args.push(...a);
+    const entries = [...this.#finishing.entries()].slice(0, FINISH_BATCH);
+    // One result item per caller: the replies of its tasks.
+    const byCaller = new Map<string, { ttl: number; replies: Reply[] }>();
+    for (const [, f] of entries) {
+      let c = byCaller.get(f.caller);
+      if (!c) byCaller.set(f.caller, c = { ttl: f.ttl, replies: [] });
+      c.replies.push(f.reply);
+    }
+    const args: (string | number | Buffer)[] = [
+      this.#tasksKey,
+      GROUP,
+      entries.length,
+      ...entries.map(([id]) => id),
+    ];
+    for (const [caller, c] of byCaller) {
+      args.push(
+        resultsKey(this.#o.pool, caller),
+        callerKey(this.#o.pool, caller),
+        c.ttl,
+        encode(c.replies),
+      );
+    }
     this.#flushing = (async () => {
       for (let pause = 100;; pause = Math.min(pause * 2, 2000)) {
         try {
@@ -319,17 +336,20 @@ export class RedisWorker {
           );
           break;
         } catch (e) {
-          if (this.#links === undefined) return;
+          if (this.#stopped) return;
           console.error(
             `worker ${this.#me}: could not write ${entries.length} results (${e}); trying again`,
           );
           await sleep(pause);
         }
       }
-      for (const [id, a] of entries) {
-        if (this.#finishing.get(id) === a) this.#finishing.delete(id);
+      for (const [id, f] of entries) {
+        if (this.#finishing.get(id) === f) this.#finishing.delete(id);
       }
-    })().finally(() => this.#flushing = null);
+    })().finally(() => {
+      this.#flushing = null;
+      if (this.#finishing.size > 0) this.#flush();
+    });
   }
 
   #heartbeat(): void {
@@ -387,7 +407,7 @@ export class RedisWorker {
           )
         ) as string;
         const seq = Number(fields[3].toString());
-        this.#finish(id, header, encode([seq, POISON, [runs, deadId]]));
+        this.#finish(id, header, [seq, POISON, [runs, deadId]]);
       } else {
         this.#start(id, fields);
       }
@@ -410,6 +430,7 @@ export class RedisWorker {
       await sleep(20);
     }
     clearInterval(this.#beat);
+    this.#stopped = true;
     this.#pool?.terminate();
     await this.#pool?.join();
     this.#links.close();

@@ -34,6 +34,7 @@ import {
 import { ProcessError } from "../errors.ts";
 import { keepAlive } from "../_wait.ts";
 import {
+  asBuffer,
   checkMs,
   checkName,
   checkUrl,
@@ -51,12 +52,13 @@ import {
   FAILED,
   type Header,
   OK,
+  packTasks,
   POISON,
   rebuildRemote,
   type Reply,
 } from "./_wire.ts";
 import { PoisonTaskError } from "./errors.ts";
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 
 /**
  * Options of {@linkcode RedisPool}.
@@ -605,7 +607,8 @@ export class RedisPool implements AsyncDisposable {
   #flush(): void {
     while (this.#pending.length > 0 && !this.#terminated) {
       const batch: Task[] = [];
-      const args: (Buffer | string)[] = [];
+      // Tasks by header (function and kind), packed per header.
+      const groups = new Map<Buffer, { seq: number; bytes: Uint8Array }[]>();
       while (batch.length < ADD_BATCH && this.#pending.length > 0) {
         const t = this.#pending.shift()!;
         if (t.job.over) continue;
@@ -617,11 +620,21 @@ export class RedisPool implements AsyncDisposable {
           continue;
         }
         t.seq = ++this.#seq;
-        args.push(this.#header(t), String(t.seq), payload);
+        const h = this.#header(t);
+        let g = groups.get(h);
+        if (!g) groups.set(h, g = []);
+        g.push({ seq: t.seq, bytes: payload });
         this.#inflight.set(t.seq, t);
         batch.push(t);
       }
-      if (batch.length) this.#send(batch, args);
+      const args: Buffer[] = [];
+      // The ids come back in the order of the packs.
+      const order: Task[] = [];
+      for (const [h, tasks] of groups) {
+        args.push(h, asBuffer(packTasks(tasks, Buffer.allocUnsafe)));
+        for (const x of tasks) order.push(this.#inflight.get(x.seq)!);
+      }
+      if (order.length) this.#send(order, args);
     }
     this.#receive();
     for (const f of this.#feeders) f.poke();
@@ -646,7 +659,7 @@ export class RedisPool implements AsyncDisposable {
     return h;
   }
 
-  async #send(batch: Task[], args: (Buffer | string)[]): Promise<void> {
+  async #send(batch: Task[], args: Buffer[]): Promise<void> {
     this.#sending++;
     try {
       const l = await this.#links.main();
@@ -710,7 +723,9 @@ export class RedisPool implements AsyncDisposable {
           return;
         }
         if (got) {
-          for (const b of got[1]) this.#onReply(b);
+          for (const b of got[1]) {
+            for (const reply of decode(b) as Reply[]) this.#onReply(reply);
+          }
           for (const f of this.#feeders) f.poke();
         }
       }
@@ -721,8 +736,8 @@ export class RedisPool implements AsyncDisposable {
     });
   }
 
-  #onReply(bytes: Uint8Array): void {
-    const [seq, status, value] = decode(bytes) as Reply;
+  #onReply(reply: Reply): void {
+    const [seq, status, value] = reply;
     const t = this.#inflight.get(seq);
     // Not waited for: a redelivered task's second result, or one dropped.
     if (!t) return;
