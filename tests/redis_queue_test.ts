@@ -185,8 +185,16 @@ Deno.test("Redis queues: a handle survives a Redis restart between calls", async
   await redis.kill();
   const put = q.put(2); // waits for the reconnect
   await redis.restart();
-  await bounded(put, 20_000, "a put across a restart");
-  assert.equal(await q.qsize(), 2);
+  await bounded(
+    put.catch((e) => {
+      throw new Error(`the put across a restart failed: ${e}`, { cause: e });
+    }),
+    20_000,
+    "a put across a restart",
+  );
+  const items = [await q.getNowait(), await q.getNowait()];
+  assert.deepEqual(items, [1, 2]);
+  await assert.rejects(q.getNowait(), Empty, "nothing duplicated");
 });
 
 Deno.test("Redis queues: a wrong password, no password, a refused port, a silent port: named errors in bound", async () => {
