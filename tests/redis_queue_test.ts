@@ -87,6 +87,13 @@ Deno.test("RedisQueue across programs: 2 producers, 2 consumers, nothing lost or
   assert.equal(new Set(got).size, got.length);
 });
 
+Deno.test("Redis queues left open do not keep a program alive", async () => {
+  await using redis = await startRedis();
+  const r = await runProgram(PROGRAMS, [], ["forget", redis.url, "forget"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "1 2\n");
+});
+
 Deno.test("RedisJoinableQueue: taskDone, join, and Empty/Full as the local queue", async () => {
   await using redis = await startRedis();
   await using q = new RedisJoinableQueue<number>({
