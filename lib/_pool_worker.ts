@@ -16,7 +16,13 @@ import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
 import { blockFor } from "./_spin.ts";
 import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
-import { traceIdle, traceTaskEnd, traceTaskStart, tracing } from "./_trace.ts";
+import {
+  traceFollow,
+  traceIdle,
+  traceTaskEnd,
+  traceTaskStart,
+  tracing,
+} from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 import { R as RING_R, Ring, W as RING_W } from "./_pool_ring.ts";
@@ -455,6 +461,7 @@ export async function poolWorker(
       yielded = performance.now();
       continue;
     }
+    traceFollow(); // a trace started meanwhile traces this record's tasks
     const { i32, f64 } = tasks;
     const at = tasks.at;
     const type = tasks.type;
