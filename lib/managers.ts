@@ -27,7 +27,7 @@
  * @module
  */
 
-import { Process } from "./process.ts";
+import { checkNotImporting, Process } from "./process.ts";
 import { reduceSymbol, registerRebuilder } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
 import { EOFError, TimeoutError } from "./errors.ts";
@@ -1741,6 +1741,9 @@ export class Manager implements AsyncDisposable {
         `Manager.start(options): options must be an object, got ${typeof options}`,
       );
     }
+    // Before the registered classes are resolved: in a server importing this
+    // very module, resolving them would wait on its own import (a deadlock).
+    checkNotImporting("Manager.start()");
     const address = options.address === undefined
       ? undefined
       : checkAddress(options.address, "address");
@@ -2054,9 +2057,15 @@ export class Manager implements AsyncDisposable {
    *   }
    * }
    * Manager.register("Maths", Maths);
-   * await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
-   * const maths = await server.create<Maths>("Maths");
-   * console.log(await maths.add(4, 3)); // 7
+   * // The server imports this module: start-up code goes under the guard.
+   * if (import.meta.main) {
+   *   await using server = await Manager.start({
+   *     address: { port: 0 },
+   *     authkey: "a-secret-of-16-bytes+",
+   *   });
+   *   const maths = await server.create<Maths>("Maths");
+   *   console.log(await maths.add(4, 3)); // 7
+   * }
    * ```
    */
   static register(
@@ -2110,9 +2119,11 @@ export class Manager implements AsyncDisposable {
    *     return a + b;
    *   }
    * }
-   * await using manager = await Manager.start();
-   * const maths = await manager.create(Maths);
-   * console.log(await maths.add(4, 3)); // 7
+   * if (import.meta.main) { // the server imports this module to find Maths
+   *   await using manager = await Manager.start();
+   *   const maths = await manager.create(Maths);
+   *   console.log(await maths.add(4, 3)); // 7
+   * }
    * ```
    */
   create<C extends ManagedClass>(

@@ -1503,6 +1503,18 @@ Deno.test("proxies print what they are and where, without asking the server", as
   );
 });
 
+Deno.test("Manager.register + start() in a module without an import.meta.main guard: the same ProcessError at once, not the server's start timeout", async () => {
+  const out = await runProgram(
+    new URL("./fixtures/manager_no_guard_register.ts", import.meta.url),
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(
+    out.stdout,
+    /^ProcessError .*was still importing its module.*import\.meta\.main/,
+  );
+  assert.doesNotMatch(out.stdout, /slow/);
+});
+
 Deno.test("create(Cls) from a module without an import.meta.main guard: a ProcessError, not a manager in every server", async () => {
   const out = await runProgram(
     new URL("./fixtures/manager_no_guard.ts", import.meta.url),
