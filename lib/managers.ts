@@ -2186,7 +2186,10 @@ export class Manager implements AsyncDisposable {
    * @example
    * ```ts ignore
    * import { Manager } from "@mp/multiprocessing";
-   * const server = await Manager.start({ address: { port: 50000 }, authkey: "secret" });
+   * const server = await Manager.start({
+   *   address: { port: 50000 },
+   *   authkey: "a-secret-of-16-bytes+",
+   * });
    * console.log("serving on", server.address);
    * await server.serveForever(); // until Ctrl-C
    * ```
@@ -2202,7 +2205,7 @@ export class Manager implements AsyncDisposable {
     if (this.#address === undefined) {
       throw new TypeError(
         "serveForever() serves TCP clients: start the manager with { address, authkey } " +
-          '(e.g. Manager.start({ address: { port: 50000 }, authkey: "secret" }))',
+          '(e.g. Manager.start({ address: { port: 50000 }, authkey: "a-secret-of-16-bytes+" }))',
       );
     }
     this.#check();
