@@ -1723,6 +1723,8 @@ export class Manager implements AsyncDisposable {
   #closed = false;
   /** Called when shutdown() begins (a serveForever() waiting). */
   #onShutdown = new Set<() => void>();
+  /** The typeids its server was started with (a manager this process started). */
+  #types: ReadonlySet<string> | undefined;
 
   private constructor(
     channel: Channel,
@@ -1807,7 +1809,9 @@ export class Manager implements AsyncDisposable {
       channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
       const ready = await Promise.race([channel.expectStart(), timeout]);
       adoptChannel(channel);
-      return new Manager(channel, proc, ready.address);
+      const manager = new Manager(channel, proc, ready.address);
+      manager.#types = new Set(Object.keys(types));
+      return manager;
     } catch (e) {
       if (channel) channel.close("the manager failed to start");
       else port1.close();
@@ -2043,7 +2047,9 @@ export class Manager implements AsyncDisposable {
   /**
    * Registers a class of yours as `typeid` (Python's
    * `BaseManager.register(typeid, callable)`): managers started after it
-   * serve it, so TCP clients can `create(typeid, ...args)` objects of it.
+   * serve it, so TCP clients can `create(typeid, ...args)` objects of it
+   * (as in Python, a manager started before it does not: its
+   * `create(typeid)` rejects saying so).
    * The manager's server imports the class's module and looks the class up
    * by its exported name (as a child finds a Process target): by default
    * the module calling `register`; pass `module` for a class exported from
@@ -2143,6 +2149,15 @@ export class Manager implements AsyncDisposable {
       if (cls === "") {
         throw new TypeError(
           'create(typeid, ...args): typeid must be a registered name like "Maths", got ""',
+        );
+      }
+      if (this.#types && !this.#types.has(cls) && registry.has(cls)) {
+        // As in Python, a server serves the typeids registered before it started.
+        return Promise.reject(
+          new TypeError(
+            `create("${cls}"): '${cls}' was registered after this manager started, so its server ` +
+              `does not serve it; call Manager.register("${cls}", ...) before Manager.start()`,
+          ),
         );
       }
       return this.#create(cls, args);

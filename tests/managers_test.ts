@@ -1417,6 +1417,21 @@ Deno.test("register(typeid, Cls) of a class not exported where it says: start() 
   assert.equal(await h.add(1, 1), 2);
 });
 
+Deno.test("Manager.register after start(): that manager's create(typeid) names the typeid and the fix; later managers serve it", async () => {
+  await using m = await Manager.start();
+  Manager.register("LateMaths", Maths, { module: classes });
+  await assert.rejects(
+    () => bounded(m.create<Maths>("LateMaths")),
+    named(
+      TypeError,
+      /'LateMaths' was registered after this manager started.*Manager\.register\("LateMaths", \.\.\.\) before Manager\.start\(\)/,
+    ),
+  );
+  await using later = await Manager.start();
+  const h = await bounded(later.create<Maths>("LateMaths"));
+  assert.equal(await h.add(2, 3), 5);
+});
+
 Deno.test("a custom proxy is counted as the others: children, stored in a list, dispose", async () => {
   await using m = await Manager.start();
   const c = await bounded(m.create(Counter, 0));
