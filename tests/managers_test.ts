@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { bounded } from "./_bounded.ts";
 import { REF_KEY } from "../lib/_manager_wire.ts";
 import { runProgram } from "./_run_task.ts";
@@ -1430,6 +1431,29 @@ Deno.test("Manager.register after start(): that manager's create(typeid) names t
   await using later = await Manager.start();
   const h = await bounded(later.create<Maths>("LateMaths"));
   assert.equal(await h.add(2, 3), 5);
+});
+
+Deno.test("big values through a manager arrive whole: 8 MiB bytes set and got, 16 MiB from a class's method, a big array in a list", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, Uint8Array>();
+  const big = new Uint8Array(8 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+  await bounded(d.set("big", big), 60_000);
+  const back = await bounded(d.get("big"), 60_000);
+  assert.ok(back instanceof Uint8Array);
+  assert.ok(Buffer.from(back!).equals(Buffer.from(big)));
+  const maths = await bounded(makeMaths(m));
+  const made = await bounded(maths.bytes(16 << 20, 3), 60_000);
+  assert.equal(made.length, 16 << 20);
+  assert.equal(made[0], 3);
+  assert.equal(made[made.length - 1], ((16 << 20) - 1 + 3) & 255);
+  const l = await m.list<unknown>();
+  const nums = Array.from(
+    { length: 200_000 },
+    (_, i) => i % 1000 === 0 ? `s${i}` : i / 2,
+  );
+  await bounded(l.append(nums), 60_000);
+  assert.deepEqual(await bounded(l.get(0), 60_000), nums);
 });
 
 Deno.test("a custom proxy is counted as the others: children, stored in a list, dispose", async () => {
