@@ -48,6 +48,7 @@ import {
   FREQ_LEN,
   FRESP,
   FRESP_LEN,
+  fromPort,
   HOLDER,
   OP_ADOPT,
   OP_CALL,
@@ -63,6 +64,7 @@ import {
   OP_SHUTDOWN,
   OP_TAKE,
   PORTS,
+  postToPort,
   REF_KEY,
   type Reply,
   REPLY_AT,
@@ -272,7 +274,7 @@ class LocalClient extends Client {
   }
   send(reply: Reply): void {
     try {
-      this.port.postMessage(reply);
+      postToPort(this.port, reply);
     } catch (e) {
       // What structured clone cannot take (a user's class may return a
       // function): the caller gets why, the server goes on.
@@ -438,7 +440,7 @@ class Server {
       (r = receiveMessageOnPort(c.port as never) as typeof r) !== undefined
     ) {
       n++;
-      const msg = r.message;
+      const msg = fromPort(r.message);
       if (isRequest(msg)) this.handle(c, msg);
     }
     return n;

@@ -673,6 +673,8 @@ Deno.test("serveForever() ends on an abort signal or a shutdown(); refuses a cli
   await assert.rejects(
     () => local.serveForever(),
     (e: Error) =>
-      e instanceof TypeError && /serves TCP clients/.test(e.message),
+      e instanceof TypeError && /serves TCP clients/.test(e.message) &&
+      // The fix it suggests must work: authkeys under 16 bytes are refused.
+      /authkey: "[^"]{16,}"/.test(e.message),
   );
 });
