@@ -12,9 +12,9 @@
  * the longest task: work (400 ms asked) on PoolWorker-N
  * ```
  *
- * Run: `deno task example:trace` (`--out path.json` chooses where; same as
- * running any program with `MP_TRACE=path.json`, then
- * `deno task trace:view path.json`).
+ * Run: `deno task example:trace` (`--out path.json` chooses where). Any
+ * program is traced the same way, from its start, when run with
+ * `MP_TRACE=path.json`; `deno task trace:view path.json` draws it.
  *
  * @module
  */
@@ -49,7 +49,6 @@ if (import.meta.main) {
   });
   const out = values.out ??
     `${await Deno.makeTempDir({ prefix: "mp-trace-" })}/trace.json`;
-  startTrace(out);
   const jobs = Array.from({ length: 24 }, () => 20);
   jobs.splice(5, 0, 400); // the straggler
   {
@@ -58,6 +57,10 @@ if (import.meta.main) {
       initializer: setLock,
       initargs: [new Lock()],
     });
+    // Trace the run, not the workers' start (which MP_TRACE would show too):
+    // pool workers already running join a trace at their next task.
+    await pool.map(work, [2, 2, 2, 2], 1);
+    startTrace(out);
     await pool.map(work, jobs, 1);
   }
   stopTrace();

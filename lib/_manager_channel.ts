@@ -37,10 +37,12 @@ import {
   FREQ_LEN,
   FRESP,
   FRESP_LEN,
+  fromPort,
   HOLDER,
   OP_ADOPT,
   OP_HELLO,
   OP_RELEASE,
+  postToPort,
   type Reply,
   REPLY_AT,
   REQ_AT,
@@ -256,7 +258,8 @@ export class LocalChannel implements ProxyChannel {
       // Only before the server's start report, when nothing is sent.
       throw new ProcessError("the manager's server has not started yet");
     }
-    this.#port.postMessage(req, transfer);
+    if (transfer.length > 0) this.#port.postMessage(req, transfer);
+    else postToPort(this.#port, req);
     ringForPort(door);
   }
 
@@ -349,7 +352,7 @@ export class LocalChannel implements ProxyChannel {
         | { message: Reply }
         | undefined;
       if (!r) return;
-      this.#dispatch(r.message);
+      this.#dispatch(fromPort(r.message) as Reply);
     }
   }
 

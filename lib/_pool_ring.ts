@@ -16,6 +16,8 @@
  * @module
  */
 
+import { pageBuffer } from "./_pages.ts";
+
 /** Header word: bytes ever written (wrapping int32). */
 export const W = 0;
 /** Header word: bytes ever read (wrapping int32). */
@@ -58,12 +60,13 @@ export class Ring {
   /** Wraps `buffer`, or makes a ring of `capacity` bytes (a power of two). */
   constructor(buffer: SharedArrayBuffer | number) {
     this.buffer = typeof buffer === "number"
-      ? new SharedArrayBuffer(HEADER + buffer)
+      ? pageBuffer(HEADER + buffer)
       : buffer;
-    this.#cap = this.buffer.byteLength - HEADER;
-    if (this.#cap < 64 || (this.#cap & (this.#cap - 1)) !== 0) {
+    // The biggest power of two that fits: a page buffer is rounded up.
+    this.#cap = 2 ** Math.floor(Math.log2(this.buffer.byteLength - HEADER));
+    if (!(this.#cap >= 64)) {
       throw new RangeError(
-        `ring capacity must be a power of two, got ${this.#cap}`,
+        `ring capacity must be at least 64 bytes, got ${this.#cap}`,
       );
     }
     this.#mask = this.#cap - 1;

@@ -16,7 +16,13 @@ import { resolveRef, type TargetRef } from "./_target.ts";
 import { SLICE_MS, waitAsync } from "./_wait.ts";
 import { blockFor } from "./_spin.ts";
 import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
-import { traceIdle, traceTaskEnd, traceTaskStart, tracing } from "./_trace.ts";
+import {
+  traceFollow,
+  traceIdle,
+  traceTaskEnd,
+  traceTaskStart,
+  tracing,
+} from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
 import { R as RING_R, Ring, W as RING_W } from "./_pool_ring.ts";
@@ -192,14 +198,14 @@ export async function poolWorker(
     const h = at >> 2, f64 = results.f64;
     results.i32[h] = 1;
     f64[(at + 8) >> 3] = busy;
-    let k = (at + 16) >> 3;
+    const k = (at + 16) >> 3;
     if (num === 2) {
       results.i32[h + 1] = -2;
       f64[k] = v as number;
     } else {
-      const a = v as number[];
+      const a = v as number[] | Float64Array;
       results.i32[h + 1] = a.length;
-      for (let j = 0; j < a.length; j++) f64[k++] = a[j];
+      f64.set(a, k);
     }
     results.commit(R_NUM, length);
   };
@@ -249,9 +255,9 @@ export async function poolWorker(
       const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
       if (num === 1 && length > results.maxPayload) {
         // Too big for a ring record: its own shared memory, by the port.
-        const a = v as number[];
+        const a = v as number[] | Float64Array;
         const big = new Float64Array(new SharedArrayBuffer(a.length * 8));
-        for (let j = 0; j < a.length; j++) big[j] = a[j];
+        big.set(a);
         // The bare buffer: Deno walks every index of a typed array it receives.
         return viaPort({ v: undefined, b: busy, num: big.buffer }, []);
       }
@@ -378,14 +384,27 @@ export async function poolWorker(
       let nums = true;
       if (input.nums) {
         const src = input.nums, from = input.from!, n = input.len!;
-        const out = new Array(n);
+        // Numbers out go straight into float64: no array of boxed numbers
+        // for the garbage collector, one copy into the ring.
+        const outF = new Float64Array(n);
         for (let j = 0; j < n; j++) {
           const x = fn(src[from + j]);
-          if (isThenable(x)) return mapOn(fn, input, out, j, x, nums, t0);
-          if (typeof x !== "number") nums = false;
+          if (typeof x === "number") {
+            outF[j] = x;
+            continue;
+          }
+          const out = new Array(n);
+          for (let k = 0; k < j; k++) out[k] = outF[k];
+          if (isThenable(x)) return mapOn(fn, input, out, j, x, true, t0);
           out[j] = x;
+          for (j++; j < n; j++) {
+            const y = fn(src[from + j]);
+            if (isThenable(y)) return mapOn(fn, input, out, j, y, false, t0);
+            out[j] = y;
+          }
+          return finish(out, undefined, 0, t0);
         }
-        return finish(out, undefined, nums ? 1 : 0, t0);
+        return finish(outF, undefined, 1, t0);
       }
       const payload = input.payload!;
       const n = payload.length;
@@ -442,6 +461,7 @@ export async function poolWorker(
       yielded = performance.now();
       continue;
     }
+    traceFollow(); // a trace started meanwhile traces this record's tasks
     const { i32, f64 } = tasks;
     const at = tasks.at;
     const type = tasks.type;

@@ -424,6 +424,11 @@ export function attachTrace(
   Deno.unrefTimer(poll as unknown as number);
 }
 
+/** In a child: takes up a trace started or stopped since it last looked (an Atomics.load when nothing changed). */
+export function traceFollow(): void {
+  if (ctl !== undefined && Atomics.load(ctl, 0) !== generation) follow();
+}
+
 /** Takes up the trace the control word says (started, stopped, another). */
 function follow(): void {
   const g = Atomics.load(ctl!, 0);

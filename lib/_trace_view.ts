@@ -263,6 +263,7 @@ export function traceHtml(
   // Time axis.
   const step = niceStep(span / 8);
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    if (x(t) > LABEL + width - 25) break; // clear of the "busy" column
     const xx = x(t).toFixed(1);
     svg.push(
       `<line x1="${xx}" y1="22" x2="${xx}" y2="${height - 32}" stroke="#ddd"/>`,

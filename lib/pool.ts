@@ -931,15 +931,9 @@ export class Pool implements AsyncDisposable {
       );
     }
     const n = end - i;
-    // Integers go as int32, so that the task gets small integers, not doubles.
-    let int = true;
-    for (let x = i; x < end && int; x++) {
-      const p = batch[x].payload as number[];
-      int = allInt32(p, 0, p.length);
-    }
     const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
-    const length = head + total * (int ? 4 : 8);
-    const at = ring.begin(length);
+    // Room for float64 items; int32 ones take half of it.
+    const at = ring.begin(head + total * 8);
     if (at < 0) return 0;
     const i32 = ring.i32, f64 = ring.f64, h = at >> 2;
     i32[h] = n;
@@ -947,21 +941,32 @@ export class Pool implements AsyncDisposable {
     i32[h + 2] = batch[i].fnId;
     i32[h + 3] = batch[i].kind;
     i32[h + 4] = uniform;
-    if (int) {
-      let k = (at + head) >> 2;
-      for (let x = 0; x < n; x++) {
-        const p = batch[i + x].payload as number[];
-        if (uniform === -1) i32[h + 5 + x] = p.length;
-        for (let y = 0; y < p.length; y++) i32[k++] = p[y];
+    // Integers go as int32, so that the task gets small integers, not
+    // doubles: written as int32 while they are (one pass over the items),
+    // all again as float64 from the first that is not (-0 included).
+    let int = true;
+    let k = (at + head) >> 2;
+    for (let x = 0; x < n && int; x++) {
+      const p = batch[i + x].payload as number[];
+      if (uniform === -1) i32[h + 5 + x] = p.length;
+      for (let y = 0; y < p.length; y++) {
+        const v = p[y];
+        if ((v | 0) !== v || (v === 0 && 1 / v < 0)) {
+          int = false;
+          break;
+        }
+        i32[k++] = v;
       }
-    } else {
-      let k = (at + head) >> 3;
+    }
+    if (!int) {
+      k = (at + head) >> 3;
       for (let x = 0; x < n; x++) {
         const p = batch[i + x].payload as number[];
         if (uniform === -1) i32[h + 5 + x] = p.length;
         for (let y = 0; y < p.length; y++) f64[k++] = p[y];
       }
     }
+    const length = head + total * (int ? 4 : 8);
     ring.commit(int ? T_INT : T_NUM, length);
     for (let x = i; x < end; x++) this.#sent(w, batch[x]);
     return n;

@@ -155,6 +155,22 @@ function importing(): boolean {
 }
 
 /**
+ * Throws the `ProcessError` for `what` (e.g. "Process 'x'") started while a
+ * child or a manager's server is still importing its module (a module with no
+ * `if (import.meta.main)` guard).
+ */
+export function checkNotImporting(what: string): void {
+  if (importing()) {
+    throw new ProcessError(
+      `${what} was started while a child process was still importing its module: ` +
+        `the module's top level starts processes, so every child would start more. ` +
+        `Fix: put the program's start-up code under \`if (import.meta.main) { ... }\` ` +
+        `(Python's \`if __name__ == "__main__":\`).`,
+    );
+  }
+}
+
+/**
  * A child process: Python's `multiprocessing.Process` on a worker.
  *
  * The child imports the module that defines `target` (the `module` option,
@@ -249,14 +265,7 @@ export class Process<A extends unknown[] = any[]> {
       throw new ProcessError("cannot start a process twice");
     }
     if (s.started) throw new ProcessError("cannot start a process twice");
-    if (importing()) {
-      throw new ProcessError(
-        `Process '${s.name}' was started while a child process was still importing its module: ` +
-          `the module's top level starts processes, so every child would start more. ` +
-          `Fix: put the program's start-up code under \`if (import.meta.main) { ... }\` ` +
-          `(Python's \`if __name__ == "__main__":\`).`,
-      );
-    }
+    checkNotImporting(`Process '${s.name}'`);
     const isClass = s.target === undefined && this.constructor !== Process;
     let ref: TargetRef;
     if (isClass) {

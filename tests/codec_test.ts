@@ -22,17 +22,7 @@ import {
 import { reduceSymbol } from "../lib/reduction.ts";
 import { Pipe, Queue } from "../mod.ts";
 import { runProgram } from "./_run_task.ts";
-
-/** A small seeded PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./_rng.ts";
 
 class Point {
   constructor(public x: number, public y: number) {}

@@ -72,3 +72,18 @@ Deno.test("example:imap shows Python's imap: a raise in its place, then the rest
     ].join("\n"),
   );
 });
+
+Deno.test("example:cluster maps over two worker programs and says which did what", async () => {
+  const out = await runTask("example:cluster");
+  const lines = out.trimEnd().split("\n");
+  assert.equal(lines[0], "squares: 0 1 4 9 16 25 36 49 64 81 100 121");
+  const did = lines.slice(1).map((l) => {
+    const m = l.match(/^(worker-[AB]) did (\d+) tasks:((?: \d+)*)$/);
+    assert.ok(m, `unexpected line: ${l}`);
+    const items = m[3].trim() ? m[3].trim().split(" ").map(Number) : [];
+    assert.equal(items.length, Number(m[2]));
+    return items;
+  });
+  assert.equal(did.length, 2);
+  assert.deepEqual(did.flat().sort((a, b) => a - b), [...Array(12).keys()]);
+});

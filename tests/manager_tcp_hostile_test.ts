@@ -5,13 +5,9 @@ import assert from "node:assert/strict";
 import { runProgram } from "./_run_task.ts";
 import { bounded } from "./_bounded.ts";
 import { AuthenticationError, Manager } from "../mod.ts";
-import { FrameReader, writeAll } from "../lib/_frames.ts";
-import {
-  answerChallenge,
-  Backoff,
-  deliverChallenge,
-  hmacKey,
-} from "../lib/_auth.ts";
+import { writeAll } from "../lib/_frames.ts";
+import { Backoff } from "../lib/_auth.ts";
+import { rawAuthed } from "./_tcp.ts";
 import { OP_GET } from "../lib/_manager_wire.ts";
 import { frameOf, unframe } from "./_wire.ts";
 
@@ -27,16 +23,6 @@ Deno.test("one frame that is not an encoding (0x0a, then 65,535 0x80 bytes) clos
 
 const KEY = "hostile-test-key-0123456789";
 const loopback = { hostname: "127.0.0.1", port: 0 };
-
-/** Connects raw and authenticates, for protocol-level tests. */
-async function rawAuthed(port: number) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const reader = new FrameReader(conn);
-  const k = await hmacKey(new TextEncoder().encode(KEY));
-  await answerChallenge(reader, conn, k);
-  await deliverChallenge(reader, conn, k);
-  return { conn, reader };
-}
 
 /** True when the server closes `conn` within `ms`; false when it keeps it open. */
 async function closedWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
@@ -123,8 +109,8 @@ Deno.test("a frame that stops arriving is dropped after frameTimeout (it held it
     frameTimeout: 300,
   });
   const port = server.address!.port;
-  const idle = await rawAuthed(port);
-  const partial = await rawAuthed(port);
+  const idle = await rawAuthed(port, KEY);
+  const partial = await rawAuthed(port, KEY);
   // A frame claiming 60 MiB, 8 MiB of it sent, then nothing.
   const head = new Uint8Array(4);
   new DataView(head.buffer).setUint32(0, 60 * 1024 * 1024);

@@ -20,12 +20,12 @@ import {
   writeAll,
   writeFrame,
 } from "../lib/_frames.ts";
-import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
 import { OP_CALL, OP_CREATE, OP_GET } from "../lib/_manager_wire.ts";
 import { frameOf, unframe } from "./_wire.ts";
 import { TcpChannel } from "../lib/_manager_channel.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
 import { Counter, Maths } from "./fixtures/manager_classes.ts";
+import { rawAuthed as rawAuthedWith } from "./_tcp.ts";
 
 const T = 20_000;
 const KEY = "test-secret-of-16-bytes";
@@ -63,14 +63,8 @@ function spawnClient(port: number, key: string, action: string) {
   return { child, nextLine, finish };
 }
 
-/** Connects raw and authenticates with `key`, for protocol-level tests. */
-async function rawAuthed(port: number, key = KEY) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const reader = new FrameReader(conn);
-  const k = await hmacKey(new TextEncoder().encode(key));
-  await answerChallenge(reader, conn, k);
-  await deliverChallenge(reader, conn, k);
-  return { conn, reader };
+function rawAuthed(port: number, key = KEY) {
+  return rawAuthedWith(port, key);
 }
 
 /** True when the server closes `conn` (read returns EOF or fails). */
@@ -674,6 +668,8 @@ Deno.test("serveForever() ends on an abort signal or a shutdown(); refuses a cli
   await assert.rejects(
     () => local.serveForever(),
     (e: Error) =>
-      e instanceof TypeError && /serves TCP clients/.test(e.message),
+      e instanceof TypeError && /serves TCP clients/.test(e.message) &&
+      // The fix it suggests must work: authkeys under 16 bytes are refused.
+      /authkey: "[^"]{16,}"/.test(e.message),
   );
 });

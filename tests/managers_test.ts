@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { bounded } from "./_bounded.ts";
 import { REF_KEY } from "../lib/_manager_wire.ts";
 import { runProgram } from "./_run_task.ts";
@@ -1427,6 +1428,44 @@ Deno.test("register(typeid, Cls) of a class not exported where it says: start() 
   assert.equal(await h.add(1, 1), 2);
 });
 
+Deno.test("Manager.register after start(): that manager's create(typeid) names the typeid and the fix; later managers serve it", async () => {
+  await using m = await Manager.start();
+  Manager.register("LateMaths", Maths, { module: classes });
+  await assert.rejects(
+    () => bounded(m.create<Maths>("LateMaths")),
+    named(
+      TypeError,
+      /'LateMaths' was registered after this manager started.*Manager\.register\("LateMaths", \.\.\.\) before Manager\.start\(\)/,
+    ),
+  );
+  await using later = await Manager.start();
+  const h = await bounded(later.create<Maths>("LateMaths"));
+  assert.equal(await h.add(2, 3), 5);
+});
+
+Deno.test("big values through a manager arrive whole: 8 MiB bytes set and got, 16 MiB from a class's method, a big array in a list", async () => {
+  await using m = await Manager.start();
+  const d = await m.dict<string, Uint8Array>();
+  const big = new Uint8Array(8 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 255;
+  await bounded(d.set("big", big), 60_000);
+  const back = await bounded(d.get("big"), 60_000);
+  assert.ok(back instanceof Uint8Array);
+  assert.ok(Buffer.from(back!).equals(Buffer.from(big)));
+  const maths = await bounded(makeMaths(m));
+  const made = await bounded(maths.bytes(16 << 20, 3), 60_000);
+  assert.equal(made.length, 16 << 20);
+  assert.equal(made[0], 3);
+  assert.equal(made[made.length - 1], ((16 << 20) - 1 + 3) & 255);
+  const l = await m.list<unknown>();
+  const nums = Array.from(
+    { length: 200_000 },
+    (_, i) => i % 1000 === 0 ? `s${i}` : i / 2,
+  );
+  await bounded(l.append(nums), 60_000);
+  assert.deepEqual(await bounded(l.get(0), 60_000), nums);
+});
+
 Deno.test("a custom proxy is counted as the others: children, stored in a list, dispose", async () => {
   await using m = await Manager.start();
   const c = await bounded(m.create(Counter, 0));
@@ -1511,6 +1550,18 @@ Deno.test("proxies print what they are and where, without asking the server", as
     Deno.inspect(l),
     `ListProxy { id: ${l.id}, server: "local", disposed: true }`,
   );
+});
+
+Deno.test("Manager.register + start() in a module without an import.meta.main guard: the same ProcessError at once, not the server's start timeout", async () => {
+  const out = await runProgram(
+    new URL("./fixtures/manager_no_guard_register.ts", import.meta.url),
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(
+    out.stdout,
+    /^ProcessError .*was still importing its module.*import\.meta\.main/,
+  );
+  assert.doesNotMatch(out.stdout, /slow/);
 });
 
 Deno.test("create(Cls) from a module without an import.meta.main guard: a ProcessError, not a manager in every server", async () => {

@@ -30,6 +30,8 @@ import {
   whoami,
 } from "./fixtures/pool_tasks.ts";
 
+import { numberOrLater, numberOrText } from "./fixtures/pool_smi.ts";
+
 // The task functions live in fixtures/pool_tasks.ts: name it.
 const module = new URL("./fixtures/pool_tasks.ts", import.meta.url);
 
@@ -137,6 +139,22 @@ Deno.test("map: integer items reach the task as small integers, not doubles", as
     big: true,
     apply: true,
   });
+});
+
+Deno.test("map over numbers: results that turn out not numbers, or promises, partway through a chunk", async () => {
+  await using pool = new Pool({
+    processes: 2,
+    module: new URL("./fixtures/pool_smi.ts", import.meta.url),
+  });
+  const items = [0, 1, 2, 3, 4, 5, -0, 1.5];
+  assert.deepEqual(
+    await bounded(pool.map(numberOrText, items, 8)),
+    items.map(numberOrText),
+  );
+  assert.deepEqual(
+    await bounded(pool.map(numberOrLater, items, 8)),
+    items.map((x) => x * 2),
+  );
 });
 
 Deno.test("items may be generators and async iterables", async () => {

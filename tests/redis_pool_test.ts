@@ -87,6 +87,18 @@ Deno.test("RedisPool: Pool's methods on a worker program", async () => {
   await bounded(pool.join());
 });
 
+Deno.test("RedisPool: a pool left open does not keep its program alive", async () => {
+  await using redis = await startRedis();
+  await using _w = await startWorker(redis.url, "forget");
+  const r = await runProgram(
+    new URL("./fixtures/redis_queue_programs.ts", import.meta.url),
+    [],
+    ["forget-pool", redis.url, "forget"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "9\n");
+});
+
 Deno.test("RedisPool: a task that throws is not retried; the caller gets its error", async () => {
   await using redis = await startRedis();
   await using _w = await startWorker(redis.url, "errors", {

@@ -87,6 +87,13 @@ Deno.test("RedisQueue across programs: 2 producers, 2 consumers, nothing lost or
   assert.equal(new Set(got).size, got.length);
 });
 
+Deno.test("Redis queues left open do not keep a program alive", async () => {
+  await using redis = await startRedis();
+  const r = await runProgram(PROGRAMS, [], ["forget", redis.url, "forget"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "1 2\n");
+});
+
 Deno.test("RedisJoinableQueue: taskDone, join, and Empty/Full as the local queue", async () => {
   await using redis = await startRedis();
   await using q = new RedisJoinableQueue<number>({
@@ -185,8 +192,16 @@ Deno.test("Redis queues: a handle survives a Redis restart between calls", async
   await redis.kill();
   const put = q.put(2); // waits for the reconnect
   await redis.restart();
-  await bounded(put, 20_000, "a put across a restart");
-  assert.equal(await q.qsize(), 2);
+  await bounded(
+    put.catch((e) => {
+      throw new Error(`the put across a restart failed: ${e}`, { cause: e });
+    }),
+    20_000,
+    "a put across a restart",
+  );
+  const items = [await q.getNowait(), await q.getNowait()];
+  assert.deepEqual(items, [1, 2]);
+  await assert.rejects(q.getNowait(), Empty, "nothing duplicated");
 });
 
 Deno.test("Redis queues: a wrong password, no password, a refused port, a silent port: named errors in bound", async () => {

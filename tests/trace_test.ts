@@ -41,6 +41,22 @@ async function runTraced(mode: string, path: string) {
   };
 }
 
+/** Waits (here, the main program) for a Lock a child holds for `ms`; returns the child. */
+async function waitForLockHeld(ms: number): Promise<Process> {
+  const { holdLock } = await import(TARGETS.href);
+  const lock = new Lock();
+  const p = new Process({
+    target: holdLock,
+    args: [lock, ms],
+    module: TARGETS,
+  });
+  await bounded(p.start());
+  await new Promise((r) => setTimeout(r, 10));
+  await bounded(lock.acquire());
+  lock.release();
+  return p;
+}
+
 /** A pool task's span: an "X" without a category. */
 function isTask(e: Ev): boolean {
   return e.ph === "X" && e.cat === undefined;
@@ -57,7 +73,7 @@ function names(events: Ev[]): Map<number, string> {
 Deno.test("startTrace: a track per pool worker and process, tasks, waits, submits, on one clock", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/t.json`;
-  const { work, holdLock } = await import(TARGETS.href);
+  const { work } = await import(TARGETS.href);
   startTrace(path);
   let events: Ev[];
   try {
@@ -66,17 +82,7 @@ Deno.test("startTrace: a track per pool worker and process, tasks, waits, submit
       await using pool = new Pool({ processes: 2, module: TARGETS });
       await bounded(pool.map(work, [2, 2, 2, 40], 1));
     }
-    const lock = new Lock();
-    const p = new Process({
-      target: holdLock,
-      args: [lock, 60],
-      module: TARGETS,
-    });
-    await bounded(p.start());
-    await new Promise((r) => setTimeout(r, 10));
-    await bounded(lock.acquire());
-    lock.release();
-    await bounded(p.join());
+    await bounded((await waitForLockHeld(60)).join());
     const after = performance.timeOrigin + performance.now();
     assert.equal(stopTrace(), path);
     const text = await Deno.readTextFile(path);
@@ -178,19 +184,9 @@ Deno.test("waits on a queue, a pipe, a barrier, an event and a manager call are 
 
 Deno.test("a long wait (many slices) is one span, in the file soon after it ended, before the trace stops", async () => {
   const path = await Deno.makeTempFile({ suffix: ".json" });
-  const { holdLock } = await import(TARGETS.href);
   startTrace(path);
   try {
-    const lock = new Lock();
-    const p = new Process({
-      target: holdLock,
-      args: [lock, 250],
-      module: TARGETS,
-    });
-    await bounded(p.start());
-    await new Promise((r) => setTimeout(r, 10));
-    await bounded(lock.acquire());
-    lock.release();
+    const p = await waitForLockHeld(250);
     // The writer's timer (100 ms) writes it; nothing else happens meanwhile
     // (no other wait that would close it).
     await new Promise((r) => setTimeout(r, 400));

@@ -14,6 +14,7 @@ import {
   FRESP,
   FRESP_LEN,
   HOLDER,
+  postToPort,
   type Reply,
   REPLY_AT,
   RESP,
@@ -91,7 +92,7 @@ export class LocalClient extends Client {
   }
   send(reply: Reply): void {
     try {
-      this.port.postMessage(reply);
+      postToPort(this.port, reply);
     } catch (e) {
       // What structured clone cannot take (a user's class may return a
       // function): the caller gets why, the server goes on.

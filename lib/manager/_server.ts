@@ -35,6 +35,7 @@ import {
   DOOR,
   FREQ,
   FREQ_LEN,
+  fromPort,
   OP_ADOPT,
   PORTS,
   REF_KEY,
@@ -247,7 +248,7 @@ export class Server {
       (r = receiveMessageOnPort(c.port as never) as typeof r) !== undefined
     ) {
       n++;
-      const msg = r.message;
+      const msg = fromPort(r.message);
       if (isRequest(msg)) this.handle(c, msg);
     }
     return n;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Process } from "../process.ts";
+import { checkNotImporting, Process } from "../process.ts";
 import { EOFError, TimeoutError } from "../errors.ts";
 import {
   type Address,
@@ -122,6 +122,8 @@ export class Manager implements AsyncDisposable {
   #closed = false;
   /** Called when shutdown() begins (a serveForever() waiting). */
   #onShutdown = new Set<() => void>();
+  /** The typeids its server was started with (a manager this process started). */
+  #types: ReadonlySet<string> | undefined;
 
   private constructor(
     channel: Channel,
@@ -143,6 +145,9 @@ export class Manager implements AsyncDisposable {
         `Manager.start(options): options must be an object, got ${typeof options}`,
       );
     }
+    // Before the registered classes are resolved: in a server importing this
+    // very module, resolving them would wait on its own import (a deadlock).
+    checkNotImporting("Manager.start()");
     const address = options.address === undefined
       ? undefined
       : checkAddress(options.address, "address");
@@ -203,7 +208,9 @@ export class Manager implements AsyncDisposable {
       channel = new LocalChannel(port1, sab, proc.pid!, config.serverId);
       const ready = await Promise.race([channel.expectStart(), timeout]);
       adoptChannel(channel);
-      return new Manager(channel, proc, ready.address);
+      const manager = new Manager(channel, proc, ready.address);
+      manager.#types = new Set(Object.keys(types));
+      return manager;
     } catch (e) {
       if (channel) channel.close("the manager failed to start");
       else port1.close();
@@ -438,7 +445,9 @@ export class Manager implements AsyncDisposable {
   /**
    * Registers a class of yours as `typeid` (Python's
    * `BaseManager.register(typeid, callable)`): managers started after it
-   * serve it, so TCP clients can `create(typeid, ...args)` objects of it.
+   * serve it, so TCP clients can `create(typeid, ...args)` objects of it
+   * (as in Python, a manager started before it does not: its
+   * `create(typeid)` rejects saying so).
    * The manager's server imports the class's module and looks the class up
    * by its exported name (as a child finds a Process target): by default
    * the module calling `register`; pass `module` for a class exported from
@@ -455,9 +464,15 @@ export class Manager implements AsyncDisposable {
    *   }
    * }
    * Manager.register("Maths", Maths);
-   * await using server = await Manager.start({ address: { port: 0 }, authkey: "secret" });
-   * const maths = await server.create<Maths>("Maths");
-   * console.log(await maths.add(4, 3)); // 7
+   * // The server imports this module: start-up code goes under the guard.
+   * if (import.meta.main) {
+   *   await using server = await Manager.start({
+   *     address: { port: 0 },
+   *     authkey: "a-secret-of-16-bytes+",
+   *   });
+   *   const maths = await server.create<Maths>("Maths");
+   *   console.log(await maths.add(4, 3)); // 7
+   * }
    * ```
    */
   static register(
@@ -511,9 +526,11 @@ export class Manager implements AsyncDisposable {
    *     return a + b;
    *   }
    * }
-   * await using manager = await Manager.start();
-   * const maths = await manager.create(Maths);
-   * console.log(await maths.add(4, 3)); // 7
+   * if (import.meta.main) { // the server imports this module to find Maths
+   *   await using manager = await Manager.start();
+   *   const maths = await manager.create(Maths);
+   *   console.log(await maths.add(4, 3)); // 7
+   * }
    * ```
    */
   create<C extends ManagedClass>(
@@ -530,6 +547,15 @@ export class Manager implements AsyncDisposable {
       if (cls === "") {
         throw new TypeError(
           'create(typeid, ...args): typeid must be a registered name like "Maths", got ""',
+        );
+      }
+      if (this.#types && !this.#types.has(cls) && registry.has(cls)) {
+        // As in Python, a server serves the typeids registered before it started.
+        return Promise.reject(
+          new TypeError(
+            `create("${cls}"): '${cls}' was registered after this manager started, so its server ` +
+              `does not serve it; call Manager.register("${cls}", ...) before Manager.start()`,
+          ),
         );
       }
       return this.#create(cls, args);
@@ -576,7 +602,10 @@ export class Manager implements AsyncDisposable {
    * @example
    * ```ts ignore
    * import { Manager } from "@mp/multiprocessing";
-   * const server = await Manager.start({ address: { port: 50000 }, authkey: "secret" });
+   * const server = await Manager.start({
+   *   address: { port: 50000 },
+   *   authkey: "a-secret-of-16-bytes+",
+   * });
    * console.log("serving on", server.address);
    * await server.serveForever(); // until Ctrl-C
    * ```
@@ -592,7 +621,7 @@ export class Manager implements AsyncDisposable {
     if (this.#address === undefined) {
       throw new TypeError(
         "serveForever() serves TCP clients: start the manager with { address, authkey } " +
-          '(e.g. Manager.start({ address: { port: 50000 }, authkey: "secret" }))',
+          '(e.g. Manager.start({ address: { port: 50000 }, authkey: "a-secret-of-16-bytes+" }))',
       );
     }
     this.#check();

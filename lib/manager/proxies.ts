@@ -484,15 +484,18 @@ export interface ConditionProxy {
  * ```ts
  * import { Manager } from "@mp/multiprocessing";
  * await using manager = await Manager.start();
- * const cond = await manager.Condition();
+ * // A plain Lock: two tasks of this process share it (see above).
+ * const cond = await manager.Condition(await manager.Lock());
  * const state = await manager.Namespace({ ready: false });
- * setTimeout(async () => {
+ * await using _ = await cond.hold();
+ * // Another task sets the state; it waits for the lock waitFor releases.
+ * const setter = (async () => {
  *   await using _ = await cond.hold();
  *   await state.set("ready", true);
  *   await cond.notifyAll();
- * }, 10);
- * await using _ = await cond.hold();
+ * })();
  * console.log(await cond.waitFor(() => state.get("ready"), 5_000)); // true
+ * await setter; // done before the manager shuts down
  * ```
  */
 export class ConditionProxy extends BaseProxy {

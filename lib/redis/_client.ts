@@ -151,7 +151,7 @@ export class Link {
     const redis = new Redis(url, {
       lazyConnect: true,
       connectTimeout: timeoutMs,
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
       // Once connected, a lost connection is retried (Redis restarting);
       // commands wait meanwhile, each bounded by maxRetriesPerRequest.
       retryStrategy: (times: number) =>

@@ -27,10 +27,12 @@ import { runRedisTask } from "./_runner.ts";
 import {
   DEAD_MAXLEN,
   FAILED,
+  FINISH_BATCH,
   FINISH_LUA,
   type Header,
   OK,
   POISON,
+  type Reply,
 } from "./_wire.ts";
 import { ModuleNotAllowedError } from "./errors.ts";
 import type { Buffer } from "node:buffer";
@@ -87,8 +89,13 @@ export class RedisWorker {
   #allow: string[];
   /** Tasks running here (heartbeated), by entry id. */
   #active = new Map<string, Header>();
+  #headers = new Map<string, Header>();
   /** Results written but not yet acknowledged (heartbeated too). */
-  #finishing = new Map<string, (string | number | Buffer)[]>();
+  #finishing = new Map<
+    string,
+    { caller: string; ttl: number; reply: Reply }
+  >();
+  #stopped = false;
   #flushQueued = false;
   #flushing: Promise<void> | null = null;
   #window: number;
@@ -179,7 +186,7 @@ export class RedisWorker {
           )
         ) as [Buffer, Entry[]][] | null;
         for (const [id, fields] of read?.[0]?.[1] ?? []) {
-          if (fields) this.#start(id.toString(), fields[1], fields[3]);
+          if (fields) this.#start(id.toString(), fields);
         }
       } catch (e) {
         if (this.#stopping) break;
@@ -193,10 +200,25 @@ export class RedisWorker {
     }
   }
 
-  #start(id: string, h: Buffer, p: Buffer): void {
-    let header: Header;
-    try {
+  /** The header in `h`, decoded once per caller, function and kind. */
+  #header(h: Buffer): Header {
+    const key = h.toString("latin1");
+    let header = this.#headers.get(key);
+    if (!header) {
       header = decode(h) as Header;
+      if (this.#headers.size >= 1024) this.#headers.clear();
+      this.#headers.set(key, header);
+    }
+    return header;
+  }
+
+  /** Runs the task in entry `id` (fields h, s, p). */
+  #start(id: string, fields: Buffer[]): void {
+    let header: Header;
+    let seq: number;
+    try {
+      header = this.#header(fields[1]);
+      seq = Number(fields[3].toString());
     } catch (e) {
       console.error(`worker ${this.#me}: dropped corrupt task ${id}: ${e}`);
       this.#main.run((r) =>
@@ -205,16 +227,17 @@ export class RedisWorker {
       ).catch(() => {});
       return;
     }
-    const [, seq, module, name, kind] = header;
+    const p = fields[5];
+    const [, module, name, kind] = header;
     if (!isAllowed(module, this.#allow)) {
       this.#finish(
         id,
         header,
-        encode([
+        [
           seq,
           FAILED,
           serializeError(new ModuleNotAllowedError(module, this.#allow)),
-        ]),
+        ],
       );
       return;
     }
@@ -224,7 +247,7 @@ export class RedisWorker {
     payload.set(p);
     this.#pool.applyAsync(runRedisTask, [module, name, kind, payload]).get()
       .then(
-        (bytes) => this.#finish(id, header, encode([seq, OK, bytes])),
+        (bytes) => this.#finish(id, header, [seq, OK, bytes]),
         (e) => {
           if (diedInTask(e)) {
             // Left pending without heartbeats: delivered again (or, after
@@ -235,24 +258,16 @@ export class RedisWorker {
             );
             this.#freed();
           } else {
-            this.#finish(id, header, encode([seq, FAILED, serializeError(e)]));
+            this.#finish(id, header, [seq, FAILED, serializeError(e)]);
           }
         },
       );
   }
 
-  #finish(id: string, header: Header, reply: Buffer): void {
-    const [caller, , , , , , ttl] = header;
+  #finish(id: string, header: Header, reply: Reply): void {
     this.#active.delete(id);
-    this.#finishing.set(id, [
-      id,
-      resultsKey(this.#o.pool, caller),
-      callerKey(this.#o.pool, caller),
-      reply,
-      ttl,
-    ]);
-    const now = performance.now();
-    this.#done.push(now);
+    this.#finishing.set(id, { caller: header[0], ttl: header[5], reply });
+    this.#done.push(performance.now());
     this.#freed();
     if (!this.#flushQueued) {
       this.#flushQueued = true;
@@ -263,7 +278,11 @@ export class RedisWorker {
     }
   }
 
-  /** Grows the window to hold ~5 ms of work at the rate tasks finish. */
+  /**
+   * Sizes the window to hold ~20 ms of work at the rate tasks finish (a
+   * read costs a round trip; slow tasks keep it small, so that other
+   * workers get their share).
+   */
   #freed(): void {
     const now = performance.now();
     const done = this.#done;
@@ -273,7 +292,7 @@ export class RedisWorker {
     const rate = done.length * 10; // per second
     this.#window = Math.max(
       this.#o.processes * 2,
-      Math.min(1024, Math.ceil(rate * 0.005)),
+      Math.min(1024, Math.ceil(rate * 0.02)),
     );
     const s = this.#slot;
     this.#slot = null;
@@ -287,9 +306,28 @@ export class RedisWorker {
       return;
     }
     if (this.#finishing.size === 0) return;
-    const entries = [...this.#finishing.entries()];
-    const args: (string | number | Buffer)[] = [this.#tasksKey, GROUP];
-    for (const [, a] of entries) args.push(...a);
+    const entries = [...this.#finishing.entries()].slice(0, FINISH_BATCH);
+    // One result item per caller: the replies of its tasks.
+    const byCaller = new Map<string, { ttl: number; replies: Reply[] }>();
+    for (const [, f] of entries) {
+      let c = byCaller.get(f.caller);
+      if (!c) byCaller.set(f.caller, c = { ttl: f.ttl, replies: [] });
+      c.replies.push(f.reply);
+    }
+    const args: (string | number | Buffer)[] = [
+      this.#tasksKey,
+      GROUP,
+      entries.length,
+      ...entries.map(([id]) => id),
+    ];
+    for (const [caller, c] of byCaller) {
+      args.push(
+        resultsKey(this.#o.pool, caller),
+        callerKey(this.#o.pool, caller),
+        c.ttl,
+        encode(c.replies),
+      );
+    }
     this.#flushing = (async () => {
       for (let pause = 100;; pause = Math.min(pause * 2, 2000)) {
         try {
@@ -298,17 +336,20 @@ export class RedisWorker {
           );
           break;
         } catch (e) {
-          if (this.#links === undefined) return;
+          if (this.#stopped) return;
           console.error(
             `worker ${this.#me}: could not write ${entries.length} results (${e}); trying again`,
           );
           await sleep(pause);
         }
       }
-      for (const [id, a] of entries) {
-        if (this.#finishing.get(id) === a) this.#finishing.delete(id);
+      for (const [id, f] of entries) {
+        if (this.#finishing.get(id) === f) this.#finishing.delete(id);
       }
-    })().finally(() => this.#flushing = null);
+    })().finally(() => {
+      this.#flushing = null;
+      if (this.#finishing.size > 0) this.#flush();
+    });
   }
 
   #heartbeat(): void {
@@ -339,13 +380,13 @@ export class RedisWorker {
       const [, fields] = entry;
       let header: Header;
       try {
-        header = decode(fields[1]) as Header;
+        header = this.#header(fields[1]);
       } catch {
-        this.#start(id, fields[1], fields[3]); // drops it, saying why
+        this.#start(id, fields); // drops it, saying why
         continue;
       }
       const runs = deliveries; // each delivery so far ended its worker
-      if (runs >= header[5]) {
+      if (runs >= header[4]) {
         const deadId = await this.#main.run((r) =>
           r.xadd(
             deadKey(this.#o.pool),
@@ -355,17 +396,20 @@ export class RedisWorker {
             "*",
             "h",
             fields[1],
-            "p",
+            "s",
             fields[3],
+            "p",
+            fields[5],
             "tries",
             runs,
             "worker",
             this.#me,
           )
         ) as string;
-        this.#finish(id, header, encode([header[1], POISON, [runs, deadId]]));
+        const seq = Number(fields[3].toString());
+        this.#finish(id, header, [seq, POISON, [runs, deadId]]);
       } else {
-        this.#start(id, fields[1], fields[3]);
+        this.#start(id, fields);
       }
     }
   }
@@ -386,6 +430,7 @@ export class RedisWorker {
       await sleep(20);
     }
     clearInterval(this.#beat);
+    this.#stopped = true;
     this.#pool?.terminate();
     await this.#pool?.join();
     this.#links.close();

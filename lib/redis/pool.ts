@@ -34,6 +34,7 @@ import {
 import { ProcessError } from "../errors.ts";
 import { keepAlive } from "../_wait.ts";
 import {
+  asBuffer,
   checkMs,
   checkName,
   checkUrl,
@@ -51,12 +52,13 @@ import {
   FAILED,
   type Header,
   OK,
+  packTasks,
   POISON,
   rebuildRemote,
   type Reply,
 } from "./_wire.ts";
 import { PoisonTaskError } from "./errors.ts";
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 
 /**
  * Options of {@linkcode RedisPool}.
@@ -163,6 +165,7 @@ export class RedisPool implements AsyncDisposable {
   #started: Promise<void> | undefined;
   #fnIds = new Map<unknown, number>();
   #fnDefs: TargetRef[] = [];
+  #headers = new Map<number, Buffer>();
   #checks = new Map<unknown, Promise<number>>();
   #pending = new Fifo<Task>();
   #inflight = new Map<number, Task>();
@@ -230,7 +233,8 @@ export class RedisPool implements AsyncDisposable {
     args?: A,
   ): Promise<Awaited<R>> {
     try {
-      return this.#applyAsync<Awaited<R>>(fn, args, {}, callerModule()).get();
+      return this.#applyAsync<Awaited<R>>(fn, args, {}, this.#callerOf(fn))
+        .get();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -242,7 +246,7 @@ export class RedisPool implements AsyncDisposable {
     args?: A,
     callbacks: ResultCallbacks<Awaited<R>> = {},
   ): AsyncResult<Awaited<R>> {
-    return this.#applyAsync(fn, args, callbacks, callerModule());
+    return this.#applyAsync(fn, args, callbacks, this.#callerOf(fn));
   }
 
   #applyAsync<R>(
@@ -285,7 +289,14 @@ export class RedisPool implements AsyncDisposable {
     chunksize?: number,
   ): Promise<Awaited<R>[]> {
     try {
-      return this.#mapAsync(fn, items, chunksize, {}, KIND_MAP, callerModule())
+      return this.#mapAsync(
+        fn,
+        items,
+        chunksize,
+        {},
+        KIND_MAP,
+        this.#callerOf(fn),
+      )
         .get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -305,7 +316,7 @@ export class RedisPool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_MAP,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -322,7 +333,7 @@ export class RedisPool implements AsyncDisposable {
         chunksize,
         {},
         KIND_STAR,
-        callerModule(),
+        this.#callerOf(fn),
       ).get() as Promise<Awaited<R>[]>;
     } catch (e) {
       return Promise.reject(e);
@@ -342,7 +353,7 @@ export class RedisPool implements AsyncDisposable {
       chunksize,
       callbacks as ResultCallbacks<unknown[]>,
       KIND_STAR,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncResult<Awaited<R>[]>;
   }
 
@@ -420,7 +431,7 @@ export class RedisPool implements AsyncDisposable {
       items,
       chunksize,
       true,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncIterableIterator<Awaited<R>>;
   }
 
@@ -435,7 +446,7 @@ export class RedisPool implements AsyncDisposable {
       items,
       chunksize,
       false,
-      callerModule(),
+      this.#callerOf(fn),
     ) as AsyncIterableIterator<Awaited<R>>;
   }
 
@@ -512,6 +523,11 @@ export class RedisPool implements AsyncDisposable {
         this.#checkQuiet();
       },
     );
+  }
+
+  /** The submitting module, needed only to find a function not met yet. */
+  #callerOf(fn: unknown): string | undefined {
+    return this.#fnIds.has(fn) ? undefined : callerModule();
   }
 
   #lookUp(fn: AnyFn, caller: string | undefined): Promise<number> {
@@ -591,7 +607,8 @@ export class RedisPool implements AsyncDisposable {
   #flush(): void {
     while (this.#pending.length > 0 && !this.#terminated) {
       const batch: Task[] = [];
-      const args: Buffer[] = [];
+      // Tasks by header (function and kind), packed per header.
+      const groups = new Map<Buffer, { seq: number; bytes: Uint8Array }[]>();
       while (batch.length < ADD_BATCH && this.#pending.length > 0) {
         const t = this.#pending.shift()!;
         if (t.job.over) continue;
@@ -603,24 +620,43 @@ export class RedisPool implements AsyncDisposable {
           continue;
         }
         t.seq = ++this.#seq;
-        const ref = this.#fnDefs[t.fnId];
-        const header: Header = [
-          this.#caller,
-          t.seq,
-          ref.module,
-          ref.name,
-          t.kind,
-          this.#maxTries,
-          this.#resultTtl,
-        ];
-        args.push(encode(header), payload);
+        const h = this.#header(t);
+        let g = groups.get(h);
+        if (!g) groups.set(h, g = []);
+        g.push({ seq: t.seq, bytes: payload });
         this.#inflight.set(t.seq, t);
         batch.push(t);
       }
-      if (batch.length) this.#send(batch, args);
+      const args: Buffer[] = [];
+      // The ids come back in the order of the packs.
+      const order: Task[] = [];
+      for (const [h, tasks] of groups) {
+        args.push(h, asBuffer(packTasks(tasks, Buffer.allocUnsafe)));
+        for (const x of tasks) order.push(this.#inflight.get(x.seq)!);
+      }
+      if (order.length) this.#send(order, args);
     }
     this.#receive();
     for (const f of this.#feeders) f.poke();
+  }
+
+  /** A task's header, the same bytes for every task of one function and kind. */
+  #header(t: Task): Buffer {
+    const key = t.fnId * 4 + t.kind;
+    let h = this.#headers.get(key);
+    if (!h) {
+      const ref = this.#fnDefs[t.fnId];
+      const header: Header = [
+        this.#caller,
+        ref.module,
+        ref.name,
+        t.kind,
+        this.#maxTries,
+        this.#resultTtl,
+      ];
+      this.#headers.set(key, h = encode(header));
+    }
+    return h;
   }
 
   async #send(batch: Task[], args: Buffer[]): Promise<void> {
@@ -687,7 +723,9 @@ export class RedisPool implements AsyncDisposable {
           return;
         }
         if (got) {
-          for (const b of got[1]) this.#onReply(b);
+          for (const b of got[1]) {
+            for (const reply of decode(b) as Reply[]) this.#onReply(reply);
+          }
           for (const f of this.#feeders) f.poke();
         }
       }
@@ -698,8 +736,8 @@ export class RedisPool implements AsyncDisposable {
     });
   }
 
-  #onReply(bytes: Uint8Array): void {
-    const [seq, status, value] = decode(bytes) as Reply;
+  #onReply(reply: Reply): void {
+    const [seq, status, value] = reply;
     const t = this.#inflight.get(seq);
     // Not waited for: a redelivered task's second result, or one dropped.
     if (!t) return;
