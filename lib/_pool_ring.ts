@@ -16,7 +16,7 @@
  * @module
  */
 
-import { pageBuffer } from "./_pages.ts";
+import { PAGE_BYTES, pageBuffer } from "./_pages.ts";
 
 /** Header word: bytes ever written (wrapping int32). */
 export const W = 0;
@@ -59,16 +59,21 @@ export class Ring {
 
   /** Wraps `buffer`, or makes a ring of `capacity` bytes (a power of two). */
   constructor(buffer: SharedArrayBuffer | number) {
-    this.buffer = typeof buffer === "number"
-      ? pageBuffer(HEADER + buffer)
-      : buffer;
-    // The biggest power of two that fits: a page buffer is rounded up.
-    this.#cap = 2 ** Math.floor(Math.log2(this.buffer.byteLength - HEADER));
-    if (!(this.#cap >= 64)) {
-      throw new RangeError(
-        `ring capacity must be at least 64 bytes, got ${this.#cap}`,
-      );
-    }
+    if (typeof buffer === "number") {
+      checkCapacity(buffer);
+      // Whole pages from a 64 KiB ring up (rounding stays under the next
+      // power of two, so the other side reads the same capacity).
+      this.buffer = buffer >= PAGE_BYTES
+        ? pageBuffer(HEADER + buffer)
+        : new SharedArrayBuffer(HEADER + buffer);
+    } else this.buffer = buffer;
+    // A page buffer is rounded up to pages: its ring is the biggest power of
+    // two that fits; any other buffer must be a power of two exactly.
+    const room = this.buffer.byteLength - HEADER;
+    this.#cap = this.buffer.byteLength % PAGE_BYTES === 0
+      ? 2 ** Math.floor(Math.log2(room))
+      : room;
+    checkCapacity(this.#cap);
     this.#mask = this.#cap - 1;
     this.hdr = new Int32Array(this.buffer, 0, 4);
     this.u8 = new Uint8Array(this.buffer);
@@ -143,5 +148,13 @@ export class Ring {
   /** True when nothing is waiting to be read. */
   empty(): boolean {
     return Atomics.load(this.hdr, R) === Atomics.load(this.hdr, W);
+  }
+}
+
+function checkCapacity(cap: number): void {
+  if (!(cap >= 64) || (cap & (cap - 1)) !== 0) {
+    throw new RangeError(
+      `ring capacity must be at least 64 bytes and a power of two, got ${cap}`,
+    );
   }
 }
