@@ -60,6 +60,8 @@ import {
   targetRef,
 } from "./_target.ts";
 import { repr } from "./_inspect.ts";
+import { show } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`.
@@ -167,8 +169,27 @@ function acquireTimeout(
   // taken over, share) a lock the others now hold. Halt it instead.
   haltIfEnded();
   if (options === undefined) return undefined;
+  if (options === null || typeof options !== "object") {
+    // Python's acquire(False) / acquire(True, 0.1) read as "no options"
+    // waited forever: name the TS form instead.
+    const fix = typeof options === "number"
+      ? `acquire({ timeout: ${options} })`
+      : "acquire({ blocking: false }) or acquire({ timeout: 100 })";
+    throw new TypeError(
+      `acquire options must be an object like { blocking: false } or { timeout: 100 } (ms), got ${
+        show(options)
+      }; write ${fix}`,
+    );
+  }
+  checkKeys(options, ["blocking", "timeout"], "acquire option");
   const timeout = checkTimeout(options.timeout);
-  return options.blocking === false ? 0 : timeout;
+  const blocking = options.blocking as unknown;
+  if (blocking !== undefined && typeof blocking !== "boolean") {
+    throw new TypeError(
+      `acquire option blocking must be true or false, got ${show(blocking)}`,
+    );
+  }
+  return blocking === false ? 0 : timeout;
 }
 
 function notHeld(what: string, timeout: number | undefined): TimeoutError {
