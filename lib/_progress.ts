@@ -8,6 +8,8 @@
  * @module
  */
 
+import { show } from "./_show.ts";
+
 /**
  * Where a pool call stands, as given to an `onProgress` callback.
  *
@@ -112,7 +114,7 @@ export function mapOptions(
   ) {
     throw new TypeError(
       `progress must be true (a line on stderr when it is a terminal), "always", false or a function, got ${
-        typeof p === "string" ? JSON.stringify(p) : String(p)
+        show(p)
       }`,
     );
   }

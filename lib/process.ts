@@ -34,6 +34,7 @@ import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
 import { type WireError, withRebuiltError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
+import { show } from "./_show.ts";
 import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
 import {
   traceEnded,
@@ -190,8 +191,9 @@ export class Process<A extends unknown[] = any[]> {
     const opts = options as unknown as ProcessOptions<unknown[]>;
     if (opts.args !== undefined && !Array.isArray(opts.args)) {
       throw new TypeError(
-        `args must be an array of arguments, got ${typeof opts
-          .args}; write args: [x] (Python's args=(x,))`,
+        `args must be an array of arguments, got ${
+          show(opts.args)
+        }; write args: [x] (Python's args=(x,))`,
       );
     }
     const permissions = opts.permissions ?? "inherit";
@@ -437,7 +439,7 @@ export class Process<A extends unknown[] = any[]> {
   }
   set name(value: string) {
     if (typeof value !== "string") {
-      throw new TypeError(`name must be a string, got ${typeof value}`);
+      throw new TypeError(`name must be a string, got ${show(value)}`);
     }
     stateOf(this).name = value;
   }

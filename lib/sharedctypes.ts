@@ -39,6 +39,7 @@
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { type AnyLock, Lock, RLock } from "./synchronize.ts";
 import { TYPECODE_ARRAYS } from "./_typecodes.ts";
+import { show, showNumber } from "./_show.ts";
 
 /**
  * Python's typecodes: `b B h H i I l L q Q f d`.
@@ -187,7 +188,7 @@ function element(t: Typecode, x: unknown): number | bigint {
   } else if (typeof x === "number") return x;
   throw new TypeError(
     `typecode '${t}' holds ${isBig(t) ? "bigints" : "numbers"}, got ${
-      typeof x === "string" ? `'${x}'` : typeof x
+      showNumber(x)
     }`,
   );
 }
@@ -198,7 +199,7 @@ function makeLock(lock: unknown, what: string): AnyLock | undefined {
   if (lock instanceof Lock || lock instanceof RLock) return lock;
   throw new TypeError(
     `${what} lock option must be true, false, a Lock or an RLock, got ${
-      typeof lock === "object" ? lock?.constructor?.name : typeof lock
+      show(lock)
     }`,
   );
 }
@@ -475,7 +476,7 @@ function allocate(
     throw new TypeError(
       `array size or initializer must be a non-negative integer or an iterable of ${
         isBig(t) ? "bigints" : "numbers"
-      }, got ${typeof init === "string" ? `'${init}'` : typeof init}`,
+      }, got ${showNumber(init)}`,
     );
   }
   const bytes = length * CTORS[t].BYTES_PER_ELEMENT;

@@ -60,7 +60,7 @@ import {
   targetRef,
 } from "./_target.ts";
 import { repr } from "./_inspect.ts";
-import { show } from "./_show.ts";
+import { show, showNumber } from "./_show.ts";
 import { checkKeys } from "./_options.ts";
 
 /**
@@ -562,7 +562,7 @@ let semWords: (sem: Semaphore) => Int32Array;
 function checkCount(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
     throw new RangeError(
-      `${what} must be a non-negative integer, got ${String(value)}`,
+      `${what} must be a non-negative integer, got ${showNumber(value)}`,
     );
   }
   if (value > 0x7fffffff) {
