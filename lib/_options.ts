@@ -33,10 +33,13 @@ function closest(key: string, valid: readonly string[]): string | undefined {
   let bestCost = Infinity;
   for (const v of valid) {
     const d = distance(k, v.toLowerCase());
-    // Near in spelling, or an abbreviation of it (procs -> processes).
+    // Near in spelling, an abbreviation (procs -> processes) or a longer
+    // form (blocking -> block) of it.
+    const lv = v.toLowerCase();
     const cost = d <= Math.max(1, Math.floor(v.length / 3))
       ? d
-      : k.length >= 3 && isSubsequence(k, v.toLowerCase())
+      : Math.min(k.length, lv.length) >= 3 &&
+          (isSubsequence(k, lv) || k.startsWith(lv))
       ? d + 10
       : Infinity;
     if (cost < bestCost) [best, bestCost] = [v, cost];

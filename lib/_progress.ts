@@ -9,6 +9,7 @@
  */
 
 import { show } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Where a pool call stands, as given to an `onProgress` callback.
@@ -98,15 +99,7 @@ export function mapOptions(
   if (arg === null || typeof arg !== "object") {
     return { chunksize: arg ?? fallback, progress: undefined };
   }
-  for (const key of Object.keys(arg)) {
-    if (key !== "chunksize" && key !== "progress") {
-      throw new TypeError(
-        `unknown map option ${
-          JSON.stringify(key)
-        }: the options are chunksize and progress`,
-      );
-    }
-  }
+  checkKeys(arg, ["chunksize", "progress"], "map option");
   const p = arg.progress;
   if (
     p !== undefined && typeof p !== "boolean" && p !== "always" &&

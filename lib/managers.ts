@@ -56,6 +56,7 @@ import {
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_manager_server.ts";
 import { authkeyBytes } from "./_auth.ts";
+import { checkKeys } from "./_options.ts";
 import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
@@ -1741,6 +1742,11 @@ export class Manager implements AsyncDisposable {
         `Manager.start(options): options must be an object, got ${typeof options}`,
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "name", "maxFrameBytes", "frameTimeout"],
+      "Manager.start option",
+    );
     const address = options.address === undefined
       ? undefined
       : checkAddress(options.address, "address");
@@ -1825,6 +1831,11 @@ export class Manager implements AsyncDisposable {
         "Manager.connect(options): pass { address, authkey }",
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "maxFrameBytes", "timeoutMs"],
+      "Manager.connect option",
+    );
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
     // Longer than a timer holds: as long as one does.

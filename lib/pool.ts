@@ -77,6 +77,16 @@ import {
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
 import { repr } from "./_inspect.ts";
 import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
+
+const POOL_OPTIONS = [
+  "processes",
+  "initializer",
+  "initargs",
+  "maxtasksperchild",
+  "module",
+  "permissions",
+];
 import {
   checkChunksize,
   checkFn,
@@ -246,6 +256,7 @@ export class Pool implements AsyncDisposable {
         }`,
       );
     }
+    checkKeys(options, POOL_OPTIONS, "Pool option");
     const processes = options.processes ?? cpuCount();
     if (
       typeof processes !== "number" || !Number.isInteger(processes) ||

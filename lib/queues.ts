@@ -49,6 +49,7 @@ import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";
 import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue} and {@linkcode JoinableQueue}.
@@ -122,6 +123,7 @@ function parseOptions(
       }`,
     );
   }
+  checkKeys(opts, ["maxsize", "capacityBytes"], `${what} option`);
   const maxsize = opts.maxsize ?? 0;
   if (
     typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0 ||
@@ -159,6 +161,7 @@ function parseBlock(
       }`,
     );
   }
+  checkKeys(options, ["block", "timeout"], `${what} option`);
   const timeout = checkTimeout(options.timeout, `${what} timeout`);
   const block = options.block ?? true;
   return { block, until: block ? deadline(timeout) : 0 };

@@ -40,6 +40,7 @@ import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { type AnyLock, Lock, RLock } from "./synchronize.ts";
 import { TYPECODE_ARRAYS } from "./_typecodes.ts";
 import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Python's typecodes: `b B h H i I l L q Q f d`.
@@ -336,6 +337,7 @@ export class Value<T extends Typecode = Typecode> extends RawValue<T> {
 
   /** Creates the number (0 unless `value` is given) and its lock. */
   constructor(typecode: T, value?: InputOf<T>, options: SharedOptions = {}) {
+    checkKeys(options, ["lock"], "Value option");
     const lock = adopted ? adopted.lock : makeLock(options.lock, "Value");
     super(typecode, value);
     this.#lock = lock;
@@ -576,6 +578,7 @@ function SharedArrayImpl(
 ): SharedArray {
   if (!new.target) throw new TypeError("SharedArray must be called with new");
   const t = checkTypecode(typecode);
+  checkKeys(options, ["lock"], "SharedArray option");
   const lock = makeLock(options.lock, "SharedArray");
   const { buffer, values, length } = allocate(t, init);
   const arr = new SHARED[t](buffer, 0, length, lock);

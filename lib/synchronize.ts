@@ -1315,6 +1315,7 @@ export class Barrier {
   /** Creates a barrier for `parties` processes. */
   constructor(parties: number, options: BarrierOptions = {}) {
     checkCount(parties, "Barrier parties");
+    checkKeys(options, ["action", "module", "timeout"], "Barrier option");
     if (parties < 1) {
       throw new RangeError(
         `Barrier parties must be at least 1, got ${parties}`,
