@@ -13,6 +13,7 @@ import {
   SimpleQueue,
   Value,
 } from "../mod.ts";
+import { bounded } from "./_bounded.ts";
 
 function unknownKey(key: string, near: string | undefined, what: string) {
   return (e: unknown) =>
@@ -92,4 +93,24 @@ Deno.test("options: new Process(f) says to pass { target: f }; Pipe(options) say
         .test(e.message) &&
       /Pipe\(false\)/.test(e.message),
   );
+});
+
+Deno.test("options: a manager Lock proxy refuses a misspelt acquire option while the lock is held, never a wait", async () => {
+  await using m = await Manager.start();
+  const lock = await m.Lock();
+  assert.equal(await lock.acquire(), true);
+  const got = await bounded(
+    lock.acquire({ block: false } as never).then(() => "acquired", (e) => e),
+    5_000,
+    "acquire({ block: false })",
+  );
+  assert.ok(
+    got instanceof TypeError &&
+      /unknown acquire\(\) option "block" \(did you mean blocking\?\)/.test(
+        got.message,
+      ),
+    String(got),
+  );
+  await assert.rejects(lock.acquire(false as never), /got false/);
+  await lock.release();
 });
