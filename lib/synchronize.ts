@@ -1006,7 +1006,7 @@ export class Condition {
     ) {
       throw new TypeError(
         `Condition(lock): lock must be a Lock or an RLock of this module, got ${
-          describe(lock)
+          show(lock)
         }`,
       );
     }
@@ -1237,12 +1237,6 @@ function leftUntil(end: number): number | undefined {
   return end === Infinity ? undefined : Math.max(0, end - performance.now());
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  return v.constructor?.name ?? "object";
-}
-
 // --- Barrier ----------------------------------------------------------------
 
 const B_STATE = 0; // FILLING, DRAINING, RESETTING or BROKEN
@@ -1344,9 +1338,7 @@ export class Barrier {
       if (options.action !== undefined) {
         if (typeof options.action !== "function") {
           throw new TypeError(
-            `Barrier action must be a function, got ${
-              describe(options.action)
-            }`,
+            `Barrier action must be a function, got ${show(options.action)}`,
           );
         }
         this.#action = options.action;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   Barrier,
   BoundedSemaphore,
+  Condition,
   Pool,
   Process,
   RawArray,
@@ -56,5 +57,16 @@ Deno.test("error messages: an object is shown by its kind, with the right articl
   assert.throws(
     () => new Process({ args: "x" as unknown as [] }),
     /args must be an array of arguments, got "x"/,
+  );
+});
+
+Deno.test("error messages: Condition(lock) and Barrier action show what they got", () => {
+  assert.throws(
+    () => new Condition(new Semaphore(1) as never),
+    /lock must be a Lock or an RLock of this module, got a Semaphore$/,
+  );
+  assert.throws(
+    () => new Barrier(2, { action: "f" as never }),
+    /Barrier action must be a function, got "f"$/,
   );
 });
