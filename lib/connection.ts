@@ -54,6 +54,7 @@ import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
 import { EncodeError, Encoder } from "./_codec.ts";
 import { repr } from "./_inspect.ts";
+import { show } from "./_show.ts";
 import { NOTHING, Ring, WORDS as RING_WORDS } from "./_ring.ts";
 
 // Control words, per end `side` (0 or 1):
@@ -523,6 +524,13 @@ export type PipeEnds = [Connection, Connection] & Disposable;
  * ```
  */
 export function Pipe(duplex = true): PipeEnds {
+  if (typeof duplex !== "boolean") {
+    throw new TypeError(
+      `Pipe(duplex): duplex must be true or false, got ${
+        show(duplex)
+      }; write Pipe(false) for a one-way pipe (Python's Pipe(duplex=False))`,
+    );
+  }
   const { port1, port2 } = new MessageChannel();
   const ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
   const toA = Ring.create(RING_BYTES, 0, KIND_PIPE).sab;

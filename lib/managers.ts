@@ -56,6 +56,7 @@ import {
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_manager_server.ts";
 import { authkeyBytes } from "./_auth.ts";
+import { checkKeys } from "./_options.ts";
 import { notQueueable } from "./_codec.ts";
 import { MAX_FRAME } from "./_frames.ts";
 import { checkArrayTypecode, TYPECODES } from "./_typecodes.ts";
@@ -1746,6 +1747,11 @@ export class Manager implements AsyncDisposable {
         `Manager.start(options): options must be an object, got ${typeof options}`,
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "name", "maxFrameBytes", "frameTimeout"],
+      "Manager.start option",
+    );
     // Before the registered classes are resolved: in a server importing this
     // very module, resolving them would wait on its own import (a deadlock).
     checkNotImporting("Manager.start()");
@@ -1835,6 +1841,11 @@ export class Manager implements AsyncDisposable {
         "Manager.connect(options): pass { address, authkey }",
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "maxFrameBytes", "timeoutMs"],
+      "Manager.connect option",
+    );
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
     // Longer than a timer holds: as long as one does.

@@ -48,6 +48,8 @@ import { checkTimeout, deadline } from "./_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";
+import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue} and {@linkcode JoinableQueue}.
@@ -116,9 +118,12 @@ function parseOptions(
     : options ?? {};
   if (typeof opts !== "object") {
     throw new TypeError(
-      `${what} options must be an object like { maxsize, capacityBytes }, got ${typeof opts}`,
+      `${what} options must be an object like { maxsize, capacityBytes }, got ${
+        show(opts)
+      }`,
     );
   }
+  checkKeys(opts, ["maxsize", "capacityBytes"], `${what} option`);
   const maxsize = opts.maxsize ?? 0;
   if (
     typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0 ||
@@ -126,7 +131,7 @@ function parseOptions(
   ) {
     throw new RangeError(
       `${what}: maxsize must be a non-negative integer number of items (0 = no limit), got ${
-        String(maxsize)
+        showNumber(maxsize)
       }`,
     );
   }
@@ -137,7 +142,7 @@ function parseOptions(
   ) {
     throw new RangeError(
       `${what}: capacityBytes must be a positive integer up to ${MAX_CAPACITY} (1 GiB), got ${
-        String(bytes)
+        showNumber(bytes)
       }`,
     );
   }
@@ -152,10 +157,11 @@ function parseBlock(
   if (typeof options !== "object" || options === null) {
     throw new TypeError(
       `${what} takes options like { block: false } or { timeout: 100 }, got ${
-        String(options)
+        show(options)
       }`,
     );
   }
+  checkKeys(options, ["block", "timeout"], `${what} option`);
   const timeout = checkTimeout(options.timeout, `${what} timeout`);
   const block = options.block ?? true;
   return { block, until: block ? deadline(timeout) : 0 };

@@ -60,6 +60,8 @@ import {
   targetRef,
 } from "./_target.ts";
 import { repr } from "./_inspect.ts";
+import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`.
@@ -167,8 +169,27 @@ function acquireTimeout(
   // taken over, share) a lock the others now hold. Halt it instead.
   haltIfEnded();
   if (options === undefined) return undefined;
+  if (options === null || typeof options !== "object") {
+    // Python's acquire(False) / acquire(True, 0.1) read as "no options"
+    // waited forever: name the TS form instead.
+    const fix = typeof options === "number"
+      ? `acquire({ timeout: ${options} })`
+      : "acquire({ blocking: false }) or acquire({ timeout: 100 })";
+    throw new TypeError(
+      `acquire options must be an object like { blocking: false } or { timeout: 100 } (ms), got ${
+        show(options)
+      }; write ${fix}`,
+    );
+  }
+  checkKeys(options, ["blocking", "timeout"], "acquire option");
   const timeout = checkTimeout(options.timeout);
-  return options.blocking === false ? 0 : timeout;
+  const blocking = options.blocking as unknown;
+  if (blocking !== undefined && typeof blocking !== "boolean") {
+    throw new TypeError(
+      `acquire option blocking must be true or false, got ${show(blocking)}`,
+    );
+  }
+  return blocking === false ? 0 : timeout;
 }
 
 function notHeld(what: string, timeout: number | undefined): TimeoutError {
@@ -541,7 +562,7 @@ let semWords: (sem: Semaphore) => Int32Array;
 function checkCount(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
     throw new RangeError(
-      `${what} must be a non-negative integer, got ${String(value)}`,
+      `${what} must be a non-negative integer, got ${showNumber(value)}`,
     );
   }
   if (value > 0x7fffffff) {
@@ -985,7 +1006,7 @@ export class Condition {
     ) {
       throw new TypeError(
         `Condition(lock): lock must be a Lock or an RLock of this module, got ${
-          describe(lock)
+          show(lock)
         }`,
       );
     }
@@ -1216,12 +1237,6 @@ function leftUntil(end: number): number | undefined {
   return end === Infinity ? undefined : Math.max(0, end - performance.now());
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  return v.constructor?.name ?? "object";
-}
-
 // --- Barrier ----------------------------------------------------------------
 
 const B_STATE = 0; // FILLING, DRAINING, RESETTING or BROKEN
@@ -1294,6 +1309,7 @@ export class Barrier {
   /** Creates a barrier for `parties` processes. */
   constructor(parties: number, options: BarrierOptions = {}) {
     checkCount(parties, "Barrier parties");
+    checkKeys(options, ["action", "module", "timeout"], "Barrier option");
     if (parties < 1) {
       throw new RangeError(
         `Barrier parties must be at least 1, got ${parties}`,
@@ -1322,9 +1338,7 @@ export class Barrier {
       if (options.action !== undefined) {
         if (typeof options.action !== "function") {
           throw new TypeError(
-            `Barrier action must be a function, got ${
-              describe(options.action)
-            }`,
+            `Barrier action must be a function, got ${show(options.action)}`,
           );
         }
         this.#action = options.action;
