@@ -44,6 +44,7 @@ import {
   rawPlan,
 } from "./_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { holderGone, takeOver } from "./_owner.ts";
 import { atExit } from "./_atexit.ts";
 import { ProcessError } from "./errors.ts";
 import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
@@ -157,8 +158,6 @@ const KEEP_ASSEMBLY = 16 << 20;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
-const deadSince = new Map<number, number>();
-
 /**
  * Throws when this process was terminated but still runs: a worker busy in
  * synchronous code goes on after `terminate()` until it returns to its event
@@ -172,21 +171,6 @@ function checkNotTerminated(): void {
         "it may not use a queue any more",
     );
   }
-}
-
-/** True once `ident` has been seen dead for the grace period. */
-function goneFor(ident: number, graceMs: number): boolean {
-  if (isIdentAlive(ident)) {
-    deadSince.delete(ident);
-    return false;
-  }
-  const now = performance.now();
-  const first = deadSince.get(ident);
-  if (first === undefined) {
-    deadSince.set(ident, now);
-    return false;
-  }
-  return now - first >= graceMs;
 }
 
 const rings = new Map<string, WeakRef<Ring>>();
@@ -434,11 +418,8 @@ export class Ring {
     const ctl = this.ctl;
     const me = currentIdent() + 1;
     const v = Atomics.compareExchange(ctl, SPINNER, 0, me);
-    if (
-      v !== 0 &&
-      (isIdentAlive(v - 1) ||
-        Atomics.compareExchange(ctl, SPINNER, v, me) !== v)
-    ) {
+    // No grace: a dead spinner guarded no data, only the right to spin.
+    if (v !== 0 && !takeOver(ctl, SPINNER, v, me)) {
       return false; // another consumer spins (or one that died did: taken over)
     }
     try {
@@ -471,10 +452,10 @@ export class Ring {
     for (let i = 0;; i++) {
       const v = Atomics.compareExchange(ctl, word, 0, me);
       if (v === 0) return true;
-      if (!isIdentAlive(v - 1)) {
+      if (holderGone(v)) {
+        // A grace, unlike a Lock's: a holder that ended finishes the copy it is in.
         if (
-          goneFor(v - 1, TAKEOVER_GRACE_MS + this.capacity / 1e6) &&
-          Atomics.compareExchange(ctl, word, v, me) === v
+          takeOver(ctl, word, v, me, TAKEOVER_GRACE_MS + this.capacity / 1e6)
         ) {
           // The dead holder may have been in the middle of a stream.
           Atomics.store(ctl, streamWord, 0);
@@ -853,8 +834,7 @@ export class Ring {
     const stream = Atomics.load(ctl, WSTREAM);
     const holder = Atomics.load(ctl, WLOCK);
     if (Atomics.load(ctl, TAIL) !== tail) return false;
-    return stream !== this.#asm!.id || holder === 0 ||
-      !isIdentAlive(holder - 1);
+    return stream !== this.#asm!.id || holder === 0 || holderGone(holder);
   }
 
   #dropAssembly(): void {

@@ -12,9 +12,8 @@ import {
   TargetNotExportedError,
 } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { isIdentAlive } from "../_proctable.ts";
 import { checkTimeout, deadline, SLICE_MS } from "../_wait.ts";
-import { selfMark } from "../_owner.ts";
+import { holderGone, selfMark } from "../_owner.ts";
 import {
   resolveLoadedRef,
   resolveRef,
@@ -315,7 +314,7 @@ export class Barrier {
     let gone = 0;
     for (let i = B_SLOTS; i < w.length; i += 2) {
       const mark = w[i];
-      if (mark === 0 || isIdentAlive(mark - 1)) continue;
+      if (!holderGone(mark)) continue;
       gone += w[i + 1];
       w[i] = 0;
       w[i + 1] = 0;

@@ -7,9 +7,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { isIdentAlive } from "../_proctable.ts";
 import { checkTimeout, deadline, waitAsync, waitSync } from "../_wait.ts";
-import { selfMark } from "../_owner.ts";
+import { holderGone, selfMark, takeOver } from "../_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   type AcquireOptions,
@@ -125,8 +124,10 @@ export class Condition {
       for (let i = C_SLOTS; i < w.length; i += 2) {
         const mark = Atomics.load(w, i);
         // A free slot, or one a waiter whose process ended left.
-        if (mark !== 0 && (mark < 0 || isIdentAlive(mark - 1))) continue;
-        if (Atomics.compareExchange(w, i, mark, me) !== mark) continue;
+        const took = mark === 0
+          ? Atomics.compareExchange(w, i, 0, me) === 0
+          : mark > 0 && takeOver(w, i, mark, me);
+        if (!took) continue;
         Atomics.store(w, i + 1, ticket);
         return [i, ticket, releaseAll(this.#lock)];
       }
@@ -242,7 +243,7 @@ export class Condition {
     for (let i = C_SLOTS; i < w.length; i += 2) {
       const mark = Atomics.load(w, i);
       const ticket = Atomics.load(w, i + 1);
-      if (mark <= 0 || ticket <= 0 || !isIdentAlive(mark - 1)) continue;
+      if (mark <= 0 || ticket <= 0 || holderGone(mark)) continue;
       waiting.push([(now - ticket) & TICKETS, i, ticket]);
     }
     if (waiting.length > n) waiting.sort((a, b) => b[0] - a[0]);
@@ -284,7 +285,7 @@ export class Condition {
     let n = 0;
     for (let i = C_SLOTS; i < w.length; i += 2) {
       const mark = Atomics.load(w, i);
-      if (mark > 0 && Atomics.load(w, i + 1) > 0 && isIdentAlive(mark - 1)) n++;
+      if (mark > 0 && Atomics.load(w, i + 1) > 0 && !holderGone(mark)) n++;
     }
     return n;
   }

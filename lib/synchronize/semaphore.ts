@@ -8,9 +8,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { isIdentAlive } from "../_proctable.ts";
 import { deadline, sliceUntil, waitAsync, waitSync } from "../_wait.ts";
-import { selfMark } from "../_owner.ts";
+import { holderGone, selfMark, takeOver } from "../_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   abandonedBy,
@@ -151,7 +150,7 @@ export class Semaphore {
     for (const ended of [true, false]) {
       for (let i = S_SLOTS; i < w.length; i += 2) {
         const id = Atomics.load(w, i);
-        if (id <= 0 || i === mine || isIdentAlive(id - 1) === ended) continue;
+        if (id <= 0 || i === mine || holderGone(id) !== ended) continue;
         if (this.#forgetAt(i)) return i;
       }
     }
@@ -164,8 +163,8 @@ export class Semaphore {
     let any = false;
     for (let i = S_SLOTS; i < w.length; i += 2) {
       const id = Atomics.load(w, i);
-      if (id <= 0 || isIdentAlive(id - 1)) continue;
-      if (Atomics.compareExchange(w, i, id, RECLAIMING) !== id) continue;
+      // Taken as RECLAIMING, not by this process: the units go back to all.
+      if (id <= 0 || !takeOver(w, i, id, RECLAIMING)) continue;
       const units = Atomics.exchange(w, i + 1, 0);
       Atomics.store(w, i, 0);
       if (units > 0) {
