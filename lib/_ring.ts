@@ -48,6 +48,7 @@ import { holderGone, takeOver } from "./_owner.ts";
 import { atExit } from "./_atexit.ts";
 import { ProcessError } from "./errors.ts";
 import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
+import { type Block, Spinner } from "./_spin.ts";
 
 // Control words (Int32 indices), 16 to a 64-byte cache line. The words
 // each side writes for every item share no line with the words the other
@@ -105,7 +106,7 @@ export const MAX_CAPACITY = 1 << 30;
 /** The ring of a queue made without `capacityBytes`. */
 export const DEFAULT_CAPACITY = 1 << 20;
 
-/** How long a consumer spins for data before it sleeps, in ms. */
+/** How long a consumer spins for data before it sleeps, in ms (longer than a reply's: an item is encoded and copied first). */
 const SPIN_MS = 0.05;
 /**
  * How long a process found dead must stay dead before its lock is taken
@@ -220,6 +221,8 @@ export class Ring {
   /** Pieces of a stream at most this big, so the reader copies one while the writer writes the next. */
   readonly #maxChunk: number;
   readonly #decoder = new Decoder();
+  /** This process's spin policy on this ring (it turns itself off while spins do not pay). */
+  readonly #spinner = new Spinner(SPIN_MS);
   #scratch = new Uint8Array(0);
 
   // Producer state of this process.
@@ -383,17 +386,30 @@ export class Ring {
    * spins briefly for data (see `#spin`).
    */
   waitSync(deadline: number, spin = true): void {
+    if (
+      spin && this.waitWord === TAIL && this.#spin(this.waitValue, deadline)
+    ) {
+      return;
+    }
+    this.blockSync(sliceUntil(deadline));
+  }
+
+  /**
+   * Blocks up to `ms` for what the last step that returned NOTHING asked
+   * for, counted as its waiter so that the other side notifies: a
+   * {@linkcode Block} for {@linkcode Spinner.spinThenBlock}.
+   */
+  readonly blockSync: Block = (ms) => {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (spin && word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
-      if (Atomics.load(ctl, word) !== value) return;
-      waitSync(ctl, word, value, sliceUntil(deadline));
+      if (Atomics.load(ctl, word) !== value) return true;
+      return waitSync(ctl, word, value, ms) !== "timed-out";
     } finally {
       Atomics.sub(ctl, counter, 1);
     }
-  }
+  };
 
   /** The async twin of {@linkcode Ring.waitSync}. */
   async waitAsync(deadline: number, spin = true): Promise<void> {
@@ -423,11 +439,7 @@ export class Ring {
       return false; // another consumer spins (or one that died did: taken over)
     }
     try {
-      const until = Math.min(deadline, performance.now() + SPIN_MS);
-      for (let i = 0;; i++) {
-        if (Atomics.load(ctl, TAIL) !== value) return true;
-        if ((i & 63) === 63 && performance.now() >= until) return false;
-      }
+      return this.#spinner.spin(ctl, TAIL, value, deadline);
     } finally {
       Atomics.store(ctl, SPINNER, 0);
     }

@@ -335,9 +335,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         // rather than park on Atomics.waitAsync (tens of microseconds to
         // wake in Deno). Once that comes back empty, park until messages
         // come fast again.
-        if (!this.#spinner.spin(inbox.ctl, inbox.waitWord, inbox.waitValue)) {
-          inbox.waitSync(performance.now() + FAST_MS, false);
-        }
+        this.#spinner.spinThenBlock(
+          inbox.ctl,
+          inbox.waitWord,
+          inbox.waitValue,
+          FAST_MS,
+          inbox.blockSync,
+        );
         const w = this.#step(inbox);
         if (w !== NOTHING) return w;
         this.#fast = false;
