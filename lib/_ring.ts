@@ -174,10 +174,10 @@ function checkNotTerminated(): void {
   }
 }
 
-const rings = new Map<string, WeakRef<Ring>>();
-const draining = new Set<Ring>();
+const rings = new Map<string, WeakRef<ItemRing>>();
+const draining = new Set<ItemRing>();
 /** Rings with items this process could not write yet (their flusher runs). */
-const flushing = new Set<Ring>();
+const flushing = new Set<ItemRing>();
 // The flushers need the event loop; a thread blocked in a wait starves it,
 // so blocking waits push the writes on themselves.
 onBlockingWait(() => {
@@ -204,12 +204,14 @@ export function ringCapacity(bytes: number): number {
 }
 
 /**
- * One process's handle on a shared ring: the shared words plus this
- * process's own state (its buffered items, a read in progress). There is one
+ * One process's handle on a shared ring of items (many producers and
+ * consumers, items of any size, streamed when big; `_pool_ring.ts`'s
+ * RecordRing is the one-producer, one-consumer ring of records): the shared
+ * words plus this process's own state (its buffered items, a read in progress). There is one
  * per ring per process, so every `Queue` object of one queue in a process
  * shares it.
  */
-export class Ring {
+export class ItemRing {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
   readonly ctl: Int32Array;
@@ -262,7 +264,7 @@ export class Ring {
    * A new ring of `capacity` bytes (a power of two) for a queue of
    * `maxsize` items (0: no limit); `kind` tells the queue classes apart.
    */
-  static create(capacity: number, maxsize: number, kind: number): Ring {
+  static create(capacity: number, maxsize: number, kind: number): ItemRing {
     const sab = new SharedArrayBuffer(CTL_BYTES + capacity);
     const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     ctl[MAGIC] = MAGIC_VALUE;
@@ -271,16 +273,16 @@ export class Ring {
     ctl[ID_B] = (Math.random() * 2 ** 32) | 0;
     ctl[MAXSIZE] = maxsize;
     ctl[KIND] = kind;
-    return Ring.attach(sab);
+    return ItemRing.attach(sab);
   }
 
   /** This process's handle on the ring in `sab` (the same one each time). */
-  static attach(sab: SharedArrayBuffer): Ring {
+  static attach(sab: SharedArrayBuffer): ItemRing {
     const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     const key = `${ctl[ID_A]}:${ctl[ID_B]}`;
     const known = rings.get(key)?.deref();
     if (known) return known;
-    const ring = new Ring(sab);
+    const ring = new ItemRing(sab);
     rings.set(key, new WeakRef(ring));
     return ring;
   }
@@ -411,7 +413,7 @@ export class Ring {
     }
   };
 
-  /** The async twin of {@linkcode Ring.waitSync}. */
+  /** The async twin of {@linkcode ItemRing.waitSync}. */
   async waitAsync(deadline: number, spin = true): Promise<void> {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
