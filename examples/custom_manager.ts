@@ -37,7 +37,7 @@ const { values: flags } = parseArgs({
     serve: { type: "boolean", default: false },
     connect: { type: "boolean", default: false },
     port: { type: "string", default: "0" },
-    authkey: { type: "string", default: "abracadabra" },
+    authkey: { type: "string", default: "abracadabra-abracadabra" },
   },
 });
 const hostname = "127.0.0.1";

@@ -1,5 +1,5 @@
 /**
- * Seed 001, first program: each process has its own memory. The child
+ * The "theory" tutorial, first program: each process has its own memory. The child
  * changes its copy of the global list; the main program's stays empty.
  *
  * Run: `deno task example:isolation`

@@ -1,5 +1,5 @@
 /**
- * Seed 002's Lock section as a program: a lock lets one process claim a
+ * The "classes" tutorial's Lock section as a program: a lock lets one process claim a
  * piece of code so that no other process runs it until the lock is
  * released. `acquire()` claims it, `release()` releases it; Python's
  * `with lock:` is `using _ = await lock.hold();`. Last, beyond Python: a

@@ -1,5 +1,5 @@
 /**
- * Seed 001, the server-process program: a manager holds a list of records;
+ * The "theory" tutorial, the server-process program: a manager holds a list of records;
  * one process adds a record, another prints them all.
  *
  * Run: `deno task example:manager`

@@ -1,5 +1,5 @@
 /**
- * Seed 001, the Pipe program: one process sends messages through a pipe,
+ * The "theory" tutorial, the Pipe program: one process sends messages through a pipe,
  * another receives them until "END".
  *
  * Run: `deno task example:pipe`

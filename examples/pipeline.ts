@@ -1,5 +1,5 @@
 /**
- * Seed 004's pipeline: an entry process puts the numbers 0..4999 on queue 1,
+ * The "pipeline" tutorial's pipeline: an entry process puts the numbers 0..4999 on queue 1,
  * process 1 squares each into queue 2, process 2 takes each square root, all
  * at once, continuously. A `null` sent after the last number (a sentinel)
  * ends each process in turn, and process 2 prints a summary at the end.

@@ -1,5 +1,5 @@
 /**
- * Seed 002's Pool program: `work_log` over four jobs on a pool of two
+ * The "classes" tutorial's Pool program: `work_log` over four jobs on a pool of two
  * workers (A waits 5 s, B 2 s, C 1 s, D 3 s). A and B start; when B is done
  * its worker takes C, then D; A finishes while D still waits:
  *

@@ -1,5 +1,5 @@
 /**
- * Seed 003's "Process Pools" section: a pool of worker processes (one per
+ * The "article" tutorial's "Process Pools" section: a pool of worker processes (one per
  * CPU by default) and its important methods, on `cube` over `range(10)`:
  *
  * 1. `map(func, iterable[, chunksize])`: chops the items into chunks, blocks

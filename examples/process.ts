@@ -1,6 +1,6 @@
 /**
- * Seed 002's `print_func` program (one process without an argument, three
- * with a continent), then seed 003's create/start/join of several processes.
+ * The "classes" tutorial's `print_func` program (one process without an argument, three
+ * with a continent), then the "article" tutorial's create/start/join of several processes.
  *
  * Run: `deno task example:process`
  *
@@ -8,12 +8,12 @@
  */
 import { Process } from "../mod.ts";
 
-/** Seed 002: prints a continent, "Asia" by default. */
+/** The "classes" tutorial: prints a continent, "Asia" by default. */
 export function printFunc(continent = "Asia") {
   console.log("The name of continent is : ", continent);
 }
 
-/** Seed 003: the work each process does (squares numbers up to 100). */
+/** The "article" tutorial: the work each process does (squares numbers up to 100). */
 export function squareNumbers() {
   let total = 0;
   for (let i = 0; i < 100; i++) total += i * i;
@@ -21,7 +21,7 @@ export function squareNumbers() {
 }
 
 if (import.meta.main) {
-  // Seed 002.
+  // The "classes" tutorial.
   const names = ["America", "Europe", "Africa"];
   const procs: Process[] = [];
   const proc = new Process({ target: printFunc }); // instantiating without any argument
@@ -37,7 +37,7 @@ if (import.meta.main) {
   }
   for (const proc of procs) await proc.join();
 
-  // Seed 003: create processes, start them, wait for them to complete.
+  // The "article" tutorial: create processes, start them, wait for them to complete.
   const processes: Process[] = [];
   const numProcesses = navigator.hardwareConcurrency;
   for (let i = 0; i < numProcesses; i++) {

@@ -1,6 +1,6 @@
 /**
- * Seed 001's Queue program (a child puts squares, another prints them until
- * the queue is empty), then seed 002's colors pushed and popped.
+ * The "theory" tutorial's Queue program (a child puts squares, another prints them until
+ * the queue is empty), then the "classes" tutorial's colors pushed and popped.
  *
  * Run: `deno task example:queue`
  *
@@ -8,12 +8,12 @@
  */
 import { Process, Queue } from "../mod.ts";
 
-/** Seed 001: puts the square of each number of `mylist` on `q`. */
+/** The "theory" tutorial: puts the square of each number of `mylist` on `q`. */
 export async function squareList(mylist: number[], q: Queue<number>) {
   for (const num of mylist) await q.put(num * num);
 }
 
-/** Seed 001: prints the queue's elements until it is empty. */
+/** The "theory" tutorial: prints the queue's elements until it is empty. */
 export async function printQueue(q: Queue<number>) {
   console.log("Queue elements:");
   while (!q.empty()) console.log(await q.get());
@@ -21,7 +21,7 @@ export async function printQueue(q: Queue<number>) {
 }
 
 if (import.meta.main) {
-  // Seed 001: input list
+  // The "theory" tutorial: input list
   const mylist = [1, 2, 3, 4];
   // creating multiprocessing Queue
   const q = new Queue<number>();
@@ -35,7 +35,7 @@ if (import.meta.main) {
   await p2.start();
   await p2.join();
 
-  // Seed 002: the Queue class.
+  // The "classes" tutorial: the Queue class.
   const colors = ["red", "green", "blue", "black"];
   let cnt = 1;
   // instantiating a queue object

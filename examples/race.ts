@@ -1,5 +1,5 @@
 /**
- * Seed 003's task: two processes increment a shared Value 100 times each,
+ * The "article" tutorial's task: two processes increment a shared Value 100 times each,
  * two others add 1 to every element of a shared Array 100 times each. First
  * without a lock (a race: the end value may be below 200), then with
  * `lock.acquire()` / `lock.release()`, then with the lock as a context

@@ -1,5 +1,5 @@
 /**
- * Seed 000's read/write program: a `QueueHandler` with one main queue, two
+ * The "recipe" tutorial's read/write program: a `QueueHandler` with one main queue, two
  * readers and an inserter built on `MultiprocessingBase`. The inserter puts
  * a counter every 251 ms; the readers poll the queue every 100 ms and print
  * what they read; after a while all three are stopped through their

@@ -1,5 +1,5 @@
 /**
- * Seed 002's `do_job` program: 10 tasks on a queue, 4 processes taking them
+ * The "classes" tutorial's `do_job` program: 10 tasks on a queue, 4 processes taking them
  * with `getNowait()` until `Empty`, each reporting on a second queue, which
  * the main program prints after joining them.
  *

@@ -1,5 +1,5 @@
 /**
- * Seed 001's "Shared memory" program: a child squares a list into a shared
+ * The "theory" tutorial's "Shared memory" program: a child squares a list into a shared
  * Array and sums it into a shared Value; the main program then sees both.
  * (Python's `multiprocessing.Array` is `SharedArray` here.)
  *

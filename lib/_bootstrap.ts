@@ -31,11 +31,16 @@ type Post = (msg: unknown) => void;
 
 let finished = false;
 
-/** Entry point of a child worker. */
+/**
+ * Entry point of a child worker. `init` is the parent's first message: the
+ * entry listens for it before it imports anything, since a message that
+ * comes while a worker awaits its imports, with no listener, is lost.
+ */
 export function bootstrap(
   modules: [string, Record<string, unknown>][],
   kind: "web" | "node",
-  wt?: Threads,
+  wt: Threads | undefined,
+  init: Promise<InitMessage>,
 ): void {
   if (wt) provideThreads(wt);
   const parentPort = wt?.parentPort;
@@ -80,13 +85,7 @@ export function bootstrap(
     attachTrace(init.trace, init.ident, init.name);
     run(init, post, finish);
   };
-  if (kind === "node") parentPort!.once("message", onInit);
-  else {
-    scope.onmessage = (e: MessageEvent) => {
-      scope.onmessage = null;
-      onInit(e.data);
-    };
-  }
+  init.then(onInit);
 }
 
 function printUncaught(name: string, e: unknown): void {

@@ -172,6 +172,7 @@ export async function poolWorker(
   const wakeNow = () => {
     if (unwoken === 0) return;
     unwoken = 0;
+    if (tracing) traceIdle(); // its tasks' spans before the parent sees them done
     wake();
   };
   const maybeWake = () => {
@@ -427,7 +428,6 @@ export async function poolWorker(
     const seen = Atomics.load(tasks.hdr, RING_W);
     if (!tasks.next()) {
       wakeNow();
-      if (tracing) traceIdle();
       // A futex wait wakes within ~10 us, an async one through the event
       // loop takes several times that: block briefly for the next task,
       // unless the event loop (the task's own timers) has waited too long.

@@ -57,11 +57,43 @@ export interface SpawnHooks {
   onError(message: string): void;
 }
 
-/** The source of the child's entry module. */
-function entrySource(modules: string[], kind: "web" | "node"): string {
-  const lines = [`import ${JSON.stringify(PRELUDE)};`];
+/**
+ * The source of the child's entry module. Under `deno test` (which
+ * type-checks), Deno type-checks every worker's first module graph, printing
+ * "Check data:..." and taking a second or more: so a child that may read
+ * files imports its modules by computed specifiers (`lazy`), which Deno
+ * loads without a check. A child with its own `permissions` must import them
+ * statically (loaded with the parent's permissions): that one is checked.
+ */
+function entrySource(
+  modules: string[],
+  kind: "web" | "node",
+  lazy: boolean,
+): string {
+  const lines: string[] = [];
   // A Node-style worker needs node:worker_threads (its parentPort) anyway.
   if (kind === "node") lines.push(`import * as wt from "node:worker_threads";`);
+  // Listen for the init message first: one that comes while the imports
+  // are awaited, with no listener, would be lost.
+  lines.push(
+    kind === "node"
+      ? `const init = new Promise((r) => wt.parentPort.once("message", r));`
+      : `const init = new Promise((r) => { self.onmessage = (e) => { self.onmessage = null; r(e.data); }; });`,
+  );
+  const tail = `, ${JSON.stringify(kind)}, ${
+    kind === "node" ? "wt" : "undefined"
+  }, init);`;
+  if (lazy) {
+    const urls = JSON.stringify([PRELUDE, ...modules, BOOTSTRAP]);
+    lines.push(
+      `const urls = ${urls}, ns = [];`,
+      // In order: the prelude runs before the target's module.
+      `for (const url of urls) ns.push(await import(url));`,
+      `ns.pop().bootstrap(urls.slice(1, -1).map((u, i) => [u, ns[i + 1]])${tail}`,
+    );
+    return lines.join("\n");
+  }
+  lines.unshift(`import ${JSON.stringify(PRELUDE)};`);
   modules.forEach((url, i) =>
     lines.push(`import * as m${i} from ${JSON.stringify(url)};`)
   );
@@ -69,11 +101,7 @@ function entrySource(modules: string[], kind: "web" | "node"): string {
   const map = modules.map((url, i) => `[${JSON.stringify(url)}, m${i}]`).join(
     ", ",
   );
-  lines.push(
-    `bootstrap([${map}], ${JSON.stringify(kind)}${
-      kind === "node" ? ", wt" : ""
-    });`,
-  );
+  lines.push(`bootstrap([${map}]${tail}`);
   return lines.join("\n");
 }
 
@@ -201,7 +229,7 @@ export function spawnWorker(
   }
   if (opts.daemon) return spawnNode(modules, opts.name, hooks);
   const url = "data:application/javascript," +
-    encodeURIComponent(entrySource(modules, "web"));
+    encodeURIComponent(entrySource(modules, "web", !custom));
   const worker = new Worker(url, {
     type: "module",
     name: opts.name,
@@ -232,7 +260,7 @@ function spawnNode(
 ): ChildHandle {
   const url = new URL(
     "data:application/javascript," +
-      encodeURIComponent(entrySource(modules, "node")),
+      encodeURIComponent(entrySource(modules, "node", true)),
   );
   const worker = new (threads().Worker)(url, { name });
   worker.unref();

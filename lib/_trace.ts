@@ -7,8 +7,10 @@
  * How the pieces meet:
  * - the main program opens (and truncates) the file at `startTrace` or, with
  *   `MP_TRACE=out.json`, when this module loads, so a bad path fails at once;
- * - a child learns the path and a shared control word from its init message
- *   (`traceShare` / `attachTrace`), and appends its own batches to the file
+ * - every child gets the program's trace control (shared memory: on/off,
+ *   the path, the epoch) in its init message (`traceShare` / `attachTrace`)
+ *   and follows it, looking 4 times a second, so a trace started after a
+ *   pool's workers reaches them too; it appends its own batches to the file
  *   with `O_APPEND`; each batch is whole lines, so batches of different
  *   threads never cut into each other;
  * - timestamps are `performance.timeOrigin + performance.now()`, an epoch
@@ -26,12 +28,21 @@
  * @module
  */
 
-/** What a child is given to write to the same trace. */
+/**
+ * What every child is given, tracing or not: the program's trace control, in
+ * shared memory, so that a trace started after a child (a pool's workers)
+ * reaches it too. Int32 [0]: the trace's generation (0: none), [1]: the
+ * path's length in bytes; Float64 [1]: the epoch (ms), [2]: the wait
+ * threshold (ms); the path's bytes from byte 32.
+ */
 export interface TraceShare {
-  path: string;
-  /** Int32 word 0: this trace's generation, 0 once stopped; Float64 [1]: epoch ms; [2]: wait threshold ms. */
   ctl: SharedArrayBuffer;
 }
+
+const CONTROL_BYTES = 4096;
+const PATH_AT = 32;
+/** How often a child looks whether a trace started or stopped (ms). */
+const POLL_MS = 250;
 
 /** True while this thread writes a trace: the one check hot paths make. */
 export let tracing = false;
@@ -52,8 +63,10 @@ const FLUSH_EVENTS = 2048;
 /** ...or this long after the first of them (ms). */
 const FLUSH_MS = 100;
 
-let share: TraceShare | undefined;
+let control: SharedArrayBuffer | undefined;
 let ctl: Int32Array | undefined;
+let path = "";
+let poll: ReturnType<typeof setInterval> | undefined;
 let generation = 0;
 let epoch = 0;
 let waitThreshold = WAIT_THRESHOLD_MS;
@@ -66,7 +79,8 @@ let warned = false;
 let currentTid = 0;
 let currentName = "MainProcess";
 const encoder = new TextEncoder();
-const spawned = new Map<number, number>();
+/** This process's children: name and start (kept tracing or not, for a trace started later). */
+const spawned = new Map<number, { name: string; at: number }>();
 
 /** Now on the trace's clock (ms since the epoch, shared by all workers). */
 export function traceNow(): number {
@@ -226,7 +240,7 @@ export function traceTaskEnd(t0: number, busy: number, failed: boolean): void {
   traceSpan(tid, taskName, start, busy, undefined, args);
 }
 
-/** A pool worker has nothing to run: write out what it holds. */
+/** A pool worker is about to tell the parent results are there: write out what it holds first. */
 export function traceIdle(): void {
   closeRun("task");
   flushTrace();
@@ -262,12 +276,16 @@ const LIB = new URL(".", import.meta.url).href;
  * the `Condition.wait` under it), "manager call" for a manager client's, or
  * null for the pool's and the manager server's own idle waits.
  */
-function waitLabel(stack: string | undefined): string | null {
+export function waitLabel(stack: string | undefined): string | null {
   let label: string | null = "wait";
   for (const line of (stack ?? "").split("\n").slice(1)) {
-    const m = /at (?:async )?(?:(\S+) \()?(.*?):\d+:\d+\)?$/.exec(line.trim());
+    // "at [async ]Name [as alias] (file:line:col)" or "at file:line:col".
+    const m = /^at (?:async )?(?:(.+?) \()?(\S+?):\d+:\d+\)?$/.exec(
+      line.trim(),
+    );
     if (!m) continue;
-    const [, fn, file] = m;
+    const fn = m[1]?.replace(/ \[as [^\]]*\]$/, "");
+    const file = m[2];
     if (!file.startsWith(LIB)) break; // the program's code
     const base = file.slice(LIB.length);
     if (/^_(wait|trace)\.ts$/.test(base)) continue;
@@ -351,28 +369,44 @@ export function traceAsyncWait<T>(
   });
 }
 
-/** The parent started child `ident` named `name`. */
+/** The parent started child `ident` named `name` (called tracing or not). */
 export function traceSpawn(ident: number, name: string): void {
-  spawned.set(ident, traceNow());
-  meta(ident, name, ident);
+  spawned.set(ident, { name, at: traceNow() });
+  if (tracing) meta(ident, name, ident);
 }
 
-/** The parent saw child `ident` end with `code`. */
+/** The parent saw child `ident` end with `code` (called tracing or not). */
 export function traceEnded(ident: number, name: string, code: number): void {
-  const t0 = spawned.get(ident);
-  if (t0 === undefined) return;
+  const child = spawned.get(ident);
+  if (child === undefined) return;
   spawned.delete(ident);
+  if (!tracing) return;
+  const t0 = Math.max(child.at, epoch);
   traceSpan(ident, name, t0, traceNow() - t0, "process", { exitCode: code });
+}
+
+/** Names the tracks of the children started before the trace. */
+function nameChildren(): void {
+  for (const [ident, { name }] of spawned) meta(ident, name, ident);
 }
 
 // ---- starting, stopping, writing -------------------------------------------
 
-/** What a child needs to trace to the same file (undefined: not tracing). */
-export function traceShare(): TraceShare | undefined {
-  return tracing ? share : undefined;
+function controlWords(): Int32Array {
+  if (!ctl) {
+    control = new SharedArrayBuffer(CONTROL_BYTES);
+    ctl = new Int32Array(control, 0, 2);
+  }
+  return ctl;
 }
 
-/** In a child: trace to the parent's file, as track `ident`. */
+/** What a child needs to trace to the same file as this program, now or later. */
+export function traceShare(): TraceShare {
+  controlWords();
+  return { ctl: control! };
+}
+
+/** In a child: follow the program's trace (as track `ident`), now and as it starts and stops. */
 export function attachTrace(
   s: TraceShare | undefined,
   ident: number,
@@ -380,16 +414,47 @@ export function attachTrace(
 ): void {
   currentTid = ident;
   currentName = name;
+  tid = ident;
   if (!s) return;
-  share = s;
-  ctl = new Int32Array(s.ctl, 0, 1);
-  generation = Atomics.load(ctl, 0);
-  const f64 = new Float64Array(s.ctl, 8, 2);
+  control = s.ctl;
+  ctl = new Int32Array(control, 0, 2);
+  follow();
+  // Unref'd: it never keeps the child alive; an Atomics.load 4 times a second.
+  poll = setInterval(follow, POLL_MS);
+  Deno.unrefTimer(poll as unknown as number);
+}
+
+/** Takes up the trace the control word says (started, stopped, another). */
+function follow(): void {
+  const g = Atomics.load(ctl!, 0);
+  if (g === generation) return;
+  // What is buffered belongs to the trace that ended.
+  buf = [];
+  runs.clear();
+  waits.clear();
+  closeFile();
+  generation = g;
+  tracing = g !== 0;
+  if (!tracing) return;
+  const f64 = new Float64Array(control!, 8, 2);
   epoch = f64[0];
   waitThreshold = f64[1];
-  tid = ident;
+  const len = Atomics.load(ctl!, 1);
+  path = new TextDecoder().decode(
+    new Uint8Array(control!, PATH_AT, len).slice(),
+  );
   owner = false;
-  tracing = generation !== 0;
+  warned = false;
+  nameChildren();
+}
+
+function closeFile(): void {
+  try {
+    file?.close();
+  } catch {
+    // Closed already.
+  }
+  file = undefined;
 }
 
 /**
@@ -418,24 +483,23 @@ export function flushTrace(ending = false): void {
   }
   if (runs.size > 0 || waits.size > 0) schedule();
   if (buf.length === 0) return;
-  if (!ctl || Atomics.load(ctl, 0) !== generation) {
-    // Stopped meanwhile: the file is closed (and ends with `]`).
-    tracing = false;
-    buf = [];
+  if (Atomics.load(ctl!, 0) !== generation) {
+    // Stopped (the file ends with `]`) or another trace began meanwhile.
+    follow();
     return;
   }
   const text = buf.join("");
   buf = [];
   if (!file) {
     try {
-      file = Deno.openSync(share!.path, { append: true });
+      file = Deno.openSync(path, { append: true });
     } catch (e) {
       tracing = false;
       if (!warned) {
         warned = true;
         console.error(
           `trace: process ${tid} cannot write the trace file ${
-            JSON.stringify(share!.path)
+            JSON.stringify(path)
           } (${
             (e as Error).message
           }); its events are left out of the trace: give its permissions write access to that file to trace it`,
@@ -460,14 +524,14 @@ export interface TraceStartOptions {
 
 /** Opens `path` for a new trace (main program or any process): throws when it cannot. */
 export function beginTrace(
-  path: string,
+  to: string,
   options: TraceStartOptions = {},
   fromEnv = false,
 ): void {
   if (tracing) {
     throw new Error(
       `a trace is already being written to ${
-        JSON.stringify(share!.path)
+        JSON.stringify(path)
       }: call stopTrace() before starting another`,
     );
   }
@@ -482,14 +546,22 @@ export function beginTrace(
       }`,
     );
   }
+  const bytes = encoder.encode(to);
+  if (bytes.length > CONTROL_BYTES - PATH_AT) {
+    throw new RangeError(
+      `the trace file's path is ${bytes.length} bytes long, more than ${
+        CONTROL_BYTES - PATH_AT
+      }: give a shorter one`,
+    );
+  }
   let f: Deno.FsFile;
   try {
     // Appending, as the children do: every write lands at the end.
-    f = Deno.openSync(path, { create: true, append: true });
+    f = Deno.openSync(to, { create: true, append: true });
     f.truncateSync(0);
   } catch (e) {
     throw new Error(
-      `cannot write the trace file ${JSON.stringify(path)}: ${
+      `cannot write the trace file ${JSON.stringify(to)}: ${
         (e as Error).message
       }; give a path in a directory this program may write${
         fromEnv ? " (or unset MP_TRACE)" : ""
@@ -497,15 +569,17 @@ export function beginTrace(
       { cause: e },
     );
   }
-  const sab = new SharedArrayBuffer(24);
-  ctl = new Int32Array(sab, 0, 1);
-  generation = 1 + ((Math.random() * 0x7ffffff0) | 0);
-  Atomics.store(ctl, 0, generation);
+  const words = controlWords();
   epoch = traceNow();
   waitThreshold = threshold;
-  new Float64Array(sab, 8, 2).set([epoch, threshold]);
-  share = { path, ctl: sab };
+  new Float64Array(control!, 8, 2).set([epoch, threshold]);
+  new Uint8Array(control!, PATH_AT, bytes.length).set(bytes);
+  Atomics.store(words, 1, bytes.length);
+  // Last: a child that sees the new generation finds the rest in place.
+  generation = 1 + ((Math.random() * 0x7ffffff0) | 0);
+  Atomics.store(words, 0, generation);
   file = f;
+  path = to;
   owner = true;
   tid = currentTid;
   tracing = true;
@@ -519,6 +593,7 @@ export function beginTrace(
     ),
   );
   meta(tid, currentName, tid);
+  nameChildren();
   traceInstant(tid, "trace start", epoch);
   flushTrace();
 }
@@ -529,16 +604,14 @@ export function endTrace(): string | undefined {
   traceInstant(tid, "trace end", traceNow());
   flushTrace(true);
   Atomics.store(ctl!, 0, 0);
+  generation = 0;
   tracing = false;
-  const path = share!.path;
   try {
     writeAll(file!, encoder.encode("]\n"));
-    file!.close();
   } catch {
     // Closed already (the program is ending).
   }
-  file = undefined;
-  share = undefined;
+  closeFile();
   owner = false;
   return path;
 }

@@ -252,7 +252,7 @@ export function traceHtml(
   const x = (ts: number) => LABEL + ((ts - t0) / span) * width;
   const w = (dur: number) => Math.max(0.5, (dur / span) * width);
   const px = span / width;
-  const height = 30 + lanes.length * ROW + 20;
+  const height = 30 + lanes.length * ROW + 34;
   const svg: string[] = [];
   svg.push(
     `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${
@@ -265,7 +265,7 @@ export function traceHtml(
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
     const xx = x(t).toFixed(1);
     svg.push(
-      `<line x1="${xx}" y1="22" x2="${xx}" y2="${height - 18}" stroke="#ddd"/>`,
+      `<line x1="${xx}" y1="22" x2="${xx}" y2="${height - 32}" stroke="#ddd"/>`,
       `<text x="${xx}" y="16" font-size="11" text-anchor="middle" fill="#555">${
         ms(t - t0)
       } ms</text>`,
@@ -274,7 +274,7 @@ export function traceHtml(
   svg.push(
     `<text x="${
       LABEL + width + 8
-    }" y="16" font-size="11" fill="#555">busy</text>`,
+    }" y="16" font-size="11" fill="#555">busy*</text>`,
   );
   // Longest tasks over every lane.
   const longest: { lane: Lane; s: Span }[] = [];
@@ -287,14 +287,22 @@ export function traceHtml(
       }
     }
   }
+  // Utilization is over the stretch from the first task to the last (of any
+  // worker): a worker idle then (started late, out of work early) shows it.
+  let w0 = Infinity, w1 = -Infinity;
+  for (const l of lanes) {
+    for (const t of l.tasks) {
+      w0 = Math.min(w0, t.ts);
+      w1 = Math.max(w1, t.ts + t.dur);
+    }
+  }
+  const window = Math.max(1e-9, w1 - w0);
   let busyAll = 0, lifeAll = 0;
   const rows: string[] = [];
   lanes.forEach((l, i) => {
     const y = 26 + i * ROW;
     const isWorker = l.tasks.length > 0;
-    const lifeStart = l.life?.ts ?? (isWorker ? l.tasks[0].ts : t0);
-    const lifeEnd = l.life ? l.life.ts + l.life.dur : t1;
-    const life = Math.max(1e-9, lifeEnd - lifeStart);
+    const life = window;
     const busy = busyOf(l.tasks);
     const waited = busyOf(l.waits);
     if (isWorker) {
@@ -348,7 +356,7 @@ export function traceHtml(
       svg.push(
         `<rect class="result" x="${x(s).toFixed(1)}" y="${y + 8}" width="${
           w(e - s).toFixed(1)
-        }" height="8" fill="#2c7"><title>${n} result records</title></rect>`,
+        }" height="8" fill="#778"><title>${n} result records</title></rect>`,
       );
     }
     let lastX = -Infinity;
@@ -395,8 +403,11 @@ export function traceHtml(
   });
   svg.push(
     `<text x="${LABEL}" y="${
+      height - 18
+    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the three longest tasks</text>`,
+    `<text x="${LABEL}" y="${
       height - 4
-    }" font-size="11" fill="#555">bars: tasks (runs of tiny ones merged; paler = less busy) · hatched: waits · outlined: the three longest tasks · ▲ submits · green: results</text>`,
+    }" font-size="11" fill="#555">▲ submits · grey: results arriving · *busy: each worker's share of the time from the first task to the last</text>`,
     `</svg>`,
   );
   const overall = lifeAll > 0 ? busyAll / lifeAll : 0;

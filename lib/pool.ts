@@ -337,8 +337,17 @@ export class Pool implements AsyncDisposable {
    * this pool has not seen (walking the stack costs ~12 us a call).
    */
   #caller(fn: unknown): string | undefined {
-    return this.#fnIds.has(fn) ? undefined : callerModule();
+    if (typeof fn !== "function" || this.#fnIds.has(fn)) return undefined;
+    // A burst of submissions before the first lookup ends walks once: the
+    // first caller's module stands for the function until its lookup fails.
+    const f = fn as AnyFn;
+    if (this.#callers.has(f)) return this.#callers.get(f);
+    const caller = callerModule();
+    this.#callers.set(f, caller);
+    return caller;
   }
+
+  #callers = new WeakMap<AnyFn, string | undefined>();
 
   #applyAsync<R>(
     fn: AnyFn,
@@ -662,7 +671,10 @@ export class Pool implements AsyncDisposable {
         return id;
       })();
       this.#checks.set(fn, check);
-      check.catch(() => this.#checks.delete(fn));
+      check.catch(() => {
+        this.#checks.delete(fn);
+        this.#callers.delete(fn);
+      });
     }
     return check;
   }
@@ -690,8 +702,18 @@ export class Pool implements AsyncDisposable {
     // What a task is called in an "cannot be sent" message.
     this.#describe.set(job, { what, size });
     if (tracing) traceSubmit(this.#fnDefs[fnId]?.name, chunks, size);
-    this.#dispatch();
+    // Submissions made in one go (a loop of apply calls) share a dispatch,
+    // so they travel in shared records, not one record and wake-up each.
+    if (!this.#dispatchSoon) {
+      this.#dispatchSoon = true;
+      queueMicrotask(() => {
+        this.#dispatchSoon = false;
+        this.#dispatch();
+      });
+    }
   }
+
+  #dispatchSoon = false;
 
   #describe = new WeakMap<Job, { what: string; size: number }>();
 

@@ -40,7 +40,6 @@ import {
   type TraceShare,
   traceShare,
   traceSpawn,
-  tracing,
 } from "./_trace.ts";
 
 export type { Permissions } from "./_spawn.ts";
@@ -361,7 +360,7 @@ export class Process<A extends unknown[] = any[]> {
     }
     s.started = true;
     s.ident = ident;
-    if (tracing) traceSpawn(ident, s.name);
+    traceSpawn(ident, s.name);
     children.add(this);
     // A daemon child's worker is unref'd: hold the program while it starts.
     const started = s.daemon ? keepAlive(s.startup) : s.startup;
@@ -519,7 +518,7 @@ function ended(p: Process, code: number, stopped = false): void {
   }
   s.exitCode = code;
   if (s.ident !== null) markDead(s.ident);
-  if (tracing && s.ident !== null) traceEnded(s.ident, s.name, code);
+  if (s.ident !== null) traceEnded(s.ident, s.name, code);
   s.handle?.terminate();
   children.delete(p);
   s.settleStartup?.(

@@ -1,5 +1,5 @@
 /**
- * Seed 000's two helper classes: {@linkcode QueueHandler}, a set of named
+ * The "recipe" tutorial's two helper classes: {@linkcode QueueHandler}, a set of named
  * queues, and {@linkcode MultiprocessingBase}, a process that runs
  * `runProcess()` in a loop until it is stopped through its own internal
  * queue.
@@ -59,7 +59,7 @@ export interface QueueHandlerOptions {
 }
 
 /**
- * Named queues shared by processes (seed 000's `QueueHandler`): `put` and
+ * Named queues shared by processes (the "recipe" tutorial's `QueueHandler`): `put` and
  * `get` by name, neither of them waiting. Queues made before a process
  * starts cross into it with the handler.
  *
@@ -164,7 +164,7 @@ const STOP = "__mp_stop_process__";
 let nextId = 0x3017400 + Math.floor(Math.random() * 0x1000) * 0x40;
 
 /**
- * A process that runs `runProcess()` in a loop until stopped (seed 000's
+ * A process that runs `runProcess()` in a loop until stopped (the "recipe" tutorial's
  * `MultiprocessingBase`). Subclass it, set `flag` (the console prefix) and
  * override `initProcess()`, `runProcess()` and `deinitProcess()` (none is
  * required); export the subclass, since the child finds it by name, and its

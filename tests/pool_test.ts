@@ -537,6 +537,13 @@ Deno.test("a task function imported from another module: the error names that mo
   );
 });
 
+Deno.test("a pool whose task module has a top-level await runs its tasks", async () => {
+  const tla = new URL("./fixtures/tla_targets.ts", import.meta.url);
+  const { square: sq } = await import(tla.href);
+  await using pool = new Pool({ processes: 1, module: tla });
+  assert.deepEqual(await bounded(pool.map(sq, [1, 2, 3])), [1, 4, 9]);
+});
+
 Deno.test("bad input fails fast with named errors", async () => {
   for (const processes of [0, -1, 1.5, NaN, "2"]) {
     assert.throws(
@@ -577,6 +584,16 @@ Deno.test("bad input fails fast with named errors", async () => {
         e.message,
       ),
   );
+  // A burst before the first lookup ended, and a call after it failed.
+  const burst = [1, 2, 3].map((x) => pool.apply(notExported, [x]));
+  for (const p of burst) {
+    await assert.rejects(bounded(p), TargetNotExportedError);
+  }
+  await assert.rejects(
+    bounded(pool.apply(notExported, [4])),
+    TargetNotExportedError,
+  );
+  assert.equal(await bounded(pool.apply(square, [5])), 25);
   // Items that cannot be sent: that task fails, naming the item.
   await assert.rejects(
     bounded(pool.map(square, [1, (() => 2) as unknown as number, 3])),

@@ -178,6 +178,17 @@ Deno.test("a target imported from another module: the error names that module an
   await assert.rejects(bounded(p.join(T)), TargetNotExportedError);
 });
 
+Deno.test("a target whose module has a top-level await starts (web and daemon children)", async () => {
+  const tla = new URL("tla_targets.ts", FIXTURES);
+  const { hello } = await import(tla.href);
+  for (const daemon of [false, true]) {
+    const p = new Process({ target: hello, module: tla, daemon });
+    await bounded(p.start());
+    await p.join(T);
+    assert.equal(p.exitCode, 0);
+  }
+});
+
 Deno.test("non-cloneable args fail before anything starts, naming position and type", () => {
   const before = activeChildren().length;
   const p = new Process({
@@ -317,32 +328,46 @@ Deno.test("permissions without --unstable-worker-options: the error names the fl
 });
 
 /**
- * Runs the fixture permissions_project.ts as a user's program in a project
- * of its own (outside this repository, whose deno.json sets the flag), with
- * only `--allow-read` and `flags`; `config` is the project's deno.json.
+ * Runs `deno <args>` in a user's project of its own (a temp dir outside this
+ * repository, whose deno.json sets the worker-options flag): `files` maps
+ * the project's file names to fixtures (their import of mod.ts rewritten);
+ * `config` is the project's deno.json.
  */
-async function runUserProject(flags: string[], config?: object) {
+async function runUserProject(
+  files: Record<string, string>,
+  args: string[],
+  config?: object,
+) {
   const dir = await Deno.makeTempDir();
   try {
     const mod = new URL("../mod.ts", import.meta.url).href;
-    const src = await Deno.readTextFile(
-      new URL("permissions_project.ts", FIXTURES),
-    );
-    await Deno.writeTextFile(
-      `${dir}/main.ts`,
-      src.replace(`"../../mod.ts"`, JSON.stringify(mod)),
-    );
+    for (const [name, fixture] of Object.entries(files)) {
+      const src = await Deno.readTextFile(new URL(fixture, FIXTURES));
+      await Deno.writeTextFile(
+        `${dir}/${name}`,
+        src.replace(`"../../mod.ts"`, JSON.stringify(mod)),
+      );
+    }
     if (config) {
       await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(config));
     }
-    return await runDeno(["run", "--allow-read", ...flags, "main.ts"], dir);
+    return await runDeno(args, dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
+/** permissions_project.ts as main.ts, run with only `--allow-read` and `flags`. */
+function runPermissionsProject(flags: string[], config?: object) {
+  return runUserProject(
+    { "main.ts": "permissions_project.ts" },
+    ["run", "--allow-read", ...flags, "main.ts"],
+    config,
+  );
+}
+
 Deno.test("permissions with only --allow-read and no flag: a catchable error that names the flag (Deno ended the program, exit 70)", async () => {
-  const r = await runUserProject([]);
+  const r = await runPermissionsProject([]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^caught: .*--unstable-worker-options/);
   assert.match(
@@ -352,7 +377,7 @@ Deno.test("permissions with only --allow-read and no flag: a catchable error tha
 });
 
 Deno.test("permissions with only --allow-read and the flag in deno.json: the child runs with them", async () => {
-  const r = await runUserProject([], { unstable: ["worker-options"] });
+  const r = await runPermissionsProject([], { unstable: ["worker-options"] });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split("\n"), [
     "child NotCapable",
@@ -361,7 +386,24 @@ Deno.test("permissions with only --allow-read and the flag in deno.json: the chi
 });
 
 Deno.test("permissions with only --allow-read and the flag on the command line: refused, catchably (Deno shows the flag to nothing but --allow-all)", async () => {
-  const r = await runUserProject(["--unstable-worker-options"]);
+  const r = await runPermissionsProject(["--unstable-worker-options"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^caught: .*cannot tell whether it has it/);
+});
+
+Deno.test("deno test of a user's project does not type-check the children's entries (printed 'Check data:...' and took seconds)", async () => {
+  // A fresh temp project: nothing of it is in Deno's type-check cache.
+  const r = await runUserProject(
+    {
+      "user_tasks.ts": "user_tasks.ts",
+      "main_test.ts": "user_project_tests.ts",
+    },
+    ["test", "--allow-read"],
+  );
+  // Without its colours ("Check" and the module are coloured apart).
+  // deno-lint-ignore no-control-regex
+  const out = (r.stdout + r.stderr).replace(/\x1b\[[0-9;]*m/g, "");
+  assert.equal(r.code, 0, out);
+  assert.match(out, /2 passed/);
+  assert.doesNotMatch(out, /Check data:/);
 });

@@ -16,7 +16,7 @@ import {
   stopTrace,
 } from "../mod.ts";
 import { parseTrace, traceHtml } from "../lib/_trace_view.ts";
-import { traceSpan } from "../lib/_trace.ts";
+import { traceSpan, waitLabel } from "../lib/_trace.ts";
 import { bounded } from "./_bounded.ts";
 import { runProgram, runTask } from "./_run_task.ts";
 
@@ -201,6 +201,74 @@ Deno.test("a long wait (many slices) is one span, in the file soon after it ende
     assert.equal(waits.length, 1, text);
     assert.equal(waits[0].name, "Lock.acquire");
     assert.ok(waits[0].dur! >= 150_000, text);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a wait's name comes from its stack: the call the program made; the pool's own waits are none", () => {
+  const lib = new URL("../lib/", import.meta.url).href;
+  const stack = (...frames: string[]) =>
+    ["Error", ...frames.map((f) => `    at ${f}`)].join("\n");
+  const wait = `waitAsync (${lib}_wait.ts:54:23)`;
+  // A pool worker's idle wait (its frame is a method alias).
+  assert.equal(
+    waitLabel(stack(
+      wait,
+      `Object.poolWorker [as target] (${lib}_pool_worker.ts:423:13)`,
+      `async run (${lib}_bootstrap.ts:164:5)`,
+    )),
+    null,
+  );
+  // The outermost library frame before the program's code.
+  assert.equal(
+    waitLabel(stack(
+      wait,
+      `Condition.wait (${lib}synchronize.ts:943:9)`,
+      `async Barrier.wait (${lib}synchronize.ts:1190:7)`,
+      `async main (file:///app/main.ts:3:1)`,
+      `async run (${lib}_bootstrap.ts:164:5)`,
+    )),
+    "Barrier.wait",
+  );
+  assert.equal(
+    waitLabel(
+      stack(
+        wait,
+        `lockAsync (${lib}_owner.ts:127:5)`,
+        `file:///app/main.ts:9:3`,
+      ),
+    ),
+    "wait",
+  );
+  assert.equal(
+    waitLabel(
+      stack(wait, `ManagerChannel.pump (${lib}_manager_channel.ts:387:9)`),
+    ),
+    "manager call",
+  );
+});
+
+Deno.test("a trace started after the pool reaches its workers, named; stopped, they stop writing", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { work } = await import(TARGETS.href);
+  await using pool = new Pool({ processes: 2, module: TARGETS });
+  await bounded(pool.map(work, [1, 1], 1)); // the workers run
+  try {
+    startTrace(path);
+    // The workers look every 250 ms.
+    await new Promise((r) => setTimeout(r, 400));
+    await bounded(pool.map(work, [5, 5, 5, 5], 1));
+    stopTrace();
+    await new Promise((r) => setTimeout(r, 400));
+    await bounded(pool.map(work, [5, 5], 1)); // not traced
+    await new Promise((r) => setTimeout(r, 400));
+    const text = await Deno.readTextFile(path);
+    const events = JSON.parse(text); // still closed: nothing written after it
+    assert.equal(events.filter(isTask).length, 4);
+    const tracks = [...names(events).values()];
+    assert.equal(tracks.filter((n) => n.startsWith("PoolWorker-")).length, 2);
   } finally {
     stopTrace();
     await Deno.remove(path);

@@ -129,17 +129,27 @@ Deno.test("deadline and sliceUntil: no deadline is Infinity, a slice is at most 
   assert.ok(s > 0 && s <= 10, `${s}`);
 });
 
-Deno.test("checkTimeout: a bad timeout is a RangeError naming it and the fix", () => {
-  for (const ok of [undefined, 0, 1.5, Infinity]) checkTimeout(ok);
-  for (const bad of [-1, NaN, "5", null]) {
+Deno.test("checkTimeout: a bad number is a RangeError, a non-number a TypeError, each naming it and the fix", () => {
+  for (const ok of [undefined, 0, 1.5]) assert.equal(checkTimeout(ok), ok);
+  // Past setTimeout's range (2^31 - 1 ms) is forever, as Infinity.
+  for (const forever of [Infinity, 2 ** 31, 1e300]) {
+    assert.equal(checkTimeout(forever), undefined);
+  }
+  const cases: [unknown, ErrorConstructor, string][] = [
+    [-1, RangeError, "got -1"],
+    [NaN, RangeError, "got NaN"],
+    ["5", TypeError, 'got "5": pass the number 5, not a string'],
+    [null, TypeError, "got null"],
+  ];
+  for (const [bad, kind, end] of cases) {
     assert.throws(
       () => checkTimeout(bad, "join timeout"),
       (e: Error) =>
-        e instanceof RangeError &&
+        e instanceof kind &&
         e.message.startsWith(
           "join timeout must be a non-negative number of milliseconds",
         ) &&
-        e.message.endsWith(`got ${String(bad)}`),
+        e.message.endsWith(end),
       String(bad),
     );
   }
