@@ -76,7 +76,7 @@ import {
 import { Decoder } from "./_codec.ts";
 import { FrameReader, FrameWriter } from "./_frames.ts";
 import { waitAsync } from "./_wait.ts";
-import { blockFor, Spinner } from "./_spin.ts";
+import { Spinner } from "./_spin.ts";
 import { threads } from "./_threads.ts";
 import {
   answerChallenge,
@@ -700,7 +700,7 @@ class Server {
    * request (a client in a loop of calls sends its next one within
    * microseconds; spinning only while that pays, see `Spinner`), then blocks
    * a moment more in a futex wait (which wakes far faster than the event
-   * loop; see {@linkcode blockFor}), but hands the event
+   * loop; see `blockFor`), but hands the event
    * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and
    * timers are served too. That turn is a `setImmediate` (microseconds),
    * not a `setTimeout(0)`, which sleeps a millisecond or more.
@@ -730,8 +730,7 @@ class Server {
         continue;
       }
       if (
-        hot && (spinner.spin(door, DOOR, seen) ||
-          blockFor(door, DOOR, seen, HOT_WAIT_MS))
+        hot && spinner.spinThenBlock(door, DOOR, seen, HOT_WAIT_MS)
       ) continue;
       hot = false;
       await waitAsync(door, DOOR, seen, 1000);

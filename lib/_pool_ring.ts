@@ -29,8 +29,12 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** One direction of a worker's channel. */
-export class Ring {
+/**
+ * One direction of a pool worker's channel: one producer, one consumer,
+ * whole records (`_ring.ts`'s ItemRing is the ring of items that many
+ * processes share).
+ */
+export class RecordRing {
   /** The shared memory (header and records). */
   readonly buffer: SharedArrayBuffer;
   /** Header words, for waiting on `W` (new records) or `R` (freed space). */
@@ -89,7 +93,7 @@ export class Ring {
   /**
    * Reserves room for a payload of `length` bytes. Returns the byte offset
    * (in the whole buffer) to write it at, or -1 when the ring has no room
-   * now. Follow with {@linkcode Ring.commit}.
+   * now. Follow with {@linkcode RecordRing.commit}.
    */
   begin(length: number): number {
     if (length > this.maxPayload) return -1;

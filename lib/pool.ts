@@ -35,7 +35,7 @@ import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
 import { Spinner } from "./_spin.ts";
 import { ProcessError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./_codec.ts";
-import { Ring } from "./_pool_ring.ts";
+import { RecordRing } from "./_pool_ring.ts";
 import {
   allInt32,
   allNumbers,
@@ -123,8 +123,8 @@ interface Worker {
   name: string;
   port: MessagePort;
   ctl: Int32Array;
-  tasks: Ring;
-  results: Ring;
+  tasks: RecordRing;
+  results: RecordRing;
   inflight: Fifo<Task>;
   nextSeq: number;
   sent: number;
@@ -752,8 +752,8 @@ export class Pool implements AsyncDisposable {
   #spawn(): void {
     const { port1, port2 } = new MessageChannel();
     const ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
-    const tasks = new Ring(RING_BYTES);
-    const results = new Ring(RING_BYTES);
+    const tasks = new RecordRing(RING_BYTES);
+    const results = new RecordRing(RING_BYTES);
     const name = `PoolWorker-${++workerCounter}`;
     const link = new PoolLink(
       port2,

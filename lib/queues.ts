@@ -39,9 +39,9 @@
 import { Encoder } from "./_codec.ts";
 import {
   DEFAULT_CAPACITY,
+  ItemRing,
   MAX_CAPACITY,
   NOTHING,
-  Ring,
   ringCapacity,
 } from "./_ring.ts";
 import { checkTimeout, deadline } from "./_wait.ts";
@@ -105,9 +105,9 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const encoder = new Encoder();
 
 /** Set by the rebuilder: the constructor adopts this ring instead of making one. */
-let adopting: Ring | undefined;
+let adopting: ItemRing | undefined;
 
-let ringOf: (q: Queue<unknown>) => Ring;
+let ringOf: (q: Queue<unknown>) => ItemRing;
 
 function parseOptions(
   options: QueueOptions | number | undefined,
@@ -193,7 +193,7 @@ function parseBlock(
  * ```
  */
 export class Queue<T = unknown> implements Disposable {
-  #ring: Ring;
+  #ring: ItemRing;
   #closed = false;
 
   /** A new queue; `new Queue(5)` is `new Queue({ maxsize: 5 })`. */
@@ -211,7 +211,7 @@ export class Queue<T = unknown> implements Disposable {
       ? KIND_JOINABLE
       : KIND_QUEUE;
     const { maxsize, capacity } = parseOptions(options, new.target.name);
-    this.#ring = Ring.create(capacity, maxsize, kind);
+    this.#ring = ItemRing.create(capacity, maxsize, kind);
   }
 
   static {
@@ -510,7 +510,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 const CLASSES = [Queue, SimpleQueue, JoinableQueue];
 
 registerRebuilder("mp.Queue", (state) => {
-  const ring = Ring.attach(state as SharedArrayBuffer);
+  const ring = ItemRing.attach(state as SharedArrayBuffer);
   adopting = ring;
   try {
     return new CLASSES[ring.kind]();
