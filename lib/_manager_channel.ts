@@ -51,7 +51,7 @@ import {
   ringForPort,
 } from "./_manager_wire.ts";
 import { Decoder } from "./_codec.ts";
-import { blockFor, Spinner } from "./_spin.ts";
+import { Spinner } from "./_spin.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import {
@@ -402,8 +402,7 @@ export class LocalChannel implements ProxyChannel {
         // task's calls (measured: 0.4 ms a call instead of 0.05).
         if (this.#fast) {
           if (this.#blocking === 0) {
-            if (this.#spinner.spin(ctl, RESP, seen)) continue;
-            if (blockFor(ctl, RESP, seen, FAST_MS)) continue;
+            if (this.#spinner.spinThenBlock(ctl, RESP, seen, FAST_MS)) continue;
             this.#fast = false;
           } else if (this.#blockingSpinner.spin(ctl, RESP, seen)) continue;
         }

@@ -12,6 +12,10 @@
  * over (it is "abandoned") and the caller is told, so that it can count and
  * report it.
  *
+ * The same takeover ({@linkcode takeOver}, "the holder's process ended" as
+ * {@linkcode holderGone}) serves every word that names a holding process: a
+ * ring's locks and its spinner, a semaphore's holder slots.
+ *
  * @module
  */
 
@@ -35,6 +39,48 @@ export function selfMark(): number {
 /** The ident of the process a non-zero owner word names. */
 export function ownerIdent(word: number): number {
   return (word & ~CONTENDED) - 1;
+}
+
+/**
+ * True when the owner word value `word` names a process that ended (0, free,
+ * names none). With `graceMs`, only once this process has seen it ended for
+ * that long: a terminated worker busy in synchronous code runs on until it
+ * returns to its event loop.
+ */
+export function holderGone(word: number, graceMs = 0): boolean {
+  if (word === 0) return false;
+  const ident = ownerIdent(word);
+  if (isIdentAlive(ident)) {
+    if (graceMs > 0) deadSince.delete(ident);
+    return false;
+  }
+  if (graceMs <= 0) return true;
+  const now = performance.now();
+  const first = deadSince.get(ident);
+  if (first === undefined) {
+    deadSince.set(ident, now);
+    return false;
+  }
+  return now - first >= graceMs;
+}
+
+/** When this process first saw each ended holder that a grace applies to. */
+const deadSince = new Map<number, number>();
+
+/**
+ * Takes the word at `index` over from `seen` (an owner word value) when its
+ * holder is {@linkcode holderGone} (after `graceMs`): one compareExchange to
+ * `mark`. True when this caller took it.
+ */
+export function takeOver(
+  w: Int32Array,
+  index: number,
+  seen: number,
+  mark: number,
+  graceMs = 0,
+): boolean {
+  return holderGone(seen, graceMs) &&
+    Atomics.compareExchange(w, index, seen, mark) === seen;
 }
 
 /** True when the owner word at `index` names this process. */
@@ -95,10 +141,11 @@ function step(w: Int32Array, index: number, me: number): Step | undefined {
       ? TAKEN
       : undefined;
   }
-  const owner = ownerIdent(s);
-  if (!isIdentAlive(owner)) {
+  // No grace: a holder that ended but runs on is halted (or refused) when it
+  // next acquires or releases (refuseIfEnded).
+  if (holderGone(s)) {
     return Atomics.compareExchange(w, index, s, me | CONTENDED) === s
-      ? { kind: "stolen", from: owner }
+      ? { kind: "stolen", from: ownerIdent(s) }
       : undefined;
   }
   if (s >= 0) {

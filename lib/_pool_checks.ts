@@ -5,6 +5,8 @@
  * @module
  */
 
+import { show, showNumber } from "./_show.ts";
+
 /** Throws unless `chunksize` is undefined or a positive integer. */
 export function checkChunksize(chunksize: unknown): void {
   if (
@@ -14,7 +16,7 @@ export function checkChunksize(chunksize: unknown): void {
   ) {
     throw new RangeError(
       `chunksize must be a positive integer (or undefined for the default), got ${
-        String(chunksize)
+        showNumber(chunksize)
       }`,
     );
   }
@@ -24,9 +26,7 @@ export function checkChunksize(chunksize: unknown): void {
 export function checkFn(fn: unknown, what: string): void {
   if (typeof fn !== "function") {
     throw new TypeError(
-      `${what} must be an exported function, got ${
-        fn === null ? "null" : typeof fn
-      }`,
+      `${what} must be an exported function, got ${show(fn)}`,
     );
   }
 }
@@ -40,9 +40,7 @@ export function checkItems(items: unknown, what: string): void {
         "function")
   ) {
     throw new TypeError(
-      `${what} must be an iterable or async iterable, got ${
-        items === null ? "null" : typeof items
-      }`,
+      `${what} must be an iterable or async iterable, got ${show(items)}`,
     );
   }
 }

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { pageBuffer } from "./_pages.ts";
+import { PAGE_BYTES, pageBuffer } from "./_pages.ts";
 
 /** Header word: bytes ever written (wrapping int32). */
 export const W = 0;
@@ -29,8 +29,12 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** One direction of a worker's channel. */
-export class Ring {
+/**
+ * One direction of a pool worker's channel: one producer, one consumer,
+ * whole records (`_ring.ts`'s ItemRing is the ring of items that many
+ * processes share).
+ */
+export class RecordRing {
   /** The shared memory (header and records). */
   readonly buffer: SharedArrayBuffer;
   /** Header words, for waiting on `W` (new records) or `R` (freed space). */
@@ -59,16 +63,21 @@ export class Ring {
 
   /** Wraps `buffer`, or makes a ring of `capacity` bytes (a power of two). */
   constructor(buffer: SharedArrayBuffer | number) {
-    this.buffer = typeof buffer === "number"
-      ? pageBuffer(HEADER + buffer)
-      : buffer;
-    // The biggest power of two that fits: a page buffer is rounded up.
-    this.#cap = 2 ** Math.floor(Math.log2(this.buffer.byteLength - HEADER));
-    if (!(this.#cap >= 64)) {
-      throw new RangeError(
-        `ring capacity must be at least 64 bytes, got ${this.#cap}`,
-      );
-    }
+    if (typeof buffer === "number") {
+      checkCapacity(buffer);
+      // Whole pages from a 64 KiB ring up (rounding stays under the next
+      // power of two, so the other side reads the same capacity).
+      this.buffer = buffer >= PAGE_BYTES
+        ? pageBuffer(HEADER + buffer)
+        : new SharedArrayBuffer(HEADER + buffer);
+    } else this.buffer = buffer;
+    // A page buffer is rounded up to pages: its ring is the biggest power of
+    // two that fits; any other buffer must be a power of two exactly.
+    const room = this.buffer.byteLength - HEADER;
+    this.#cap = this.buffer.byteLength % PAGE_BYTES === 0
+      ? 2 ** Math.floor(Math.log2(room))
+      : room;
+    checkCapacity(this.#cap);
     this.#mask = this.#cap - 1;
     this.hdr = new Int32Array(this.buffer, 0, 4);
     this.u8 = new Uint8Array(this.buffer);
@@ -84,7 +93,7 @@ export class Ring {
   /**
    * Reserves room for a payload of `length` bytes. Returns the byte offset
    * (in the whole buffer) to write it at, or -1 when the ring has no room
-   * now. Follow with {@linkcode Ring.commit}.
+   * now. Follow with {@linkcode RecordRing.commit}.
    */
   begin(length: number): number {
     if (length > this.maxPayload) return -1;
@@ -143,5 +152,13 @@ export class Ring {
   /** True when nothing is waiting to be read. */
   empty(): boolean {
     return Atomics.load(this.hdr, R) === Atomics.load(this.hdr, W);
+  }
+}
+
+function checkCapacity(cap: number): void {
+  if (!(cap >= 64) || (cap & (cap - 1)) !== 0) {
+    throw new RangeError(
+      `ring capacity must be at least 64 bytes and a power of two, got ${cap}`,
+    );
   }
 }

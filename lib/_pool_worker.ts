@@ -25,7 +25,7 @@ import {
 } from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
 import { Decoder, Encoder } from "./_codec.ts";
-import { R as RING_R, Ring, W as RING_W } from "./_pool_ring.ts";
+import { R as RING_R, RecordRing, W as RING_W } from "./_pool_ring.ts";
 import {
   KIND_APPLY,
   KIND_MAP,
@@ -117,8 +117,8 @@ export async function poolWorker(
 ): Promise<void> {
   const { port, ctl, signal } = link;
   const { receiveMessageOnPort } = await loadThreads();
-  const tasks = new Ring(link.tasks);
-  const results = new Ring(link.results);
+  const tasks = new RecordRing(link.tasks);
+  const results = new RecordRing(link.results);
   const encoder = new Encoder();
   const decoder = new Decoder();
   const wake = () => {

@@ -8,6 +8,9 @@
  * @module
  */
 
+import { show } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
+
 /**
  * Where a pool call stands, as given to an `onProgress` callback.
  *
@@ -96,15 +99,7 @@ export function mapOptions(
   if (arg === null || typeof arg !== "object") {
     return { chunksize: arg ?? fallback, progress: undefined };
   }
-  for (const key of Object.keys(arg)) {
-    if (key !== "chunksize" && key !== "progress") {
-      throw new TypeError(
-        `unknown map option ${
-          JSON.stringify(key)
-        }: the options are chunksize and progress`,
-      );
-    }
-  }
+  checkKeys(arg, ["chunksize", "progress"], "map option");
   const p = arg.progress;
   if (
     p !== undefined && typeof p !== "boolean" && p !== "always" &&
@@ -112,7 +107,7 @@ export function mapOptions(
   ) {
     throw new TypeError(
       `progress must be true (a line on stderr when it is a terminal), "always", false or a function, got ${
-        typeof p === "string" ? JSON.stringify(p) : String(p)
+        show(p)
       }`,
     );
   }

@@ -44,9 +44,11 @@ import {
   rawPlan,
 } from "./_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
+import { holderGone, takeOver } from "./_owner.ts";
 import { atExit } from "./_atexit.ts";
 import { ProcessError } from "./errors.ts";
 import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
+import { type Block, Spinner } from "./_spin.ts";
 
 // Control words (Int32 indices), 16 to a 64-byte cache line. The words
 // each side writes for every item share no line with the words the other
@@ -104,7 +106,7 @@ export const MAX_CAPACITY = 1 << 30;
 /** The ring of a queue made without `capacityBytes`. */
 export const DEFAULT_CAPACITY = 1 << 20;
 
-/** How long a consumer spins for data before it sleeps, in ms. */
+/** How long a consumer spins for data before it sleeps, in ms (longer than a reply's: an item is encoded and copied first). */
 const SPIN_MS = 0.05;
 /**
  * How long a process found dead must stay dead before its lock is taken
@@ -157,8 +159,6 @@ const KEEP_ASSEMBLY = 16 << 20;
 
 const align8 = (n: number) => (n + 7) & ~7;
 
-const deadSince = new Map<number, number>();
-
 /**
  * Throws when this process was terminated but still runs: a worker busy in
  * synchronous code goes on after `terminate()` until it returns to its event
@@ -174,25 +174,10 @@ function checkNotTerminated(): void {
   }
 }
 
-/** True once `ident` has been seen dead for the grace period. */
-function goneFor(ident: number, graceMs: number): boolean {
-  if (isIdentAlive(ident)) {
-    deadSince.delete(ident);
-    return false;
-  }
-  const now = performance.now();
-  const first = deadSince.get(ident);
-  if (first === undefined) {
-    deadSince.set(ident, now);
-    return false;
-  }
-  return now - first >= graceMs;
-}
-
-const rings = new Map<string, WeakRef<Ring>>();
-const draining = new Set<Ring>();
+const rings = new Map<string, WeakRef<ItemRing>>();
+const draining = new Set<ItemRing>();
 /** Rings with items this process could not write yet (their flusher runs). */
-const flushing = new Set<Ring>();
+const flushing = new Set<ItemRing>();
 // The flushers need the event loop; a thread blocked in a wait starves it,
 // so blocking waits push the writes on themselves.
 onBlockingWait(() => {
@@ -219,12 +204,14 @@ export function ringCapacity(bytes: number): number {
 }
 
 /**
- * One process's handle on a shared ring: the shared words plus this
- * process's own state (its buffered items, a read in progress). There is one
+ * One process's handle on a shared ring of items (many producers and
+ * consumers, items of any size, streamed when big; `_pool_ring.ts`'s
+ * RecordRing is the one-producer, one-consumer ring of records): the shared
+ * words plus this process's own state (its buffered items, a read in progress). There is one
  * per ring per process, so every `Queue` object of one queue in a process
  * shares it.
  */
-export class Ring {
+export class ItemRing {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
   readonly ctl: Int32Array;
@@ -236,6 +223,8 @@ export class Ring {
   /** Pieces of a stream at most this big, so the reader copies one while the writer writes the next. */
   readonly #maxChunk: number;
   readonly #decoder = new Decoder();
+  /** This process's spin policy on this ring (it turns itself off while spins do not pay). */
+  readonly #spinner = new Spinner(SPIN_MS);
   #scratch = new Uint8Array(0);
 
   // Producer state of this process.
@@ -275,7 +264,7 @@ export class Ring {
    * A new ring of `capacity` bytes (a power of two) for a queue of
    * `maxsize` items (0: no limit); `kind` tells the queue classes apart.
    */
-  static create(capacity: number, maxsize: number, kind: number): Ring {
+  static create(capacity: number, maxsize: number, kind: number): ItemRing {
     const sab = new SharedArrayBuffer(CTL_BYTES + capacity);
     const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     ctl[MAGIC] = MAGIC_VALUE;
@@ -284,16 +273,16 @@ export class Ring {
     ctl[ID_B] = (Math.random() * 2 ** 32) | 0;
     ctl[MAXSIZE] = maxsize;
     ctl[KIND] = kind;
-    return Ring.attach(sab);
+    return ItemRing.attach(sab);
   }
 
   /** This process's handle on the ring in `sab` (the same one each time). */
-  static attach(sab: SharedArrayBuffer): Ring {
+  static attach(sab: SharedArrayBuffer): ItemRing {
     const ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     const key = `${ctl[ID_A]}:${ctl[ID_B]}`;
     const known = rings.get(key)?.deref();
     if (known) return known;
-    const ring = new Ring(sab);
+    const ring = new ItemRing(sab);
     rings.set(key, new WeakRef(ring));
     return ring;
   }
@@ -399,19 +388,32 @@ export class Ring {
    * spins briefly for data (see `#spin`).
    */
   waitSync(deadline: number, spin = true): void {
+    if (
+      spin && this.waitWord === TAIL && this.#spin(this.waitValue, deadline)
+    ) {
+      return;
+    }
+    this.blockSync(sliceUntil(deadline));
+  }
+
+  /**
+   * Blocks up to `ms` for what the last step that returned NOTHING asked
+   * for, counted as its waiter so that the other side notifies: a
+   * {@linkcode Block} for {@linkcode Spinner.spinThenBlock}.
+   */
+  readonly blockSync: Block = (ms) => {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
-    if (spin && word === TAIL && this.#spin(value, deadline)) return;
     Atomics.add(ctl, counter, 1);
     try {
-      if (Atomics.load(ctl, word) !== value) return;
-      waitSync(ctl, word, value, sliceUntil(deadline));
+      if (Atomics.load(ctl, word) !== value) return true;
+      return waitSync(ctl, word, value, ms) !== "timed-out";
     } finally {
       Atomics.sub(ctl, counter, 1);
     }
-  }
+  };
 
-  /** The async twin of {@linkcode Ring.waitSync}. */
+  /** The async twin of {@linkcode ItemRing.waitSync}. */
   async waitAsync(deadline: number, spin = true): Promise<void> {
     const { ctl, waitWord: word, waitValue: value, waitCounter: counter } =
       this;
@@ -434,19 +436,12 @@ export class Ring {
     const ctl = this.ctl;
     const me = currentIdent() + 1;
     const v = Atomics.compareExchange(ctl, SPINNER, 0, me);
-    if (
-      v !== 0 &&
-      (isIdentAlive(v - 1) ||
-        Atomics.compareExchange(ctl, SPINNER, v, me) !== v)
-    ) {
+    // No grace: a dead spinner guarded no data, only the right to spin.
+    if (v !== 0 && !takeOver(ctl, SPINNER, v, me)) {
       return false; // another consumer spins (or one that died did: taken over)
     }
     try {
-      const until = Math.min(deadline, performance.now() + SPIN_MS);
-      for (let i = 0;; i++) {
-        if (Atomics.load(ctl, TAIL) !== value) return true;
-        if ((i & 63) === 63 && performance.now() >= until) return false;
-      }
+      return this.#spinner.spin(ctl, TAIL, value, deadline);
     } finally {
       Atomics.store(ctl, SPINNER, 0);
     }
@@ -471,10 +466,10 @@ export class Ring {
     for (let i = 0;; i++) {
       const v = Atomics.compareExchange(ctl, word, 0, me);
       if (v === 0) return true;
-      if (!isIdentAlive(v - 1)) {
+      if (holderGone(v)) {
+        // A grace, unlike a Lock's: a holder that ended finishes the copy it is in.
         if (
-          goneFor(v - 1, TAKEOVER_GRACE_MS + this.capacity / 1e6) &&
-          Atomics.compareExchange(ctl, word, v, me) === v
+          takeOver(ctl, word, v, me, TAKEOVER_GRACE_MS + this.capacity / 1e6)
         ) {
           // The dead holder may have been in the middle of a stream.
           Atomics.store(ctl, streamWord, 0);
@@ -853,8 +848,7 @@ export class Ring {
     const stream = Atomics.load(ctl, WSTREAM);
     const holder = Atomics.load(ctl, WLOCK);
     if (Atomics.load(ctl, TAIL) !== tail) return false;
-    return stream !== this.#asm!.id || holder === 0 ||
-      !isIdentAlive(holder - 1);
+    return stream !== this.#asm!.id || holder === 0 || holderGone(holder);
   }
 
   #dropAssembly(): void {

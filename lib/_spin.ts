@@ -18,6 +18,10 @@
  * its answer turns it back on. Under load the cost is then one wasted spin
  * every {@linkcode MAX_SKIP} waits, well under 1%.
  *
+ * {@linkcode Spinner.spinThenBlock} is the one spin-then-block policy: spin
+ * while that pays, then a brief futex wait ({@linkcode blockFor}, or the
+ * caller's own counted wait), before the caller parks on an async wait.
+ *
  * @module
  */
 
@@ -26,25 +30,44 @@ export const SPIN_MS = 0.03;
 /** The most waits a failed spin turns spinning off for. */
 export const MAX_SKIP = 1024;
 
+/**
+ * A blocking wait of up to `ms` for the word a spin watched; true when it
+ * changed. {@linkcode blockFor} by default; a ring passes its own, which
+ * counts itself as a waiter so that the other side notifies.
+ */
+export type Block = (ms: number) => boolean;
+
 /** One waiter's spin policy (keep one per waiting loop). */
 export class Spinner {
+  /** How long one spin watches the word (ms). */
+  readonly #spinMs: number;
   /** Waits left before spinning is tried again. */
   #skip = 0;
   /** How many waits the next failure turns spinning off for. */
   #backoff = 2;
 
+  /** A spinner whose spins last `spinMs` (default {@linkcode SPIN_MS}). */
+  constructor(spinMs: number = SPIN_MS) {
+    this.#spinMs = spinMs;
+  }
+
   /**
-   * Watches `i32[index]` for up to {@linkcode SPIN_MS} while it equals
-   * `seen`; true as soon as it differs. False at once while spinning is
-   * off, and after a spin that saw no change (which turns it off for a
-   * while).
+   * Watches `i32[index]` for up to its spin length (and not past `until`, a
+   * `performance.now()` time) while it equals `seen`; true as soon as it
+   * differs. False at once while spinning is off, and after a spin that saw
+   * no change (which turns it off for a while).
    */
-  spin(i32: Int32Array, index: number, seen: number): boolean {
+  spin(
+    i32: Int32Array,
+    index: number,
+    seen: number,
+    until = Infinity,
+  ): boolean {
     if (this.#skip > 0) {
       this.#skip--;
       return false;
     }
-    const end = performance.now() + SPIN_MS;
+    const end = Math.min(until, performance.now() + this.#spinMs);
     do {
       for (let k = 0; k < 32; k++) {
         if (Atomics.load(i32, index) !== seen) {
@@ -56,6 +79,23 @@ export class Spinner {
     this.#skip = this.#backoff;
     this.#backoff = Math.min(this.#backoff * 2, MAX_SKIP);
     return false;
+  }
+
+  /**
+   * Spin, then block: {@linkcode Spinner.spin}, and when that saw no change,
+   * blocks the thread up to `ms` (`block`, by default {@linkcode blockFor}'s
+   * futex wait). True when `i32[index]` left `seen`; false tells the caller
+   * to park on an async wait instead.
+   */
+  spinThenBlock(
+    i32: Int32Array,
+    index: number,
+    seen: number,
+    ms: number,
+    block?: Block,
+  ): boolean {
+    if (this.spin(i32, index, seen)) return true;
+    return block ? block(ms) : blockFor(i32, index, seen, ms);
   }
 }
 

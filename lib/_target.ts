@@ -6,6 +6,7 @@
  */
 
 import { ClassNotExportedError, TargetNotExportedError } from "./errors.ts";
+import { show } from "./_show.ts";
 
 const LIB_DIR = new URL(".", import.meta.url).href;
 const MOD_URL = new URL("../mod.ts", import.meta.url).href;
@@ -58,7 +59,7 @@ export function targetRef(
   if (typeof fn !== "function") {
     throw new TypeError(
       `target must be an exported function (or Process subclass), got ${
-        fn === null ? "null" : typeof fn
+        show(fn)
       }`,
     );
   }

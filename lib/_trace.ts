@@ -28,6 +28,8 @@
  * @module
  */
 
+import { showNumber } from "./_show.ts";
+
 /**
  * What every child is given, tracing or not: the program's trace control, in
  * shared memory, so that a trace started after a child (a pool's workers)
@@ -547,7 +549,7 @@ export function beginTrace(
   ) {
     throw new RangeError(
       `waitThresholdMs must be a non-negative number of milliseconds, got ${
-        String(threshold)
+        showNumber(threshold)
       }`,
     );
   }

@@ -10,6 +10,7 @@
 
 import { haltIfEnded } from "./_proctable.ts";
 import { traceAsyncWait, traceWait, tracing } from "./_trace.ts";
+import { showNumber } from "./_show.ts";
 
 /** How a wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";
@@ -172,23 +173,9 @@ export function checkTimeout(
   }
   const fix =
     `${what} must be a non-negative number of milliseconds or undefined (wait forever), got ${
-      show(timeoutMs)
+      showNumber(timeoutMs)
     }`;
-  throw typeof timeoutMs === "number" ? new RangeError(fix) : new TypeError(
-    typeof timeoutMs === "string" && timeoutMs.trim() !== "" &&
-      !Number.isNaN(Number(timeoutMs))
-      ? `${fix}: pass the number ${Number(timeoutMs)}, not a string`
-      : fix,
-  );
-}
-
-/** A value as an error message shows it: a string quoted, an object by its kind. */
-function show(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "bigint") return `${v}n`;
-  if (typeof v === "function") return "a function";
-  if (typeof v === "symbol") return String(v);
-  if (v === null || typeof v !== "object") return String(v);
-  const name = (v as { constructor?: { name?: string } }).constructor?.name;
-  return name ? `a ${name}` : "an object";
+  throw typeof timeoutMs === "number"
+    ? new RangeError(fix)
+    : new TypeError(fix);
 }

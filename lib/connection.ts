@@ -54,7 +54,8 @@ import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
 import { EncodeError, Encoder } from "./_codec.ts";
 import { repr } from "./_inspect.ts";
-import { NOTHING, Ring, WORDS as RING_WORDS } from "./_ring.ts";
+import { show } from "./_show.ts";
+import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./_ring.ts";
 
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed
@@ -63,7 +64,7 @@ const WORDS = 4;
 
 /** Bytes of each direction's ring (bigger messages stream through it). */
 const RING_BYTES = 64 * 1024;
-/** Tells a pipe's rings apart from the queues' (see `Ring.kind`). */
+/** Tells a pipe's rings apart from the queues' (see `ItemRing.kind`). */
 const KIND_PIPE = 16;
 /** Stands in the ring where a message went through the port. */
 const PORT_MARK = "\u0000mp:port-message\u0000";
@@ -107,8 +108,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   #port: MessagePort | null;
   #ctl: Int32Array;
   #side: 0 | 1;
-  #inbox: Ring | null;
-  #outbox: Ring | null;
+  #inbox: ItemRing | null;
+  #outbox: ItemRing | null;
   /** Values poll() took out of the ring. */
   #buffer: unknown[] = [];
   /** Port messages moved here by a same-thread peer that closed. */
@@ -129,8 +130,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.#ctl = ctl;
     this.#side = side;
     loadThreads(); // for receiveMessageOnPort, before it is needed
-    this.#inbox = inbox ? Ring.attach(inbox) : null;
-    this.#outbox = outbox ? Ring.attach(outbox) : null;
+    this.#inbox = inbox ? ItemRing.attach(inbox) : null;
+    this.#outbox = outbox ? ItemRing.attach(outbox) : null;
     Atomics.store(ctl, HOLDER + side, currentIdent());
     this.#enterThread();
   }
@@ -277,7 +278,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.send(bytes.subarray(offset, offset + n));
   }
 
-  #check(): Ring {
+  #check(): ItemRing {
     this.#open();
     if (!this.#inbox) throw new ProcessError("connection is write-only");
     return this.#inbox;
@@ -299,7 +300,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   /** The next message if one is here now, else NOTHING. */
-  #take(inbox: Ring): unknown {
+  #take(inbox: ItemRing): unknown {
     if (this.#buffer.length > 0) return this.#buffer.shift();
     const v = inbox.tryGet();
     return v === PORT_MARK ? this.#takePort() : v;
@@ -310,7 +311,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    * wait for). Throws `EOFError` once the peer is gone and everything it
    * sent was received.
    */
-  #step(inbox: Ring): unknown {
+  #step(inbox: ItemRing): unknown {
     const v = this.#take(inbox);
     if (v !== NOTHING || !this.#peerGone()) return v;
     // What the peer put just before it closed is in the ring by now.
@@ -335,9 +336,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         // rather than park on Atomics.waitAsync (tens of microseconds to
         // wake in Deno). Once that comes back empty, park until messages
         // come fast again.
-        if (!this.#spinner.spin(inbox.ctl, inbox.waitWord, inbox.waitValue)) {
-          inbox.waitSync(performance.now() + FAST_MS, false);
-        }
+        this.#spinner.spinThenBlock(
+          inbox.ctl,
+          inbox.waitWord,
+          inbox.waitValue,
+          FAST_MS,
+          inbox.blockSync,
+        );
         const w = this.#step(inbox);
         if (w !== NOTHING) return w;
         this.#fast = false;
@@ -523,10 +528,17 @@ export type PipeEnds = [Connection, Connection] & Disposable;
  * ```
  */
 export function Pipe(duplex = true): PipeEnds {
+  if (typeof duplex !== "boolean") {
+    throw new TypeError(
+      `Pipe(duplex): duplex must be true or false, got ${
+        show(duplex)
+      }; write Pipe(false) for a one-way pipe (Python's Pipe(duplex=False))`,
+    );
+  }
   const { port1, port2 } = new MessageChannel();
   const ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
-  const toA = Ring.create(RING_BYTES, 0, KIND_PIPE).sab;
-  const toB = duplex ? Ring.create(RING_BYTES, 0, KIND_PIPE).sab : null;
+  const toA = ItemRing.create(RING_BYTES, 0, KIND_PIPE).sab;
+  const toB = duplex ? ItemRing.create(RING_BYTES, 0, KIND_PIPE).sab : null;
   const a = new Connection(port1, ctl, 0, toA, toB);
   const b = new Connection(port2, ctl, 1, toB, toA);
   const ends = [a, b] as PipeEnds;

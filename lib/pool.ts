@@ -35,7 +35,7 @@ import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
 import { Spinner } from "./_spin.ts";
 import { ProcessError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./_codec.ts";
-import { Ring } from "./_pool_ring.ts";
+import { RecordRing } from "./_pool_ring.ts";
 import {
   allInt32,
   allNumbers,
@@ -76,6 +76,17 @@ import {
 } from "./_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_pool_worker.ts";
 import { repr } from "./_inspect.ts";
+import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
+
+const POOL_OPTIONS = [
+  "processes",
+  "initializer",
+  "initargs",
+  "maxtasksperchild",
+  "module",
+  "permissions",
+];
 import {
   checkChunksize,
   checkFn,
@@ -112,8 +123,8 @@ interface Worker {
   name: string;
   port: MessagePort;
   ctl: Int32Array;
-  tasks: Ring;
-  results: Ring;
+  tasks: RecordRing;
+  results: RecordRing;
   inflight: Fifo<Task>;
   nextSeq: number;
   sent: number;
@@ -241,10 +252,11 @@ export class Pool implements AsyncDisposable {
     if (options === null || typeof options !== "object") {
       throw new TypeError(
         `Pool options must be an object like { processes: 4 }, got ${
-          options === null ? "null" : typeof options
+          show(options)
         }`,
       );
     }
+    checkKeys(options, POOL_OPTIONS, "Pool option");
     const processes = options.processes ?? cpuCount();
     if (
       typeof processes !== "number" || !Number.isInteger(processes) ||
@@ -252,7 +264,7 @@ export class Pool implements AsyncDisposable {
     ) {
       throw new RangeError(
         `processes must be a positive integer (the number of workers), got ${
-          String(processes)
+          showNumber(processes)
         }; omit it to use one worker per CPU`,
       );
     }
@@ -265,14 +277,16 @@ export class Pool implements AsyncDisposable {
     ) {
       throw new RangeError(
         `maxtasksperchild must be a positive integer or undefined (never replace workers), got ${
-          String(options.maxtasksperchild)
+          showNumber(options.maxtasksperchild)
         }`,
       );
     }
     const initargs = options.initargs ?? [];
     if (!Array.isArray(initargs)) {
       throw new TypeError(
-        `initargs must be an array of arguments, got ${typeof initargs}; write initargs: [x]`,
+        `initargs must be an array of arguments, got ${
+          show(initargs)
+        }; write initargs: [x]`,
       );
     }
     if (options.initializer !== undefined && options.initializer !== null) {
@@ -360,7 +374,9 @@ export class Pool implements AsyncDisposable {
     const a = args ?? [];
     if (!Array.isArray(a)) {
       throw new TypeError(
-        `args must be an array of arguments, got ${typeof a}; write apply(fn, [x])`,
+        `args must be an array of arguments, got ${
+          show(a)
+        }; write apply(fn, [x])`,
       );
     }
     const result = new AsyncResult<R>(callbacks);
@@ -736,8 +752,8 @@ export class Pool implements AsyncDisposable {
   #spawn(): void {
     const { port1, port2 } = new MessageChannel();
     const ctl = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
-    const tasks = new Ring(RING_BYTES);
-    const results = new Ring(RING_BYTES);
+    const tasks = new RecordRing(RING_BYTES);
+    const results = new RecordRing(RING_BYTES);
     const name = `PoolWorker-${++workerCounter}`;
     const link = new PoolLink(
       port2,

@@ -34,6 +34,19 @@ import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
 import { type WireError, withRebuiltError } from "./_wire_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
+import { show } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
+
+const PROCESS_OPTIONS = [
+  "target",
+  "args",
+  "kwargs",
+  "name",
+  "daemon",
+  "module",
+  "permissions",
+  "preload",
+];
 import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
 import {
   traceEnded,
@@ -204,10 +217,21 @@ export class Process<A extends unknown[] = any[]> {
   /** Creates a process; nothing runs until {@linkcode Process.start}. */
   constructor(options: ProcessOptions<A> = {}) {
     const opts = options as unknown as ProcessOptions<unknown[]>;
+    if (opts === null || typeof opts !== "object") {
+      const given = opts as unknown;
+      const f = typeof given === "function" && given.name ? given.name : "f";
+      throw new TypeError(
+        `Process options must be an object like { target: f, args: [x] }, got ${
+          show(opts)
+        }; write new Process({ target: ${f} })`,
+      );
+    }
+    checkKeys(opts, PROCESS_OPTIONS, "Process option");
     if (opts.args !== undefined && !Array.isArray(opts.args)) {
       throw new TypeError(
-        `args must be an array of arguments, got ${typeof opts
-          .args}; write args: [x] (Python's args=(x,))`,
+        `args must be an array of arguments, got ${
+          show(opts.args)
+        }; write args: [x] (Python's args=(x,))`,
       );
     }
     const permissions = opts.permissions ?? "inherit";
@@ -446,7 +470,7 @@ export class Process<A extends unknown[] = any[]> {
   }
   set name(value: string) {
     if (typeof value !== "string") {
-      throw new TypeError(`name must be a string, got ${typeof value}`);
+      throw new TypeError(`name must be a string, got ${show(value)}`);
     }
     stateOf(this).name = value;
   }

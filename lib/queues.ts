@@ -39,15 +39,17 @@
 import { Encoder } from "./_codec.ts";
 import {
   DEFAULT_CAPACITY,
+  ItemRing,
   MAX_CAPACITY,
   NOTHING,
-  Ring,
   ringCapacity,
 } from "./_ring.ts";
 import { checkTimeout, deadline } from "./_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";
+import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Options of {@linkcode Queue} and {@linkcode JoinableQueue}.
@@ -103,9 +105,9 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const encoder = new Encoder();
 
 /** Set by the rebuilder: the constructor adopts this ring instead of making one. */
-let adopting: Ring | undefined;
+let adopting: ItemRing | undefined;
 
-let ringOf: (q: Queue<unknown>) => Ring;
+let ringOf: (q: Queue<unknown>) => ItemRing;
 
 function parseOptions(
   options: QueueOptions | number | undefined,
@@ -116,9 +118,12 @@ function parseOptions(
     : options ?? {};
   if (typeof opts !== "object") {
     throw new TypeError(
-      `${what} options must be an object like { maxsize, capacityBytes }, got ${typeof opts}`,
+      `${what} options must be an object like { maxsize, capacityBytes }, got ${
+        show(opts)
+      }`,
     );
   }
+  checkKeys(opts, ["maxsize", "capacityBytes"], `${what} option`);
   const maxsize = opts.maxsize ?? 0;
   if (
     typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0 ||
@@ -126,7 +131,7 @@ function parseOptions(
   ) {
     throw new RangeError(
       `${what}: maxsize must be a non-negative integer number of items (0 = no limit), got ${
-        String(maxsize)
+        showNumber(maxsize)
       }`,
     );
   }
@@ -137,7 +142,7 @@ function parseOptions(
   ) {
     throw new RangeError(
       `${what}: capacityBytes must be a positive integer up to ${MAX_CAPACITY} (1 GiB), got ${
-        String(bytes)
+        showNumber(bytes)
       }`,
     );
   }
@@ -152,10 +157,11 @@ function parseBlock(
   if (typeof options !== "object" || options === null) {
     throw new TypeError(
       `${what} takes options like { block: false } or { timeout: 100 }, got ${
-        String(options)
+        show(options)
       }`,
     );
   }
+  checkKeys(options, ["block", "timeout"], `${what} option`);
   const timeout = checkTimeout(options.timeout, `${what} timeout`);
   const block = options.block ?? true;
   return { block, until: block ? deadline(timeout) : 0 };
@@ -187,7 +193,7 @@ function parseBlock(
  * ```
  */
 export class Queue<T = unknown> implements Disposable {
-  #ring: Ring;
+  #ring: ItemRing;
   #closed = false;
 
   /** A new queue; `new Queue(5)` is `new Queue({ maxsize: 5 })`. */
@@ -205,7 +211,7 @@ export class Queue<T = unknown> implements Disposable {
       ? KIND_JOINABLE
       : KIND_QUEUE;
     const { maxsize, capacity } = parseOptions(options, new.target.name);
-    this.#ring = Ring.create(capacity, maxsize, kind);
+    this.#ring = ItemRing.create(capacity, maxsize, kind);
   }
 
   static {
@@ -504,7 +510,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 const CLASSES = [Queue, SimpleQueue, JoinableQueue];
 
 registerRebuilder("mp.Queue", (state) => {
-  const ring = Ring.attach(state as SharedArrayBuffer);
+  const ring = ItemRing.attach(state as SharedArrayBuffer);
   adopting = ring;
   try {
     return new CLASSES[ring.kind]();

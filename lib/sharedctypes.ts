@@ -39,6 +39,8 @@
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { type AnyLock, Lock, RLock } from "./synchronize.ts";
 import { TYPECODE_ARRAYS } from "./_typecodes.ts";
+import { show, showNumber } from "./_show.ts";
+import { checkKeys } from "./_options.ts";
 
 /**
  * Python's typecodes: `b B h H i I l L q Q f d`.
@@ -187,7 +189,7 @@ function element(t: Typecode, x: unknown): number | bigint {
   } else if (typeof x === "number") return x;
   throw new TypeError(
     `typecode '${t}' holds ${isBig(t) ? "bigints" : "numbers"}, got ${
-      typeof x === "string" ? `'${x}'` : typeof x
+      showNumber(x)
     }`,
   );
 }
@@ -198,7 +200,7 @@ function makeLock(lock: unknown, what: string): AnyLock | undefined {
   if (lock instanceof Lock || lock instanceof RLock) return lock;
   throw new TypeError(
     `${what} lock option must be true, false, a Lock or an RLock, got ${
-      typeof lock === "object" ? lock?.constructor?.name : typeof lock
+      show(lock)
     }`,
   );
 }
@@ -335,6 +337,7 @@ export class Value<T extends Typecode = Typecode> extends RawValue<T> {
 
   /** Creates the number (0 unless `value` is given) and its lock. */
   constructor(typecode: T, value?: InputOf<T>, options: SharedOptions = {}) {
+    checkKeys(options, ["lock"], "Value option");
     const lock = adopted ? adopted.lock : makeLock(options.lock, "Value");
     super(typecode, value);
     this.#lock = lock;
@@ -475,7 +478,7 @@ function allocate(
     throw new TypeError(
       `array size or initializer must be a non-negative integer or an iterable of ${
         isBig(t) ? "bigints" : "numbers"
-      }, got ${typeof init === "string" ? `'${init}'` : typeof init}`,
+      }, got ${showNumber(init)}`,
     );
   }
   const bytes = length * CTORS[t].BYTES_PER_ELEMENT;
@@ -575,6 +578,7 @@ function SharedArrayImpl(
 ): SharedArray {
   if (!new.target) throw new TypeError("SharedArray must be called with new");
   const t = checkTypecode(typecode);
+  checkKeys(options, ["lock"], "SharedArray option");
   const lock = makeLock(options.lock, "SharedArray");
   const { buffer, values, length } = allocate(t, init);
   const arr = new SHARED[t](buffer, 0, length, lock);

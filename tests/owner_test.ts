@@ -4,11 +4,13 @@
 import assert from "node:assert/strict";
 import {
   CONTENDED,
+  holderGone,
   isMine,
   lockAsync,
   lockSync,
   ownerIdent,
   selfMark,
+  takeOver,
   unlock,
 } from "../lib/_owner.ts";
 import { allocateIdent, markDead } from "../lib/_proctable.ts";
@@ -78,6 +80,31 @@ Deno.test("owner word: a holder whose process-table slot is marked dead is taken
   markDead(dying);
   assert.deepEqual(await waiter, { abandonedBy: dying });
   assert.equal(isMine(w, 0), true);
+});
+
+Deno.test("owner word: takeOver takes a word from a dead holder only, at once or after its grace, and never a free or changed word", async () => {
+  const w = word();
+  const alive = allocateIdent();
+  Atomics.store(w, 0, alive + 1);
+  assert.equal(holderGone(0), false); // free: nobody to take it from
+  assert.equal(takeOver(w, 0, alive + 1, selfMark()), false);
+  assert.equal(Atomics.load(w, 0), alive + 1);
+
+  const dead = allocateIdent();
+  Atomics.store(w, 0, (dead + 1) | CONTENDED);
+  markDead(dead);
+  assert.equal(takeOver(w, 0, dead + 1, selfMark()), false); // not what it holds
+  // With a grace: not the first time it is seen dead, but once it has passed.
+  assert.equal(takeOver(w, 0, (dead + 1) | CONTENDED, selfMark(), 30), false);
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(takeOver(w, 0, (dead + 1) | CONTENDED, selfMark(), 30), true);
+  assert.equal(Atomics.load(w, 0), selfMark());
+
+  const gone = allocateIdent();
+  Atomics.store(w, 0, gone + 1);
+  markDead(gone);
+  assert.equal(takeOver(w, 0, gone + 1, -1), true); // no grace: at once
+  assert.equal(Atomics.load(w, 0), -1);
 });
 
 Deno.test("owner word: a holder in another process wakes a waiter here when it unlocks", async () => {

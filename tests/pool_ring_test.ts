@@ -3,7 +3,7 @@
 // told apart, the wrapping int32 counters cross 2^31, and a producer in
 // another process publishes records a reader sees whole.
 import assert from "node:assert/strict";
-import { R, Ring, W } from "../lib/_pool_ring.ts";
+import { R, RecordRing as Ring, W } from "../lib/_pool_ring.ts";
 import { waitAsync } from "../lib/_wait.ts";
 import {
   produceRecords,

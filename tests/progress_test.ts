@@ -133,7 +133,7 @@ Deno.test("bad progress and chunksize options name the value", async () => {
   await assert.rejects(
     // deno-lint-ignore no-explicit-any
     pool.map(inc, [1], { chunkSize: 5 } as any),
-    /unknown map option "chunkSize": the options are chunksize and progress/,
+    /unknown map option "chunkSize" \(did you mean chunksize\?\): the options are chunksize, progress/,
   );
   // deno-lint-ignore no-explicit-any
   assert.throws(() => pool.imap(inc, [1], { progress: 5 as any }), TypeError);

@@ -196,7 +196,8 @@ async function runRange(
   perProducer: number,
   options: { capacityBytes?: number; maxsize?: number; sync?: boolean },
 ) {
-  using q = new Queue<unknown>(options);
+  const { sync: _, ...queueOptions } = options;
+  using q = new Queue<unknown>(queueOptions);
   using results = new Queue<Int32Array[]>();
   const cs = [];
   for (let c = 0; c < consumers; c++) {

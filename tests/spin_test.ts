@@ -97,3 +97,17 @@ Deno.test("blockFor: false when the word stays for the timeout, true when it dif
     await endsWell(p);
   });
 });
+
+Deno.test("Spinner.spinThenBlock: a spin that sees the change never blocks; one that does not blocks for ms (blockFor, or the caller's block) and says what that saw", () => {
+  const asked: number[] = [];
+  const block = (ms: number) => (asked.push(ms), true);
+  const s = new Spinner();
+  assert.equal(s.spinThenBlock(moved, 0, 0, 5, block), true);
+  assert.deepEqual(asked, [], "the spin saw it: no block");
+  assert.equal(s.spinThenBlock(still, 0, 0, 5, block), true);
+  assert.deepEqual(asked, [5], "a failed spin blocks, for ms");
+  // Spinning is off now (the spin failed): straight to the block.
+  assert.equal(s.spinThenBlock(still, 0, 0, 7, () => false), false);
+  // The default block is blockFor's futex wait: the word stays, so false.
+  assert.equal(new Spinner().spinThenBlock(still, 0, 0, 5), false);
+});

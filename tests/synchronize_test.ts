@@ -648,3 +648,69 @@ Deno.test("Semaphore: every unit held by processes that ended comes back, howeve
   assert.equal(sem.getValue(), 0);
   assert.equal(sem.abandoned, 70);
 });
+
+// Python's positional acquire(False) / acquire(True, 0.1) and misspelt keys
+// used to be read as "no options": a wait forever while the lock is held.
+const PYTHON_STYLE: [unknown, RegExp][] = [
+  [false, /got false.*acquire\(\{ blocking: false \}\)/],
+  [true, /got true.*acquire\(\{ blocking: false \}\)/],
+  [100, /got 100.*acquire\(\{ timeout: 100 \}\)/],
+  [null, /got null/],
+  ["100", /got "100"/],
+  [
+    { block: false },
+    /unknown acquire option "block" \(did you mean blocking\?\)/,
+  ],
+  [{ blocking: "no" }, /blocking must be true or false, got "no"/],
+];
+
+Deno.test("Lock, RLock, Semaphore, BoundedSemaphore, Condition: Python-style acquire arguments are a TypeError naming the value and the TS form, never a wait", async () => {
+  const make: [
+    string,
+    () => {
+      acquire(o?: unknown): Promise<boolean>;
+      acquireSync(o?: unknown): boolean;
+      release(): void;
+    },
+  ][] = [
+    ["Lock", () => new Lock()],
+    ["RLock", () => new RLock()],
+    ["Semaphore", () => new Semaphore(1)],
+    ["BoundedSemaphore", () => new BoundedSemaphore(1)],
+    ["Condition", () => new Condition()],
+  ];
+  for (const [name, build] of make) {
+    // Sync twins, on a free lock (a bad argument must not take it).
+    for (const [bad, message] of PYTHON_STYLE) {
+      const lock = build();
+      assert.throws(
+        () => lock.acquireSync(bad),
+        (e) => e instanceof TypeError && message.test(e.message),
+        `${name}.acquireSync(${String(bad)})`,
+      );
+    }
+    // Async, while another holds it: refused at once, not a wait.
+    const lock = build();
+    assert.equal(lock.acquireSync(), true);
+    const pending: Promise<unknown>[] = [];
+    try {
+      for (const [bad, message] of PYTHON_STYLE) {
+        const p = (async () => await lock.acquire(bad))();
+        pending.push(p.catch(() => {}));
+        const got = await bounded(
+          p.then(() => "acquired", (e) => e),
+          2_000,
+          `${name}.acquire(${String(bad)})`,
+        ).catch((e) => e);
+        assert.ok(
+          got instanceof TypeError && message.test(got.message),
+          `${name}.acquire(${String(bad)}): ${got}`,
+        );
+      }
+    } finally {
+      lock.release();
+      // A wrongly waiting acquire takes the lock now: let it go.
+      for (const p of pending) await bounded(p);
+    }
+  }
+});

@@ -14,6 +14,8 @@
 
 import { REF_KEY } from "../_manager_wire.ts";
 import { isPlain } from "../_values.ts";
+import { show } from "../_show.ts";
+import { checkKeys } from "../_options.ts";
 import { checkTimeout } from "../_wait.ts";
 
 /** What a server-side method knows of the client calling it. */
@@ -167,9 +169,12 @@ export function waitOptions(
   if (o === undefined || o === null) return { block: true, timeout: undefined };
   if (typeof o !== "object") {
     throw new TypeError(
-      `${what} options must be an object like { ${blockKey}: true, timeout: 1000 }, got ${typeof o}`,
+      `${what} options must be an object like { ${blockKey}: false } or { timeout: 1000 }, got ${
+        show(o)
+      }`,
     );
   }
+  checkKeys(o, [blockKey, "timeout"], `${what} option`);
   const r = o as Record<string, unknown>;
   return {
     block: r[blockKey] === undefined ? true : Boolean(r[blockKey]),

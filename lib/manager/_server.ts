@@ -46,7 +46,7 @@ import { serializeError } from "../_wire_error.ts";
 import { Decoder } from "../_codec.ts";
 import { FrameReader } from "../_frames.ts";
 import { waitAsync } from "../_wait.ts";
-import { blockFor, Spinner } from "../_spin.ts";
+import { Spinner } from "../_spin.ts";
 import { type Client, LocalClient, TcpClient } from "./_clients.ts";
 import { loadClass, OPS } from "./_dispatch.ts";
 import { threads } from "../_threads.ts";
@@ -462,7 +462,7 @@ export class Server {
    * request (a client in a loop of calls sends its next one within
    * microseconds; spinning only while that pays, see `Spinner`), then blocks
    * a moment more in a futex wait (which wakes far faster than the event
-   * loop; see {@linkcode blockFor}), but hands the event
+   * loop; see `blockFor`), but hands the event
    * loop a turn at least every {@linkcode BURST_MS}, so TCP clients and
    * timers are served too. That turn is a `setImmediate` (microseconds),
    * not a `setTimeout(0)`, which sleeps a millisecond or more.
@@ -492,8 +492,7 @@ export class Server {
         continue;
       }
       if (
-        hot && (spinner.spin(door, DOOR, seen) ||
-          blockFor(door, DOOR, seen, HOT_WAIT_MS))
+        hot && spinner.spinThenBlock(door, DOOR, seen, HOT_WAIT_MS)
       ) continue;
       hot = false;
       await waitAsync(door, DOOR, seen, 1000);

@@ -26,6 +26,7 @@ import {
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_server.ts";
 import { authkeyBytes } from "../_auth.ts";
+import { checkKeys } from "../_options.ts";
 import { checkArrayTypecode, TYPECODES } from "../_typecodes.ts";
 import { repr } from "../_inspect.ts";
 import {
@@ -145,6 +146,11 @@ export class Manager implements AsyncDisposable {
         `Manager.start(options): options must be an object, got ${typeof options}`,
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "name", "maxFrameBytes", "frameTimeout"],
+      "Manager.start option",
+    );
     // Before the registered classes are resolved: in a server importing this
     // very module, resolving them would wait on its own import (a deadlock).
     checkNotImporting("Manager.start()");
@@ -234,6 +240,11 @@ export class Manager implements AsyncDisposable {
         "Manager.connect(options): pass { address, authkey }",
       );
     }
+    checkKeys(
+      options,
+      ["address", "authkey", "maxFrameBytes", "timeoutMs"],
+      "Manager.connect option",
+    );
     const address = checkAddress(options.address, "address");
     const key = authkeyBytes(options.authkey);
     // Longer than a timer holds: as long as one does.

@@ -33,6 +33,7 @@ import {
 } from "../_target.ts";
 import { ProcessError } from "../errors.ts";
 import { keepAlive } from "../_wait.ts";
+import { showNumber } from "../_show.ts";
 import {
   asBuffer,
   checkMs,
@@ -112,7 +113,9 @@ function positiveInt(v: unknown, what: string, fix: string): void {
   if (
     v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1)
   ) {
-    throw new RangeError(`${what} must be a positive integer${fix}, got ${v}`);
+    throw new RangeError(
+      `${what} must be a positive integer${fix}, got ${showNumber(v)}`,
+    );
   }
 }
 
