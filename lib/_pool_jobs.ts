@@ -10,7 +10,7 @@ import { ProcessError, TimeoutError } from "./errors.ts";
 import { checkTimeout, settlesWithin } from "./_wait.ts";
 import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
 import { repr } from "./_inspect.ts";
-import type { Progress } from "./_progress.ts";
+import { type Progress, rethrowLater } from "./_progress.ts";
 
 /**
  * Callbacks for the async submitters; they run in the parent when the result is ready.
@@ -255,10 +255,12 @@ export class ResultJob implements Job {
     total: number,
     size: number,
     onEnd: (job: Job) => void,
+    progress: Progress | null = null,
   ) {
     this.#result = result;
     this.#size = size;
     this.#onEnd = onEnd;
+    this.progress = progress;
     if (size === 0) this.#left = 1;
     else {
       this.#out = new Array(total);
@@ -300,7 +302,9 @@ export class ResultJob implements Job {
   #finish(ok: boolean, v: unknown): void {
     this.over = true;
     this.#out = undefined;
-    this.progress?.end();
+    const thrown = this.progress?.end();
+    // The progress callback threw on its last report: the call fails with it.
+    if (thrown !== undefined && ok) [ok, v] = [false, thrown];
     this.#onEnd(this);
     settleResult(this.#result, ok, v);
   }
@@ -592,7 +596,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
   abort(error: unknown): void {
     if (this.over) return;
     this.over = true;
-    this.progress?.end();
+    endProgress(this.progress);
     this.#failure = { error };
     this.#stopFeeding();
     this.#checkDone();
@@ -601,7 +605,7 @@ export class ImapJob implements Job, IMapIterator<unknown> {
 
   /** The consumer is done: drop everything. */
   #close(): void {
-    this.progress?.end();
+    endProgress(this.progress);
     this.#closed = true;
     this.over = true;
     this.#byIndex.clear();
@@ -733,4 +737,10 @@ export class ImapJob implements Job, IMapIterator<unknown> {
 function isThenable(v: unknown): boolean {
   return v !== null && (typeof v === "object" || typeof v === "function") &&
     typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+/** An iteration's last progress report; the iteration has ended, so what its callback throws is reported later. */
+function endProgress(p: Progress | null): void {
+  const thrown = p?.end();
+  if (thrown !== undefined) rethrowLater(thrown);
 }

@@ -119,6 +119,7 @@ export function startProgress(
   option: ProgressOption | undefined,
   total: number | undefined,
   label: string,
+  fail?: (error: unknown) => void,
 ): Progress | null {
   if (!option) return null;
   let terminal = false;
@@ -130,7 +131,9 @@ export function startProgress(
     }
     if (!terminal && option !== "always") return null;
   }
-  return new Progress(option, total, label, terminal);
+  const p = new Progress(option, total, label, terminal);
+  p.fail = fail;
+  return p;
 }
 
 /** The length of `items` if it has one cheaply (an array, a Set, a Map). */
@@ -159,6 +162,8 @@ export class Progress {
   #shown = -1;
   #drawn = false;
   #ended = false;
+  /** Where an error the callback throws while the call runs goes: the call fails with it. */
+  fail: ((error: unknown) => void) | undefined;
 
   constructor(
     option: ProgressOption,
@@ -171,7 +176,13 @@ export class Progress {
     this.#label = label || "pool";
     this.#terminal = terminal;
     this.#timer = setInterval(
-      () => this.#tick(false),
+      () => {
+        const thrown = this.#tick(false);
+        if (thrown === undefined) return;
+        this.#stop();
+        if (this.fail) this.fail(thrown);
+        else rethrowLater(thrown);
+      },
       terminal || typeof option === "function" ? TTY_MS : LOG_MS,
     );
     Deno.unrefTimer(this.#timer as unknown as number);
@@ -183,13 +194,21 @@ export class Progress {
     this.done += n;
   }
 
-  /** The call ended: a last report, and the line cleared. */
-  end(): void {
-    if (this.#ended) return;
+  /**
+   * The call ended: a last report, and the line cleared.
+   *
+   * @returns what the callback threw on that report (the call then fails with it), if it did
+   */
+  end(): unknown {
+    if (this.#ended) return undefined;
+    this.#stop();
+    return this.#tick(true);
+  }
+
+  #stop(): void {
     this.#ended = true;
     clearInterval(this.#timer);
     live--;
-    this.#tick(true);
   }
 
   /** Where the call stands now. */
@@ -210,7 +229,8 @@ export class Progress {
     };
   }
 
-  #tick(ended: boolean): void {
+  /** One report; returns what a callback threw (`undefined` if nothing). */
+  #tick(ended: boolean): unknown {
     if (!ended && this.done === this.#shown && !this.#terminal) return;
     this.#shown = this.done;
     const info = this.info(ended);
@@ -218,10 +238,7 @@ export class Progress {
       try {
         this.#option(info);
       } catch (e) {
-        // Like an event listener's error: reported, not swallowed.
-        queueMicrotask(() => {
-          throw e;
-        });
+        return e ?? new Error(`the progress callback threw ${e}`);
       }
       return;
     }
@@ -270,4 +287,11 @@ export function formatProgress(label: string, p: ProgressInfo): string {
   return `${label} ${of} ${n(p.rate)}/s ${duration(p.elapsedMs)}${eta}${
     p.ended ? " done" : ""
   }`;
+}
+
+/** An error with no call left to fail: reported as an event listener's is. */
+export function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }

@@ -508,16 +508,21 @@ export class Pool implements AsyncDisposable {
       const { size, chunks } = splitChunks(list, chunksize, this.#processes);
       this.#jobs.delete(job);
       job.over = true;
+      // Made first: an empty map settles at once, its one report included.
+      const shown = startProgress(
+        progress,
+        list.length,
+        fn.name,
+        (e) => real.abort(e),
+      );
       const real = new ResultJob(
         result as AsyncResult<unknown>,
         list.length,
         size,
         this.#jobEnded,
+        shown,
       );
       if (!real.over) this.#jobs.add(real);
-      if (!real.over) {
-        real.progress = startProgress(progress, list.length, fn.name);
-      }
       this.#enqueueChunks(
         real,
         fnId,
@@ -597,7 +602,12 @@ export class Pool implements AsyncDisposable {
     checkChunksize(chunksize);
     const job = new ImapJob(this.#feeder, ordered, chunksize, KIND_MAP);
     this.#describe.set(job, { what: "items", size: chunksize });
-    job.progress = startProgress(progress, lengthOf(items), fn.name);
+    job.progress = startProgress(
+      progress,
+      lengthOf(items),
+      fn.name,
+      (e) => job.abort(e),
+    );
     this.#jobs.add(job);
     this.#feeders.add(job);
     if (tracing) traceSubmit(fn.name, undefined, chunksize);

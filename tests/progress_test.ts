@@ -179,3 +179,51 @@ Deno.test("the progress line says done/total, percent, rate, elapsed, ETA", () =
     "f 7 0/s 2m05s done",
   );
 });
+
+Deno.test("a progress callback that throws fails its call with that error, on the way or at the end; the program goes on", async () => {
+  await using pool = new Pool({ processes: 2, module: TARGETS });
+  const items = Array.from({ length: 60 }, () => 10);
+  const boom = new Error("drawing failed");
+  // On the way: the timer's report (every 200 ms of 300 ms of work).
+  await assert.rejects(
+    bounded(pool.map(work, items, {
+      progress: (p) => {
+        if (!p.ended) throw boom;
+      },
+    })),
+    (e) => e === boom,
+  );
+  // At the end, and for an imap on the way: its next() rejects.
+  await assert.rejects(
+    bounded(pool.map(inc, [1, 2, 3], {
+      progress: (p) => {
+        if (p.ended) throw boom;
+      },
+    })),
+    (e) => e === boom,
+  );
+  const it = pool.imap(work, items, {
+    progress: (p) => {
+      if (!p.ended) throw boom;
+    },
+  });
+  await assert.rejects(
+    bounded((async () => {
+      for (let i = 0; i < items.length; i++) await it.next();
+    })()),
+    (e) => e === boom,
+  );
+  await bounded(it.return());
+  assert.equal(liveProgressTimers(), 0, "a progress timer is left running");
+});
+
+Deno.test("an empty map still makes its one last report", async () => {
+  await using pool = new Pool({ processes: 1, module: TARGETS });
+  const calls: ProgressInfo[] = [];
+  assert.deepEqual(
+    await bounded(pool.map(inc, [], { progress: (p) => calls.push(p) })),
+    [],
+  );
+  checkCalls(calls, 0);
+  assert.equal(calls[0].done, 0);
+});
