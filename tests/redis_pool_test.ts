@@ -52,6 +52,10 @@ Deno.test("RedisPool: Pool's methods on a worker program", async () => {
     name: "methods",
     module: TASKS,
   });
+  assert.equal(
+    Deno.inspect(pool),
+    'RedisPool { name: "methods", state: "RUN" }',
+  );
   assert.equal(await pool.apply(square, [7]), 49);
   let called: number | undefined;
   const r = pool.applyAsync(add, [2, 3], { callback: (v) => called = v });

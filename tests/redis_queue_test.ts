@@ -45,7 +45,22 @@ Deno.test("RedisQueue: put, get, nowait forms, sizes, Empty and Full", async () 
     (e: Error) => e.name === "DataCloneError" && /item\.f/.test(e.message),
   );
   assert.equal(await q.qsize(), 0);
+  // It prints what it is without asking Redis (and never its URL's password).
+  assert.equal(
+    Deno.inspect(q),
+    'RedisQueue { name: "basic", maxsize: 2, closed: false }',
+  );
+  const j = new RedisJoinableQueue({ url: redis.url, name: "printed" });
+  assert.equal(
+    String(j),
+    'RedisJoinableQueue { name: "printed", maxsize: 0, closed: false }',
+  );
+  j.close();
   q.close();
+  assert.equal(
+    String(q),
+    'RedisQueue { name: "basic", maxsize: 2, closed: true }',
+  );
   await assert.rejects(q.get(), ProcessError);
 });
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError, TimeoutError } from "../errors.ts";
 import { checkTimeout, deadline } from "../_wait.ts";
@@ -130,6 +131,20 @@ export class RedisJoinableQueue<T = unknown> implements AsyncDisposable {
   /** The most items the queue holds waiting (0: no limit). */
   get maxsize(): number {
     return this.#config.maxsize;
+  }
+
+  /** `RedisJoinableQueue { name: "jobs", maxsize: 0, closed: false }`: its own fields, no Redis round trip. */
+  toString(): string {
+    return repr("RedisJoinableQueue", {
+      name: this.name,
+      maxsize: this.maxsize,
+      closed: this.#closed,
+    });
+  }
+
+  /** {@linkcode RedisJoinableQueue.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 
   async #main(): Promise<Link> {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { repr } from "../_inspect.ts";
 import {
   AsyncResult,
   type Feeder,
@@ -226,6 +227,19 @@ export class RedisPool implements AsyncDisposable {
   /** The worker processes expected (the `processes` option), for map's default chunksize. */
   get processes(): number {
     return this.#processes;
+  }
+
+  /** `RedisPool { name: "render", state: "RUN" }`: its own fields, no Redis round trip. */
+  toString(): string {
+    return repr("RedisPool", {
+      name: this.#name,
+      state: this.#terminated ? "TERMINATE" : this.#closed ? "CLOSE" : "RUN",
+    });
+  }
+
+  /** {@linkcode RedisPool.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 
   // ---- submitting (as Pool's) ---------------------------------------------

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError } from "../errors.ts";
 import { checkTimeout, deadline } from "../_wait.ts";
@@ -222,6 +223,20 @@ export class RedisQueue<T = unknown> implements AsyncDisposable {
   /** The most items the queue holds (0: no limit). */
   get maxsize(): number {
     return this.#config.maxsize;
+  }
+
+  /** `RedisQueue { name: "jobs", maxsize: 0, closed: false }`: its own fields, no Redis round trip. */
+  toString(): string {
+    return repr("RedisQueue", {
+      name: this.name,
+      maxsize: this.maxsize,
+      closed: this.#closed,
+    });
+  }
+
+  /** {@linkcode RedisQueue.toString}, for `console.log` and `Deno.inspect`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
   }
 
   #check(): void {
