@@ -91,7 +91,7 @@ Deno.test("RedisPool: Pool's methods on a worker program", async () => {
   await bounded(pool.join());
 });
 
-Deno.test("RedisPool: a pool left open does not keep its program alive", async () => {
+Deno.test("RedisPool: a pool left open, even with a task nobody waits for and no worker, does not keep its program alive", async () => {
   await using redis = await startRedis();
   await using _w = await startWorker(redis.url, "forget");
   const r = await runProgram(

@@ -201,8 +201,12 @@ export class Link {
     else s?.unref?.();
   }
 
-  /** Runs `f` on the connection, keeping the program alive meanwhile. */
-  async run<T>(f: (r: Redis) => Promise<T>): Promise<T> {
+  /**
+   * Runs `f` on the connection, keeping the program alive meanwhile unless
+   * `holds` is false (a pool's results loop: whoever waits on a result holds
+   * the program, so a pool nobody waits on never does).
+   */
+  async run<T>(f: (r: Redis) => Promise<T>, holds = true): Promise<T> {
     if (this.#closed) {
       throw new RedisConnectionError(
         `the connection to ${
@@ -210,13 +214,14 @@ export class Link {
         } was closed (close() was called)`,
       );
     }
-    if (this.#busy++ === 0) this.#apply();
+    const held = holds ? 1 : 0;
+    if ((this.#busy += held) === held && held) this.#apply();
     try {
       return await f(this.redis);
     } catch (e) {
       throw commandError(e, this.url);
     } finally {
-      if (--this.#busy === 0) this.#apply();
+      if (held && --this.#busy === 0) this.#apply();
     }
   }
 

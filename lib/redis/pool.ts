@@ -732,8 +732,7 @@ export class RedisPool implements AsyncDisposable {
                 "LEFT",
                 "COUNT",
                 1000,
-              )
-            )
+              ), false)
           );
         } catch (e) {
           if (!this.#terminated) this.#failAll(e);
