@@ -87,9 +87,12 @@ function entrySource(
     const urls = JSON.stringify([PRELUDE, ...modules, BOOTSTRAP]);
     lines.push(
       `const urls = ${urls}, ns = [];`,
-      // In order: the prelude runs before the target's module.
-      `for (const url of urls) ns.push(await import(url));`,
-      `ns.pop().bootstrap(urls.slice(1, -1).map((u, i) => [u, ns[i + 1]])${tail}`,
+      // In order: the prelude runs before the target's module. In an async
+      // function, not a top-level await: a worker whose entry awaits at top
+      // level kept ~0.5 MB of the process after it ended (pools made and
+      // ended grew the program ~1 MB a cycle).
+      `(async () => { for (const url of urls) ns.push(await import(url));`,
+      `ns.pop().bootstrap(urls.slice(1, -1).map((u, i) => [u, ns[i + 1]])${tail} })();`,
     );
     return lines.join("\n");
   }
