@@ -13,30 +13,9 @@
  * of a pool bump one shared word after writing results, so the parent waits
  * on a single address.
  *
- * Task records (parent -> worker), int32 fields then data:
- *
- * - `T_NUM`: `n, firstSeq, fnId, kind, L` (`L` = items per task, or -1 and
- *   then `n` lengths), then the items as float64 (8-aligned);
- * - `T_INT`: the same, the items as int32: when every item is an integer
- *   that int32 holds (and not -0), so that the task gets V8 small integers
- *   and its integer code is not compiled for doubles;
- * - `T_CODEC`: `n, firstSeq, fnId, kind`, then the codec bytes of the
- *   payloads array (from byte 16);
- * - `T_PORT`: one task, on the port: `[seq, fnId, kind, payload, mode]`,
- *   the payload structured-cloned (`PORT_CLONE`, shared objects reduced) or,
- *   too big for a record, float64 items (`PORT_NUM`), int32 items
- *   (`PORT_INT`) or codec bytes (`PORT_CODEC`) in a SharedArrayBuffer of its
- *   own;
- * - `T_DEFS`: codec bytes of `[[fnId, module, name], ...]`;
- * - `T_STOP`: finish the queued tasks, then end.
- *
- * Result records (worker -> parent), for the next `n` tasks in the order
- * sent: `R_NUM`: `n, L` (-2: one number per task, -1: lengths follow), the
- * busy time as float64 at byte 8, then lengths, then float64 values;
- * `R_CODEC`: `n`, busy time, codec bytes of `{ v: values, e: errors }` from
- * byte 16; `R_PORT`: `{ v, e, b }` on the port (or, too big for a record,
- * `{ num, b }` / `{ codec, b }` with a SharedArrayBuffer); `R_INIT_FAILED`: codec
- * bytes of the initializer's error.
+ * The records' layouts are defined once, below (`TASK_*`, `RESULT_*`,
+ * `numTaskHead`, `writeTaskHead`, `writeResultHead`), and both sides read
+ * and write through them.
  *
  * @module
  */
@@ -51,26 +30,37 @@ export const CTL_WORDS = 1;
 /** Bytes of each ring (a power of two). */
 export const RING_BYTES = 1 << 20;
 
-/** Task record: numeric map chunks. */
+/** Task record: numeric map chunks, items as float64 (layout: `TASK_*`). */
 export const T_NUM = 1;
-/** Task record: codec-encoded payloads. */
+/** Task record: codec-encoded payloads (layout: `TASK_*`, from `TASK_CODEC_AT`). */
 export const T_CODEC = 2;
-/** Task record: one task on the port. */
+/**
+ * Task record: one task, on the port as `[seq, fnId, kind, payload, mode]`
+ * (see the `PORT_*` modes); the record keeps its place in the order.
+ */
 export const T_PORT = 3;
-/** Task record: function references. */
+/** Task record: codec bytes of `[[fnId, module, name], ...]`. */
 export const T_DEFS = 4;
 /** Task record: end after the queued tasks. */
 export const T_STOP = 5;
-/** Task record: numeric map chunks of int32 values (as `T_NUM`, items as int32). */
+/**
+ * Task record: as `T_NUM`, items as int32, when every item is an integer
+ * int32 holds (not -0): the task gets V8 small integers, and its integer
+ * code is not compiled for doubles.
+ */
 export const T_INT = 6;
 
-/** Result record: numbers. */
+/** Result record: numbers (layout: `RESULT_*`). */
 export const R_NUM = 1;
-/** Result record: codec-encoded values and errors. */
+/** Result record: codec-encoded values and errors (layout: `RESULT_*`). */
 export const R_CODEC = 2;
-/** Result record: on the port. */
+/**
+ * Result record: on the port, `{ v, e, b }` (values reduced, errors, busy
+ * ms), or, too big for a record, `{ num, b }` / `{ codec, b }` with a
+ * SharedArrayBuffer.
+ */
 export const R_PORT = 3;
-/** Result record: the initializer failed; the worker ends. */
+/** Result record: codec bytes of the initializer's error; the worker ends. */
 export const R_INIT_FAILED = 4;
 
 /** A task on the port: its payload structured-cloned. */
@@ -89,9 +79,97 @@ export const KIND_MAP = 1;
 /** `payload.map((args) => fn(...args))`. */
 export const KIND_STAR = 2;
 
-const TAG = "mp.PoolLink";
+// ---- record layouts ----------------------------------------------------
+//
+// A record starts 8-aligned in its ring; offsets below are int32 words
+// (`*_WORD`, index `(at >> 2) + word`) or bytes from the record's start
+// (`*_AT`).
 
-/** An error (or any thrown value) as it travels. */
+/**
+ * Task records `T_NUM`, `T_INT`, `T_CODEC`: how many tasks (`n`), the
+ * first's sequence number (the rest follow it), the function id and kind.
+ */
+export const TASK_COUNT_WORD = 0;
+/** The first task's sequence number (see {@linkcode TASK_COUNT_WORD}). */
+export const TASK_SEQ_WORD = 1;
+/** The tasks' function id (see {@linkcode TASK_COUNT_WORD}). */
+export const TASK_FN_WORD = 2;
+/** The tasks' kind (see {@linkcode TASK_COUNT_WORD}). */
+export const TASK_KIND_WORD = 3;
+/**
+ * `T_NUM`, `T_INT`: items per task, or {@linkcode VARIED} and then `n`
+ * lengths from {@linkcode TASK_LENS_WORD}; the items (float64, or int32 for
+ * `T_INT`) start at {@linkcode numTaskHead}.
+ */
+export const TASK_LEN_WORD = 4;
+/** `T_NUM`, `T_INT` with {@linkcode VARIED} lengths: the first length. */
+export const TASK_LENS_WORD = 5;
+/** `T_CODEC`: the codec bytes of the payloads array start here. */
+export const TASK_CODEC_AT = 16;
+/** A length word's value: the tasks' lengths differ and follow, one each. */
+export const VARIED = -1;
+/** `RESULT_LEN_WORD`'s value: one number per task (an apply's result). */
+export const SCALAR = -2;
+
+/** Bytes before the items of a numeric task record of `n` tasks. */
+export function numTaskHead(n: number, len: number): number {
+  return (TASK_LENS_WORD * 4 + (len === VARIED ? n * 4 : 0) + 7) & ~7;
+}
+
+/** Writes the head words of a task record at word `h`. */
+export function writeTaskHead(
+  i32: Int32Array,
+  h: number,
+  n: number,
+  seq: number,
+  fnId: number,
+  kind: number,
+): void {
+  i32[h + TASK_COUNT_WORD] = n;
+  i32[h + TASK_SEQ_WORD] = seq;
+  i32[h + TASK_FN_WORD] = fnId;
+  i32[h + TASK_KIND_WORD] = kind;
+}
+
+/**
+ * Result records `R_NUM`, `R_CODEC`, for the next `n` tasks in the order
+ * sent: `n`, then (`R_NUM`) items per task, {@linkcode SCALAR} or
+ * {@linkcode VARIED} (lengths from {@linkcode RESULT_LENS_WORD}); the busy
+ * time (ms, float64) at {@linkcode RESULT_BUSY_AT}; the values (float64
+ * from {@linkcode numResultHead}, or codec bytes of `{ v, e }` from
+ * {@linkcode RESULT_DATA_AT}).
+ */
+export const RESULT_COUNT_WORD = 0;
+/** `R_NUM`: items per task (see {@linkcode RESULT_COUNT_WORD}). */
+export const RESULT_LEN_WORD = 1;
+/** `R_NUM` with {@linkcode VARIED} lengths: the first length. */
+export const RESULT_LENS_WORD = 4;
+/** The tasks' busy time, float64. */
+export const RESULT_BUSY_AT = 8;
+/**
+ * Where the data start: `R_CODEC`'s codec bytes of `{ v: values, e: errors }`,
+ * `R_NUM`'s float64 values (after the lengths, if {@linkcode VARIED}).
+ */
+export const RESULT_DATA_AT = 16;
+
+/** Bytes before the values of an `R_NUM` record of `n` tasks. */
+export function numResultHead(n: number, len: number): number {
+  return RESULT_DATA_AT + (len === VARIED ? ((n * 4 + 7) & ~7) : 0);
+}
+
+/** Writes a result record's count and busy time at byte `at`. */
+export function writeResultHead(
+  i32: Int32Array,
+  f64: Float64Array,
+  at: number,
+  n: number,
+  busy: number,
+): void {
+  i32[(at >> 2) + RESULT_COUNT_WORD] = n;
+  f64[(at + RESULT_BUSY_AT) >> 3] = busy;
+}
+
+const TAG = "mp.PoolLink";
 
 /** A worker's end of its channel, as it crosses into the worker. */
 export class PoolLink {

@@ -19,6 +19,8 @@ import { RecordRing } from "../_pool_ring.ts";
 import {
   allInt32,
   CTL_WORDS,
+  numResultHead,
+  numTaskHead,
   PoolLink,
   PORT_CLONE,
   PORT_CODEC,
@@ -28,7 +30,13 @@ import {
   R_INIT_FAILED,
   R_NUM,
   R_PORT,
+  RESULT_BUSY_AT,
+  RESULT_COUNT_WORD,
+  RESULT_DATA_AT,
+  RESULT_LEN_WORD,
+  RESULT_LENS_WORD,
   RING_BYTES,
+  SCALAR,
   STARTED,
   T_CODEC,
   T_DEFS,
@@ -36,7 +44,12 @@ import {
   T_NUM,
   T_PORT,
   T_STOP,
+  TASK_CODEC_AT,
+  TASK_LEN_WORD,
+  TASK_LENS_WORD,
+  VARIED,
   type WireError,
+  writeTaskHead,
 } from "../_pool_protocol.ts";
 import { Fifo, type Task } from "../_pool_jobs.ts";
 import { poolWorker, type WorkerConfig } from "../_pool_worker.ts";
@@ -319,10 +332,8 @@ export class Dispatcher implements Transport {
     let end = i;
     for (; end < j; end++) {
       const len = batch[end].payload.length;
-      const u = len === uniform ? uniform : -1;
-      const n = end - i + 1;
-      const bytes = ((20 + (u === -1 ? n * 4 : 0) + 7) & ~7) +
-        (total + len) * 8;
+      const u = len === uniform ? uniform : VARIED;
+      const bytes = numTaskHead(end - i + 1, u) + (total + len) * 8;
       if (bytes > max) break;
       uniform = u;
       total += len;
@@ -345,16 +356,13 @@ export class Dispatcher implements Transport {
       );
     }
     const n = end - i;
-    const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
+    const head = numTaskHead(n, uniform);
     // Room for float64 items; int32 ones take half of it.
     const at = ring.begin(head + total * 8);
     if (at < 0) return 0;
     const i32 = ring.i32, f64 = ring.f64, h = at >> 2;
-    i32[h] = n;
-    i32[h + 1] = w.nextSeq;
-    i32[h + 2] = batch[i].fnId;
-    i32[h + 3] = batch[i].kind;
-    i32[h + 4] = uniform;
+    writeTaskHead(i32, h, n, w.nextSeq, batch[i].fnId, batch[i].kind);
+    i32[h + TASK_LEN_WORD] = uniform;
     // Integers go as int32, so that the task gets small integers, not
     // doubles: written as int32 while they are (one pass over the items),
     // all again as float64 from the first that is not (-0 included).
@@ -362,7 +370,7 @@ export class Dispatcher implements Transport {
     let k = (at + head) >> 2;
     for (let x = 0; x < n && int; x++) {
       const p = batch[i + x].payload as number[];
-      if (uniform === -1) i32[h + 5 + x] = p.length;
+      if (uniform === VARIED) i32[h + TASK_LENS_WORD + x] = p.length;
       for (let y = 0; y < p.length; y++) {
         const v = p[y];
         if ((v | 0) !== v || (v === 0 && 1 / v < 0)) {
@@ -376,7 +384,7 @@ export class Dispatcher implements Transport {
       k = (at + head) >> 3;
       for (let x = 0; x < n; x++) {
         const p = batch[i + x].payload as number[];
-        if (uniform === -1) i32[h + 5 + x] = p.length;
+        if (uniform === VARIED) i32[h + TASK_LENS_WORD + x] = p.length;
         for (let y = 0; y < p.length; y++) f64[k++] = p[y];
       }
     }
@@ -410,7 +418,7 @@ export class Dispatcher implements Transport {
         j = i + ((j - i) >> 1);
         continue;
       }
-      if (16 + size > ring.maxPayload) {
+      if (TASK_CODEC_AT + size > ring.maxPayload) {
         if (j - i === 1) {
           // Too big for a ring record: the encoding in shared memory of its
           // own, by the port. (The encoding is of the one-task array.)
@@ -421,15 +429,12 @@ export class Dispatcher implements Transport {
         j = i + ((j - i) >> 1);
         continue;
       }
-      const at = ring.begin(16 + size);
+      const at = ring.begin(TASK_CODEC_AT + size);
       if (at < 0) return 0;
-      const h = at >> 2;
-      ring.i32[h] = j - i;
-      ring.i32[h + 1] = w.nextSeq;
-      ring.i32[h + 2] = batch[i].fnId;
-      ring.i32[h + 3] = batch[i].kind;
-      this.#encoder.copyTo(ring.u8, at + 16, 0, size);
-      ring.commit(T_CODEC, 16 + size);
+      const t = batch[i];
+      writeTaskHead(ring.i32, at >> 2, j - i, w.nextSeq, t.fnId, t.kind);
+      this.#encoder.copyTo(ring.u8, at + TASK_CODEC_AT, 0, size);
+      ring.commit(T_CODEC, TASK_CODEC_AT + size);
       for (let x = i; x < j; x++) this.#sent(w, batch[x]);
       return j - i;
     }
@@ -544,28 +549,28 @@ export class Dispatcher implements Transport {
       const type = ring.type;
       if (type === R_NUM) {
         const i32 = ring.i32, f64 = ring.f64, h = at >> 2;
-        const n = i32[h], uniform = i32[h + 1];
-        const head = 16 + (uniform === -1 ? ((n * 4 + 7) & ~7) : 0);
-        let k = (at + head) >> 3;
+        const n = i32[h + RESULT_COUNT_WORD];
+        const uniform = i32[h + RESULT_LEN_WORD];
+        let k = (at + numResultHead(n, uniform)) >> 3;
         for (let i = 0; i < n; i++) {
           const t = w.inflight.shift();
           if (!t) break;
           this.#inflight--;
-          const len = uniform === -2
+          const len = uniform === SCALAR
             ? 1
-            : uniform === -1
-            ? i32[h + 4 + i]
+            : uniform === VARIED
+            ? i32[h + RESULT_LENS_WORD + i]
             : uniform;
           t.job.resultNum(t.index, f64, k, len);
           k += len;
         }
-        this.#measure(f64[(at + 8) >> 3], n);
+        this.#measure(f64[(at + RESULT_BUSY_AT) >> 3], n);
       } else if (type === R_CODEC) {
-        const n = ring.i32[at >> 2];
-        const busy = ring.f64[(at + 8) >> 3];
+        const n = ring.i32[(at >> 2) + RESULT_COUNT_WORD];
+        const busy = ring.f64[(at + RESULT_BUSY_AT) >> 3];
         const msg = this.#decoder.decode(
           ring.u8,
-          at + 16,
+          at + RESULT_DATA_AT,
           at + ring.length,
         ) as {
           v: unknown[];
