@@ -28,7 +28,7 @@ import {
   type TargetRef,
   targetRef,
 } from "./_target.ts";
-import { checkFn } from "./_pool_checks.ts";
+import { checkFn } from "./pool/_checks.ts";
 import { repr } from "./_inspect.ts";
 import { show, showNumber } from "./_show.ts";
 import { checkKeys } from "./_options.ts";
@@ -40,7 +40,7 @@ export {
   AsyncResult,
   type IMapIterator,
   type ResultCallbacks,
-} from "./_pool_jobs.ts";
+} from "./pool/_jobs.ts";
 export type { MapOptions, ProgressInfo, ProgressOption } from "./_progress.ts";
 
 const POOL_OPTIONS = [

@@ -25,19 +25,9 @@ import {
   ResultJob,
   settleResult,
   type Task,
-} from "../_pool_jobs.ts";
-import {
-  checkChunksize,
-  checkFn,
-  checkItems,
-  splitChunks,
-} from "../_pool_checks.ts";
-import {
-  allNumbers,
-  KIND_APPLY,
-  KIND_MAP,
-  KIND_STAR,
-} from "../_pool_protocol.ts";
+} from "./_jobs.ts";
+import { checkChunksize, checkFn, checkItems, splitChunks } from "./_checks.ts";
+import { allNumbers, KIND_APPLY, KIND_MAP, KIND_STAR } from "./_protocol.ts";
 import { traceSubmit, tracing } from "../_trace.ts";
 import {
   lengthOf,

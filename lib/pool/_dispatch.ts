@@ -1,6 +1,6 @@
 /**
  * The local pool's transport: its worker processes, each with a ring of
- * task records and a ring of result records (`_pool_protocol.ts`), the
+ * task records and a ring of result records (`_protocol.ts`), the
  * dispatch that writes queued tasks to the workers with room, and the loop
  * that drains results. A worker that dies is replaced; the tasks it had
  * started fail, the ones it had not go to another.
@@ -15,7 +15,7 @@ import { SLICE_MS, waitAsync } from "../_wait.ts";
 import { Spinner } from "../_spin.ts";
 import { ProcessError } from "../errors.ts";
 import { Decoder, EncodeError, Encoder } from "../_codec.ts";
-import { RecordRing } from "../_pool_ring.ts";
+import { RecordRing } from "./_record_ring.ts";
 import {
   allInt32,
   CTL_WORDS,
@@ -50,14 +50,14 @@ import {
   VARIED,
   type WireError,
   writeTaskHead,
-} from "../_pool_protocol.ts";
-import { Fifo, type Task } from "../_pool_jobs.ts";
-import { poolWorker, type WorkerConfig } from "../_pool_worker.ts";
+} from "./_protocol.ts";
+import { Fifo, type Task } from "./_jobs.ts";
+import { poolWorker, type WorkerConfig } from "./_worker.ts";
 import { traceResult, tracing } from "../_trace.ts";
 import { withRebuiltError } from "../_wire_error.ts";
 import type { PoolCore, Transport } from "./_core.ts";
 
-const WORKER_MODULE = new URL("../_pool_worker.ts", import.meta.url).href;
+const WORKER_MODULE = new URL("./_worker.ts", import.meta.url).href;
 
 /** How much work (ms, by the measured task time) a worker may have queued. */
 const TARGET_QUEUED_MS = 4;

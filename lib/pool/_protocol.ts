@@ -2,7 +2,7 @@
  * What a pool and its workers say to each other, shared by both sides.
  *
  * Each worker has two rings of records in shared memory (see
- * `_pool_ring.ts`): tasks one way, results the other. Arrays of numbers
+ * `_record_ring.ts`): tasks one way, results the other. Arrays of numbers
  * (the common `map` case) travel as raw Float64 values; other values with
  * the queues' binary codec; values the codec cannot carry (this module's
  * shared objects, which must be transferred) through a MessagePort, with a
@@ -20,8 +20,12 @@
  * @module
  */
 
-import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
-export { rebuildError, serializeError, type WireError } from "./_wire_error.ts";
+import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
+export {
+  rebuildError,
+  serializeError,
+  type WireError,
+} from "../_wire_error.ts";
 
 /** ctl word: sequence number of the task the worker started last. */
 export const STARTED = 0;

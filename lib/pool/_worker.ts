@@ -10,22 +10,22 @@
  * @module
  */
 
-import { loadThreads } from "./_threads.ts";
-import { findUncloneable, rebuild, reduce } from "./reduction.ts";
-import { resolveRef, type TargetRef } from "./_target.ts";
-import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { blockFor } from "./_spin.ts";
-import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
+import { loadThreads } from "../_threads.ts";
+import { findUncloneable, rebuild, reduce } from "../reduction.ts";
+import { resolveRef, type TargetRef } from "../_target.ts";
+import { SLICE_MS, waitAsync } from "../_wait.ts";
+import { blockFor } from "../_spin.ts";
+import { currentIdent, haltIfEnded, isIdentAlive } from "../_proctable.ts";
 import {
   traceFollow,
   traceIdle,
   traceTaskEnd,
   traceTaskStart,
   tracing,
-} from "./_trace.ts";
-import { TargetNotExportedError } from "./errors.ts";
-import { Decoder, Encoder } from "./_codec.ts";
-import { R as RING_R, RecordRing, W as RING_W } from "./_pool_ring.ts";
+} from "../_trace.ts";
+import { TargetNotExportedError } from "../errors.ts";
+import { Decoder, Encoder } from "../_codec.ts";
+import { R as RING_R, RecordRing, W as RING_W } from "./_record_ring.ts";
 import {
   KIND_APPLY,
   KIND_MAP,
@@ -59,7 +59,7 @@ import {
   VARIED,
   type WireError,
   writeResultHead,
-} from "./_pool_protocol.ts";
+} from "./_protocol.ts";
 
 /** What a worker is told when it starts. */
 export interface WorkerConfig {
