@@ -25,4 +25,12 @@ export {
   type RedisJoinableQueueOptions,
 } from "./lib/redis/joinable_queue.ts";
 export { RedisPool, type RedisPoolOptions } from "./lib/redis/pool.ts";
-export { AsyncResult, type ResultCallbacks } from "./lib/pool.ts";
+export {
+  AsyncResult,
+  BasePool,
+  type IMapIterator,
+  type MapOptions,
+  type ProgressInfo,
+  type ProgressOption,
+  type ResultCallbacks,
+} from "./lib/pool.ts";

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { AsyncResult, ResultJob } from "../lib/_pool_jobs.ts";
+import { AsyncResult, ResultJob } from "../lib/pool/_jobs.ts";
 import { startProgress } from "../lib/_progress.ts";
 import { waitSync } from "../lib/_wait.ts";
 import { startTrace, stopTrace } from "../mod.ts";

@@ -291,7 +291,9 @@ export function waitLabel(stack: string | undefined): string | null {
     if (!file.startsWith(LIB)) break; // the program's code
     const base = file.slice(LIB.length);
     if (/^_(wait|trace)\.ts$/.test(base)) continue;
-    if (/^(pool|_pool_worker|manager\/_server)\.ts$/.test(base)) return null;
+    if (
+      /^(pool|pool\/_dispatch|pool\/_worker|manager\/_server)\.ts$/.test(base)
+    ) return null;
     if (base === "_manager_channel.ts") return "manager call";
     if (base.startsWith("_")) continue; // _owner, _ring, _spin: under a public call
     label = fn ? fn.replace(/^Object\./, "") : "wait";

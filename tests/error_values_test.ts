@@ -12,7 +12,7 @@ import {
   SharedArray,
   Value,
 } from "../mod.ts";
-import { checkChunksize } from "../lib/_pool_checks.ts";
+import { checkChunksize } from "../lib/pool/_checks.ts";
 import { checkTimeout } from "../lib/_wait.ts";
 import { show } from "../lib/_show.ts";
 

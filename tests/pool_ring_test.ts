@@ -1,9 +1,9 @@
-// The pool's single-producer single-consumer record ring (lib/_pool_ring.ts):
+// The pool's single-producer single-consumer record ring (lib/pool/_record_ring.ts):
 // records of every size wrap around whole and in order, full and empty are
 // told apart, the wrapping int32 counters cross 2^31, and a producer in
 // another process publishes records a reader sees whole.
 import assert from "node:assert/strict";
-import { R, RecordRing as Ring, W } from "../lib/_pool_ring.ts";
+import { R, RecordRing as Ring, W } from "../lib/pool/_record_ring.ts";
 import { waitAsync } from "../lib/_wait.ts";
 import {
   produceRecords,

@@ -212,7 +212,7 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
   assert.equal(
     waitLabel(stack(
       wait,
-      `Object.poolWorker [as target] (${lib}_pool_worker.ts:423:13)`,
+      `Object.poolWorker [as target] (${lib}pool/_worker.ts:423:13)`,
       `async run (${lib}_bootstrap.ts:164:5)`,
     )),
     null,

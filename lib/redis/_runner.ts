@@ -9,7 +9,7 @@
  */
 
 import { resolveRef } from "../_target.ts";
-import { KIND_APPLY, KIND_STAR } from "../_pool_protocol.ts";
+import { KIND_APPLY, KIND_STAR } from "../pool/_protocol.ts";
 import { decodeBytes, encodeWith } from "./_bytes.ts";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

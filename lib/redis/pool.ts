@@ -8,33 +8,10 @@
  */
 
 import { repr } from "../_inspect.ts";
-import {
-  AsyncResult,
-  type Feeder,
-  Fifo,
-  ImapJob,
-  type Job,
-  type ResultCallbacks,
-  ResultJob,
-  settleResult,
-  type Task,
-} from "../_pool_jobs.ts";
-import {
-  checkChunksize,
-  checkFn,
-  checkItems,
-  splitChunks,
-} from "../_pool_checks.ts";
-import { KIND_APPLY, KIND_MAP, KIND_STAR } from "../_pool_protocol.ts";
-import {
-  callerModule,
-  findExported,
-  moduleUrl,
-  type TargetRef,
-} from "../_target.ts";
-import { ProcessError } from "../errors.ts";
-import { keepAlive } from "../_wait.ts";
+import type { Task } from "../pool/_jobs.ts";
+import { callerModule, moduleUrl } from "../_target.ts";
 import { showNumber } from "../_show.ts";
+import { BasePool, bindCore, PoolCore, type Transport } from "../pool/_core.ts";
 import {
   asBuffer,
   checkMs,
@@ -100,9 +77,6 @@ export interface RedisPoolOptions {
   connectTimeout?: number;
 }
 
-// deno-lint-ignore no-explicit-any
-type AnyFn = (...args: any[]) => unknown;
-
 /** Most chunks an imap keeps in flight. */
 const IMAP_WINDOW = 256;
 /** Most tasks in one add script. */
@@ -140,6 +114,8 @@ function positiveInt(v: unknown, what: string, fix: string): void {
  * in the dead-letter stream); a task that throws is not retried: its result
  * rejects with its error, as with the local pool. Nothing waits for a
  * worker that does not exist: use `AsyncResult.get(timeoutMs)`.
+ * `terminate()` stops waiting: tasks no worker took yet are removed from
+ * Redis; tasks running on workers run to their end, their results dropped.
  *
  * @example
  * ```ts ignore
@@ -155,37 +131,9 @@ function positiveInt(v: unknown, what: string, fix: string): void {
  * }
  * ```
  */
-export class RedisPool implements AsyncDisposable {
+export class RedisPool extends BasePool {
   #name: string;
-  #module: string | undefined;
-  #maxTries: number;
-  #processes: number;
-  #resultTtl: number;
-  #links: Links;
-  #caller = uniqueId();
-  #tasksKey: string;
-  #resultsKey: string;
-  #callerKey: string;
-  #started: Promise<void> | undefined;
-  #fnIds = new Map<unknown, number>();
-  #fnDefs: TargetRef[] = [];
-  #headers = new Map<number, Buffer>();
-  #checks = new Map<unknown, Promise<number>>();
-  #pending = new Fifo<Task>();
-  #inflight = new Map<number, Task>();
-  #entryIds = new Map<number, string>();
-  #seq = 0;
-  #jobs = new Set<Job>();
-  #feeders = new Set<ImapJob>();
-  #looking = 0;
-  #sending = 0;
-  #flushQueued = false;
-  #receiving: Promise<void> | null = null;
-  #beat: ReturnType<typeof setInterval> | undefined;
-  #closed = false;
-  #terminated = false;
-  #quiet: Promise<void>;
-  #resolveQuiet!: () => void;
+  #core: PoolCore;
 
   /** A caller of the pool `name` at `url`; see {@linkcode RedisPoolOptions}. */
   constructor(options: RedisPoolOptions) {
@@ -197,7 +145,7 @@ export class RedisPool implements AsyncDisposable {
       );
     }
     const url = checkUrl(options.url, "RedisPool");
-    this.#name = checkName(options.name, "RedisPool");
+    const name = checkName(options.name, "RedisPool");
     positiveInt(options.maxTries, "RedisPool: maxTries", "");
     positiveInt(
       options.processes,
@@ -206,34 +154,37 @@ export class RedisPool implements AsyncDisposable {
     );
     checkMs(options.resultTtl, "RedisPool: resultTtl");
     checkMs(options.connectTimeout, "RedisPool: connectTimeout");
-    this.#maxTries = options.maxTries ?? 3;
-    this.#processes = options.processes ?? 4;
-    this.#resultTtl = options.resultTtl ?? 60_000;
-    this.#module = options.module !== undefined
+    const module = options.module !== undefined
       ? moduleUrl(options.module)
       : callerModule();
-    this.#links = new Links({
-      url,
-      name: this.#name,
-      maxsize: 0,
-      connectTimeout: options.connectTimeout ?? CONNECT_TIMEOUT_MS,
+    super();
+    this.#name = name;
+    const core = new PoolCore(
+      "RedisPool",
+      options.processes ?? 4,
+      module,
+      "submitted work",
+    );
+    this.#core = bindCore(this, core);
+    core.transport = new RedisTransport(core, {
+      name,
+      maxTries: options.maxTries ?? 3,
+      resultTtl: options.resultTtl ?? 60_000,
+      links: new Links({
+        url,
+        name,
+        maxsize: 0,
+        connectTimeout: options.connectTimeout ?? CONNECT_TIMEOUT_MS,
+      }),
     });
-    this.#tasksKey = tasksKey(this.#name);
-    this.#resultsKey = resultsKey(this.#name, this.#caller);
-    this.#callerKey = callerKey(this.#name, this.#caller);
-    this.#quiet = new Promise((r) => this.#resolveQuiet = r);
-  }
-
-  /** The worker processes expected (the `processes` option), for map's default chunksize. */
-  get processes(): number {
-    return this.#processes;
   }
 
   /** `RedisPool { name: "render", state: "RUN" }`: its own fields, no Redis round trip. */
-  toString(): string {
+  override toString(): string {
+    const c = this.#core;
     return repr("RedisPool", {
       name: this.#name,
-      state: this.#terminated ? "TERMINATE" : this.#closed ? "CLOSE" : "RUN",
+      state: c.terminated ? "TERMINATE" : c.closed ? "CLOSE" : "RUN",
     });
   }
 
@@ -241,362 +192,87 @@ export class RedisPool implements AsyncDisposable {
   [Symbol.for("Deno.customInspect")](): string {
     return this.toString();
   }
+}
 
-  // ---- submitting (as Pool's) ---------------------------------------------
+/** How a RedisPool's tasks travel: a stream in, a list of its own back. */
+class RedisTransport implements Transport {
+  #core: PoolCore;
+  #links: Links;
+  #maxTries: number;
+  #resultTtl: number;
+  #caller = uniqueId();
+  #tasksKey: string;
+  #resultsKey: string;
+  #callerKey: string;
+  #started: Promise<void> | undefined;
+  #headers = new Map<number, Buffer>();
+  #inflight = new Map<number, Task>();
+  #entryIds = new Map<number, string>();
+  #seq = 0;
+  #sending = 0;
+  #flushQueued = false;
+  #receiving: Promise<void> | null = null;
+  #beat: ReturnType<typeof setInterval> | undefined;
 
-  /** Runs `fn(...args)` in a worker and resolves with its result. */
-  apply<A extends unknown[], R>(
-    fn: (...args: A) => R,
-    args?: A,
-  ): Promise<Awaited<R>> {
-    try {
-      return this.#applyAsync<Awaited<R>>(fn, args, {}, this.#callerOf(fn))
-        .get();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  constructor(
+    core: PoolCore,
+    o: { name: string; maxTries: number; resultTtl: number; links: Links },
+  ) {
+    this.#core = core;
+    this.#links = o.links;
+    this.#maxTries = o.maxTries;
+    this.#resultTtl = o.resultTtl;
+    this.#tasksKey = tasksKey(o.name);
+    this.#resultsKey = resultsKey(o.name, this.#caller);
+    this.#callerKey = callerKey(o.name, this.#caller);
   }
 
-  /** Like {@linkcode RedisPool.apply}, returning an {@linkcode AsyncResult} at once. */
-  applyAsync<A extends unknown[], R>(
-    fn: (...args: A) => R,
-    args?: A,
-    callbacks: ResultCallbacks<Awaited<R>> = {},
-  ): AsyncResult<Awaited<R>> {
-    return this.#applyAsync(fn, args, callbacks, this.#callerOf(fn));
+  wantsMore(): boolean {
+    return this.#core.pending.length + this.#inflight.size < IMAP_WINDOW;
   }
 
-  #applyAsync<R>(
-    fn: AnyFn,
-    args: unknown[] | undefined,
-    callbacks: ResultCallbacks<R>,
-    caller: string | undefined,
-  ): AsyncResult<R> {
-    this.#checkRunning();
-    checkFn(fn, "fn");
-    const a = args ?? [];
-    if (!Array.isArray(a)) {
-      throw new TypeError(
-        `args must be an array of arguments, got ${typeof a}; write apply(fn, [x])`,
-      );
-    }
-    const result = new AsyncResult<R>(callbacks);
-    const job = new ResultJob(
-      result as AsyncResult<unknown>,
-      1,
-      0,
-      this.#jobEnded,
-    );
-    this.#jobs.add(job);
-    this.#submit(fn, caller, job, (fnId) => {
-      this.#enqueue(job, 0, fnId, KIND_APPLY, a);
-      this.#dispatch();
+  cap(): number {
+    return 2 * IMAP_WINDOW;
+  }
+
+  idle(): boolean {
+    return this.#core.jobs.size === 0 && this.#sending === 0 &&
+      this.#inflight.size === 0;
+  }
+
+  receiving(): Promise<void> | null {
+    return this.#receiving;
+  }
+
+  /** Closes the connections once nothing is left to wait for. */
+  settle(): boolean {
+    const c = this.#core;
+    if (!(c.terminated || c.idle())) return false;
+    if (this.#receiving !== null || this.#sending !== 0) return false;
+    this.#links.close();
+    clearInterval(this.#beat);
+    return true;
+  }
+
+  /** Drops what is in flight and removes the tasks no worker took from Redis. */
+  stop(): void {
+    const ids = [...this.#entryIds.values()];
+    this.#inflight.clear();
+    this.#entryIds.clear();
+    this.#sending++;
+    this.#links.main().then((l) =>
+      l.run(async (r) => {
+        const m = r.multi().del(this.#callerKey, this.#resultsKey);
+        if (ids.length) m.xdel(this.#tasksKey, ...ids);
+        await m.exec();
+      })
+    ).catch(() => {}).finally(() => {
+      this.#sending--;
+      this.#core.checkQuiet();
     });
-    return result;
+    // A blocked result read ends with its connection.
+    this.#links.closeBlocking();
   }
-
-  /**
-   * Calls `fn(item)` for every item, in the workers, and resolves with the
-   * results in order; items go in chunks of `chunksize` (default: about four
-   * chunks per expected worker process).
-   */
-  map<T, R>(
-    fn: (item: T) => R,
-    items: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number,
-  ): Promise<Awaited<R>[]> {
-    try {
-      return this.#mapAsync(
-        fn,
-        items,
-        chunksize,
-        {},
-        KIND_MAP,
-        this.#callerOf(fn),
-      )
-        .get() as Promise<Awaited<R>[]>;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /** Like {@linkcode RedisPool.map}, returning an {@linkcode AsyncResult} at once. */
-  mapAsync<T, R>(
-    fn: (item: T) => R,
-    items: Iterable<T> | AsyncIterable<T>,
-    chunksize?: number,
-    callbacks: ResultCallbacks<Awaited<R>[]> = {},
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(
-      fn,
-      items,
-      chunksize,
-      callbacks as ResultCallbacks<unknown[]>,
-      KIND_MAP,
-      this.#callerOf(fn),
-    ) as AsyncResult<Awaited<R>[]>;
-  }
-
-  /** Like {@linkcode RedisPool.map}, calling `fn(...args)` for every `args` array. */
-  starmap<A extends unknown[], R>(
-    fn: (...args: A) => R,
-    argsList: Iterable<A> | AsyncIterable<A>,
-    chunksize?: number,
-  ): Promise<Awaited<R>[]> {
-    try {
-      return this.#mapAsync(
-        fn,
-        argsList,
-        chunksize,
-        {},
-        KIND_STAR,
-        this.#callerOf(fn),
-      ).get() as Promise<Awaited<R>[]>;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /** Like {@linkcode RedisPool.starmap}, returning an {@linkcode AsyncResult} at once. */
-  starmapAsync<A extends unknown[], R>(
-    fn: (...args: A) => R,
-    argsList: Iterable<A> | AsyncIterable<A>,
-    chunksize?: number,
-    callbacks: ResultCallbacks<Awaited<R>[]> = {},
-  ): AsyncResult<Awaited<R>[]> {
-    return this.#mapAsync(
-      fn,
-      argsList,
-      chunksize,
-      callbacks as ResultCallbacks<unknown[]>,
-      KIND_STAR,
-      this.#callerOf(fn),
-    ) as AsyncResult<Awaited<R>[]>;
-  }
-
-  #mapAsync(
-    fn: AnyFn,
-    items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunksize: number | undefined,
-    callbacks: ResultCallbacks<unknown[]>,
-    kind: number,
-    caller: string | undefined,
-  ): AsyncResult<unknown[]> {
-    this.#checkRunning();
-    checkFn(fn, "fn");
-    checkItems(items, kind === KIND_STAR ? "argsList" : "items");
-    checkChunksize(chunksize);
-    const result = new AsyncResult<unknown[]>(callbacks);
-    // Stands in until the items are collected and the chunks known.
-    const job: Job = {
-      over: false,
-      result: () => {},
-      error: () => {},
-      resultNum: () => {},
-      abort: (error) => {
-        if (job.over) return;
-        job.over = true;
-        this.#jobEnded(job);
-        settleResult(result as AsyncResult<unknown>, false, error);
-      },
-    };
-    this.#jobs.add(job);
-    const enqueue = (fnId: number, list: unknown[]) => {
-      if (job.over) return;
-      const { size, chunks } = splitChunks(list, chunksize, this.#processes);
-      this.#jobs.delete(job);
-      job.over = true;
-      const real = new ResultJob(
-        result as AsyncResult<unknown>,
-        list.length,
-        size,
-        this.#jobEnded,
-      );
-      if (!real.over) this.#jobs.add(real);
-      for (let i = 0; i < chunks.length; i++) {
-        this.#enqueue(real, i, fnId, kind, chunks[i]);
-      }
-      this.#dispatch();
-    };
-    this.#submit(fn, caller, job, async (fnId) => {
-      if (Array.isArray(items)) return enqueue(fnId, items);
-      if (typeof (items as Iterable<unknown>)[Symbol.iterator] === "function") {
-        return enqueue(fnId, Array.from(items as Iterable<unknown>));
-      }
-      const list: unknown[] = [];
-      for await (const x of items as AsyncIterable<unknown>) {
-        if (job.over) return;
-        list.push(x);
-      }
-      enqueue(fnId, list);
-    });
-    return result;
-  }
-
-  /**
-   * Yields `fn(item)` for every item, in order, as results arrive; `items`
-   * (any iterable or async iterable) is read lazily, as far ahead as the
-   * workers and the consumer keep up.
-   */
-  imap<T, R>(
-    fn: (item: T) => R,
-    items: Iterable<T> | AsyncIterable<T>,
-    chunksize = 1,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(
-      fn,
-      items,
-      chunksize,
-      true,
-      this.#callerOf(fn),
-    ) as AsyncIterableIterator<Awaited<R>>;
-  }
-
-  /** Like {@linkcode RedisPool.imap}, yielding results in the order they finish. */
-  imapUnordered<T, R>(
-    fn: (item: T) => R,
-    items: Iterable<T> | AsyncIterable<T>,
-    chunksize = 1,
-  ): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(
-      fn,
-      items,
-      chunksize,
-      false,
-      this.#callerOf(fn),
-    ) as AsyncIterableIterator<Awaited<R>>;
-  }
-
-  #imap(
-    fn: AnyFn,
-    items: Iterable<unknown> | AsyncIterable<unknown>,
-    chunksize: number,
-    ordered: boolean,
-    caller: string | undefined,
-  ): ImapJob {
-    this.#checkRunning();
-    checkFn(fn, "fn");
-    checkItems(items, "items");
-    checkChunksize(chunksize);
-    const job = new ImapJob(this.#feeder, ordered, chunksize, KIND_MAP);
-    this.#jobs.add(job);
-    this.#feeders.add(job);
-    this.#submit(fn, caller, job, (fnId) => job.start(fnId, items));
-    return job;
-  }
-
-  #feeder: Feeder = {
-    wantsMore: () =>
-      !this.#terminated &&
-      this.#pending.length + this.#inflight.size < IMAP_WINDOW,
-    cap: () => 2 * IMAP_WINDOW,
-    enqueue: (task) => this.#pending.push(task),
-    dispatch: () => this.#dispatch(),
-    fed: (job) => {
-      if (this.#feeders.delete(job)) this.#checkQuiet();
-    },
-    done: (job) => {
-      this.#jobs.delete(job);
-      this.#checkQuiet();
-    },
-  };
-
-  #jobEnded = (job: Job): void => {
-    this.#jobs.delete(job);
-    this.#checkQuiet();
-  };
-
-  /** Finds `fn` (once per function), then runs `go`; a failure fails `job`. */
-  #submit(
-    fn: AnyFn,
-    caller: string | undefined,
-    job: Job,
-    go: (fnId: number) => void | Promise<void>,
-  ): void {
-    const known = this.#fnIds.get(fn);
-    const run = (fnId: number) => {
-      if (job.over) return;
-      const r = go(fnId);
-      if (r) {
-        this.#looking++;
-        r.catch((e) => job.abort(e)).finally(() => {
-          this.#looking--;
-          this.#checkQuiet();
-        });
-      }
-    };
-    if (known !== undefined) {
-      try {
-        run(known);
-      } catch (e) {
-        job.abort(e);
-      }
-      return;
-    }
-    this.#looking++;
-    this.#lookUp(fn, caller).then(run).catch((e) => job.abort(e)).finally(
-      () => {
-        this.#looking--;
-        this.#checkQuiet();
-      },
-    );
-  }
-
-  /** The submitting module, needed only to find a function not met yet. */
-  #callerOf(fn: unknown): string | undefined {
-    return this.#fnIds.has(fn) ? undefined : callerModule();
-  }
-
-  #lookUp(fn: AnyFn, caller: string | undefined): Promise<number> {
-    let check = this.#checks.get(fn);
-    if (!check) {
-      const candidates = [...new Set([this.#module, caller])].filter((
-        u,
-      ): u is string => u !== undefined);
-      if (candidates.length === 0) candidates.push(moduleUrl(undefined));
-      check = findExported(fn, candidates).then((ref) => {
-        const id = this.#fnDefs.push(ref) - 1;
-        this.#fnIds.set(fn, id);
-        return id;
-      });
-      this.#checks.set(fn, check);
-      check.catch(() => this.#checks.delete(fn));
-    }
-    return check;
-  }
-
-  #enqueue(
-    job: Job,
-    index: number,
-    fnId: number,
-    kind: number,
-    payload: unknown[],
-  ): void {
-    this.#pending.push({
-      job,
-      index,
-      fnId,
-      kind,
-      payload,
-      num: false,
-      seq: 0,
-    });
-  }
-
-  #checkRunning(): void {
-    if (this.#terminated) {
-      throw new ProcessError(
-        "RedisPool is terminated: it takes no new tasks; create a new RedisPool",
-      );
-    }
-    if (this.#closed) {
-      throw new ProcessError(
-        "RedisPool is closed: it takes no new tasks after close(); submit before closing, or create a new RedisPool",
-      );
-    }
-  }
-
-  // ---- sending and receiving -----------------------------------------------
 
   /** Connects, makes the group, and marks this caller alive (once). */
   #start(l: Link): Promise<void> {
@@ -612,8 +288,8 @@ export class RedisPool implements AsyncDisposable {
   }
 
   /** Sends what is pending, in one batch per turn of the event loop. */
-  #dispatch(): void {
-    if (this.#flushQueued || this.#terminated) return;
+  dispatch(): void {
+    if (this.#flushQueued || this.#core.terminated) return;
     this.#flushQueued = true;
     queueMicrotask(() => {
       this.#flushQueued = false;
@@ -622,12 +298,12 @@ export class RedisPool implements AsyncDisposable {
   }
 
   #flush(): void {
-    while (this.#pending.length > 0 && !this.#terminated) {
+    while (this.#core.pending.length > 0 && !this.#core.terminated) {
       const batch: Task[] = [];
       // Tasks by header (function and kind), packed per header.
       const groups = new Map<Buffer, { seq: number; bytes: Uint8Array }[]>();
-      while (batch.length < ADD_BATCH && this.#pending.length > 0) {
-        const t = this.#pending.shift()!;
+      while (batch.length < ADD_BATCH && this.#core.pending.length > 0) {
+        const t = this.#core.pending.shift()!;
         if (t.job.over) continue;
         let payload: Buffer;
         try {
@@ -654,7 +330,7 @@ export class RedisPool implements AsyncDisposable {
       if (order.length) this.#send(order, args);
     }
     this.#receive();
-    for (const f of this.#feeders) f.poke();
+    for (const f of this.#core.feeders) f.poke();
   }
 
   /** A task's header, the same bytes for every task of one function and kind. */
@@ -662,7 +338,7 @@ export class RedisPool implements AsyncDisposable {
     const key = t.fnId * 4 + t.kind;
     let h = this.#headers.get(key);
     if (!h) {
-      const ref = this.#fnDefs[t.fnId];
+      const ref = this.#core.fnDefs[t.fnId];
       const header: Header = [
         this.#caller,
         ref.module,
@@ -696,7 +372,7 @@ export class RedisPool implements AsyncDisposable {
       }
     } finally {
       this.#sending--;
-      this.#checkQuiet();
+      this.#core.checkQuiet();
     }
   }
 
@@ -720,7 +396,7 @@ export class RedisPool implements AsyncDisposable {
   #receive(): void {
     if (this.#receiving || this.#inflight.size === 0) return;
     this.#receiving = (async () => {
-      while (this.#inflight.size > 0 && !this.#terminated) {
+      while (this.#inflight.size > 0 && !this.#core.terminated) {
         let got: [Buffer, Buffer[]] | null;
         try {
           got = await this.#links.blocking((b) =>
@@ -735,20 +411,20 @@ export class RedisPool implements AsyncDisposable {
               ), false)
           );
         } catch (e) {
-          if (!this.#terminated) this.#failAll(e);
+          if (!this.#core.terminated) this.#failAll(e);
           return;
         }
         if (got) {
           for (const b of got[1]) {
             for (const reply of decode(b) as Reply[]) this.#onReply(reply);
           }
-          for (const f of this.#feeders) f.poke();
+          for (const f of this.#core.feeders) f.poke();
         }
       }
     })().finally(() => {
       this.#receiving = null;
-      if (this.#inflight.size > 0 && !this.#terminated) this.#receive();
-      else this.#checkQuiet();
+      if (this.#inflight.size > 0 && !this.#core.terminated) this.#receive();
+      else this.#core.checkQuiet();
     });
   }
 
@@ -772,7 +448,7 @@ export class RedisPool implements AsyncDisposable {
     } else if (status === FAILED) {
       t.job.error(t.index, rebuildRemote(value as never));
     } else if (status === POISON) {
-      const ref = this.#fnDefs[t.fnId];
+      const ref = this.#core.fnDefs[t.fnId];
       const [tries, id] = value as [number, string];
       t.job.error(
         t.index,
@@ -786,84 +462,5 @@ export class RedisPool implements AsyncDisposable {
     this.#inflight.clear();
     this.#entryIds.clear();
     for (const t of tasks) t.job.error(t.index, error);
-  }
-
-  // ---- ending --------------------------------------------------------------
-
-  #busy(): boolean {
-    return this.#jobs.size > 0 || this.#feeders.size > 0 || this.#looking > 0 ||
-      this.#sending > 0 || this.#inflight.size > 0 ||
-      this.#pending.length > 0;
-  }
-
-  #checkQuiet(): void {
-    if (!this.#closed && !this.#terminated) return;
-    if (this.#terminated || !this.#busy()) {
-      if (this.#receiving === null && this.#sending === 0) {
-        this.#links.close();
-        clearInterval(this.#beat);
-        this.#resolveQuiet();
-      }
-    }
-  }
-
-  /** Takes no more tasks; `join()` resolves once the submitted ones are done. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#checkQuiet();
-  }
-
-  /**
-   * Stops waiting now: unfinished results reject with an error saying the
-   * pool was terminated; tasks no worker took yet are removed from Redis
-   * (tasks running on workers run to their end, their results dropped).
-   */
-  terminate(): void {
-    if (this.#terminated) return;
-    this.#terminated = true;
-    this.#closed = true;
-    const error = new ProcessError(
-      "the pool was terminated before this task finished",
-    );
-    const ids = [...this.#entryIds.values()];
-    this.#pending.drain();
-    this.#inflight.clear();
-    this.#entryIds.clear();
-    for (const job of [...this.#jobs]) job.abort(error);
-    this.#jobs.clear();
-    for (const f of [...this.#feeders]) f.abort(error);
-    this.#feeders.clear();
-    this.#sending++;
-    this.#links.main().then((l) =>
-      l.run(async (r) => {
-        const m = r.multi().del(this.#callerKey, this.#resultsKey);
-        if (ids.length) m.xdel(this.#tasksKey, ...ids);
-        await m.exec();
-      })
-    ).catch(() => {}).finally(() => {
-      this.#sending--;
-      this.#checkQuiet();
-    });
-    // A blocked result read ends with its connection.
-    this.#links.closeBlocking();
-    this.#checkQuiet();
-  }
-
-  /** Waits until the submitted work is done (after close) or dropped (after terminate). */
-  async join(): Promise<void> {
-    if (!this.#closed && !this.#terminated) {
-      throw new ProcessError(
-        "RedisPool is still running: call close() (let submitted work finish) or terminate() before join()",
-      );
-    }
-    this.#checkQuiet();
-    await keepAlive(this.#quiet);
-  }
-
-  /** Terminates the pool: `await using pool = new RedisPool(...)`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.terminate();
-    await this.join();
   }
 }

@@ -10,25 +10,26 @@
  * @module
  */
 
-import { loadThreads } from "./_threads.ts";
-import { findUncloneable, rebuild, reduce } from "./reduction.ts";
-import { resolveRef, type TargetRef } from "./_target.ts";
-import { SLICE_MS, waitAsync } from "./_wait.ts";
-import { blockFor } from "./_spin.ts";
-import { currentIdent, haltIfEnded, isIdentAlive } from "./_proctable.ts";
+import { loadThreads } from "../_threads.ts";
+import { findUncloneable, rebuild, reduce } from "../reduction.ts";
+import { resolveRef, type TargetRef } from "../_target.ts";
+import { SLICE_MS, waitAsync } from "../_wait.ts";
+import { blockFor } from "../_spin.ts";
+import { currentIdent, haltIfEnded, isIdentAlive } from "../_proctable.ts";
 import {
   traceFollow,
   traceIdle,
   traceTaskEnd,
   traceTaskStart,
   tracing,
-} from "./_trace.ts";
-import { TargetNotExportedError } from "./errors.ts";
-import { Decoder, Encoder } from "./_codec.ts";
-import { R as RING_R, RecordRing, W as RING_W } from "./_pool_ring.ts";
+} from "../_trace.ts";
+import { TargetNotExportedError } from "../errors.ts";
+import { Decoder, Encoder } from "../_codec.ts";
+import { R as RING_R, RecordRing, W as RING_W } from "./_record_ring.ts";
 import {
   KIND_APPLY,
   KIND_MAP,
+  numTaskHead,
   type PoolLink,
   PORT_CODEC,
   PORT_INT,
@@ -37,6 +38,9 @@ import {
   R_INIT_FAILED,
   R_NUM,
   R_PORT,
+  RESULT_DATA_AT,
+  RESULT_LEN_WORD,
+  SCALAR,
   serializeError,
   STARTED,
   T_CODEC,
@@ -45,8 +49,17 @@ import {
   T_NUM,
   T_PORT,
   T_STOP,
+  TASK_CODEC_AT,
+  TASK_COUNT_WORD,
+  TASK_FN_WORD,
+  TASK_KIND_WORD,
+  TASK_LEN_WORD,
+  TASK_LENS_WORD,
+  TASK_SEQ_WORD,
+  VARIED,
   type WireError,
-} from "./_pool_protocol.ts";
+  writeResultHead,
+} from "./_protocol.ts";
 
 /** What a worker is told when it starts. */
 export interface WorkerConfig {
@@ -103,6 +116,11 @@ interface Input {
   nums?: Float64Array | Int32Array;
   from?: number;
   len?: number;
+}
+
+/** Bytes of an `R_NUM` record of one result (num 1: an array of numbers, 2: a number). */
+function numLength(v: unknown, num: number): number {
+  return RESULT_DATA_AT + (num === 1 ? (v as number[]).length : 1) * 8;
 }
 
 /** How many items a task carries (1 for an apply), for the trace. */
@@ -195,16 +213,16 @@ export async function poolWorker(
     num: number,
     busy: number,
   ) => {
-    const h = at >> 2, f64 = results.f64;
-    results.i32[h] = 1;
-    f64[(at + 8) >> 3] = busy;
-    const k = (at + 16) >> 3;
+    const i32 = results.i32, f64 = results.f64;
+    writeResultHead(i32, f64, at, 1, busy);
+    const len = (at >> 2) + RESULT_LEN_WORD;
+    const k = (at + RESULT_DATA_AT) >> 3;
     if (num === 2) {
-      results.i32[h + 1] = -2;
+      i32[len] = SCALAR;
       f64[k] = v as number;
     } else {
       const a = v as number[] | Float64Array;
-      results.i32[h + 1] = a.length;
+      i32[len] = a.length;
       f64.set(a, k);
     }
     results.commit(R_NUM, length);
@@ -212,10 +230,9 @@ export async function poolWorker(
 
   /** Writes the codec's last encoding (`size` bytes) at `at`. */
   const putCodec = (at: number, size: number, busy: number) => {
-    results.i32[at >> 2] = 1;
-    results.f64[(at + 8) >> 3] = busy;
-    encoder.copyTo(results.u8, at + 16, 0, size);
-    results.commit(R_CODEC, 16 + size);
+    writeResultHead(results.i32, results.f64, at, 1, busy);
+    encoder.copyTo(results.u8, at + RESULT_DATA_AT, 0, size);
+    results.commit(R_CODEC, RESULT_DATA_AT + size);
   };
 
   /** Writes one outcome now if the ring has room and no port is needed. */
@@ -226,7 +243,7 @@ export async function poolWorker(
     busy: number,
   ): boolean => {
     if (num > 0 && !err) {
-      const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
+      const length = numLength(v, num);
       const at = results.begin(length);
       if (at < 0) return false;
       putNum(at, length, v, num, busy);
@@ -238,7 +255,7 @@ export async function poolWorker(
     } catch {
       return false;
     }
-    const at = results.begin(16 + size);
+    const at = results.begin(RESULT_DATA_AT + size);
     if (at < 0) return false;
     putCodec(at, size, busy);
     return true;
@@ -252,7 +269,7 @@ export async function poolWorker(
     busy: number,
   ): Promise<void> => {
     if (num > 0 && !err) {
-      const length = 16 + (num === 1 ? (v as number[]).length : 1) * 8;
+      const length = numLength(v, num);
       if (num === 1 && length > results.maxPayload) {
         // Too big for a ring record: its own shared memory, by the port.
         const a = v as number[] | Float64Array;
@@ -272,13 +289,13 @@ export async function poolWorker(
       // Not for the codec (shared objects, functions): the port below.
     }
     if (size >= 0) {
-      if (16 + size > results.maxPayload) {
+      if (RESULT_DATA_AT + size > results.maxPayload) {
         // Too big for a ring record: in shared memory of its own, by the port.
         const bytes = new SharedArrayBuffer(size);
         encoder.copyTo(new Uint8Array(bytes), 0, 0, size);
         return viaPort({ v: undefined, b: busy, codec: bytes }, []);
       }
-      const at = await room(16 + size);
+      const at = await room(RESULT_DATA_AT + size);
       if (at >= 0) {
         // The encoding may have been replaced while waiting: redo it.
         putCodec(at, encoder.encode({ v: [v], e }), busy);
@@ -509,11 +526,14 @@ export async function poolWorker(
       continue;
     }
     const h = at >> 2;
-    const n = i32[h], first = i32[h + 1], fnId = i32[h + 2], kind = i32[h + 3];
+    const n = i32[h + TASK_COUNT_WORD], first = i32[h + TASK_SEQ_WORD];
+    const fnId = i32[h + TASK_FN_WORD], kind = i32[h + TASK_KIND_WORD];
     if (type === T_NUM || type === T_INT) {
-      const uniform = i32[h + 4];
-      const lens = uniform === -1 ? i32.slice(h + 5, h + 5 + n) : undefined;
-      const head = (20 + (uniform === -1 ? n * 4 : 0) + 7) & ~7;
+      const uniform = i32[h + TASK_LEN_WORD];
+      const lens = uniform === VARIED
+        ? i32.slice(h + TASK_LENS_WORD, h + TASK_LENS_WORD + n)
+        : undefined;
+      const head = numTaskHead(n, uniform);
       const nums = type === T_INT
         ? i32.slice((at + head) >> 2, (at + tasks.length) >> 2)
         : f64.slice((at + head) >> 3, (at + tasks.length) >> 3);
@@ -528,7 +548,7 @@ export async function poolWorker(
     } else if (type === T_CODEC) {
       const payloads = decoder.decode(
         tasks.u8,
-        at + 16,
+        at + TASK_CODEC_AT,
         at + tasks.length,
       ) as unknown[][];
       tasks.release();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { show, showNumber } from "./_show.ts";
+import { show, showNumber } from "../_show.ts";
 
 /** Throws unless `chunksize` is undefined or a positive integer. */
 export function checkChunksize(chunksize: unknown): void {

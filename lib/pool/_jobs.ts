@@ -6,11 +6,11 @@
  * @module
  */
 
-import { ProcessError, TimeoutError } from "./errors.ts";
-import { checkTimeout, settlesWithin } from "./_wait.ts";
-import { allNumbers, KIND_MAP } from "./_pool_protocol.ts";
-import { repr } from "./_inspect.ts";
-import { type Progress, rethrowLater } from "./_progress.ts";
+import { ProcessError, TimeoutError } from "../errors.ts";
+import { checkTimeout, settlesWithin } from "../_wait.ts";
+import { allNumbers, KIND_MAP } from "./_protocol.ts";
+import { repr } from "../_inspect.ts";
+import { type Progress, rethrowLater } from "../_progress.ts";
 
 /**
  * Callbacks for the async submitters; they run in the parent when the result is ready.
