@@ -16,17 +16,15 @@
  * Task records (parent -> worker), int32 fields then data:
  *
  * - `T_NUM`: `n, firstSeq, fnId, kind, L` (`L` = items per task, or -1 and
- *   then `n` lengths), then the items as float64 (8-aligned);
- * - `T_INT`: the same, the items as int32: when every item is an integer
- *   that int32 holds (and not -0), so that the task gets V8 small integers
- *   and its integer code is not compiled for doubles;
+ *   then `n` lengths), then the items as float64 (8-aligned); the worker
+ *   hands an int32 item (not -0) to the task as a V8 small integer, so that
+ *   its integer code is not compiled for doubles;
  * - `T_CODEC`: `n, firstSeq, fnId, kind`, then the codec bytes of the
  *   payloads array (from byte 16);
  * - `T_PORT`: one task, on the port: `[seq, fnId, kind, payload, mode]`,
  *   the payload structured-cloned (`PORT_CLONE`, shared objects reduced) or,
- *   too big for a record, float64 items (`PORT_NUM`), int32 items
- *   (`PORT_INT`) or codec bytes (`PORT_CODEC`) in a SharedArrayBuffer of its
- *   own;
+ *   too big for a record, float64 items (`PORT_NUM`) or codec bytes
+ *   (`PORT_CODEC`) in a SharedArrayBuffer of its own;
  * - `T_DEFS`: codec bytes of `[[fnId, module, name], ...]`;
  * - `T_STOP`: finish the queued tasks, then end.
  *
@@ -61,8 +59,6 @@ export const T_PORT = 3;
 export const T_DEFS = 4;
 /** Task record: end after the queued tasks. */
 export const T_STOP = 5;
-/** Task record: numeric map chunks of int32 values (as `T_NUM`, items as int32). */
-export const T_INT = 6;
 
 /** Result record: numbers. */
 export const R_NUM = 1;
@@ -79,8 +75,6 @@ export const PORT_CLONE = 0;
 export const PORT_NUM = 1;
 /** A task on the port: the codec's encoding of `[payload]` in a SharedArrayBuffer. */
 export const PORT_CODEC = 2;
-/** A task on the port: its items as int32 in a SharedArrayBuffer. */
-export const PORT_INT = 3;
 
 /** `fn(...payload)`. */
 export const KIND_APPLY = 0;
@@ -153,15 +147,6 @@ registerRebuilder(TAG, (state) => {
     results,
   );
 });
-
-/** True when every number of `a[from, to)` is an int32 and none is -0. */
-export function allInt32(a: number[], from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const x = a[i];
-    if ((x | 0) !== x || (x === 0 && 1 / x < 0)) return false;
-  }
-  return true;
-}
 
 /** True when every item of `a` is a number. */
 export function allNumbers(a: unknown[]): boolean {
