@@ -8,11 +8,8 @@
  * @module
  */
 
-// Loads every module of the library, so every shared object's rebuilder is
-// registered before the arguments are rebuilt.
-import "../mod.ts";
 import { provideThreads, type Threads, threadsLoading } from "./_threads.ts";
-import { rebuild } from "./reduction.ts";
+import { loadRebuilders, rebuild } from "./reduction.ts";
 import { attachTable, isSelfEnded, markDead, setHalt } from "./_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
@@ -121,6 +118,8 @@ async function run(
   });
   let proc: Process;
   try {
+    // The shared objects in the arguments need their classes' modules.
+    await loadRebuilders([init.args, init.fields]);
     const found = init.target.name ? await resolveRef(init.target) : undefined;
     if (init.isClass) {
       if (

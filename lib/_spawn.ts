@@ -20,6 +20,7 @@ import { ProcessError } from "./errors.ts";
 
 const PRELUDE = new URL("./_prelude.ts", import.meta.url).href;
 const BOOTSTRAP = new URL("./_bootstrap.ts", import.meta.url).href;
+const LIBRARY = new URL("../mod.ts", import.meta.url).href;
 
 /**
  * Deno's worker permission options: "inherit", "none" or a descriptor.
@@ -96,7 +97,12 @@ function entrySource(
     );
     return lines.join("\n");
   }
-  lines.unshift(`import ${JSON.stringify(PRELUDE)};`);
+  // It may not read files, so it cannot load the library later, when its
+  // arguments or tasks bring shared objects (loadRebuilders): now, then.
+  lines.unshift(
+    `import ${JSON.stringify(PRELUDE)};`,
+    `import ${JSON.stringify(LIBRARY)};`,
+  );
   modules.forEach((url, i) =>
     lines.push(`import * as m${i} from ${JSON.stringify(url)};`)
   );

@@ -44,7 +44,14 @@ import {
   platformWhy,
   PROXY_WHY,
 } from "./_values.ts";
-import { DESCEND, pathString, pathTo, rewrite, type Visit } from "./_walk.ts";
+import {
+  DESCEND,
+  pathString,
+  pathTo,
+  rewrite,
+  some,
+  type Visit,
+} from "./_walk.ts";
 
 /**
  * The method a shared object implements to say how it crosses into a child.
@@ -221,6 +228,38 @@ export function rebuild(value: unknown): unknown {
     return rebuilder(walk(rec.state));
   }, "inPlace");
 }
+
+/**
+ * True when `value` holds a reduced object whose kind has no rebuilder in
+ * this process yet: a child then loads the whole library before
+ * {@linkcode rebuild} (see {@linkcode loadRebuilders}).
+ */
+export function needsRebuilders(value: unknown): boolean {
+  return some(value, (x) => {
+    if (Array.isArray(x) || x instanceof Map || x instanceof Set) {
+      return DESCEND;
+    }
+    if (isOpaque(x)) return false;
+    const tag = (x as Record<string, unknown>)[MARK];
+    return typeof tag === "string" ? !rebuilders.has(tag) : DESCEND;
+  });
+}
+
+const LIBRARY = new URL("../mod.ts", import.meta.url).href;
+
+/**
+ * Loads every module of the library (each shared class registers its
+ * rebuilder as it loads) when `value` needs one not registered yet. A child
+ * does not load them all up front: importing mod.ts took a worker ~20 ms of
+ * its ~45 ms start (a pool's tasks seldom carry shared objects).
+ */
+export async function loadRebuilders(value: unknown): Promise<void> {
+  if (libraryLoaded || !needsRebuilders(value)) return;
+  await import(LIBRARY);
+  libraryLoaded = true;
+}
+
+let libraryLoaded = false;
 
 /**
  * Finds the first part of `value` that structured clone rejects, as a path

@@ -31,6 +31,7 @@ import {
 } from "./fixtures/pool_tasks.ts";
 
 import { numberOrLater, numberOrText } from "./fixtures/pool_smi.ts";
+import { bump, libraryLoaded } from "./fixtures/lazy_library.ts";
 
 // The task functions live in fixtures/pool_tasks.ts: name it.
 const module = new URL("./fixtures/pool_tasks.ts", import.meta.url);
@@ -125,6 +126,17 @@ Deno.test("map: integer items travel exactly, -0 and those past int32 too", asyn
   const got = await bounded(pool.map(describe, big, 70_001));
   assert.ok(Object.is(got[70_000].n, -0));
   assert.equal(got[69_999].n, 69_999);
+});
+
+Deno.test("a pool worker loads the library's shared classes only when a task brings one", async () => {
+  const lazy = new URL("./fixtures/lazy_library.ts", import.meta.url);
+  await using pool = new Pool({ processes: 1, module: lazy });
+  // Not up front: importing them all took ~20 ms of a worker's start.
+  assert.equal(await pool.apply(libraryLoaded), false);
+  const v = new Value("i", 41);
+  assert.equal(await pool.apply(bump, [v]), 42);
+  assert.equal(v.value, 42);
+  assert.equal(await pool.apply(libraryLoaded), true);
 });
 
 Deno.test("map: integer items reach the task as small integers, not doubles", async () => {

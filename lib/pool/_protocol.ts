@@ -34,7 +34,11 @@ export const CTL_WORDS = 1;
 /** Bytes of each ring (a power of two). */
 export const RING_BYTES = 1 << 20;
 
-/** Task record: numeric map chunks, items as float64 (layout: `TASK_*`). */
+/**
+ * Task record: numeric map chunks, items as float64 (layout: `TASK_*`); the
+ * worker hands an int32 item (not -0) to the task as a V8 small integer, so
+ * that its integer code is not compiled for doubles.
+ */
 export const T_NUM = 1;
 /** Task record: codec-encoded payloads (layout: `TASK_*`, from `TASK_CODEC_AT`). */
 export const T_CODEC = 2;
@@ -47,12 +51,6 @@ export const T_PORT = 3;
 export const T_DEFS = 4;
 /** Task record: end after the queued tasks. */
 export const T_STOP = 5;
-/**
- * Task record: as `T_NUM`, items as int32, when every item is an integer
- * int32 holds (not -0): the task gets V8 small integers, and its integer
- * code is not compiled for doubles.
- */
-export const T_INT = 6;
 
 /** Result record: numbers (layout: `RESULT_*`). */
 export const R_NUM = 1;
@@ -73,8 +71,6 @@ export const PORT_CLONE = 0;
 export const PORT_NUM = 1;
 /** A task on the port: the codec's encoding of `[payload]` in a SharedArrayBuffer. */
 export const PORT_CODEC = 2;
-/** A task on the port: its items as int32 in a SharedArrayBuffer. */
-export const PORT_INT = 3;
 
 /** `fn(...payload)`. */
 export const KIND_APPLY = 0;
@@ -90,7 +86,7 @@ export const KIND_STAR = 2;
 // (`*_AT`).
 
 /**
- * Task records `T_NUM`, `T_INT`, `T_CODEC`: how many tasks (`n`), the
+ * Task records `T_NUM`, `T_CODEC`: how many tasks (`n`), the
  * first's sequence number (the rest follow it), the function id and kind.
  */
 export const TASK_COUNT_WORD = 0;
@@ -101,12 +97,12 @@ export const TASK_FN_WORD = 2;
 /** The tasks' kind (see {@linkcode TASK_COUNT_WORD}). */
 export const TASK_KIND_WORD = 3;
 /**
- * `T_NUM`, `T_INT`: items per task, or {@linkcode VARIED} and then `n`
- * lengths from {@linkcode TASK_LENS_WORD}; the items (float64, or int32 for
- * `T_INT`) start at {@linkcode numTaskHead}.
+ * `T_NUM`: items per task, or {@linkcode VARIED} and then `n` lengths from
+ * {@linkcode TASK_LENS_WORD}; the items (float64) start at
+ * {@linkcode numTaskHead}.
  */
 export const TASK_LEN_WORD = 4;
-/** `T_NUM`, `T_INT` with {@linkcode VARIED} lengths: the first length. */
+/** `T_NUM` with {@linkcode VARIED} lengths: the first length. */
 export const TASK_LENS_WORD = 5;
 /** `T_CODEC`: the codec bytes of the payloads array start here. */
 export const TASK_CODEC_AT = 16;
@@ -235,15 +231,6 @@ registerRebuilder(TAG, (state) => {
     results,
   );
 });
-
-/** True when every number of `a[from, to)` is an int32 and none is -0. */
-export function allInt32(a: number[], from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const x = a[i];
-    if ((x | 0) !== x || (x === 0 && 1 / x < 0)) return false;
-  }
-  return true;
-}
 
 /** True when every item of `a` is a number. */
 export function allNumbers(a: unknown[]): boolean {
