@@ -329,7 +329,6 @@ class RedisTransport implements Transport {
       }
       if (order.length) this.#send(order, args);
     }
-    this.#receive();
     for (const f of this.#core.feeders) f.poke();
   }
 
@@ -358,9 +357,12 @@ class RedisTransport implements Transport {
       const l = await this.#links.main();
       await this.#start(l);
       this.#keepCallerAlive(l);
-      const ids = await l.run((r) =>
+      const adding = l.run((r) =>
         script(r, "mpPoolAdd", ADD_LUA, 1, [this.#tasksKey, ...args])
-      ) as string[];
+      );
+      // The result read goes out after the tasks: they are the latency.
+      this.#receive();
+      const ids = await adding as string[];
       for (let i = 0; i < batch.length; i++) {
         if (this.#inflight.has(batch[i].seq)) {
           this.#entryIds.set(batch[i].seq, ids[i]);
