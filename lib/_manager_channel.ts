@@ -50,7 +50,7 @@ import {
   RESP,
   ringForPort,
 } from "./_manager_wire.ts";
-import { Decoder } from "./_codec.ts";
+import { Decoder } from "./wire/_codec.ts";
 import { Spinner } from "./_spin.ts";
 import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Decoder, Encoder } from "./_codec.ts";
+import { Decoder, Encoder } from "./wire/_codec.ts";
 
 /** This thread's encoder and decoder (used synchronously, so one is enough). */
 export const encoder: Encoder = new Encoder();

@@ -24,7 +24,7 @@ import {
   tracing,
 } from "./_trace.ts";
 import { TargetNotExportedError } from "./errors.ts";
-import { Decoder, Encoder } from "./_codec.ts";
+import { Decoder, Encoder } from "./wire/_codec.ts";
 import { R as RING_R, RecordRing, W as RING_W } from "./_pool_ring.ts";
 import {
   KIND_APPLY,

@@ -42,7 +42,7 @@ import {
   RAW_HEAD,
   type RawPlan,
   rawPlan,
-} from "./_codec.ts";
+} from "./wire/_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { holderGone, takeOver } from "./_owner.ts";
 import { atExit } from "./_atexit.ts";

@@ -52,7 +52,7 @@ import type { Reduced } from "./reduction.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { checkTimeout, deadline, waitSync } from "./_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
-import { EncodeError, Encoder } from "./_codec.ts";
+import { EncodeError, Encoder } from "./wire/_codec.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
 import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./_ring.ts";

@@ -34,7 +34,7 @@ import {
 import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
 import { Spinner } from "./_spin.ts";
 import { ProcessError } from "./errors.ts";
-import { Decoder, EncodeError, Encoder } from "./_codec.ts";
+import { Decoder, EncodeError, Encoder } from "./wire/_codec.ts";
 import { RecordRing } from "./_pool_ring.ts";
 import {
   allInt32,

@@ -36,7 +36,7 @@
  * @module
  */
 
-import { Encoder } from "./_codec.ts";
+import { Encoder } from "./wire/_codec.ts";
 import {
   DEFAULT_CAPACITY,
   ItemRing,

@@ -43,7 +43,7 @@ import {
   type Request,
 } from "../_manager_wire.ts";
 import { serializeError } from "../_wire_error.ts";
-import { Decoder } from "../_codec.ts";
+import { Decoder } from "../wire/_codec.ts";
 import { FrameReader } from "../_frames.ts";
 import { waitAsync } from "../_wait.ts";
 import { Spinner } from "../_spin.ts";

@@ -20,7 +20,7 @@ import {
   OP_TAKE,
   REF_KEY,
 } from "../_manager_wire.ts";
-import { notQueueable } from "../_codec.ts";
+import { notQueueable } from "../wire/_codec.ts";
 import { isOpaque, isPlain } from "../_values.ts";
 import { DESCEND, rewrite, some } from "../_walk.ts";
 import {
