@@ -42,7 +42,7 @@
  */
 
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
-export { rebuildError, serializeError, type WireError } from "./_wire_error.ts";
+export { rebuildError, serializeError, type WireError } from "./wire/_error.ts";
 
 /** ctl word: sequence number of the task the worker started last. */
 export const STARTED = 0;

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { PAGE_BYTES, pageBuffer } from "./_pages.ts";
+import { PAGE_BYTES, pageBuffer } from "./shm/_pages.ts";
 
 /** Header word: bytes ever written (wrapping int32). */
 export const W = 0;

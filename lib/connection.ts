@@ -3,8 +3,8 @@
  * the module's shared objects) between processes.
  *
  * Plain data travels through shared memory: one ring buffer per direction
- * (the queues' ring, `_ring.ts`), each message encoded once straight into it
- * by the queues' codec (`_codec.ts`), so a round trip costs a few
+ * (the queues' ring, `shm/_ring.ts`), each message encoded once straight into it
+ * by the queues' codec (`wire/_codec.ts`), so a round trip costs a few
  * microseconds instead of a structured clone and an event-loop hop each way.
  * Messages that hold the module's shared objects (another Connection, a
  * Queue, a Lock, ...) or MessagePorts go through a MessageChannel beside
@@ -39,8 +39,8 @@
  * @module
  */
 
-import { loadThreads, threads } from "./_threads.ts";
-import { Spinner } from "./_spin.ts";
+import { loadThreads, threads } from "./process/_threads.ts";
+import { Spinner } from "./shm/_spin.ts";
 import {
   findUncloneable,
   rebuild,
@@ -49,13 +49,13 @@ import {
   registerRebuilder,
 } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
-import { checkTimeout, deadline, waitSync } from "./_wait.ts";
+import { currentIdent, isIdentAlive } from "./shm/_proctable.ts";
+import { checkTimeout, deadline, waitSync } from "./shm/_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
 import { EncodeError, Encoder } from "./wire/_codec.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
-import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./_ring.ts";
+import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./shm/_ring.ts";
 
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { threads } from "./_threads.ts";
+import { threads } from "./process/_threads.ts";
 import { cpuCount, type Permissions, Process, whenEnded } from "./process.ts";
 import { findUncloneable, rebuild, reduce } from "./reduction.ts";
 import {
@@ -30,9 +30,9 @@ import {
   moduleUrl,
   type TargetRef,
   targetRef,
-} from "./_target.ts";
-import { keepAlive, SLICE_MS, waitAsync } from "./_wait.ts";
-import { Spinner } from "./_spin.ts";
+} from "./process/_target.ts";
+import { keepAlive, SLICE_MS, waitAsync } from "./shm/_wait.ts";
+import { Spinner } from "./shm/_spin.ts";
 import { ProcessError } from "./errors.ts";
 import { Decoder, EncodeError, Encoder } from "./wire/_codec.ts";
 import { RecordRing } from "./_pool_ring.ts";
@@ -93,8 +93,8 @@ import {
   checkItems,
   splitChunks,
 } from "./_pool_checks.ts";
-import { traceResult, traceSubmit, tracing } from "./_trace.ts";
-import { withRebuiltError } from "./_wire_error.ts";
+import { traceResult, traceSubmit, tracing } from "./trace/_writer.ts";
+import { withRebuiltError } from "./wire/_error.ts";
 import {
   lengthOf,
   type MapOptions,

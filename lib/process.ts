@@ -28,10 +28,14 @@ import {
   isIdentAlive,
   markDead,
   tableBuffer,
-} from "./_proctable.ts";
-import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
-import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
-import { type WireError, withRebuiltError } from "./_wire_error.ts";
+} from "./shm/_proctable.ts";
+import {
+  type ChildHandle,
+  type Permissions,
+  spawnWorker,
+} from "./process/_spawn.ts";
+import { moduleUrl, type TargetRef, targetRef } from "./process/_target.ts";
+import { type WireError, withRebuiltError } from "./wire/_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
@@ -47,15 +51,15 @@ const PROCESS_OPTIONS = [
   "permissions",
   "preload",
 ];
-import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
+import { checkTimeout, keepAlive, settlesWithin } from "./shm/_wait.ts";
 import {
   traceEnded,
   type TraceShare,
   traceShare,
   traceSpawn,
-} from "./_trace.ts";
+} from "./trace/_writer.ts";
 
-export type { Permissions } from "./_spawn.ts";
+export type { Permissions } from "./process/_spawn.ts";
 
 /**
  * Options of {@linkcode Process}.

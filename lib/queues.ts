@@ -43,8 +43,8 @@ import {
   MAX_CAPACITY,
   NOTHING,
   ringCapacity,
-} from "./_ring.ts";
-import { checkTimeout, deadline } from "./_wait.ts";
+} from "./shm/_ring.ts";
+import { checkTimeout, deadline } from "./shm/_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";

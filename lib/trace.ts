@@ -33,8 +33,8 @@
  * @module
  */
 
-import { beginTrace, endTrace } from "./_trace.ts";
-export { renderTrace, type RenderTraceOptions } from "./_trace_view.ts";
+import { beginTrace, endTrace } from "./trace/_writer.ts";
+export { renderTrace, type RenderTraceOptions } from "./trace/_view.ts";
 
 /**
  * Options of {@linkcode startTrace}.

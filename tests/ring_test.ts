@@ -2,7 +2,7 @@
 // recovery when a reader or a writer process dies at the worst moment.
 import assert from "node:assert/strict";
 import { Empty, Event, Process, Queue, reduceSymbol } from "../mod.ts";
-import { ItemRing as Ring, NOTHING, WORDS } from "../lib/_ring.ts";
+import { ItemRing as Ring, NOTHING, WORDS } from "../lib/shm/_ring.ts";
 import {
   consumeAndReport,
   dieHoldingReadSide,

@@ -13,7 +13,7 @@ import {
   LocalChannel,
   type ProxyChannel as Channel,
   TcpChannel,
-} from "../_manager_channel.ts";
+} from "./_channel.ts";
 import {
   CHANNEL_BYTES,
   OP_CREATE,
@@ -21,11 +21,11 @@ import {
   OP_GET,
   OP_REGISTER,
   OP_SHUTDOWN,
-} from "../_manager_wire.ts";
+} from "./_wire.ts";
 // The server's code loads only where a server starts (every child loads
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_server.ts";
-import { authkeyBytes } from "../_auth.ts";
+import { authkeyBytes } from "./_auth.ts";
 import { checkKeys } from "../_options.ts";
 import { checkArrayTypecode, TYPECODES } from "../_typecodes.ts";
 import { repr } from "../_inspect.ts";
@@ -35,8 +35,8 @@ import {
   moduleUrl,
   resolveClass,
   type TargetRef,
-} from "../_target.ts";
-import { checkTimeout, MAX_TIMER_MS } from "../_wait.ts";
+} from "../process/_target.ts";
+import { checkTimeout, MAX_TIMER_MS } from "../shm/_wait.ts";
 import { disposedError, refOf, sending } from "./_refs.ts";
 import {
   type AutoProxy,

@@ -7,7 +7,7 @@
  */
 
 import { TimeoutError } from "../errors.ts";
-import { checkTimeout, deadline } from "../_wait.ts";
+import { checkTimeout, deadline } from "../shm/_wait.ts";
 import { BaseProxy, call, PROXY_CLASSES, proxyMethods } from "./proxy.ts";
 
 /** The items of `items` as an array; a `TypeError` naming `what` when it is not iterable. */

@@ -8,10 +8,7 @@
 
 import { reduceSymbol, registerRebuilder } from "../reduction.ts";
 import type { Reduced } from "../reduction.ts";
-import {
-  type ProxyChannel as Channel,
-  TcpChannel,
-} from "../_manager_channel.ts";
+import { type ProxyChannel as Channel, TcpChannel } from "./_channel.ts";
 import {
   OP_CALL,
   OP_CALL_REFS,
@@ -19,7 +16,7 @@ import {
   OP_LEND,
   OP_TAKE,
   REF_KEY,
-} from "../_manager_wire.ts";
+} from "./_wire.ts";
 import { notQueueable } from "../wire/_codec.ts";
 import { isOpaque, isPlain } from "../_values.ts";
 import { DESCEND, rewrite, some } from "../_walk.ts";

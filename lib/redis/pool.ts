@@ -31,9 +31,9 @@ import {
   findExported,
   moduleUrl,
   type TargetRef,
-} from "../_target.ts";
+} from "../process/_target.ts";
 import { ProcessError } from "../errors.ts";
-import { keepAlive } from "../_wait.ts";
+import { keepAlive } from "../shm/_wait.ts";
 import { showNumber } from "../_show.ts";
 import {
   asBuffer,

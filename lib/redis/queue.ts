@@ -9,7 +9,7 @@
 import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError } from "../errors.ts";
-import { checkTimeout, deadline } from "../_wait.ts";
+import { checkTimeout, deadline } from "../shm/_wait.ts";
 import {
   checkMs,
   checkName,

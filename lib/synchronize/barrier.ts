@@ -12,14 +12,14 @@ import {
   TargetNotExportedError,
 } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, SLICE_MS } from "../_wait.ts";
-import { holderGone, selfMark } from "../_owner.ts";
+import { checkTimeout, deadline, SLICE_MS } from "../shm/_wait.ts";
+import { holderGone, selfMark } from "../shm/_owner.ts";
 import {
   resolveLoadedRef,
   resolveRef,
   type TargetRef,
   targetRef,
-} from "../_target.ts";
+} from "../process/_target.ts";
 import { repr } from "../_inspect.ts";
 import { checkCount, grow, growableWords } from "./_common.ts";
 import { show } from "../_show.ts";

@@ -7,8 +7,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, waitAsync, waitSync } from "../_wait.ts";
-import { holderGone, selfMark, takeOver } from "../_owner.ts";
+import { checkTimeout, deadline, waitAsync, waitSync } from "../shm/_wait.ts";
+import { holderGone, selfMark, takeOver } from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import { show } from "../_show.ts";
 import {

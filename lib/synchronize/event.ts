@@ -5,7 +5,7 @@
  */
 
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, waitAsync, waitSync } from "../_wait.ts";
+import { checkTimeout, deadline, waitAsync, waitSync } from "../shm/_wait.ts";
 import { repr } from "../_inspect.ts";
 import { adopt, words } from "./_common.ts";
 

@@ -1,6 +1,6 @@
 /**
  * {@linkcode Lock} and {@linkcode RLock}: both are one owner word
- * (`_owner.ts`) and a count of takeovers, with the same acquire and hold; an
+ * (`shm/_owner.ts`) and a count of takeovers, with the same acquire and hold; an
  * RLock adds its holder's recursion level.
  *
  * @module
@@ -16,7 +16,7 @@ import {
   ownerIdent,
   selfMark,
   unlock,
-} from "../_owner.ts";
+} from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   type AcquireOptions,

@@ -8,8 +8,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { deadline, sliceUntil, waitAsync, waitSync } from "../_wait.ts";
-import { holderGone, selfMark, takeOver } from "../_owner.ts";
+import { deadline, sliceUntil, waitAsync, waitSync } from "../shm/_wait.ts";
+import { holderGone, selfMark, takeOver } from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   abandonedBy,
@@ -33,7 +33,7 @@ const S_CAP = 3; // most units one process is recorded as holding: the start val
 const S_MAX = 4; // BoundedSemaphore's bound, -1 when unbounded
 const S_SLOTS = 8; // then pairs (ident + 1, units held), a table that grows
 const S_FIRST_BYTES = (S_SLOTS + 2 * 64) * 4;
-// As many holders as processes can be alive at once (see _proctable.ts).
+// As many holders as processes can be alive at once (see shm/_proctable.ts).
 const S_MAX_BYTES = (S_SLOTS + 2 * 65536) * 4;
 const RECLAIMING = -1;
 

@@ -16,7 +16,7 @@
  */
 
 import { threads } from "./_threads.ts";
-import { ProcessError } from "./errors.ts";
+import { ProcessError } from "../errors.ts";
 
 const PRELUDE = new URL("./_prelude.ts", import.meta.url).href;
 const BOOTSTRAP = new URL("./_bootstrap.ts", import.meta.url).href;

@@ -8,7 +8,7 @@
  * Records, 8-byte aligned, each an 8-byte header then the payload:
  * `[kind << 30 | payload length][item sequence number]`. An item up to a
  * quarter of the ring is one `WHOLE` record, encoded once straight into the
- * ring (see `_codec.ts`); a bigger item streams through as `FIRST` (which
+ * ring (see `wire/_encode.ts`); a bigger item streams through as `FIRST` (which
  * starts with the item's total length), `MIDDLE`..., `LAST`, the writer
  * holding the producer side and the reader the consumer side until it ends.
  *
@@ -31,7 +31,7 @@
  * Producing never blocks on a full ring (Python's `put` never blocks on an
  * unbounded queue): what does not fit now is copied to this process's own
  * FIFO and written by an async flusher as space frees; `drain()` awaits it,
- * and a child process awaits it before it ends (`_atexit.ts`).
+ * and a child process awaits it before it ends (`process/_atexit.ts`).
  *
  * @module
  */
@@ -42,11 +42,11 @@ import {
   RAW_HEAD,
   type RawPlan,
   rawPlan,
-} from "./wire/_codec.ts";
+} from "../wire/_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { holderGone, takeOver } from "./_owner.ts";
-import { atExit } from "./_atexit.ts";
-import { ProcessError } from "./errors.ts";
+import { atExit } from "../process/_atexit.ts";
+import { ProcessError } from "../errors.ts";
 import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 import { type Block, Spinner } from "./_spin.ts";
 
@@ -639,7 +639,7 @@ export class ItemRing {
       }
       // A FIRST never holds the whole item: a LAST always ends a stream.
       // Pieces but the last are whole words, so the item's bytes keep their
-      // alignment in the ring (see `_codec.ts`).
+      // alignment in the ring (see `wire/_encode.ts`).
       const chunk = Math.min(size - 1, free - HDR - 8, this.#maxChunk) & ~7;
       if (chunk < Math.min(size, this.#minChunk)) {
         this.#waitFor(HEAD, head, SPACE_WAITERS);
