@@ -55,7 +55,8 @@ import { EOFError, ProcessError } from "./errors.ts";
 import { EncodeError, Encoder } from "./wire/_codec.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
-import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./shm/_ring.ts";
+import { ItemRing, NOTHING } from "./shm/_ring.ts";
+import { WORDS as RING_WORDS } from "./shm/_ring_layout.ts";
 
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed

@@ -37,13 +37,13 @@
  */
 
 import { Encoder } from "./wire/_codec.ts";
+import { ItemRing, NOTHING } from "./shm/_ring.ts";
 import {
   DEFAULT_CAPACITY,
-  ItemRing,
   MAX_CAPACITY,
-  NOTHING,
   ringCapacity,
-} from "./shm/_ring.ts";
+} from "./shm/_ring_layout.ts";
+import { addUnfinished, allDone, taskDone } from "./shm/_tasks.ts";
 import { checkTimeout, deadline } from "./shm/_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
@@ -288,7 +288,7 @@ export class Queue<T = unknown> implements Disposable {
       ring.unreserve();
       throw e;
     }
-    if (ring.kind === KIND_JOINABLE) ring.addUnfinished();
+    if (ring.kind === KIND_JOINABLE) addUnfinished(ring);
     ring.put(encoder, size);
   }
 
@@ -487,7 +487,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
    * {@linkcode ProcessError} when called more times than items were put.
    */
   taskDone(): void {
-    if (!ringOf(this).taskDone()) {
+    if (!taskDone(ringOf(this))) {
       throw new ProcessError(
         "taskDone() called more times than there were items put on the queue",
       );
@@ -497,13 +497,13 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   /** Resolves once every item put has been marked done with `taskDone()`. */
   async join(): Promise<void> {
     const ring = ringOf(this);
-    while (!ring.allDone()) await ring.waitAsync(Infinity);
+    while (!allDone(ring)) await ring.waitAsync(Infinity);
   }
 
   /** {@linkcode JoinableQueue.join} that blocks the thread (`Atomics.wait`). */
   joinSync(): void {
     const ring = ringOf(this);
-    while (!ring.allDone()) ring.waitSync(Infinity);
+    while (!allDone(ring)) ring.waitSync(Infinity);
   }
 }
 
