@@ -47,7 +47,11 @@ import { ProcessError } from "../errors.ts";
 import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 import { type Block, Spinner } from "./_spin.ts";
 import { Flusher } from "./_flusher.ts";
-import {
+import * as layout from "./_ring_layout.ts";
+
+// Module-local copies: V8 reads a module's own consts faster than imported
+// bindings (imported in the hot paths: a putNowait + getNowait ~10% slower).
+const {
   align8,
   CAPACITY,
   CTL_BYTES,
@@ -79,7 +83,7 @@ import {
   WLOCK_WAITERS,
   WSEQ,
   WSTREAM,
-} from "./_ring_layout.ts";
+} = layout;
 
 /** How long a consumer spins for data before it sleeps, in ms (longer than a reply's: an item is encoded and copied first). */
 const SPIN_MS = 0.05;
