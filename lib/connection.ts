@@ -207,9 +207,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   /**
-   * Sends `obj` to the other end: any structured-cloneable value, with the
-   * module's shared objects (queues, locks, other connections, ...) inside
-   * it arriving shared. Throws `EOFError` when the other end is gone.
+   * Sends `obj` to the other end, without waiting for it to be received.
+   *
+   * @param obj Any structured-cloneable value; the module's shared objects
+   *   inside it (queues, locks, other connections, ...) arrive shared.
+   * @throws {EOFError} when the other end is closed or its process ended.
+   * @throws {TypeError} naming the part of `obj` that cannot be sent.
+   * @throws {ProcessError} when this end is closed or read-only
+   *   (`Pipe(false)`'s first end).
    */
   send(obj: unknown): void {
     const port = this.#open();
@@ -254,6 +259,10 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /**
    * Sends bytes (a copy of `buf`, or of `size` bytes from `offset`), for
    * {@linkcode Connection.recvBytes} at the other end.
+   *
+   * @param size Default: the rest of `buf` after `offset`.
+   * @throws {RangeError} when `offset` or `size` reach outside `buf`.
+   * @throws {EOFError} when the other end is gone, as `send`.
    */
   sendBytes(
     buf: ArrayBufferView | ArrayBuffer,
@@ -322,8 +331,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   /**
-   * Receives the next message. Rejects with `EOFError` once the other end
-   * closed or its process ended and every message it sent was received.
+   * Receives the next message, waiting for one.
+   *
+   * @returns A copy of what was sent; shared objects inside it are shared.
+   * @throws {EOFError} (rejects) once the other end closed or its process
+   *   ended and every message it sent was received.
+   * @throws {ProcessError} (rejects) when this end is closed (also while it
+   *   waits) or write-only.
    */
   async recv(): Promise<unknown> {
     const inbox = this.#check();
@@ -365,7 +379,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     }
   }
 
-  /** Receives a message sent with {@linkcode Connection.sendBytes}, as a Uint8Array. */
+  /**
+   * Receives a message sent with {@linkcode Connection.sendBytes}, as a
+   * Uint8Array.
+   *
+   * @throws {TypeError} (rejects) when the message received is not bytes (it
+   *   is taken: `recv()` would not see it again).
+   * @throws {EOFError} (rejects) as `recv`.
+   */
   async recvBytes(): Promise<Uint8Array> {
     const m = await this.recv();
     if (m instanceof Uint8Array) return m;
@@ -379,8 +400,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
 
   /**
    * Whether a message (or EOF) is ready. Like Python's `poll()`, it does not
-   * wait by default; pass `timeoutMs` to wait up to that long, `Infinity` to
-   * wait until something arrives.
+   * wait by default.
+   *
+   * @param timeoutMs How long to wait for one: 0 (default) does not wait,
+   *   `Infinity` waits until something arrives.
+   * @returns True when `recv()` would not wait: a message is here, or the
+   *   other end is gone (then `recv()` throws `EOFError`).
+   * @throws {RangeError} for a negative or NaN `timeoutMs`.
    */
   async poll(timeoutMs = 0): Promise<boolean> {
     const inbox = this.#check();
@@ -515,8 +541,11 @@ export type PipeEnds = [Connection, Connection] & Disposable;
 
 /**
  * Creates a pipe and returns its two ends (Python's `multiprocessing.Pipe`).
- * With `duplex` (the default) both ends send and receive; with
- * `duplex = false` the first end only receives and the second only sends.
+ *
+ * @param duplex True (default): both ends send and receive. False: the first
+ *   end only receives and the second only sends.
+ * @returns The two ends; disposing the pair closes both.
+ * @throws {TypeError} when `duplex` is not a boolean.
  *
  * @example
  * ```ts

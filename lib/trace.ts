@@ -86,8 +86,9 @@ export function startTrace(path: string | URL, options?: TraceOptions): void {
 
 /**
  * Stops the trace, writes out what is buffered, and closes the file (which
- * is then plain JSON). Processes still running stop writing to it. Returns
- * the trace's path, or undefined when no trace was being written.
+ * is then plain JSON). Processes still running stop writing to it.
+ *
+ * @returns The trace's path, or undefined when no trace was being written.
  *
  * @example
  * ```ts

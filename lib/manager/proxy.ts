@@ -269,8 +269,13 @@ export class BaseProxy implements Disposable, AsyncDisposable {
 
   /**
    * Calls `method` on the object in the server (Python's `_callmethod`).
-   * A method the object's kind does not have rejects with a `TypeError`
-   * naming the methods it has.
+   *
+   * @returns What the method returned (proxies inside it arrive as proxies).
+   * @throws {TypeError} (rejects) when the object's kind has no `method`
+   *   (naming the methods it has).
+   * @throws {ReferenceError} (rejects) once this proxy was disposed.
+   * @throws {EOFError} (rejects) once the manager was shut down or its
+   *   server ended.
    */
   callMethod(method: string, ...args: unknown[]): Promise<unknown> {
     return call(this, method, args, false);

@@ -73,7 +73,11 @@ export class Semaphore {
     semWords = (sem) => sem.#w;
   }
 
-  /** Creates a semaphore holding `value` units (default 1). */
+  /**
+   * Creates a semaphore holding `value` units (default 1).
+   *
+   * @throws {RangeError} unless `value` is an integer from 0 to 2^31 - 1.
+   */
   constructor(value = 1) {
     checkCount(value, "Semaphore value");
     const fresh = !adopting();
@@ -198,7 +202,13 @@ export class Semaphore {
     return slice <= 0 ? false : slice;
   }
 
-  /** Takes one unit without blocking the thread; `false` on timeout / non-blocking. */
+  /**
+   * Takes one unit, waiting while there is none, without blocking the thread.
+   *
+   * @param options `{ blocking: false }` or `{ timeout: 0 }`: one try.
+   * @returns True once a unit is taken; false when `timeout` ran out first,
+   *   or none was left and `blocking` is false.
+   */
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const timeout = acquireTimeout(options);
     if (this.#take()) return true;
@@ -235,8 +245,10 @@ export class Semaphore {
   }
 
   /**
-   * Gives one unit back, waking a waiter. On a BoundedSemaphore, a release
-   * past the start value throws {@linkcode ProcessError}.
+   * Gives one unit back, waking a waiter.
+   *
+   * @throws {ProcessError} on a BoundedSemaphore, for a release past its
+   *   start value.
    */
   release(): void {
     const w = this.#w;
@@ -263,7 +275,12 @@ export class Semaphore {
     return Atomics.load(this.#w, S_VALUE);
   }
 
-  /** Takes a unit and returns a guard that gives it back: `using _ = await sem.hold();`. */
+  /**
+   * Takes a unit and returns a guard that gives it back:
+   * `using _ = await sem.hold();`.
+   *
+   * @throws {TimeoutError} (rejects) when `timeout` runs out first.
+   */
   hold(options?: HoldOptions): Promise<Disposable> {
     return holdAsync(this, this.#guard, this.constructor.name, options);
   }
