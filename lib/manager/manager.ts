@@ -143,8 +143,6 @@ export class Manager implements AsyncDisposable {
    * @throws {TypeError} for an unknown option, or an `address` without an
    *   `authkey` (a TCP manager needs one).
    * @throws {TimeoutError} (rejects) when the server does not start in time.
-   * @throws {ProcessError} when called while a child or a manager's server
-   *   is still importing its module (no `if (import.meta.main)` guard).
    */
   static async start(options: ManagerOptions = {}): Promise<Manager> {
     if (options === null || typeof options !== "object") {
@@ -425,8 +423,7 @@ export class Manager implements AsyncDisposable {
    * a Lock: `manager.Condition(await manager.Lock())` (see
    * {@linkcode ConditionProxy}).
    *
-   * @throws {TypeError} when `lock` is not a Lock or RLock proxy of this
-   *   manager.
+   * @throws {TypeError} when `lock` is not a Lock or RLock proxy of it.
    */
   Condition(lock?: LockProxy): Promise<ConditionProxy> {
     if (lock !== undefined) {
@@ -687,8 +684,7 @@ export class Manager implements AsyncDisposable {
    * Names an object so that TCP clients can `get(name)` it. Await it to be
    * sure the name is known before telling clients.
    *
-   * @throws {TypeError} for an empty name, or a proxy that is not of this
-   *   manager.
+   * @throws {TypeError} for an empty name, or a proxy of another manager.
    */
   register(name: string, proxy: BaseProxy): Promise<void> {
     if (typeof name !== "string" || name === "") {
