@@ -12,7 +12,7 @@
  */
 import { Worker as NodeWorker } from "node:worker_threads";
 import { Lock, Manager, Pipe, Process, Queue } from "../mod.ts";
-import { Decoder, Encoder } from "../lib/_codec.ts";
+import { Decoder, Encoder } from "../lib/wire/_codec.ts";
 import { echo } from "./_micro_targets.ts";
 
 const item = { id: 7, name: "item", ok: true, tags: ["a", "b"], at: 1.5 };

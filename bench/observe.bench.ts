@@ -16,7 +16,7 @@
  */
 import { AsyncResult, ResultJob } from "../lib/pool/_jobs.ts";
 import { startProgress } from "../lib/_progress.ts";
-import { waitSync } from "../lib/_wait.ts";
+import { waitSync } from "../lib/shm/_wait.ts";
 import { startTrace, stopTrace } from "../mod.ts";
 
 const N = 100_000;

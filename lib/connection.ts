@@ -3,8 +3,8 @@
  * the module's shared objects) between processes.
  *
  * Plain data travels through shared memory: one ring buffer per direction
- * (the queues' ring, `_ring.ts`), each message encoded once straight into it
- * by the queues' codec (`_codec.ts`), so a round trip costs a few
+ * (the queues' ring, `shm/_ring.ts`), each message encoded once straight into it
+ * by the queues' codec (`wire/_codec.ts`), so a round trip costs a few
  * microseconds instead of a structured clone and an event-loop hop each way.
  * Messages that hold the module's shared objects (another Connection, a
  * Queue, a Lock, ...) or MessagePorts go through a MessageChannel beside
@@ -39,8 +39,8 @@
  * @module
  */
 
-import { loadThreads, threads } from "./_threads.ts";
-import { Spinner } from "./_spin.ts";
+import { loadThreads, threads } from "./process/_threads.ts";
+import { Spinner } from "./shm/_spin.ts";
 import {
   findUncloneable,
   rebuild,
@@ -49,13 +49,14 @@ import {
   registerRebuilder,
 } from "./reduction.ts";
 import type { Reduced } from "./reduction.ts";
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
-import { checkTimeout, deadline, waitSync } from "./_wait.ts";
+import { currentIdent, isIdentAlive } from "./shm/_proctable.ts";
+import { checkTimeout, deadline, waitSync } from "./shm/_wait.ts";
 import { EOFError, ProcessError } from "./errors.ts";
-import { EncodeError, Encoder } from "./_codec.ts";
+import { EncodeError, Encoder } from "./wire/_codec.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
-import { ItemRing, NOTHING, WORDS as RING_WORDS } from "./_ring.ts";
+import { ItemRing, NOTHING } from "./shm/_ring.ts";
+import { WORDS as RING_WORDS } from "./shm/_ring_layout.ts";
 
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed
@@ -206,9 +207,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   /**
-   * Sends `obj` to the other end: any structured-cloneable value, with the
-   * module's shared objects (queues, locks, other connections, ...) inside
-   * it arriving shared. Throws `EOFError` when the other end is gone.
+   * Sends `obj` to the other end, without waiting for it to be received.
+   *
+   * @param obj Any structured-cloneable value; the module's shared objects
+   *   inside it (queues, locks, other connections, ...) arrive shared.
+   * @throws {EOFError} when the other end is closed or its process ended.
+   * @throws {TypeError} naming the part of `obj` that cannot be sent.
+   * @throws {ProcessError} when this end is closed or read-only
+   *   (`Pipe(false)`'s first end).
    */
   send(obj: unknown): void {
     const port = this.#open();
@@ -253,6 +259,10 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /**
    * Sends bytes (a copy of `buf`, or of `size` bytes from `offset`), for
    * {@linkcode Connection.recvBytes} at the other end.
+   *
+   * @param size Default: the rest of `buf` after `offset`.
+   * @throws {RangeError} when `offset` or `size` reach outside `buf`.
+   * @throws {EOFError} when the other end is gone, as `send`.
    */
   sendBytes(
     buf: ArrayBufferView | ArrayBuffer,
@@ -321,8 +331,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   /**
-   * Receives the next message. Rejects with `EOFError` once the other end
-   * closed or its process ended and every message it sent was received.
+   * Receives the next message, waiting for one.
+   *
+   * @returns A copy of what was sent; shared objects inside it are shared.
+   * @throws {EOFError} (rejects) once the other end closed or its process
+   *   ended and every message it sent was received.
+   * @throws {ProcessError} (rejects) when this end is closed (also while it
+   *   waits) or write-only.
    */
   async recv(): Promise<unknown> {
     const inbox = this.#check();
@@ -364,7 +379,14 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     }
   }
 
-  /** Receives a message sent with {@linkcode Connection.sendBytes}, as a Uint8Array. */
+  /**
+   * Receives a message sent with {@linkcode Connection.sendBytes}, as a
+   * Uint8Array.
+   *
+   * @throws {TypeError} (rejects) when the message received is not bytes (it
+   *   is taken: `recv()` would not see it again).
+   * @throws {EOFError} (rejects) as `recv`.
+   */
   async recvBytes(): Promise<Uint8Array> {
     const m = await this.recv();
     if (m instanceof Uint8Array) return m;
@@ -378,8 +400,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
 
   /**
    * Whether a message (or EOF) is ready. Like Python's `poll()`, it does not
-   * wait by default; pass `timeoutMs` to wait up to that long, `Infinity` to
-   * wait until something arrives.
+   * wait by default.
+   *
+   * @param timeoutMs How long to wait for one: 0 (default) does not wait,
+   *   `Infinity` waits until something arrives.
+   * @returns True when `recv()` would not wait: a message is here, or the
+   *   other end is gone (then `recv()` throws `EOFError`).
+   * @throws {RangeError} for a negative or NaN `timeoutMs`.
    */
   async poll(timeoutMs = 0): Promise<boolean> {
     const inbox = this.#check();
@@ -514,8 +541,11 @@ export type PipeEnds = [Connection, Connection] & Disposable;
 
 /**
  * Creates a pipe and returns its two ends (Python's `multiprocessing.Pipe`).
- * With `duplex` (the default) both ends send and receive; with
- * `duplex = false` the first end only receives and the second only sends.
+ *
+ * @param duplex True (default): both ends send and receive. False: the first
+ *   end only receives and the second only sends.
+ * @returns The two ends; disposing the pair closes both.
+ * @throws {TypeError} when `duplex` is not a boolean.
  *
  * @example
  * ```ts

@@ -53,4 +53,4 @@ export type {
 } from "./manager/options.ts";
 export type { ManagedClass, RegisterOptions } from "./manager/classes.ts";
 export { Manager } from "./manager/manager.ts";
-export type { Address, ProxyChannel } from "./_manager_channel.ts";
+export type { Address, ProxyChannel } from "./manager/_channel.ts";

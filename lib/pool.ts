@@ -27,7 +27,7 @@ import {
   moduleUrl,
   type TargetRef,
   targetRef,
-} from "./_target.ts";
+} from "./process/_target.ts";
 import { checkFn } from "./pool/_checks.ts";
 import { repr } from "./_inspect.ts";
 import { show, showNumber } from "./_show.ts";

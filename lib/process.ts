@@ -28,10 +28,14 @@ import {
   isIdentAlive,
   markDead,
   tableBuffer,
-} from "./_proctable.ts";
-import { type ChildHandle, type Permissions, spawnWorker } from "./_spawn.ts";
-import { moduleUrl, type TargetRef, targetRef } from "./_target.ts";
-import { type WireError, withRebuiltError } from "./_wire_error.ts";
+} from "./shm/_proctable.ts";
+import {
+  type ChildHandle,
+  type Permissions,
+  spawnWorker,
+} from "./process/_spawn.ts";
+import { moduleUrl, type TargetRef, targetRef } from "./process/_target.ts";
+import { type WireError, withRebuiltError } from "./wire/_error.ts";
 import { ProcessError } from "./errors.ts";
 import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
@@ -47,15 +51,15 @@ const PROCESS_OPTIONS = [
   "permissions",
   "preload",
 ];
-import { checkTimeout, keepAlive, settlesWithin } from "./_wait.ts";
+import { checkTimeout, keepAlive, settlesWithin } from "./shm/_wait.ts";
 import {
   traceEnded,
   type TraceShare,
   traceShare,
   traceSpawn,
-} from "./_trace.ts";
+} from "./trace/_writer.ts";
 
-export type { Permissions } from "./_spawn.ts";
+export type { Permissions } from "./process/_spawn.ts";
 
 /**
  * Options of {@linkcode Process}.
@@ -214,7 +218,12 @@ export function checkNotImporting(what: string): void {
  */
 // deno-lint-ignore no-explicit-any
 export class Process<A extends unknown[] = any[]> {
-  /** Creates a process; nothing runs until {@linkcode Process.start}. */
+  /**
+   * Creates a process; nothing runs until {@linkcode Process.start}.
+   *
+   * @throws {TypeError} for options that are not an object, an unknown option
+   *   key (naming the closest valid one), or `args` that is not an array.
+   */
   constructor(options: ProcessOptions<A> = {}) {
     const opts = options as unknown as ProcessOptions<unknown[]>;
     if (opts === null || typeof opts !== "object") {
@@ -277,10 +286,17 @@ export class Process<A extends unknown[] = any[]> {
   }
 
   /**
-   * Starts the child. The returned promise settles when the child has loaded
-   * its module and begun its work; it rejects (for example with
-   * `TargetNotExportedError`) when the child cannot start. Awaiting it is
-   * optional: `join()` reports the same failure.
+   * Starts the child. Awaiting the promise is optional: `join()` reports the
+   * same failure.
+   *
+   * @returns A promise that resolves once the child has loaded its module and
+   *   begun its work, and rejects when it cannot start (for example with
+   *   `TargetNotExportedError`: the target is not exported by its module).
+   * @throws {ProcessError} when the process was started (or closed) before, or
+   *   when called while a child is still importing its module (a module
+   *   without an `if (import.meta.main)` guard).
+   * @throws {TypeError} naming the part of `args` that cannot be sent to a
+   *   child (a function, a class instance holding one, ...).
    */
   start(): Promise<void> {
     const s = stateOf(this);
@@ -402,9 +418,15 @@ export class Process<A extends unknown[] = any[]> {
   }
 
   /**
-   * Waits until the child ends, or until `timeoutMs` passed (then it returns
-   * with the child still running: check `exitCode`). Rejects when the child
-   * could not start (e.g. `TargetNotExportedError`).
+   * Waits until the child ends.
+   *
+   * @param timeoutMs The most to wait; then it returns with the child still
+   *   running (check `exitCode`). Undefined: wait for the end. 0: do not wait.
+   * @throws {ProcessError} (rejects) for a process not started, the current
+   *   process, or another process's child.
+   * @throws {TargetNotExportedError} (rejects), or whatever else made the
+   *   child fail to start.
+   * @throws {RangeError} (rejects) for a negative or NaN `timeoutMs`.
    */
   async join(timeoutMs?: number): Promise<void> {
     const s = stateOf(this);
@@ -428,7 +450,11 @@ export class Process<A extends unknown[] = any[]> {
     stop(this, -9);
   }
 
-  /** Releases the process object; throws while the child is still running. */
+  /**
+   * Releases the process object; most of its methods then throw.
+   *
+   * @throws {ProcessError} while the child is still running.
+   */
   close(): void {
     const s = stateOf(this);
     if (s.closed) return;
@@ -710,8 +736,10 @@ export function cpuCount(): number {
 }
 
 /**
- * Ends the calling process with `code` (in a child: its `exitCode` becomes
- * `code`; in the main program: `Deno.exit(code)`).
+ * Ends the calling process with `code`.
+ *
+ * @param code In a child, its `exitCode` in the parent; in the main program,
+ *   the program's exit status (`Deno.exit(code)`).
  *
  * @example
  * ```ts

@@ -97,7 +97,11 @@ export class QueueHandler {
     }
   }
 
-  /** The queue named `name` itself, to wait on it or use its other methods. */
+  /**
+   * The queue named `name` itself, to wait on it or use its other methods.
+   *
+   * @throws {RangeError} when no queue is named `name` (`initQueue` it first).
+   */
   queue(name: string): Queue<unknown> {
     const q = this.#queues.get(name);
     if (!q) {
@@ -114,12 +118,22 @@ export class QueueHandler {
     return [...this.#queues.keys()];
   }
 
-  /** Puts `data` on the queue `name`, without waiting. */
+  /**
+   * Puts `data` on the queue `name`, without waiting.
+   *
+   * @throws {RangeError} when no queue is named `name`.
+   * @throws {Full} when the queue has a `maxsize` and is full.
+   */
   put(name: string, data: unknown): void {
     this.queue(name).putNowait(data);
   }
 
-  /** The next item of the queue `name`, or `null` when it is empty (never waits). */
+  /**
+   * The next item of the queue `name`, never waiting.
+   *
+   * @returns The item, or `null` when the queue is empty.
+   * @throws {RangeError} when no queue is named `name`.
+   */
   get(name: string): unknown {
     const q = this.queue(name);
     try {

@@ -36,15 +36,15 @@
  * @module
  */
 
-import { Encoder } from "./_codec.ts";
+import { Encoder } from "./wire/_codec.ts";
+import { ItemRing, NOTHING } from "./shm/_ring.ts";
 import {
   DEFAULT_CAPACITY,
-  ItemRing,
   MAX_CAPACITY,
-  NOTHING,
   ringCapacity,
-} from "./_ring.ts";
-import { checkTimeout, deadline } from "./_wait.ts";
+} from "./shm/_ring_layout.ts";
+import { addUnfinished, allDone, taskDone } from "./shm/_tasks.ts";
+import { checkTimeout, deadline } from "./shm/_wait.ts";
 import { Empty, Full, ProcessError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";
@@ -196,7 +196,13 @@ export class Queue<T = unknown> implements Disposable {
   #ring: ItemRing;
   #closed = false;
 
-  /** A new queue; `new Queue(5)` is `new Queue({ maxsize: 5 })`. */
+  /**
+   * A new queue; `new Queue(5)` is `new Queue({ maxsize: 5 })`.
+   *
+   * @throws {TypeError} for options that are not an object or have an unknown key.
+   * @throws {RangeError} for a `maxsize` that is not a non-negative integer, or a
+   *   `capacityBytes` that is not a positive integer up to 1 GiB.
+   */
   constructor(options?: QueueOptions | number) {
     if (adopting) {
       this.#ring = adopting;
@@ -224,10 +230,17 @@ export class Queue<T = unknown> implements Disposable {
   }
 
   /**
-   * Puts `item` on the queue. Waits for room only when the queue has a
-   * `maxsize` and is full; then rejects with {@linkcode Full} when `timeout`
-   * runs out or `block` is false. Rejects with a TypeError naming the part of
-   * `item` that cannot be sent; the queue stays usable.
+   * Puts `item` on the queue, waiting for room only when the queue has a
+   * `maxsize` and is full.
+   *
+   * @param item Any structured-cloneable value, copied at once (changing it
+   *   afterwards changes nothing in the queue).
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait.
+   * @throws {Full} (rejects) when the queue is still full once `timeout` ran out,
+   *   or is full and `block` is false.
+   * @throws {TypeError} (rejects) naming the part of `item` that cannot be sent
+   *   (a `DataCloneError`); the queue stays usable.
+   * @throws {ProcessError} (rejects) once this object was closed in this process.
    */
   put(item: T, options?: BlockOptions): Promise<void> {
     // The common case without an async function's machinery: room now.
@@ -257,14 +270,24 @@ export class Queue<T = unknown> implements Disposable {
     }
   }
 
-  /** Puts `item` without waiting; throws {@linkcode Full} when the queue is full. */
+  /**
+   * Puts `item` without waiting.
+   *
+   * @throws {Full} when the queue is full.
+   * @throws {TypeError} naming the part of `item` that cannot be sent.
+   */
   putNowait(item: T): void {
     this.#check("putNowait");
     if (!this.#ring.tryReserve()) throw this.#full();
     this.#write(item);
   }
 
-  /** {@linkcode Queue.put} that blocks the thread (`Atomics.wait`) while the queue is full. */
+  /**
+   * {@linkcode Queue.put} that blocks the thread (`Atomics.wait`) while the
+   * queue is full.
+   *
+   * @throws {Full} as `put` rejects with it: still full after `timeout`.
+   */
   putSync(item: T, options?: BlockOptions): void {
     this.#check("putSync");
     const { block, until } = parseBlock(options, "putSync");
@@ -288,13 +311,18 @@ export class Queue<T = unknown> implements Disposable {
       ring.unreserve();
       throw e;
     }
-    if (ring.kind === KIND_JOINABLE) ring.addUnfinished();
+    if (ring.kind === KIND_JOINABLE) addUnfinished(ring);
     ring.put(encoder, size);
   }
 
   /**
-   * Takes the next item, waiting for one; rejects with {@linkcode Empty}
-   * when `timeout` runs out or `block` is false and none is there.
+   * Takes the next item, waiting for one.
+   *
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait. An item
+   *   that started to arrive (a big one, streamed) is always waited for.
+   * @returns The item, a fresh copy of what was put.
+   * @throws {Empty} (rejects) when none came within `timeout`, or none is
+   *   there and `block` is false.
    */
   get(options?: BlockOptions): Promise<T> {
     // The common case without an async function's machinery: an item now.
@@ -325,13 +353,21 @@ export class Queue<T = unknown> implements Disposable {
     }
   }
 
-  /** Takes the next item without waiting; throws {@linkcode Empty} when there is none. */
+  /**
+   * Takes the next item without waiting.
+   *
+   * @throws {Empty} when there is none.
+   */
   getNowait(): T {
     this.#check("getNowait");
     return this.#getSync(false, 0);
   }
 
-  /** {@linkcode Queue.get} that blocks the thread (`Atomics.wait`). */
+  /**
+   * {@linkcode Queue.get} that blocks the thread (`Atomics.wait`).
+   *
+   * @throws {Empty} as `get` rejects with it.
+   */
   getSync(options?: BlockOptions): T {
     this.#check("getSync");
     const { block, until } = parseBlock(options, "getSync");
@@ -483,11 +519,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 
   /**
-   * Marks one task (an item got from the queue) as done. Throws
-   * {@linkcode ProcessError} when called more times than items were put.
+   * Marks one task (an item got from the queue) as done.
+   *
+   * @throws {ProcessError} when called more times than items were put.
    */
   taskDone(): void {
-    if (!ringOf(this).taskDone()) {
+    if (!taskDone(ringOf(this))) {
       throw new ProcessError(
         "taskDone() called more times than there were items put on the queue",
       );
@@ -497,13 +534,13 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   /** Resolves once every item put has been marked done with `taskDone()`. */
   async join(): Promise<void> {
     const ring = ringOf(this);
-    while (!ring.allDone()) await ring.waitAsync(Infinity);
+    while (!allDone(ring)) await ring.waitAsync(Infinity);
   }
 
   /** {@linkcode JoinableQueue.join} that blocks the thread (`Atomics.wait`). */
   joinSync(): void {
     const ring = ringOf(this);
-    while (!ring.allDone()) ring.waitSync(Infinity);
+    while (!allDone(ring)) ring.waitSync(Infinity);
   }
 }
 

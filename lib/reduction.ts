@@ -121,6 +121,11 @@ const rebuilders = new Map<string, (state: unknown) => unknown>();
  * shared class registers itself when its module loads; the child bootstrap
  * loads them all.
  *
+ * @param tag The `tag` its `[reduceSymbol]()` returns; a second registration
+ *   of a tag replaces the first.
+ * @param rebuilder Makes the live object from the `state` it returned (with
+ *   the shared objects inside that state already rebuilt).
+ *
  * @example
  * ```ts
  * import { registerRebuilder } from "@mp/multiprocessing";
@@ -140,13 +145,18 @@ function isShareable(v: object): v is Shareable {
 
 /**
  * Returns `value` with every shared object inside it replaced by its reduced
- * form, pushing the ports to transfer onto `transfer` and, when `undo` is
- * given, the reduced objects' `undo`s onto it (call them if the result is not
- * sent after all; when reducing itself throws, it calls every `undo` in the
- * list first). Values without shared objects are returned as they are
- * (no copy). What structured clone would refuse or silently empty (a Proxy;
- * a URL, Headers, ... anywhere inside) throws a TypeError named
- * `DataCloneError` naming where it sits, from `path` (the value's name).
+ * form, ready for `postMessage`.
+ *
+ * @param transfer Receives the ports to transfer with the result.
+ * @param undo Receives the reduced objects' `undo`s: call them if the result
+ *   is not sent after all (when reducing itself throws, it calls every `undo`
+ *   in the list first).
+ * @param path The value's name in error messages (`args` gives `args[0].x`).
+ * @returns `value` itself when it holds no shared object (no copy), else a
+ *   copy of the parts that lead to one.
+ * @throws {TypeError} named `DataCloneError`, naming where it sits, for what
+ *   structured clone would refuse or silently empty (a Proxy; a URL,
+ *   Headers, ... anywhere inside).
  *
  * @example
  * ```ts
@@ -202,7 +212,12 @@ export function reduce(
 
 /**
  * Turns reduced shared objects inside a received value back into live
- * objects. Values without them are returned as they are.
+ * objects, in place.
+ *
+ * @returns `value` with its reduced parts replaced in place (the live object
+ *   itself when `value` is one reduced object).
+ * @throws {TypeError} for a reduced object whose tag has no rebuilder in
+ *   this process (its module was not loaded).
  *
  * @example
  * ```ts
@@ -262,10 +277,13 @@ export async function loadRebuilders(value: unknown): Promise<void> {
 let libraryLoaded = false;
 
 /**
- * Finds the first part of `value` that structured clone rejects, as a path
- * and a type name (`args[1].socket: Deno.TcpConn`), or undefined when all of
- * it clones. Used to turn a `DataCloneError` into a message naming the
- * culprit; slow, so only called after a clone failed.
+ * Finds the first part of `value` that structured clone rejects. Used to turn
+ * a `DataCloneError` into a message naming the culprit; slow, so only called
+ * after a clone failed.
+ *
+ * @param path The value's name, the start of the path returned.
+ * @returns Its path and type name (`{ path: "args[1].socket", type:
+ *   "TcpConn" }`), or undefined when all of it clones.
  *
  * @example
  * ```ts

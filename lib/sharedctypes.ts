@@ -249,7 +249,12 @@ export class RawValue<T extends Typecode = Typecode> {
   #atomic: boolean;
   #big: boolean;
 
-  /** Creates the number, 0 unless `value` is given. */
+  /**
+   * Creates the number, 0 unless `value` is given.
+   *
+   * @throws {TypeError} for an unknown typecode, or a `value` of the wrong
+   *   type (a bigint for `q`/`Q`, else a number).
+   */
   constructor(typecode: T, value?: InputOf<T>) {
     const t = checkTypecode(typecode);
     this.typecode = typecode;
@@ -335,7 +340,12 @@ export class Value<T extends Typecode = Typecode> extends RawValue<T> {
     valueLock = (v) => v.#lock;
   }
 
-  /** Creates the number (0 unless `value` is given) and its lock. */
+  /**
+   * Creates the number (0 unless `value` is given) and its lock.
+   *
+   * @throws {TypeError} as {@linkcode RawValue}'s constructor, and for a `lock`
+   *   option that is not a boolean, a Lock or an RLock.
+   */
   constructor(typecode: T, value?: InputOf<T>, options: SharedOptions = {}) {
     checkKeys(options, ["lock"], "Value option");
     const lock = adopted ? adopted.lock : makeLock(options.lock, "Value");
@@ -343,7 +353,11 @@ export class Value<T extends Typecode = Typecode> extends RawValue<T> {
     this.#lock = lock;
   }
 
-  /** The lock that guards it; throws when created with `{ lock: false }`. */
+  /**
+   * The lock that guards it.
+   *
+   * @throws {TypeError} when created with `{ lock: false }`.
+   */
   getLock(): AnyLock {
     if (!this.#lock) throw noLock("Value");
     return this.#lock;
@@ -421,7 +435,14 @@ export type SizeOrInitializer<T extends Typecode> =
  * ```
  */
 export interface SharedArrayConstructor {
-  /** Creates `size` zeros, or the given elements, in shared memory. */
+  /**
+   * Creates `size` zeros, or the given elements, in shared memory.
+   *
+   * @throws {TypeError} for an unknown typecode, or an element of the wrong
+   *   type.
+   * @throws {RangeError} for a size that is not a non-negative integer, or
+   *   more memory than the system gives.
+   */
   new <T extends Typecode>(
     typecode: T,
     sizeOrInitializer: SizeOrInitializer<T>,
@@ -442,7 +463,11 @@ export interface SharedArrayConstructor {
  * ```
  */
 export interface RawArrayConstructor {
-  /** Creates `size` zeros, or the given elements, in shared memory. */
+  /**
+   * Creates `size` zeros, or the given elements, in shared memory.
+   *
+   * @throws {TypeError} / {RangeError} as {@linkcode SharedArray}'s.
+   */
   new <T extends Typecode>(
     typecode: T,
     sizeOrInitializer: SizeOrInitializer<T>,

@@ -33,8 +33,8 @@
  * @module
  */
 
-import { beginTrace, endTrace } from "./_trace.ts";
-export { renderTrace, type RenderTraceOptions } from "./_trace_view.ts";
+import { beginTrace, endTrace } from "./trace/_writer.ts";
+export { renderTrace, type RenderTraceOptions } from "./trace/_view.ts";
 
 /**
  * Options of {@linkcode startTrace}.
@@ -86,8 +86,9 @@ export function startTrace(path: string | URL, options?: TraceOptions): void {
 
 /**
  * Stops the trace, writes out what is buffered, and closes the file (which
- * is then plain JSON). Processes still running stop writing to it. Returns
- * the trace's path, or undefined when no trace was being written.
+ * is then plain JSON). Processes still running stop writing to it.
+ *
+ * @returns The trace's path, or undefined when no trace was being written.
  *
  * @example
  * ```ts

@@ -1,6 +1,10 @@
 // Raw TCP clients of a manager, for protocol-level tests.
-import { FrameReader } from "../lib/_frames.ts";
-import { answerChallenge, deliverChallenge, hmacKey } from "../lib/_auth.ts";
+import { FrameReader } from "../lib/wire/_frames.ts";
+import {
+  answerChallenge,
+  deliverChallenge,
+  hmacKey,
+} from "../lib/manager/_auth.ts";
 
 /** Connects raw to the manager on `port` and authenticates with `key`. */
 export async function rawAuthed(

@@ -1,6 +1,6 @@
 // Frames as a TCP client of a manager writes and reads them, for tests that
 // speak the protocol by hand.
-import { decoder, encoder } from "../lib/_manager_wire.ts";
+import { decoder, encoder } from "../lib/manager/_wire.ts";
 
 /** A length-prefixed frame holding `msg` in the codec's encoding. */
 export function frameOf(msg: unknown): Uint8Array {

@@ -18,7 +18,7 @@ import {
   RAW_HEAD,
   RAW_MIN,
   rawPlan,
-} from "../lib/_codec.ts";
+} from "../lib/wire/_codec.ts";
 import { reduceSymbol } from "../lib/reduction.ts";
 import { Pipe, Queue } from "../mod.ts";
 import { runProgram } from "./_run_task.ts";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import { Pool, Process } from "../mod.ts";
-import { type WireError, withRebuiltError } from "../lib/_wire_error.ts";
+import { type WireError, withRebuiltError } from "../lib/wire/_error.ts";
 import { failWith, initFails, MyErr } from "./fixtures/error_classes.ts";
 import { Picky, takesPicky } from "./fixtures/error_start.ts";
 

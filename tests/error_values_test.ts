@@ -13,7 +13,7 @@ import {
   Value,
 } from "../mod.ts";
 import { checkChunksize } from "../lib/pool/_checks.ts";
-import { checkTimeout } from "../lib/_wait.ts";
+import { checkTimeout } from "../lib/shm/_wait.ts";
 import { show } from "../lib/_show.ts";
 
 const STRING_THREE = /got "3": pass the number 3, not a string/;

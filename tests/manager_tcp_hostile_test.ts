@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { runProgram } from "./_run_task.ts";
 import { bounded } from "./_bounded.ts";
 import { AuthenticationError, Manager } from "../mod.ts";
-import { writeAll } from "../lib/_frames.ts";
-import { Backoff } from "../lib/_auth.ts";
+import { writeAll } from "../lib/wire/_frames.ts";
+import { Backoff } from "../lib/manager/_auth.ts";
 import { rawAuthed } from "./_tcp.ts";
-import { OP_GET } from "../lib/_manager_wire.ts";
+import { OP_GET } from "../lib/manager/_wire.ts";
 import { frameOf, unframe } from "./_wire.ts";
 
 const HOSTILE = new URL("./fixtures/hostile_tcp.ts", import.meta.url);

@@ -19,10 +19,10 @@ import {
   FrameWriter,
   writeAll,
   writeFrame,
-} from "../lib/_frames.ts";
-import { OP_CALL, OP_CREATE, OP_GET } from "../lib/_manager_wire.ts";
+} from "../lib/wire/_frames.ts";
+import { OP_CALL, OP_CREATE, OP_GET } from "../lib/manager/_wire.ts";
 import { frameOf, unframe } from "./_wire.ts";
-import { TcpChannel } from "../lib/_manager_channel.ts";
+import { TcpChannel } from "../lib/manager/_channel.ts";
 import { appendItem } from "./fixtures/manager_targets.ts";
 import { Counter, Maths } from "./fixtures/manager_classes.ts";
 import { rawAuthed as rawAuthedWith } from "./_tcp.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { bounded } from "./_bounded.ts";
-import { REF_KEY } from "../lib/_manager_wire.ts";
+import { REF_KEY } from "../lib/manager/_wire.ts";
 import { runProgram } from "./_run_task.ts";
 import {
   type AutoProxy,

@@ -1,4 +1,4 @@
-// The owner word under Lock and RLock (lib/_owner.ts): taking, timing out,
+// The owner word under Lock and RLock (lib/shm/_owner.ts): taking, timing out,
 // waking on release, and taking over from a holder whose process is dead in
 // the process table, in this process and across a real child.
 import assert from "node:assert/strict";
@@ -12,9 +12,9 @@ import {
   selfMark,
   takeOver,
   unlock,
-} from "../lib/_owner.ts";
-import { allocateIdent, markDead } from "../lib/_proctable.ts";
-import { waitAsync } from "../lib/_wait.ts";
+} from "../lib/shm/_owner.ts";
+import { allocateIdent, markDead } from "../lib/shm/_proctable.ts";
+import { waitAsync } from "../lib/shm/_wait.ts";
 import { lockThenSignal } from "./fixtures/machinery_targets.ts";
 import { endsWell, withChild } from "./_child.ts";
 

@@ -4,7 +4,7 @@
 // another process publishes records a reader sees whole.
 import assert from "node:assert/strict";
 import { R, RecordRing as Ring, W } from "../lib/pool/_record_ring.ts";
-import { waitAsync } from "../lib/_wait.ts";
+import { waitAsync } from "../lib/shm/_wait.ts";
 import {
   produceRecords,
   recordBytes,

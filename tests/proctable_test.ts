@@ -1,4 +1,4 @@
-// The process table (lib/_proctable.ts): idents handed out and marked dead,
+// The process table (lib/shm/_proctable.ts): idents handed out and marked dead,
 // descendants dying with their ancestor across real processes, a full table,
 // slot reuse and the ident counter wrapping.
 import assert from "node:assert/strict";
@@ -8,8 +8,8 @@ import {
   currentIdent,
   isIdentAlive,
   markDead,
-} from "../lib/_proctable.ts";
-import { waitAsync } from "../lib/_wait.ts";
+} from "../lib/shm/_proctable.ts";
+import { waitAsync } from "../lib/shm/_wait.ts";
 import { chain } from "./fixtures/machinery_targets.ts";
 import { runProgram } from "./_run_task.ts";
 

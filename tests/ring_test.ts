@@ -2,7 +2,8 @@
 // recovery when a reader or a writer process dies at the worst moment.
 import assert from "node:assert/strict";
 import { Empty, Event, Process, Queue, reduceSymbol } from "../mod.ts";
-import { ItemRing as Ring, NOTHING, WORDS } from "../lib/_ring.ts";
+import { ItemRing as Ring, NOTHING } from "../lib/shm/_ring.ts";
+import { WORDS } from "../lib/shm/_ring_layout.ts";
 import {
   consumeAndReport,
   dieHoldingReadSide,

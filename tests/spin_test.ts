@@ -1,9 +1,9 @@
-// The adaptive spin before a futex wait (lib/_spin.ts): a failed spin turns
+// The adaptive spin before a futex wait (lib/shm/_spin.ts): a failed spin turns
 // spinning off for twice as many waits each time it fails again, up to
 // MAX_SKIP; a spin that sees its change turns it back on. And blockFor.
 import assert from "node:assert/strict";
-import { blockFor, MAX_SKIP, Spinner } from "../lib/_spin.ts";
-import { waitAsync } from "../lib/_wait.ts";
+import { blockFor, MAX_SKIP, Spinner } from "../lib/shm/_spin.ts";
+import { waitAsync } from "../lib/shm/_wait.ts";
 import { churn, notifyWhenAsked } from "./fixtures/machinery_targets.ts";
 import { endsWell, withChild } from "./_child.ts";
 

@@ -39,7 +39,7 @@ import {
   attachTable,
   markDead,
   tableBuffer,
-} from "../lib/_proctable.ts";
+} from "../lib/shm/_proctable.ts";
 
 const T = 20_000; // bound of every wait in this file
 const module = new URL("./fixtures/sync_targets.ts", import.meta.url);

@@ -15,8 +15,8 @@ import {
   startTrace,
   stopTrace,
 } from "../mod.ts";
-import { parseTrace, traceHtml } from "../lib/_trace_view.ts";
-import { traceSpan, waitLabel } from "../lib/_trace.ts";
+import { parseTrace, traceHtml } from "../lib/trace/_view.ts";
+import { traceSpan, waitLabel } from "../lib/trace/_writer.ts";
 import { bounded } from "./_bounded.ts";
 import { runProgram, runTask } from "./_run_task.ts";
 
@@ -207,13 +207,13 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
   const lib = new URL("../lib/", import.meta.url).href;
   const stack = (...frames: string[]) =>
     ["Error", ...frames.map((f) => `    at ${f}`)].join("\n");
-  const wait = `waitAsync (${lib}_wait.ts:54:23)`;
+  const wait = `waitAsync (${lib}shm/_wait.ts:54:23)`;
   // A pool worker's idle wait (its frame is a method alias).
   assert.equal(
     waitLabel(stack(
       wait,
       `Object.poolWorker [as target] (${lib}pool/_worker.ts:423:13)`,
-      `async run (${lib}_bootstrap.ts:164:5)`,
+      `async run (${lib}process/_bootstrap.ts:164:5)`,
     )),
     null,
   );
@@ -224,7 +224,7 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
       `Condition.wait (${lib}synchronize.ts:943:9)`,
       `async Barrier.wait (${lib}synchronize.ts:1190:7)`,
       `async main (file:///app/main.ts:3:1)`,
-      `async run (${lib}_bootstrap.ts:164:5)`,
+      `async run (${lib}process/_bootstrap.ts:164:5)`,
     )),
     "Barrier.wait",
   );
@@ -232,7 +232,7 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
     waitLabel(
       stack(
         wait,
-        `lockAsync (${lib}_owner.ts:127:5)`,
+        `lockAsync (${lib}shm/_owner.ts:127:5)`,
         `file:///app/main.ts:9:3`,
       ),
     ),
@@ -240,7 +240,7 @@ Deno.test("a wait's name comes from its stack: the call the program made; the po
   );
   assert.equal(
     waitLabel(
-      stack(wait, `ManagerChannel.pump (${lib}_manager_channel.ts:387:9)`),
+      stack(wait, `ManagerChannel.pump (${lib}manager/_channel.ts:387:9)`),
     ),
     "manager call",
   );
@@ -382,7 +382,7 @@ Deno.test("the viewer refuses what is not a trace, and trace:view says what is m
   assert.throws(() => parseTrace("hello"), SyntaxError);
   assert.deepEqual(parseTrace(""), []);
   const r = await runProgram(
-    new URL("../lib/_trace_view.ts", import.meta.url),
+    new URL("../lib/trace/_view.ts", import.meta.url),
     [],
     ["/nonexistent-trace.json"],
   );

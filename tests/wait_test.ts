@@ -1,4 +1,4 @@
-// Every shared-memory wait (lib/_wait.ts): results, timeouts that last their
+// Every shared-memory wait (lib/shm/_wait.ts): results, timeouts that last their
 // whole length (not one slice), wakeups from another thread, the keep-alive
 // that Deno's Atomics.waitAsync lacks, the hooks blocking waits run, and the
 // one timeout validation.
@@ -12,7 +12,7 @@ import {
   sliceUntil,
   waitAsync,
   waitSync,
-} from "../lib/_wait.ts";
+} from "../lib/shm/_wait.ts";
 import { notifyWhenAsked } from "./fixtures/machinery_targets.ts";
 import { runProgram } from "./_run_task.ts";
 import { endsWell, withChild } from "./_child.ts";

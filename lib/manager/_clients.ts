@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isIdentAlive } from "../_proctable.ts";
+import { isIdentAlive } from "../shm/_proctable.ts";
 import type { Caller } from "./_kind.ts";
 import {
   CLOSED,
@@ -18,9 +18,9 @@ import {
   type Reply,
   REPLY_AT,
   RESP,
-} from "../_manager_wire.ts";
-import { serializeError } from "../_wire_error.ts";
-import { FrameWriter } from "../_frames.ts";
+} from "./_wire.ts";
+import { serializeError } from "../wire/_error.ts";
+import { FrameWriter } from "../wire/_frames.ts";
 
 export abstract class Client implements Caller {
   static #next = 1;

@@ -1,6 +1,6 @@
 /**
  * What a manager's server does for each request: a table from the
- * request's op (`_manager_wire.ts`) to its handler.
+ * request's op (`_wire.ts`) to its handler.
  *
  * @module
  */
@@ -19,9 +19,9 @@ import {
   OP_RELEASE,
   OP_SHUTDOWN,
   OP_TAKE,
-} from "../_manager_wire.ts";
+} from "./_wire.ts";
 import { ProcessError } from "../errors.ts";
-import { resolveClass, type TargetRef } from "../_target.ts";
+import { resolveClass, type TargetRef } from "../process/_target.ts";
 import type { Kind } from "./_kind.ts";
 import { KINDS } from "./_kinds.ts";
 import { type Client, LocalClient } from "./_clients.ts";
@@ -274,7 +274,7 @@ let importing = 0;
 
 /**
  * Imports a class's module here, marked as a child's import is (see
- * `_prelude.ts`): a module whose top level starts a manager or a process
+ * `process/_prelude.ts`): a module whose top level starts a manager or a process
  * (no `if (import.meta.main)` guard) fails with a `ProcessError` saying so,
  * instead of each server starting another, which would import it again.
  */

@@ -12,11 +12,11 @@
  * @module
  */
 
-import { REF_KEY } from "../_manager_wire.ts";
+import { REF_KEY } from "./_wire.ts";
 import { isPlain } from "../_values.ts";
 import { show } from "../_show.ts";
 import { checkKeys } from "../_options.ts";
-import { checkTimeout } from "../_wait.ts";
+import { checkTimeout } from "../shm/_wait.ts";
 
 /** What a server-side method knows of the client calling it. */
 export interface Caller {

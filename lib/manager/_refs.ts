@@ -7,8 +7,8 @@
  */
 
 import type { BaseProxy } from "./proxy.ts";
-import type { ProxyChannel as Channel } from "../_manager_channel.ts";
-import { OP_DECREF } from "../_manager_wire.ts";
+import type { ProxyChannel as Channel } from "./_channel.ts";
+import { OP_DECREF } from "./_wire.ts";
 
 export interface ProxyRef {
   channel: Channel;

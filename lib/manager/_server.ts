@@ -41,26 +41,26 @@ import {
   REF_KEY,
   REQ_AT,
   type Request,
-} from "../_manager_wire.ts";
-import { serializeError } from "../_wire_error.ts";
-import { Decoder } from "../_codec.ts";
-import { FrameReader } from "../_frames.ts";
-import { waitAsync } from "../_wait.ts";
-import { Spinner } from "../_spin.ts";
+} from "./_wire.ts";
+import { serializeError } from "../wire/_error.ts";
+import { Decoder } from "../wire/_codec.ts";
+import { FrameReader } from "../wire/_frames.ts";
+import { waitAsync } from "../shm/_wait.ts";
+import { Spinner } from "../shm/_spin.ts";
 import { type Client, LocalClient, TcpClient } from "./_clients.ts";
 import { loadClass, OPS } from "./_dispatch.ts";
-import { threads } from "../_threads.ts";
+import { threads } from "../process/_threads.ts";
 import {
   answerChallenge,
   Backoff,
   deliverChallenge,
   hmacKey,
-} from "../_auth.ts";
+} from "./_auth.ts";
 import { reduceSymbol, registerRebuilder } from "../reduction.ts";
 import type { Reduced } from "../reduction.ts";
 import { isPlain } from "../_values.ts";
 import { DESCEND, rewrite, some } from "../_walk.ts";
-import type { TargetRef } from "../_target.ts";
+import type { TargetRef } from "../process/_target.ts";
 
 const BOOT_TAG = "mp.ManagerBoot";
 

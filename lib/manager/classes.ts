@@ -5,7 +5,12 @@
  * @module
  */
 
-import { classRefOf, isClass, moduleUrl, type TargetRef } from "../_target.ts";
+import {
+  classRefOf,
+  isClass,
+  moduleUrl,
+  type TargetRef,
+} from "../process/_target.ts";
 
 /**
  * Options of {@linkcode Manager.register} (the static one).

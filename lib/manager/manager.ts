@@ -13,7 +13,7 @@ import {
   LocalChannel,
   type ProxyChannel as Channel,
   TcpChannel,
-} from "../_manager_channel.ts";
+} from "./_channel.ts";
 import {
   CHANNEL_BYTES,
   OP_CREATE,
@@ -21,11 +21,11 @@ import {
   OP_GET,
   OP_REGISTER,
   OP_SHUTDOWN,
-} from "../_manager_wire.ts";
+} from "./_wire.ts";
 // The server's code loads only where a server starts (every child loads
 // this module, and most never start a manager).
 import type { ServerConfig } from "./_server.ts";
-import { authkeyBytes } from "../_auth.ts";
+import { authkeyBytes } from "./_auth.ts";
 import { checkKeys } from "../_options.ts";
 import { checkArrayTypecode, TYPECODES } from "../_typecodes.ts";
 import { repr } from "../_inspect.ts";
@@ -35,8 +35,8 @@ import {
   moduleUrl,
   resolveClass,
   type TargetRef,
-} from "../_target.ts";
-import { checkTimeout, MAX_TIMER_MS } from "../_wait.ts";
+} from "../process/_target.ts";
+import { checkTimeout, MAX_TIMER_MS } from "../shm/_wait.ts";
 import { disposedError, refOf, sending } from "./_refs.ts";
 import {
   type AutoProxy,
@@ -139,6 +139,10 @@ export class Manager implements AsyncDisposable {
   /**
    * Starts a manager's server process and returns the manager once it
    * serves (and, with `address`, listens).
+   *
+   * @throws {TypeError} for an unknown option, or an `address` without an
+   *   `authkey` (a TCP manager needs one).
+   * @throws {TimeoutError} (rejects) when the server does not start in time.
    */
   static async start(options: ManagerOptions = {}): Promise<Manager> {
     if (options === null || typeof options !== "object") {
@@ -229,10 +233,12 @@ export class Manager implements AsyncDisposable {
 
   /**
    * Connects to a manager that listens on TCP (another program's, or this
-   * one's), authenticating both ways with `authkey`. A wrong key rejects
-   * with `AuthenticationError`; an address where nothing listens with
-   * `EOFError`. Disposing the client closes the connection (the server goes
-   * on).
+   * one's), authenticating both ways with `authkey`. Disposing the client
+   * closes the connection (the server goes on).
+   *
+   * @throws {AuthenticationError} (rejects) for a wrong `authkey`.
+   * @throws {EOFError} (rejects) when nothing listens at `address`, or the
+   *   server closed the connection.
    */
   static async connect(options: ConnectOptions): Promise<Manager> {
     if (options === null || typeof options !== "object") {
@@ -322,7 +328,11 @@ export class Manager implements AsyncDisposable {
     return this.#create("Namespace", [attrs]);
   }
 
-  /** A shared Value (the typecode is checked, then recorded). */
+  /**
+   * A shared Value (the typecode is checked, then recorded).
+   *
+   * @throws {TypeError} for an unknown typecode.
+   */
   Value<T = number>(typecode: string, value: T): Promise<ValueProxy<T>> {
     if (!TYPECODES.includes(typecode)) {
       throw new TypeError(
@@ -381,8 +391,9 @@ export class Manager implements AsyncDisposable {
    * A shared array of `typecode` (Python's `manager.Array()`): `size` zeros,
    * or the given elements. Typecodes: b B h H i I l L q Q f d (q/Q hold
    * bigints: `manager.Array<bigint>("q", 4)`) and u (one-character strings:
-   * `manager.Array<string>("u", "abc")`); an unknown one throws a
-   * `TypeError` listing them.
+   * `manager.Array<string>("u", "abc")`).
+   *
+   * @throws {TypeError} for an unknown typecode (listing them).
    */
   Array<T = number>(
     typecode: string,
@@ -411,6 +422,8 @@ export class Manager implements AsyncDisposable {
    * default, a new RLock. Several async tasks of one process using it need
    * a Lock: `manager.Condition(await manager.Lock())` (see
    * {@linkcode ConditionProxy}).
+   *
+   * @throws {TypeError} when `lock` is not a Lock or RLock proxy of it.
    */
   Condition(lock?: LockProxy): Promise<ConditionProxy> {
     if (lock !== undefined) {
@@ -436,6 +449,8 @@ export class Manager implements AsyncDisposable {
   /**
    * A shared barrier for `parties` waits (Python's `manager.Barrier()`);
    * `timeout` is the default timeout of `wait()` in milliseconds.
+   *
+   * @throws {TypeError} for an `action`: a function cannot reach the server.
    */
   Barrier(
     parties: number,
@@ -668,6 +683,8 @@ export class Manager implements AsyncDisposable {
   /**
    * Names an object so that TCP clients can `get(name)` it. Await it to be
    * sure the name is known before telling clients.
+   *
+   * @throws {TypeError} for an empty name, or a proxy of another manager.
    */
   register(name: string, proxy: BaseProxy): Promise<void> {
     if (typeof name !== "string" || name === "") {
@@ -713,7 +730,11 @@ export class Manager implements AsyncDisposable {
     return (await this.debugInfo()).length;
   }
 
-  /** The object registered as `name` (a proxy); `ReferenceError` when none is. */
+  /**
+   * The object registered as `name`, as a proxy.
+   *
+   * @throws {ReferenceError} (rejects) when no object is registered as `name`.
+   */
   async get<P extends BaseProxy = BaseProxy>(name: string): Promise<P> {
     const channel = this.#check();
     const [id, kind] = await channel.call(OP_GET, name) as [number, string];
@@ -722,7 +743,8 @@ export class Manager implements AsyncDisposable {
 
   /**
    * Stops the server (for a manager from `start()`), or closes the
-   * connection (from `connect()`). Proxies then reject with `EOFError`.
+   * connection (from `connect()`); a second call does nothing. Proxies and
+   * the manager's methods then reject with `EOFError`.
    */
   async shutdown(): Promise<void> {
     if (this.#closed) return;

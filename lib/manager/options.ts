@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Address } from "../_manager_channel.ts";
-import { MAX_FRAME } from "../_frames.ts";
+import type { Address } from "./_channel.ts";
+import { MAX_FRAME } from "../wire/_frames.ts";
 
 /**
  * Options of {@linkcode Manager.start}.

@@ -7,7 +7,7 @@
  */
 
 import { TimeoutError } from "../errors.ts";
-import { checkTimeout, deadline } from "../_wait.ts";
+import { checkTimeout, deadline } from "../shm/_wait.ts";
 import { BaseProxy, call, PROXY_CLASSES, proxyMethods } from "./proxy.ts";
 
 /** The items of `items` as an array; a `TypeError` naming `what` when it is not iterable. */
@@ -73,15 +73,27 @@ export interface ProxyAcquireOptions {
 export interface ListProxy<T = unknown> {
   /** Adds `item` at the end. */
   append(item: T): Promise<void>;
-  /** The item at `index` (negative: from the end); `RangeError` when out of range. */
+  /**
+   * The item at `index` (negative: from the end).
+   *
+   * @throws {RangeError} (rejects) when `index` is out of range.
+   */
   get(index: number): Promise<T>;
   /** Replaces the item at `index`. */
   set(index: number, item: T): Promise<void>;
   /** Inserts `item` before `index`. */
   insert(index: number, item: T): Promise<void>;
-  /** Removes the first item equal to `item`; `RangeError` when there is none. */
+  /**
+   * Removes the first item equal to `item`.
+   *
+   * @throws {RangeError} (rejects) when no item equals it.
+   */
   remove(item: T): Promise<void>;
-  /** The index of the first item equal to `item`; `RangeError` when there is none. */
+  /**
+   * The index of the first item equal to `item` (within `[start, end)`).
+   *
+   * @throws {RangeError} (rejects) when no item equals it.
+   */
   index(item: T, start?: number, end?: number): Promise<number>;
   /** How many items equal `item`. */
   count(item: T): Promise<number>;
@@ -204,7 +216,11 @@ export class DictProxy<K = unknown, V = unknown> extends BaseProxy {
   get(key: K, ...dflt: unknown[]): Promise<unknown> {
     return call(this, "get", [key, ...dflt.slice(0, 1)], false);
   }
-  /** Removes `key` and returns its value; without `dflt`, a missing key is a `RangeError`. */
+  /**
+   * Removes `key` and returns its value, or `dflt` when it is missing.
+   *
+   * @throws {RangeError} (rejects) for a missing key without `dflt`.
+   */
   pop(key: K, ...dflt: [V?]): Promise<V> {
     return call(this, "pop", [key, ...dflt.slice(0, 1)], false) as Promise<V>;
   }
@@ -295,13 +311,32 @@ proxyMethods(ValueProxy, { get: 0, set: 1, typecode: 0 });
 
 /** The methods of {@linkcode QueueProxy} that call the object's own in the server. */
 export interface QueueProxy<T = unknown> {
-  /** Puts `item`, waiting while the queue is full (unless `block` is false). */
+  /**
+   * Puts `item`, waiting while the queue is full (unless `block` is false).
+   *
+   * @throws {Full} (rejects) when still full after `timeout`, or full and
+   *   `block` is false.
+   */
   put(item: T, options?: ProxyQueueWaitOptions): Promise<void>;
-  /** Puts `item` or rejects with `Full` at once. */
+  /**
+   * Puts `item` without waiting.
+   *
+   * @throws {Full} (rejects) when the queue is full.
+   */
   putNowait(item: T): Promise<void>;
-  /** Takes the next item, waiting while the queue is empty (unless `block` is false). */
+  /**
+   * Takes the next item, waiting while the queue is empty (unless `block` is
+   * false).
+   *
+   * @throws {Empty} (rejects) when none came within `timeout`, or none is
+   *   there and `block` is false.
+   */
   get(options?: ProxyQueueWaitOptions): Promise<T>;
-  /** Takes the next item or rejects with `Empty` at once. */
+  /**
+   * Takes the next item without waiting.
+   *
+   * @throws {Empty} (rejects) when the queue is empty.
+   */
   getNowait(): Promise<T>;
   /** The number of items. */
   qsize(): Promise<number>;

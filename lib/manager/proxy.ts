@@ -8,10 +8,7 @@
 
 import { reduceSymbol, registerRebuilder } from "../reduction.ts";
 import type { Reduced } from "../reduction.ts";
-import {
-  type ProxyChannel as Channel,
-  TcpChannel,
-} from "../_manager_channel.ts";
+import { type ProxyChannel as Channel, TcpChannel } from "./_channel.ts";
 import {
   OP_CALL,
   OP_CALL_REFS,
@@ -19,8 +16,8 @@ import {
   OP_LEND,
   OP_TAKE,
   REF_KEY,
-} from "../_manager_wire.ts";
-import { notQueueable } from "../_codec.ts";
+} from "./_wire.ts";
+import { notQueueable } from "../wire/_codec.ts";
 import { isOpaque, isPlain } from "../_values.ts";
 import { DESCEND, rewrite, some } from "../_walk.ts";
 import {
@@ -272,8 +269,13 @@ export class BaseProxy implements Disposable, AsyncDisposable {
 
   /**
    * Calls `method` on the object in the server (Python's `_callmethod`).
-   * A method the object's kind does not have rejects with a `TypeError`
-   * naming the methods it has.
+   *
+   * @returns What the method returned (proxies inside it arrive as proxies).
+   * @throws {TypeError} (rejects) when the object's kind has no `method`
+   *   (naming the methods it has).
+   * @throws {ReferenceError} (rejects) once this proxy was disposed.
+   * @throws {EOFError} (rejects) once the manager was shut down or its
+   *   server ended.
    */
   callMethod(method: string, ...args: unknown[]): Promise<unknown> {
     return call(this, method, args, false);

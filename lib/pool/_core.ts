@@ -9,9 +9,9 @@
  * @module
  */
 
-import { callerModule, findExported, moduleUrl } from "../_target.ts";
-import type { TargetRef } from "../_target.ts";
-import { keepAlive } from "../_wait.ts";
+import { callerModule, findExported, moduleUrl } from "../process/_target.ts";
+import type { TargetRef } from "../process/_target.ts";
+import { keepAlive } from "../shm/_wait.ts";
 import { ProcessError } from "../errors.ts";
 import { show } from "../_show.ts";
 import {
@@ -28,7 +28,7 @@ import {
 } from "./_jobs.ts";
 import { checkChunksize, checkFn, checkItems, splitChunks } from "./_checks.ts";
 import { allNumbers, KIND_APPLY, KIND_MAP, KIND_STAR } from "./_protocol.ts";
-import { traceSubmit, tracing } from "../_trace.ts";
+import { traceSubmit, tracing } from "../trace/_writer.ts";
 import {
   lengthOf,
   type MapOptions,

@@ -8,13 +8,13 @@
  * @module
  */
 
-import { threads } from "../_threads.ts";
+import { threads } from "../process/_threads.ts";
 import { type Permissions, Process, whenEnded } from "../process.ts";
 import { findUncloneable, rebuild, reduce } from "../reduction.ts";
-import { SLICE_MS, waitAsync } from "../_wait.ts";
-import { Spinner } from "../_spin.ts";
+import { SLICE_MS, waitAsync } from "../shm/_wait.ts";
+import { Spinner } from "../shm/_spin.ts";
 import { ProcessError } from "../errors.ts";
-import { Decoder, EncodeError, Encoder } from "../_codec.ts";
+import { Decoder, EncodeError, Encoder } from "../wire/_codec.ts";
 import { RecordRing } from "./_record_ring.ts";
 import {
   CTL_WORDS,
@@ -50,8 +50,8 @@ import {
 } from "./_protocol.ts";
 import { Fifo, type Task } from "./_jobs.ts";
 import { poolWorker, type WorkerConfig } from "./_worker.ts";
-import { traceResult, tracing } from "../_trace.ts";
-import { withRebuiltError } from "../_wire_error.ts";
+import { traceResult, tracing } from "../trace/_writer.ts";
+import { withRebuiltError } from "../wire/_error.ts";
 import type { PoolCore, Transport } from "./_core.ts";
 
 const WORKER_MODULE = new URL("./_worker.ts", import.meta.url).href;

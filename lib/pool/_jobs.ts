@@ -7,7 +7,7 @@
  */
 
 import { ProcessError, TimeoutError } from "../errors.ts";
-import { checkTimeout, settlesWithin } from "../_wait.ts";
+import { checkTimeout, settlesWithin } from "../shm/_wait.ts";
 import { allNumbers, KIND_MAP } from "./_protocol.ts";
 import { repr } from "../_inspect.ts";
 import { type Progress, rethrowLater } from "../_progress.ts";

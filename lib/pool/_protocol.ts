@@ -25,7 +25,7 @@ export {
   rebuildError,
   serializeError,
   type WireError,
-} from "../_wire_error.ts";
+} from "../wire/_error.ts";
 
 /** ctl word: sequence number of the task the worker started last. */
 export const STARTED = 0;

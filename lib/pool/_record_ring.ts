@@ -16,7 +16,7 @@
  * @module
  */
 
-import { PAGE_BYTES, pageBuffer } from "../_pages.ts";
+import { PAGE_BYTES, pageBuffer } from "../shm/_pages.ts";
 
 /** Header word: bytes ever written (wrapping int32). */
 export const W = 0;
@@ -31,7 +31,7 @@ function align8(n: number): number {
 
 /**
  * One direction of a pool worker's channel: one producer, one consumer,
- * whole records (`_ring.ts`'s ItemRing is the ring of items that many
+ * whole records (`shm/_ring.ts`'s ItemRing is the ring of items that many
  * processes share).
  */
 export class RecordRing {

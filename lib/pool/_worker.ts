@@ -10,26 +10,26 @@
  * @module
  */
 
-import { loadThreads } from "../_threads.ts";
+import { loadThreads } from "../process/_threads.ts";
 import {
   findUncloneable,
   loadRebuilders,
   rebuild,
   reduce,
 } from "../reduction.ts";
-import { resolveRef, type TargetRef } from "../_target.ts";
-import { SLICE_MS, waitAsync } from "../_wait.ts";
-import { blockFor } from "../_spin.ts";
-import { currentIdent, haltIfEnded, isIdentAlive } from "../_proctable.ts";
+import { resolveRef, type TargetRef } from "../process/_target.ts";
+import { SLICE_MS, waitAsync } from "../shm/_wait.ts";
+import { blockFor } from "../shm/_spin.ts";
+import { currentIdent, haltIfEnded, isIdentAlive } from "../shm/_proctable.ts";
 import {
   traceFollow,
   traceIdle,
   traceTaskEnd,
   traceTaskStart,
   tracing,
-} from "../_trace.ts";
+} from "../trace/_writer.ts";
 import { TargetNotExportedError } from "../errors.ts";
-import { Decoder, Encoder } from "../_codec.ts";
+import { Decoder, Encoder } from "../wire/_codec.ts";
 import { R as RING_R, RecordRing, W as RING_W } from "./_record_ring.ts";
 import {
   KIND_APPLY,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Decoder, Encoder } from "../_codec.ts";
+import { Decoder, Encoder } from "../wire/_codec.ts";
 
 const encoder = new Encoder();
 const decoder = new Decoder();

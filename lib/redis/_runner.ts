@@ -8,7 +8,7 @@
  * @module
  */
 
-import { resolveRef } from "../_target.ts";
+import { resolveRef } from "../process/_target.ts";
 import { KIND_APPLY, KIND_STAR } from "../pool/_protocol.ts";
 import { decodeBytes, encodeWith } from "./_bytes.ts";
 

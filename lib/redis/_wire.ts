@@ -6,7 +6,7 @@
  * @module
  */
 
-import { rebuildError, type WireError } from "../_wire_error.ts";
+import { rebuildError, type WireError } from "../wire/_error.ts";
 import * as redisErrors from "./errors.ts";
 
 /**

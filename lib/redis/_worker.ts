@@ -11,8 +11,8 @@
 
 import { Pool } from "../pool.ts";
 import { ProcessError } from "../errors.ts";
-import { serializeError } from "../_wire_error.ts";
-import { moduleUrl } from "../_target.ts";
+import { serializeError } from "../wire/_error.ts";
+import { moduleUrl } from "../process/_target.ts";
 import {
   bufferCommand,
   decode,

@@ -9,7 +9,7 @@
 import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError, TimeoutError } from "../errors.ts";
-import { checkTimeout, deadline } from "../_wait.ts";
+import { checkTimeout, deadline } from "../shm/_wait.ts";
 import { Fifo } from "../pool/_jobs.ts";
 import {
   bufferCommand,
@@ -171,8 +171,12 @@ export class RedisJoinableQueue<T = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Appends `item`; with `maxsize`, waits for room (until `timeout` ms, then
-   * `Full`; `block: false` throws `Full` at once).
+   * Appends `item`; with `maxsize`, waits for room.
+   *
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait.
+   * @throws {Full} (rejects) when still full after `timeout`, or full and
+   *   `block` is false.
+   * @throws {RedisConnectionError} (rejects) when Redis cannot be reached.
    */
   async put(item: T, options?: BlockOptions): Promise<void> {
     const until = parseBlock(options, "put");
@@ -205,8 +209,11 @@ export class RedisJoinableQueue<T = unknown> implements AsyncDisposable {
 
   /**
    * Takes the oldest waiting item (or one a dead consumer held past the
-   * visibility timeout); waits for one (until `timeout` ms, then `Empty`;
-   * `block: false` throws `Empty` at once). Mark it with `taskDone()`.
+   * visibility timeout), waiting for one. Mark it with `taskDone()`.
+   *
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait.
+   * @throws {Empty} (rejects) when none came within `timeout`, or none is
+   *   there and `block` is false.
    */
   async get(options?: BlockOptions): Promise<T> {
     const until = parseBlock(options, "get");
@@ -299,7 +306,9 @@ export class RedisJoinableQueue<T = unknown> implements AsyncDisposable {
 
   /**
    * Marks the oldest item this handle got (and has not marked) as done: it
-   * leaves Redis for good. Throws `ProcessError` when no item is held.
+   * leaves Redis for good.
+   *
+   * @throws {ProcessError} (rejects) when this handle holds no item.
    */
   async taskDone(): Promise<void> {
     const id = this.#held.shift();
@@ -320,8 +329,11 @@ export class RedisJoinableQueue<T = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Resolves once every item put (by any handle) was marked done; with
-   * `timeoutMs`, rejects with `TimeoutError` if that did not happen by then.
+   * Resolves once every item put (by any handle) was marked done.
+   *
+   * @param timeoutMs The most to wait; undefined: forever.
+   * @throws {TimeoutError} (rejects) when items are still not done after
+   *   `timeoutMs`.
    */
   async join(timeoutMs?: number): Promise<void> {
     checkTimeout(timeoutMs, "join timeout");

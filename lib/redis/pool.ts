@@ -9,7 +9,7 @@
 
 import { repr } from "../_inspect.ts";
 import type { Task } from "../pool/_jobs.ts";
-import { callerModule, moduleUrl } from "../_target.ts";
+import { callerModule, moduleUrl } from "../process/_target.ts";
 import { showNumber } from "../_show.ts";
 import { BasePool, bindCore, PoolCore, type Transport } from "../pool/_core.ts";
 import {

@@ -9,7 +9,7 @@
 import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError } from "../errors.ts";
-import { checkTimeout, deadline } from "../_wait.ts";
+import { checkTimeout, deadline } from "../shm/_wait.ts";
 import {
   checkMs,
   checkName,
@@ -208,7 +208,14 @@ export class RedisQueue<T = unknown> implements AsyncDisposable {
   #key: string;
   #closed = false;
 
-  /** A handle on the queue `name` at `url`; see {@linkcode RedisQueueOptions}. */
+  /**
+   * A handle on the queue `name` at `url`; see {@linkcode RedisQueueOptions}.
+   * It connects on first use.
+   *
+   * @throws {TypeError} for options that are not an object, or a bad `url`
+   *   or `name`.
+   * @throws {RangeError} for a `maxsize` that is not a non-negative integer.
+   */
   constructor(options: RedisQueueOptions) {
     this.#config = parseQueueOptions(options, "RedisQueue");
     this.#links = new Links(this.#config);
@@ -248,8 +255,15 @@ export class RedisQueue<T = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Appends `item`; with `maxsize`, waits for room (until `timeout` ms, then
-   * `Full`; `block: false` throws `Full` at once).
+   * Appends `item`; with `maxsize`, waits for room.
+   *
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait.
+   * @throws {Full} (rejects) when still full after `timeout`, or full and
+   *   `block` is false.
+   * @throws {TypeError} (rejects) naming the part of `item` that cannot be
+   *   encoded.
+   * @throws {RedisConnectionError} (rejects) when Redis cannot be reached.
+   * @throws {ProcessError} (rejects) once this handle was closed.
    */
   async put(item: T, options?: BlockOptions): Promise<void> {
     this.#check();
@@ -282,8 +296,12 @@ export class RedisQueue<T = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Takes the oldest item; waits for one (until `timeout` ms, then `Empty`;
-   * `block: false` throws `Empty` at once).
+   * Takes the oldest item, waiting for one.
+   *
+   * @param options `{ timeout: 0 }` or `{ block: false }`: do not wait.
+   * @throws {Empty} (rejects) when none came within `timeout`, or none is
+   *   there and `block` is false.
+   * @throws {RedisConnectionError} (rejects) when Redis cannot be reached.
    */
   async get(options?: BlockOptions): Promise<T> {
     this.#check();

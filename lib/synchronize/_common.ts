@@ -7,11 +7,11 @@
  */
 
 import { TimeoutError } from "../errors.ts";
-import { haltIfEnded } from "../_proctable.ts";
-import { checkTimeout } from "../_wait.ts";
+import { haltIfEnded } from "../shm/_proctable.ts";
+import { checkTimeout } from "../shm/_wait.ts";
 import { show, showNumber } from "../_show.ts";
 import { checkKeys } from "../_options.ts";
-import type { LockOutcome } from "../_owner.ts";
+import type { LockOutcome } from "../shm/_owner.ts";
 
 /**
  * Options of `acquire()` / `acquireSync()`, as Python's `acquire(block, timeout)`.

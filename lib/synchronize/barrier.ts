@@ -12,14 +12,14 @@ import {
   TargetNotExportedError,
 } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, SLICE_MS } from "../_wait.ts";
-import { holderGone, selfMark } from "../_owner.ts";
+import { checkTimeout, deadline, SLICE_MS } from "../shm/_wait.ts";
+import { holderGone, selfMark } from "../shm/_owner.ts";
 import {
   resolveLoadedRef,
   resolveRef,
   type TargetRef,
   targetRef,
-} from "../_target.ts";
+} from "../process/_target.ts";
 import { repr } from "../_inspect.ts";
 import { checkCount, grow, growableWords } from "./_common.ts";
 import { show } from "../_show.ts";
@@ -94,7 +94,14 @@ export class Barrier {
   #actionRef: TargetRef | undefined;
   #actionError: unknown;
 
-  /** Creates a barrier for `parties` processes. */
+  /**
+   * Creates a barrier for `parties` processes.
+   *
+   * @throws {RangeError} unless `parties` is a positive integer; for a
+   *   negative or NaN `timeout`.
+   * @throws {TypeError} for an unknown option or an `action` that is not a
+   *   function.
+   */
   constructor(parties: number, options: BarrierOptions = {}) {
     checkCount(parties, "Barrier parties");
     checkKeys(options, ["action", "module", "timeout"], "Barrier option");
@@ -187,10 +194,14 @@ export class Barrier {
   }
 
   /**
-   * Waits until `parties` processes wait; resolves this one's index (the
-   * last to arrive gets `parties - 1` and runs the action). Throws
-   * {@linkcode BrokenBarrierError} when the barrier breaks or `timeoutMs`
-   * (default: the barrier's `timeout`) runs out.
+   * Waits until `parties` processes wait.
+   *
+   * @param timeoutMs The most to wait; default: the barrier's `timeout`.
+   * @returns This party's index, from 0; the last to arrive gets
+   *   `parties - 1` and runs the action.
+   * @throws {BrokenBarrierError} (rejects) when the barrier is or becomes
+   *   broken (`abort()`, `reset()`, a party that ended), or `timeoutMs` runs
+   *   out (then it breaks for every party).
    */
   async wait(timeoutMs: number | undefined = this.#timeout): Promise<number> {
     const end = deadline(checkTimeout(timeoutMs));

@@ -7,8 +7,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, waitAsync, waitSync } from "../_wait.ts";
-import { holderGone, selfMark, takeOver } from "../_owner.ts";
+import { checkTimeout, deadline, waitAsync, waitSync } from "../shm/_wait.ts";
+import { holderGone, selfMark, takeOver } from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import { show } from "../_show.ts";
 import {
@@ -65,7 +65,11 @@ export class Condition {
   #w: Int32Array;
   #lock: AnyLock;
 
-  /** Creates a condition over `lock` (a new {@linkcode RLock} by default). */
+  /**
+   * Creates a condition over `lock` (a new {@linkcode RLock} by default).
+   *
+   * @throws {TypeError} when `lock` is not a Lock or an RLock of this module.
+   */
   constructor(lock?: AnyLock) {
     if (
       lock !== undefined && !(lock instanceof Lock) && !(lock instanceof RLock)
@@ -165,8 +169,12 @@ export class Condition {
   }
 
   /**
-   * Releases the lock, waits for a notify (or `timeoutMs`), then holds the
-   * lock again. Resolves `true` when notified, `false` on timeout.
+   * Releases the lock, waits for a notify, then holds the lock again (also
+   * on timeout).
+   *
+   * @param timeoutMs The most to wait for a notify; undefined: forever.
+   * @returns True when notified, false when `timeoutMs` ran out first.
+   * @throws {ProcessError} when this process does not hold the lock.
    */
   async wait(timeoutMs?: number): Promise<boolean> {
     const [slot, ticket, level] = this.#enter("wait", timeoutMs);
@@ -201,7 +209,10 @@ export class Condition {
 
   /**
    * Waits until `predicate()` is truthy (checked first, then after each
-   * wake-up), or `timeoutMs` ran out; returns the predicate's last value.
+   * wake-up), with the lock held as `wait` holds it.
+   *
+   * @param timeoutMs The most to wait in all; undefined: forever.
+   * @returns The predicate's last value: falsy when `timeoutMs` ran out.
    */
   async waitFor<T>(
     predicate: () => T | Promise<T>,
@@ -231,7 +242,11 @@ export class Condition {
     return result;
   }
 
-  /** Wakes up to `n` of the processes waiting now (default 1). */
+  /**
+   * Wakes up to `n` of the processes waiting now (default 1).
+   *
+   * @throws {ProcessError} when this process does not hold the lock.
+   */
   notify(n = 1): void {
     if (n !== Infinity) checkCount(n, "notify(n): n");
     this.#mustHold(n === Infinity ? "notifyAll" : "notify");

@@ -5,7 +5,7 @@
  */
 
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { checkTimeout, deadline, waitAsync, waitSync } from "../_wait.ts";
+import { checkTimeout, deadline, waitAsync, waitSync } from "../shm/_wait.ts";
 import { repr } from "../_inspect.ts";
 import { adopt, words } from "./_common.ts";
 
@@ -45,7 +45,13 @@ export class Event {
     Atomics.store(this.#w, 0, 0);
   }
 
-  /** Waits until the flag is set; resolves `false` when `timeoutMs` ran out first. */
+  /**
+   * Waits until the flag is set.
+   *
+   * @param timeoutMs The most to wait; undefined: forever; 0: only look.
+   * @returns True once set; false when `timeoutMs` ran out first.
+   * @throws {RangeError} (rejects) for a negative or NaN `timeoutMs`.
+   */
   async wait(timeoutMs?: number): Promise<boolean> {
     timeoutMs = checkTimeout(timeoutMs);
     const w = this.#w;

@@ -1,6 +1,6 @@
 /**
  * {@linkcode Lock} and {@linkcode RLock}: both are one owner word
- * (`_owner.ts`) and a count of takeovers, with the same acquire and hold; an
+ * (`shm/_owner.ts`) and a count of takeovers, with the same acquire and hold; an
  * RLock adds its holder's recursion level.
  *
  * @module
@@ -16,7 +16,7 @@ import {
   ownerIdent,
   selfMark,
   unlock,
-} from "../_owner.ts";
+} from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   type AcquireOptions,
@@ -145,8 +145,13 @@ export class Lock {
   }
 
   /**
-   * Acquires the lock, waiting without blocking the thread; resolves `true`
-   * once held, `false` when `blocking: false` or `timeout` ran out first.
+   * Acquires the lock, waiting without blocking the thread.
+   *
+   * @param options `{ blocking: false }` or `{ timeout: 0 }`: one try.
+   * @returns True once held; false when `timeout` ran out first, or the lock
+   *   was held and `blocking` is false.
+   * @throws {TypeError} for options that are not an object (Python's
+   *   `acquire(False)` is `acquire({ blocking: false })`).
    */
   acquire(options?: AcquireOptions): Promise<boolean> {
     return this.#o.acquire(options);
@@ -157,7 +162,11 @@ export class Lock {
     return this.#o.acquireSync(options);
   }
 
-  /** Releases the lock; throws {@linkcode ProcessError} when it is not locked. */
+  /**
+   * Releases the lock (any process may).
+   *
+   * @throws {ProcessError} when it is not locked.
+   */
   release(): void {
     if (unlock(this.#o.w, OWNER) === 0) {
       throw new ProcessError(
@@ -168,8 +177,9 @@ export class Lock {
 
   /**
    * Acquires the lock and returns a guard that releases it: Python's
-   * `with lock:` is `using _ = await lock.hold();`. Throws
-   * {@linkcode TimeoutError} when `timeout` runs out first.
+   * `with lock:` is `using _ = await lock.hold();`.
+   *
+   * @throws {TimeoutError} (rejects) when `timeout` runs out first.
    */
   hold(options?: HoldOptions): Promise<Disposable> {
     return this.#o.hold(options);
@@ -233,7 +243,11 @@ export class RLock {
     rlockOwner = (lock) => lock.#o;
   }
 
-  /** Acquires (or re-enters) the lock without blocking the thread. */
+  /**
+   * Acquires (or re-enters) the lock without blocking the thread.
+   *
+   * @returns True once held; false as {@linkcode Lock.acquire}.
+   */
   acquire(options?: AcquireOptions): Promise<boolean> {
     return this.#o.acquire(options);
   }
@@ -245,7 +259,8 @@ export class RLock {
 
   /**
    * Releases one level; the lock is free once every acquire was released.
-   * Throws {@linkcode ProcessError} when this process does not hold it.
+   *
+   * @throws {ProcessError} when this process does not hold it.
    */
   release(): void {
     const w = this.#o.w;

@@ -8,8 +8,8 @@
 
 import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "../reduction.ts";
-import { deadline, sliceUntil, waitAsync, waitSync } from "../_wait.ts";
-import { holderGone, selfMark, takeOver } from "../_owner.ts";
+import { deadline, sliceUntil, waitAsync, waitSync } from "../shm/_wait.ts";
+import { holderGone, selfMark, takeOver } from "../shm/_owner.ts";
 import { repr } from "../_inspect.ts";
 import {
   abandonedBy,
@@ -33,7 +33,7 @@ const S_CAP = 3; // most units one process is recorded as holding: the start val
 const S_MAX = 4; // BoundedSemaphore's bound, -1 when unbounded
 const S_SLOTS = 8; // then pairs (ident + 1, units held), a table that grows
 const S_FIRST_BYTES = (S_SLOTS + 2 * 64) * 4;
-// As many holders as processes can be alive at once (see _proctable.ts).
+// As many holders as processes can be alive at once (see shm/_proctable.ts).
 const S_MAX_BYTES = (S_SLOTS + 2 * 65536) * 4;
 const RECLAIMING = -1;
 
@@ -73,7 +73,11 @@ export class Semaphore {
     semWords = (sem) => sem.#w;
   }
 
-  /** Creates a semaphore holding `value` units (default 1). */
+  /**
+   * Creates a semaphore holding `value` units (default 1).
+   *
+   * @throws {RangeError} unless `value` is an integer from 0 to 2^31 - 1.
+   */
   constructor(value = 1) {
     checkCount(value, "Semaphore value");
     const fresh = !adopting();
@@ -198,7 +202,13 @@ export class Semaphore {
     return slice <= 0 ? false : slice;
   }
 
-  /** Takes one unit without blocking the thread; `false` on timeout / non-blocking. */
+  /**
+   * Takes one unit, waiting while there is none, without blocking the thread.
+   *
+   * @param options `{ blocking: false }` or `{ timeout: 0 }`: one try.
+   * @returns True once a unit is taken; false when `timeout` ran out first,
+   *   or none was left and `blocking` is false.
+   */
   async acquire(options?: AcquireOptions): Promise<boolean> {
     const timeout = acquireTimeout(options);
     if (this.#take()) return true;
@@ -235,8 +245,10 @@ export class Semaphore {
   }
 
   /**
-   * Gives one unit back, waking a waiter. On a BoundedSemaphore, a release
-   * past the start value throws {@linkcode ProcessError}.
+   * Gives one unit back, waking a waiter.
+   *
+   * @throws {ProcessError} on a BoundedSemaphore, for a release past its
+   *   start value.
    */
   release(): void {
     const w = this.#w;
@@ -263,7 +275,12 @@ export class Semaphore {
     return Atomics.load(this.#w, S_VALUE);
   }
 
-  /** Takes a unit and returns a guard that gives it back: `using _ = await sem.hold();`. */
+  /**
+   * Takes a unit and returns a guard that gives it back:
+   * `using _ = await sem.hold();`.
+   *
+   * @throws {TimeoutError} (rejects) when `timeout` runs out first.
+   */
   hold(options?: HoldOptions): Promise<Disposable> {
     return holdAsync(this, this.#guard, this.constructor.name, options);
   }

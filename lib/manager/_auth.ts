@@ -9,8 +9,12 @@
  * @module
  */
 
-import { AuthenticationError, EOFError } from "./errors.ts";
-import { type ByteStream, type FrameReader, writeFrame } from "./_frames.ts";
+import { AuthenticationError, EOFError } from "../errors.ts";
+import {
+  type ByteStream,
+  type FrameReader,
+  writeFrame,
+} from "../wire/_frames.ts";
 
 const enc = new TextEncoder();
 const CHALLENGE = enc.encode("#CHALLENGE#");

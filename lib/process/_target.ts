@@ -5,11 +5,12 @@
  * @module
  */
 
-import { ClassNotExportedError, TargetNotExportedError } from "./errors.ts";
-import { show } from "./_show.ts";
+import { ClassNotExportedError, TargetNotExportedError } from "../errors.ts";
+import { show } from "../_show.ts";
 
-const LIB_DIR = new URL(".", import.meta.url).href;
-const MOD_URL = new URL("../mod.ts", import.meta.url).href;
+/** The library's own folder (lib/): frames in it are not a caller's. */
+const LIB_DIR = new URL("..", import.meta.url).href;
+const MOD_URL = new URL("../../mod.ts", import.meta.url).href;
 
 /** A target as it travels: the module to import and the export to call. */
 export interface TargetRef {

@@ -14,18 +14,18 @@
  * @module
  */
 
-import { loadThreads, threads } from "./_threads.ts";
-import { reduceSymbol, registerRebuilder } from "./reduction.ts";
-import type { Reduced } from "./reduction.ts";
-import { currentIdent, isIdentAlive } from "./_proctable.ts";
-import { SLICE_MS, waitAsync } from "./_wait.ts";
+import { loadThreads, threads } from "../process/_threads.ts";
+import { reduceSymbol, registerRebuilder } from "../reduction.ts";
+import type { Reduced } from "../reduction.ts";
+import { currentIdent, isIdentAlive } from "../shm/_proctable.ts";
+import { SLICE_MS, waitAsync } from "../shm/_wait.ts";
 import {
   AuthenticationError,
   EOFError,
   ProcessError,
   RemoteError,
   TimeoutError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   CHANNEL_BYTES,
   CLOSED,
@@ -49,17 +49,17 @@ import {
   type Request,
   RESP,
   ringForPort,
-} from "./_manager_wire.ts";
-import { Decoder } from "./_codec.ts";
-import { Spinner } from "./_spin.ts";
-import { FrameReader, FrameWriter, MAX_FRAME } from "./_frames.ts";
+} from "./_wire.ts";
+import { Decoder } from "../wire/_codec.ts";
+import { Spinner } from "../shm/_spin.ts";
+import { FrameReader, FrameWriter, MAX_FRAME } from "../wire/_frames.ts";
 import { answerChallenge, deliverChallenge, hmacKey } from "./_auth.ts";
 import {
   rebuildError,
   type WireError,
   wireErrorOf,
   withRebuiltError,
-} from "./_wire_error.ts";
+} from "../wire/_error.ts";
 
 const TAG = "mp.ManagerChannel";
 

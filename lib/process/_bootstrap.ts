@@ -9,8 +9,13 @@
  */
 
 import { provideThreads, type Threads, threadsLoading } from "./_threads.ts";
-import { loadRebuilders, rebuild } from "./reduction.ts";
-import { attachTable, isSelfEnded, markDead, setHalt } from "./_proctable.ts";
+import { loadRebuilders, rebuild } from "../reduction.ts";
+import {
+  attachTable,
+  isSelfEnded,
+  markDead,
+  setHalt,
+} from "../shm/_proctable.ts";
 import { registerModule, resolveRef } from "./_target.ts";
 import {
   activeChildren,
@@ -18,11 +23,11 @@ import {
   type InitMessage,
   isDaemon,
   Process,
-} from "./process.ts";
-import { TargetNotExportedError } from "./errors.ts";
-import { serializeError } from "./_wire_error.ts";
+} from "../process.ts";
+import { TargetNotExportedError } from "../errors.ts";
+import { serializeError } from "../wire/_error.ts";
 import { runAtExit } from "./_atexit.ts";
-import { attachTrace, flushTrace } from "./_trace.ts";
+import { attachTrace, flushTrace } from "../trace/_writer.ts";
 
 type Post = (msg: unknown) => void;
 

@@ -1,5 +1,5 @@
 /**
- * Draws a trace (see `_trace.ts`) as one self-contained HTML page: inline
+ * Draws a trace (see `_writer.ts`) as one self-contained HTML page: inline
  * SVG, no script, no network. One lane per process and pool worker, tasks as
  * bars, waits shaded, each lane's utilization and the whole pool's, and the
  * longest tasks listed (and outlined in their lanes: the stragglers).

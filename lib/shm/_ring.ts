@@ -5,10 +5,10 @@
  * time, each side behind its own lock word in the buffer (so a writer and a
  * reader work at once), held only for the copy of one item.
  *
- * Records, 8-byte aligned, each an 8-byte header then the payload:
- * `[kind << 30 | payload length][item sequence number]`. An item up to a
- * quarter of the ring is one `WHOLE` record, encoded once straight into the
- * ring (see `_codec.ts`); a bigger item streams through as `FIRST` (which
+ * Records (`_ring_layout.ts`), 8-byte aligned, each an 8-byte header then
+ * the payload: `[kind << 30 | payload length][item sequence number]`. An
+ * item up to a quarter of the ring is one `WHOLE` record, encoded once
+ * straight into the ring (`wire/_encode.ts`); a bigger item streams as `FIRST` (which
  * starts with the item's total length), `MIDDLE`..., `LAST`, the writer
  * holding the producer side and the reader the consumer side until it ends.
  *
@@ -22,16 +22,14 @@
  * (moves `HEAD`) only after a whole record is copied out (or decoded in
  * place), so an item whose reader died is read again by the next one, never
  * twice; the item-read counter is *stored* from the record's sequence
- * number, so re-reading never counts twice. A reader that died in the middle of a streamed item loses
- * that item (its start is gone from the ring): the next reader skips the
- * orphan pieces. A writer that died in the middle of a stream leaves a
+ * number, so re-reading never counts twice. A reader that died in the middle
+ * of a streamed item loses that item (its start is gone from the ring): the
+ * next reader skips the orphan pieces. A writer that died in the middle of a stream leaves a
  * partial item that readers drop when the next item starts or when they see
  * the writer gone.
  *
- * Producing never blocks on a full ring (Python's `put` never blocks on an
- * unbounded queue): what does not fit now is copied to this process's own
- * FIFO and written by an async flusher as space frees; `drain()` awaits it,
- * and a child process awaits it before it ends (`_atexit.ts`).
+ * Producing never blocks on a full ring: what does not fit now is copied to
+ * this process's own FIFO and written by its flusher (`_flusher.ts`).
  *
  * @module
  */
@@ -42,69 +40,50 @@ import {
   RAW_HEAD,
   type RawPlan,
   rawPlan,
-} from "./_codec.ts";
+} from "../wire/_codec.ts";
 import { currentIdent, isIdentAlive } from "./_proctable.ts";
 import { holderGone, takeOver } from "./_owner.ts";
-import { atExit } from "./_atexit.ts";
-import { ProcessError } from "./errors.ts";
-import { onBlockingWait, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
+import { ProcessError } from "../errors.ts";
+import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 import { type Block, Spinner } from "./_spin.ts";
+import { Flusher } from "./_flusher.ts";
+import * as layout from "./_ring_layout.ts";
 
-// Control words (Int32 indices), 16 to a 64-byte cache line. The words
-// each side writes for every item share no line with the words the other
-// side watches: TAIL and HEAD, which the other side reads (and a waiting
-// consumer spins on), have lines of their own.
-const MAGIC = 0;
-const CAPACITY = 1;
-const ID_A = 2;
-const ID_B = 3;
-const MAXSIZE = 4;
-const KIND = 5;
-// Producer side.
-const WLOCK = 16;
-const WSEQ = 17;
-const WSTREAM = 18;
-const WLOCK_WAITERS = 19;
-const DATA_WAITERS = 20;
-const RESERVED = 21;
-const TAIL = 32;
-// Consumer side.
-const RLOCK = 48;
-const RSEQ = 49;
-const RSTREAM = 50;
-const RLOCK_WAITERS = 51;
-const SPACE_WAITERS = 52;
-const SPINNER = 53;
-const HEAD = 64;
-// JoinableQueue.
-const UNFINISHED = 80;
-const JOIN_WAITERS = 81;
-const CTL_BYTES = 384;
-/** Internal, for tests that play a process dying at a given point. */
-export const WORDS = {
-  WLOCK,
-  TAIL,
-  WSTREAM,
-  RLOCK,
+// Module-local copies: V8 reads a module's own consts faster than imported
+// bindings (imported in the hot paths: a putNowait + getNowait ~10% slower).
+const {
+  align8,
+  CAPACITY,
+  CTL_BYTES,
+  DATA_WAITERS,
+  FIRST,
+  HDR,
   HEAD,
+  ID_A,
+  ID_B,
+  KIND,
+  KIND_SHIFT,
+  LAST,
+  LEN_MASK,
+  MAGIC,
+  MAGIC_VALUE,
+  MAXSIZE,
+  MIDDLE,
+  RESERVED,
+  RLOCK,
+  RLOCK_WAITERS,
   RSEQ,
   RSTREAM,
-  RESERVED,
-} as const;
-const MAGIC_VALUE = 0x51554555;
-
-const WHOLE = 0;
-const FIRST = 1;
-const MIDDLE = 2;
-const LAST = 3;
-const HDR = 8;
-const LEN_MASK = 0x3fffffff;
-
-/** Smallest and largest ring, in bytes. */
-export const MIN_CAPACITY = 4096;
-export const MAX_CAPACITY = 1 << 30;
-/** The ring of a queue made without `capacityBytes`. */
-export const DEFAULT_CAPACITY = 1 << 20;
+  SPACE_WAITERS,
+  SPINNER,
+  TAIL,
+  TOTAL_BYTES,
+  WHOLE,
+  WLOCK,
+  WLOCK_WAITERS,
+  WSEQ,
+  WSTREAM,
+} = layout;
 
 /** How long a consumer spins for data before it sleeps, in ms (longer than a reply's: an item is encoded and copied first). */
 const SPIN_MS = 0.05;
@@ -157,8 +136,6 @@ const COPY_OUT = 4096;
 /** Assembly buffers up to this size are kept for the next streamed item. */
 const KEEP_ASSEMBLY = 16 << 20;
 
-const align8 = (n: number) => (n + 7) & ~7;
-
 /**
  * Throws when this process was terminated but still runs: a worker busy in
  * synchronous code goes on after `terminate()` until it returns to its event
@@ -175,37 +152,10 @@ function checkNotTerminated(): void {
 }
 
 const rings = new Map<string, WeakRef<ItemRing>>();
-const draining = new Set<ItemRing>();
-/** Rings with items this process could not write yet (their flusher runs). */
-const flushing = new Set<ItemRing>();
-// The flushers need the event loop; a thread blocked in a wait starves it,
-// so blocking waits push the writes on themselves.
-onBlockingWait(() => {
-  for (const ring of flushing) {
-    try {
-      if (ring.flushStep(false)) flushing.delete(ring);
-    } catch {
-      // Terminated: the flusher itself stops.
-    }
-  }
-  return flushing.size > 0;
-});
-atExit(async () => {
-  while (draining.size) {
-    await Promise.all([...draining].map((r) => r.drain()));
-  }
-});
-
-/** Rounds a capacity up to a power of two within the limits. */
-export function ringCapacity(bytes: number): number {
-  let c = MIN_CAPACITY;
-  while (c < bytes && c < MAX_CAPACITY) c *= 2;
-  return c;
-}
 
 /**
  * One process's handle on a shared ring of items (many producers and
- * consumers, items of any size, streamed when big; `_pool_ring.ts`'s
+ * consumers, items of any size, streamed when big; `pool/_record_ring.ts`'s
  * RecordRing is the one-producer, one-consumer ring of records): the shared
  * words plus this process's own state (its buffered items, a read in progress). There is one
  * per ring per process, so every `Queue` object of one queue in a process
@@ -231,8 +181,7 @@ export class ItemRing {
   #pending: Pending[] = [];
   #headSeen = 0;
   #streaming = false;
-  #flushing: Promise<void> | null = null;
-  #joinAtExit = true;
+  readonly #flusher: Flusher = new Flusher(this);
   // Consumer state of this process.
   #asm: Assembly | null = null;
   #tailSeen = 0;
@@ -327,7 +276,7 @@ export class ItemRing {
       const head = Atomics.load(ctl, HEAD);
       const r = Atomics.load(ctl, RESERVED);
       if (((r - Atomics.load(ctl, RSEQ)) | 0) >= max) {
-        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        this.waitFor(HEAD, head, SPACE_WAITERS);
         return false;
       }
       if (Atomics.compareExchange(ctl, RESERVED, r, (r + 1) | 0) === r) {
@@ -339,44 +288,20 @@ export class ItemRing {
   /** Gives back a slot taken by `tryReserve` for an item that was not put. */
   unreserve(): void {
     Atomics.sub(this.ctl, RESERVED, 1);
-    this.#notify(HEAD, SPACE_WAITERS);
-  }
-
-  /** JoinableQueue: one more unfinished task. */
-  addUnfinished(): void {
-    Atomics.add(this.ctl, UNFINISHED, 1);
-  }
-
-  /** JoinableQueue: one task done; false when none was unfinished. */
-  taskDone(): boolean {
-    const ctl = this.ctl;
-    for (;;) {
-      const n = Atomics.load(ctl, UNFINISHED);
-      if (n <= 0) return false;
-      if (Atomics.compareExchange(ctl, UNFINISHED, n, n - 1) === n) {
-        if (n === 1) this.#notify(UNFINISHED, JOIN_WAITERS);
-        return true;
-      }
-    }
-  }
-
-  /** JoinableQueue: true when no task is unfinished (else says what to wait for). */
-  allDone(): boolean {
-    const n = Atomics.load(this.ctl, UNFINISHED);
-    if (n <= 0) return true;
-    this.#waitFor(UNFINISHED, n, JOIN_WAITERS);
-    return false;
+    this.notify(HEAD, SPACE_WAITERS);
   }
 
   // ---- waiting ----
 
-  #waitFor(word: number, value: number, counter: number): void {
+  /** Says what the step that returned NOTHING waits for: `word` to leave `value`, counted in `counter`. */
+  waitFor(word: number, value: number, counter: number): void {
     this.waitWord = word;
     this.waitValue = value;
     this.waitCounter = counter;
   }
 
-  #notify(word: number, counter: number, count?: number): void {
+  /** Wakes `count` (default: all) waiters on `word`, only when `counter` says one waits. */
+  notify(word: number, counter: number, count?: number): void {
     if (Atomics.load(this.ctl, counter) > 0) {
       Atomics.notify(this.ctl, word, count);
     }
@@ -475,7 +400,7 @@ export class ItemRing {
           Atomics.store(ctl, streamWord, 0);
           return true;
         }
-        this.#waitFor(word, v, counter);
+        this.waitFor(word, v, counter);
         return false;
       }
       if (v === me) {
@@ -488,7 +413,7 @@ export class ItemRing {
         continue;
       }
       if (!patient || Atomics.load(ctl, streamWord) !== 0 || i >= 120) {
-        this.#waitFor(word, v, counter);
+        this.waitFor(word, v, counter);
         return false;
       }
       if (i >= 100) {
@@ -501,7 +426,7 @@ export class ItemRing {
 
   #unlock(word: number, counter: number): void {
     Atomics.store(this.ctl, word, 0);
-    this.#notify(word, counter, 1);
+    this.notify(word, counter, 1);
   }
 
   // ---- producing ----
@@ -523,13 +448,13 @@ export class ItemRing {
         this.#pending.push({ src: new Owned(rest, sent), size, sent });
       }
       if (!this.#streaming) this.#unlock(WLOCK, WLOCK_WAITERS);
-      if (sent < size) this.#startFlusher();
+      if (sent < size) this.#flusher.start();
       return;
     }
     this.#pending.push({ src: new Owned(enc.toBytes(), 0), size, sent: 0 });
     // The flusher runs only when this process's event loop turns, which a
     // loop of puts may not let it do: move what fits now.
-    if (!this.flushStep(false)) this.#startFlusher();
+    if (!this.flushStep(false)) this.#flusher.start();
   }
 
   /** True while this process has items not yet written into the ring. */
@@ -567,37 +492,14 @@ export class ItemRing {
     return true;
   }
 
-  #startFlusher(): void {
-    // In `flushing` whenever items are pending, even while an earlier
-    // flusher still awaits: a thread looping on putSync never lets that one
-    // run, and only the blocking-wait hook writes for it (it drops rings it
-    // emptied).
-    if (this.#joinAtExit) draining.add(this);
-    flushing.add(this);
-    if (this.#flushing) return;
-    this.#flushing = (async () => {
-      await null; // let the caller record the promise first
-      try {
-        while (!this.flushStep()) await this.waitAsync(Infinity);
-      } catch (e) {
-        if (!(e instanceof ProcessError)) throw e; // terminated: stop writing
-      } finally {
-        this.#flushing = null;
-        draining.delete(this);
-        flushing.delete(this);
-      }
-    })();
-  }
-
   /** Resolves once every item this process put is in the ring. */
-  async drain(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+  drain(): Promise<void> {
+    return this.#flusher.drain();
   }
 
   /** Python's `cancel_join_thread`: this process will not wait for its buffered items when it ends. */
   cancelDrainAtExit(): void {
-    this.#joinAtExit = false;
-    draining.delete(this);
+    this.#flusher.cancelDrainAtExit();
   }
 
   /**
@@ -626,11 +528,11 @@ export class ItemRing {
       if (size <= this.#maxWhole) {
         const rec = align8(HDR + size);
         if (free < rec) {
-          this.#waitFor(HEAD, head, SPACE_WAITERS);
+          this.waitFor(HEAD, head, SPACE_WAITERS);
           return 0;
         }
         const at = tail & this.#mask;
-        this.#u32[at >> 2] = (WHOLE << 30) | size;
+        this.#u32[at >> 2] = (WHOLE << KIND_SHIFT) | size;
         this.#u32[(at >> 2) + 1] = seq;
         this.#copyIn(src, (at + HDR) & this.#mask, 0, size);
         ctl[WSEQ] = seq + 1;
@@ -639,23 +541,25 @@ export class ItemRing {
       }
       // A FIRST never holds the whole item: a LAST always ends a stream.
       // Pieces but the last are whole words, so the item's bytes keep their
-      // alignment in the ring (see `_codec.ts`).
-      const chunk = Math.min(size - 1, free - HDR - 8, this.#maxChunk) & ~7;
+      // alignment in the ring (see `wire/_encode.ts`).
+      const chunk =
+        Math.min(size - 1, free - HDR - TOTAL_BYTES, this.#maxChunk) &
+        ~7;
       if (chunk < Math.min(size, this.#minChunk)) {
-        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        this.waitFor(HEAD, head, SPACE_WAITERS);
         return 0;
       }
       const at = tail & this.#mask;
-      this.#u32[at >> 2] = (FIRST << 30) | (chunk + 8);
+      this.#u32[at >> 2] = (FIRST << KIND_SHIFT) | (chunk + TOTAL_BYTES);
       this.#u32[(at >> 2) + 1] = seq;
       const p = (at + HDR) & this.#mask;
       this.#u32[p >> 2] = size >>> 0;
       this.#u32[(p >> 2) + 1] = Math.floor(size / 2 ** 32);
-      this.#copyIn(src, (p + 8) & this.#mask, 0, chunk);
+      this.#copyIn(src, (p + TOTAL_BYTES) & this.#mask, 0, chunk);
       ctl[WSEQ] = seq + 1;
       Atomics.store(ctl, WSTREAM, (seq + 1) | 0 || 1);
       this.#streaming = true;
-      tail = tail + align8(HDR + 8 + chunk);
+      tail = tail + align8(HDR + TOTAL_BYTES + chunk);
       this.#commitTail(tail);
       sent = chunk;
     }
@@ -667,12 +571,12 @@ export class ItemRing {
       const room = Math.min(free - HDR, this.#maxChunk) & ~7;
       const chunk = left <= room ? left : room;
       if (chunk < Math.min(left, this.#minChunk)) {
-        this.#waitFor(HEAD, head, SPACE_WAITERS);
+        this.waitFor(HEAD, head, SPACE_WAITERS);
         return sent;
       }
       const kind = chunk === left ? LAST : MIDDLE;
       const at = tail & this.#mask;
-      this.#u32[at >> 2] = (kind << 30) | chunk;
+      this.#u32[at >> 2] = (kind << KIND_SHIFT) | chunk;
       this.#u32[(at >> 2) + 1] = 0;
       this.#copyIn(src, (at + HDR) & this.#mask, sent, sent + chunk);
       tail = tail + align8(HDR + chunk);
@@ -696,7 +600,7 @@ export class ItemRing {
     Atomics.store(this.ctl, TAIL, tail | 0);
     // One consumer per item; but every one for the pieces of a stream, so
     // that the one receiving it is sure to wake.
-    this.#notify(TAIL, DATA_WAITERS, this.#streaming ? undefined : 1);
+    this.notify(TAIL, DATA_WAITERS, this.#streaming ? undefined : 1);
   }
 
   // ---- consuming ----
@@ -723,20 +627,20 @@ export class ItemRing {
       if (head === tail) {
         if (this.#asm) {
           if (!this.#abandoned(tail)) {
-            this.#waitFor(TAIL, tail, DATA_WAITERS);
+            this.waitFor(TAIL, tail, DATA_WAITERS);
             return NOTHING;
           }
           this.#dropAssembly();
           continue;
         }
         this.#unlock(RLOCK, RLOCK_WAITERS);
-        this.#waitFor(TAIL, tail, DATA_WAITERS);
+        this.waitFor(TAIL, tail, DATA_WAITERS);
         return NOTHING;
       }
       const at = head & this.#mask;
       const w0 = this.#u32[at >> 2];
       const seq = this.#u32[(at >> 2) + 1];
-      const kind = w0 >>> 30;
+      const kind = w0 >>> KIND_SHIFT;
       const len = w0 & LEN_MASK;
       const next = head + align8(HDR + len);
       const p = (at + HDR) & this.#mask;
@@ -770,7 +674,7 @@ export class ItemRing {
         checkNotTerminated();
         if (this.#asm) this.#dropAssembly();
         const total = this.#u32[p >> 2] + this.#u32[(p >> 2) + 1] * 2 ** 32;
-        const data = (p + 8) & this.#mask;
+        const data = (p + TOTAL_BYTES) & this.#mask;
         const plan = rawPlan(this.#data.subarray(data, data + RAW_HEAD), total);
         const asm: Assembly = {
           buf: plan ? new Uint8Array(plan.length) : this.#assemblyBuffer(total),
@@ -779,7 +683,7 @@ export class ItemRing {
           plan,
           id: (seq + 1) | 0 || 1,
         };
-        this.#absorb(asm, data, len - 8);
+        this.#absorb(asm, data, len - TOTAL_BYTES);
         this.#asm = asm;
         Atomics.store(ctl, RSTREAM, 1);
         ctl[RSEQ] = seq + 1;
@@ -859,7 +763,7 @@ export class ItemRing {
   #commitHead(head: number): void {
     this.moved++;
     Atomics.store(this.ctl, HEAD, head | 0);
-    this.#notify(HEAD, SPACE_WAITERS);
+    this.notify(HEAD, SPACE_WAITERS);
   }
 
   /** Decodes a record's payload in place (copied out first when it wraps). */

@@ -9,8 +9,8 @@
  */
 
 import { haltIfEnded } from "./_proctable.ts";
-import { traceAsyncWait, traceWait, tracing } from "./_trace.ts";
-import { showNumber } from "./_show.ts";
+import { traceAsyncWait, traceWait, tracing } from "../trace/_writer.ts";
+import { showNumber } from "../_show.ts";
 
 /** How a wait ended. */
 export type WaitResult = "ok" | "not-equal" | "timed-out";

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { showNumber } from "./_show.ts";
+import { showNumber } from "../_show.ts";
 
 /**
  * What every child is given, tracing or not: the program's trace control, in
@@ -270,7 +270,10 @@ export function traceResult(n: number): void {
   addToRun("result", tid, "results", "result", now, now, n, 0);
 }
 
-const LIB = new URL(".", import.meta.url).href;
+/** The library's folder (lib/), whose frames are not the program's. */
+const LIB = new URL("..", import.meta.url).href;
+/** The private machinery under a public call (the flat `_` files and the subsystems' folders). */
+const PRIVATE = /^(_|(shm|wire|process|trace)\/|manager\/_(wire|auth)\.ts$)/;
 
 /**
  * What a wait is called: the library call the program made (the outermost
@@ -290,12 +293,12 @@ export function waitLabel(stack: string | undefined): string | null {
     const file = m[2];
     if (!file.startsWith(LIB)) break; // the program's code
     const base = file.slice(LIB.length);
-    if (/^_(wait|trace)\.ts$/.test(base)) continue;
+    if (base === "shm/_wait.ts" || base.startsWith("trace/")) continue;
     if (
       /^(pool|pool\/_dispatch|pool\/_worker|manager\/_server)\.ts$/.test(base)
     ) return null;
-    if (base === "_manager_channel.ts") return "manager call";
-    if (base.startsWith("_")) continue; // _owner, _ring, _spin: under a public call
+    if (base === "manager/_channel.ts") return "manager call";
+    if (PRIVATE.test(base)) continue; // shm/_owner, shm/_ring, ...: under a public call
     label = fn ? fn.replace(/^Object\./, "") : "wait";
   }
   return label;
@@ -357,7 +360,7 @@ export function traceWait(t0: number, i32: Int32Array, index: number): void {
   at.end = Math.max(at.end, end);
 }
 
-/** Traces an async wait on `i32[index]` (see `_wait.ts`). */
+/** Traces an async wait on `i32[index]` (see `shm/_wait.ts`). */
 export function traceAsyncWait<T>(
   p: Promise<T>,
   i32: Int32Array,

@@ -6,14 +6,14 @@
  * @module
  */
 
-import * as errors from "./errors.ts";
+import * as errors from "../errors.ts";
 import {
   exportedAs,
   resolveLoadedRef,
   resolveRef,
   type TargetRef,
-} from "./_target.ts";
-import { settlesWithin } from "./_wait.ts";
+} from "../process/_target.ts";
+import { settlesWithin } from "../shm/_wait.ts";
 
 /** An error (or any thrown value) as it travels. */
 export interface WireError {

@@ -25,7 +25,7 @@ import {
   isIdentAlive,
   isSelfEnded,
 } from "./_proctable.ts";
-import { ProcessError } from "./errors.ts";
+import { ProcessError } from "../errors.ts";
 import { deadline, sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 
 /** Set in the owner word when a waiter may be sleeping on it. */

@@ -16,11 +16,11 @@
  */
 
 import { threads } from "./_threads.ts";
-import { ProcessError } from "./errors.ts";
+import { ProcessError } from "../errors.ts";
 
 const PRELUDE = new URL("./_prelude.ts", import.meta.url).href;
 const BOOTSTRAP = new URL("./_bootstrap.ts", import.meta.url).href;
-const LIBRARY = new URL("../mod.ts", import.meta.url).href;
+const LIBRARY = new URL("../../mod.ts", import.meta.url).href;
 
 /**
  * Deno's worker permission options: "inherit", "none" or a descriptor.

@@ -1,17 +1,17 @@
 /**
  * What a manager's clients and server agree on: the request and reply
  * shapes, the control words of a local channel. Errors travel as
- * `serializeError` makes them (`_wire_error.ts`).
+ * `serializeError` makes them (`wire/_error.ts`).
  *
  * A request is `[callId, op, a, b, c]`; a reply is `[callId, ok, value]`
  * (`value` is the serialized error when `ok` is false). Call id 0 asks for
  * no reply. Locally these travel over a MessagePort; over TCP each is a
- * length-prefixed frame in the codec's encoding (`_codec.ts`).
+ * length-prefixed frame in the codec's encoding (`wire/_codec.ts`).
  *
  * @module
  */
 
-import { Decoder, Encoder } from "./_codec.ts";
+import { Decoder, Encoder } from "../wire/_codec.ts";
 
 /** This thread's encoder and decoder (used synchronously, so one is enough). */
 export const encoder: Encoder = new Encoder();
