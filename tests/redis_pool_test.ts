@@ -9,6 +9,7 @@ import {
 } from "../redis.ts";
 import {
   add,
+  exitMyChild,
   fails,
   killMyWorker,
   markThenWait,
@@ -33,6 +34,17 @@ async function lines(file: string): Promise<string[]> {
     return (await Deno.readTextFile(file)).split("\n").filter((l) => l);
   } catch {
     return [];
+  }
+}
+
+/** Asserts the lengths of pool `name`'s dead-letter and task streams. */
+async function assertStreams(url: string, name: string, dead: number) {
+  const l = await Link.open(url, 5_000);
+  try {
+    assert.equal(await l.redis.xlen(`mp:pool:${name}:dead`), dead);
+    assert.equal(await l.redis.xlen(`mp:pool:${name}:tasks`), 0);
+  } finally {
+    l.close();
   }
 }
 
@@ -225,13 +237,49 @@ Deno.test("RedisPool: a task that kills its worker every time goes to the dead l
     assert.ok(e instanceof PoisonTaskError, String(e));
     assert.equal(e.tries, 2);
     assert.equal((await lines(file)).length, 2);
-    const l = await Link.open(redis.url, 5_000);
-    try {
-      assert.equal(await l.redis.xlen("mp:pool:poison:dead"), 1);
-      assert.equal(await l.redis.xlen("mp:pool:poison:tasks"), 0);
-    } finally {
-      l.close();
+    await assertStreams(redis.url, "poison", 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RedisPool: a task that ends its child: the worker lives on; only the task running counts a try, not the others its child had read", async () => {
+  await using redis = await startRedis();
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/runs`;
+  try {
+    await using pool = new RedisPool({
+      url: redis.url,
+      name: "child",
+      module: TASKS,
+      maxTries: 2,
+    });
+    // Queued before the worker starts, so that its child reads them in
+    // growing batches: the crash comes with unstarted tasks in hand.
+    const before = Array.from(
+      { length: 40 },
+      (_, i) => pool.applyAsync(square, [i]),
+    );
+    const r = pool.applyAsync(exitMyChild, [file]);
+    const r2 = pool.applyAsync(exitMyChild, [file]);
+    const after = Array.from(
+      { length: 40 },
+      (_, i) => pool.applyAsync(square, [i]),
+    );
+    await using w = await startWorker(redis.url, "child", { processes: 2 });
+    for (const [i, a] of [...before, ...after].entries()) {
+      assert.equal(await a.get(30_000), (i % 40) ** 2);
     }
+    for (const x of [r, r2]) {
+      const e = await x.get(30_000).catch((e) => e);
+      assert.ok(e instanceof PoisonTaskError, String(e));
+      assert.equal(e.tries, 2);
+    }
+    // Each ran twice: the first one's crashes did not count against the second.
+    assert.equal((await lines(file)).length, 4);
+    assert.equal(await pool.apply(square, [5]), 25, "the worker lives on");
+    assert.match(w.stderr(), /ended its process \(try 1 of 2\)/);
+    await assertStreams(redis.url, "child", 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
