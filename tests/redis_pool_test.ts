@@ -48,6 +48,16 @@ async function assertStreams(url: string, name: string, dead: number) {
   }
 }
 
+/** Runs `f` with the path of a file (in a temporary directory) where tasks note their runs. */
+async function withRunsFile(f: (file: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await f(`${dir}/runs`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 async function until(what: string, f: () => Promise<boolean>, ms = 30_000) {
   const end = Date.now() + ms;
   while (!await f()) {
@@ -188,9 +198,7 @@ Deno.test("RedisPool: no worker: get(timeout) is a TimeoutError; terminate leave
 
 Deno.test("RedisPool: a worker SIGKILLed mid-task: the task runs again elsewhere, its result comes once", async () => {
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/runs`;
-  try {
+  await withRunsFile(async (file) => {
     const a = await startWorker(redis.url, "kill", { visibilityTimeout: 800 });
     await using pool = new RedisPool({
       url: redis.url,
@@ -208,16 +216,12 @@ Deno.test("RedisPool: a worker SIGKILLed mid-task: the task runs again elsewhere
     assert.equal(runs.length, 2, runs.join("\n"));
     assert.notEqual(runs[0], runs[1], "the second run was another program");
     assert.equal(await pool.apply(square, [4]), 16);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("RedisPool: a task that kills its worker every time goes to the dead letters: PoisonTaskError", async () => {
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/runs`;
-  try {
+  await withRunsFile(async (file) => {
     await using pool = new RedisPool({
       url: redis.url,
       name: "poison",
@@ -238,16 +242,12 @@ Deno.test("RedisPool: a task that kills its worker every time goes to the dead l
     assert.equal(e.tries, 2);
     assert.equal((await lines(file)).length, 2);
     await assertStreams(redis.url, "poison", 1);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("RedisPool: a task that ends its child: the worker lives on; only the task running counts a try, not the others its child had read", async () => {
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/runs`;
-  try {
+  await withRunsFile(async (file) => {
     await using pool = new RedisPool({
       url: redis.url,
       name: "child",
@@ -280,9 +280,7 @@ Deno.test("RedisPool: a task that ends its child: the worker lives on; only the 
     assert.equal(await pool.apply(square, [5]), 25, "the worker lives on");
     assert.match(w.stderr(), /ended its process \(try 1 of 2\)/);
     await assertStreams(redis.url, "child", 2);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("RedisPool: tasks submitted survive Redis SIGKILLed and restarted (AOF)", async () => {
