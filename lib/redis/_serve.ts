@@ -104,6 +104,11 @@ export class ServeState {
     return `${ms}-${this.#running[slot * 2 + 1]}`;
   }
 
+  /** True while child `slot` runs a task. */
+  isRunning(slot: number): boolean {
+    return this.#running[slot * 2] !== 0;
+  }
+
   nudge(slot: number): void {
     Atomics.store(this.#flags, slot * 2 + NUDGE, 1);
   }

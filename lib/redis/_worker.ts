@@ -78,6 +78,19 @@ for c = 2, #ARGV do
 end
 return 0`;
 
+/**
+ * KEYS[1] the task stream; ARGV[1] the group, then consumer names: removes
+ * the ones that hold nothing (a stopped worker's), so the group does not
+ * collect a consumer per child per start.
+ */
+const FORGET_LUA = `
+for c = 2, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[c]) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[c])
+  end
+end
+return 0`;
+
 function diedInTask(e: unknown): boolean {
   // The local pool's words for a child that ended in the task.
   return e instanceof ProcessError && / died \(exit code /.test(e.message);
@@ -355,7 +368,7 @@ export class RedisWorker {
         await this.#poison(id, fields, header, deliveries);
         continue;
       }
-      const slot = this.#next++ % this.#consumers.length;
+      const slot = this.#pickSlot();
       await this.#main.run((r) =>
         r.xclaim(
           this.#tasksKey,
@@ -370,6 +383,16 @@ export class RedisWorker {
     }
     for (const slot of nudged) this.#state.nudge(slot);
     if (nudged.size) await this.#unblock([...nudged]);
+  }
+
+  /** A child for a task taken over: an idle one if any, else the next in turn. */
+  #pickSlot(): number {
+    const n = this.#consumers.length;
+    for (let k = 0; k < n; k++) {
+      const slot = this.#next++ % n;
+      if (!this.#state.isRunning(slot)) return slot;
+    }
+    return this.#next++ % n;
   }
 
   /** Ends the blocked reads of children `slots` (they look at their flags). */
@@ -408,6 +431,16 @@ export class RedisWorker {
       await this.#pool.join();
     }
     clearInterval(this.#beat);
+    await this.#main?.run((r) =>
+      script(r, "mpPoolForget", FORGET_LUA, 1, [
+        this.#tasksKey,
+        GROUP,
+        this.#me,
+        ...this.#consumers,
+      ])
+    ).catch(() => {
+      // Redis away: the names stay in the group, harmless.
+    });
     this.#links.close();
     this.#end?.();
   }
