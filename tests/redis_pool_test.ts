@@ -9,6 +9,7 @@ import {
 } from "../redis.ts";
 import {
   add,
+  exitMyChild,
   fails,
   killMyWorker,
   markThenWait,
@@ -33,6 +34,27 @@ async function lines(file: string): Promise<string[]> {
     return (await Deno.readTextFile(file)).split("\n").filter((l) => l);
   } catch {
     return [];
+  }
+}
+
+/** Asserts the lengths of pool `name`'s dead-letter and task streams. */
+async function assertStreams(url: string, name: string, dead: number) {
+  const l = await Link.open(url, 5_000);
+  try {
+    assert.equal(await l.redis.xlen(`mp:pool:${name}:dead`), dead);
+    assert.equal(await l.redis.xlen(`mp:pool:${name}:tasks`), 0);
+  } finally {
+    l.close();
+  }
+}
+
+/** Runs `f` with the path of a file (in a temporary directory) where tasks note their runs. */
+async function withRunsFile(f: (file: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await f(`${dir}/runs`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
@@ -176,9 +198,7 @@ Deno.test("RedisPool: no worker: get(timeout) is a TimeoutError; terminate leave
 
 Deno.test("RedisPool: a worker SIGKILLed mid-task: the task runs again elsewhere, its result comes once", async () => {
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/runs`;
-  try {
+  await withRunsFile(async (file) => {
     const a = await startWorker(redis.url, "kill", { visibilityTimeout: 800 });
     await using pool = new RedisPool({
       url: redis.url,
@@ -196,16 +216,12 @@ Deno.test("RedisPool: a worker SIGKILLed mid-task: the task runs again elsewhere
     assert.equal(runs.length, 2, runs.join("\n"));
     assert.notEqual(runs[0], runs[1], "the second run was another program");
     assert.equal(await pool.apply(square, [4]), 16);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("RedisPool: a task that kills its worker every time goes to the dead letters: PoisonTaskError", async () => {
   await using redis = await startRedis();
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/runs`;
-  try {
+  await withRunsFile(async (file) => {
     await using pool = new RedisPool({
       url: redis.url,
       name: "poison",
@@ -225,16 +241,46 @@ Deno.test("RedisPool: a task that kills its worker every time goes to the dead l
     assert.ok(e instanceof PoisonTaskError, String(e));
     assert.equal(e.tries, 2);
     assert.equal((await lines(file)).length, 2);
-    const l = await Link.open(redis.url, 5_000);
-    try {
-      assert.equal(await l.redis.xlen("mp:pool:poison:dead"), 1);
-      assert.equal(await l.redis.xlen("mp:pool:poison:tasks"), 0);
-    } finally {
-      l.close();
+    await assertStreams(redis.url, "poison", 1);
+  });
+});
+
+Deno.test("RedisPool: a task that ends its child: the worker lives on; only the task running counts a try, not the others its child had read", async () => {
+  await using redis = await startRedis();
+  await withRunsFile(async (file) => {
+    await using pool = new RedisPool({
+      url: redis.url,
+      name: "child",
+      module: TASKS,
+      maxTries: 2,
+    });
+    // Queued before the worker starts, so that its child reads them in
+    // growing batches: the crash comes with unstarted tasks in hand.
+    const before = Array.from(
+      { length: 40 },
+      (_, i) => pool.applyAsync(square, [i]),
+    );
+    const r = pool.applyAsync(exitMyChild, [file]);
+    const r2 = pool.applyAsync(exitMyChild, [file]);
+    const after = Array.from(
+      { length: 40 },
+      (_, i) => pool.applyAsync(square, [i]),
+    );
+    await using w = await startWorker(redis.url, "child", { processes: 2 });
+    for (const [i, a] of [...before, ...after].entries()) {
+      assert.equal(await a.get(30_000), (i % 40) ** 2);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    for (const x of [r, r2]) {
+      const e = await x.get(30_000).catch((e) => e);
+      assert.ok(e instanceof PoisonTaskError, String(e));
+      assert.equal(e.tries, 2);
+    }
+    // Each ran twice: the first one's crashes did not count against the second.
+    assert.equal((await lines(file)).length, 4);
+    assert.equal(await pool.apply(square, [5]), 25, "the worker lives on");
+    assert.match(w.stderr(), /ended its process \(try 1 of 2\)/);
+    await assertStreams(redis.url, "child", 2);
+  });
 });
 
 Deno.test("RedisPool: tasks submitted survive Redis SIGKILLed and restarted (AOF)", async () => {

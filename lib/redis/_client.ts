@@ -143,9 +143,15 @@ export class Link {
 
   /**
    * Connects within `timeoutMs`, checking the password with a PING; throws
-   * `AuthenticationError` or `RedisConnectionError`.
+   * `AuthenticationError` or `RedisConnectionError`. `name`: the
+   * connection's CLIENT SETNAME (set again on every reconnect), so that
+   * another program can find it in CLIENT LIST (to CLIENT UNBLOCK it).
    */
-  static async open(url: string, timeoutMs: number): Promise<Link> {
+  static async open(
+    url: string,
+    timeoutMs: number,
+    name?: string,
+  ): Promise<Link> {
     let connected = false;
     let lastError: unknown;
     const redis = new Redis(url, {
@@ -158,6 +164,7 @@ export class Link {
         connected ? Math.min(50 * times, 1000) : null,
       maxRetriesPerRequest: 40,
       enableReadyCheck: false,
+      ...(name ? { connectionName: name } : {}),
     });
     redis.on("error", (e: unknown) => {
       lastError = e;

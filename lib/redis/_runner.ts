@@ -1,9 +1,8 @@
 /**
- * What a Redis pool worker's local `Pool` runs: one task (a call, or a chunk
- * of a map) given as its function's reference and its arguments' codec
- * bytes, answered with the result's codec bytes. The worker program only
- * moves bytes between Redis and its children; the children decode, run and
- * encode. Loaded in every child: it imports no `node:` module and no ioredis.
+ * What a Redis pool worker's child runs for one task (a call, or a chunk of
+ * a map) given as its function's reference and its arguments' codec bytes,
+ * answered with the result's codec bytes (the child's serving loop,
+ * `_serve.ts`, reads the task and writes the result).
  *
  * @module
  */

@@ -1,18 +1,19 @@
 /**
- * The loop of a Redis pool worker program (`worker.ts`): it reads tasks
- * from the pool's stream as a member of its consumer group, runs them on a
- * local `Pool` (a task that crashes takes a child down, not the worker),
- * heartbeats the tasks it holds, takes over tasks whose worker stopped
- * heartbeating for the visibility timeout, moves a task that keeps ending
- * its workers to the dead letters, and writes results in batches.
+ * The loop of a Redis pool worker program (`worker.ts`). Each child of its
+ * local `Pool` runs one long task ({@linkcode serveRedisTasks}): it reads
+ * the pool's tasks under a consumer name of its own, runs them and writes
+ * their results (a task that crashes takes a child down, not the worker).
+ * The program heartbeats the tasks its children hold, gives a dead child's
+ * tasks to its replacement (only the task that was running counts as a
+ * try), takes over tasks whose worker stopped heartbeating for the
+ * visibility timeout, and moves a task that keeps ending its workers to
+ * the dead letters.
  *
  * @module
  */
 
 import { Pool } from "../pool.ts";
 import { ProcessError } from "../errors.ts";
-import { serializeError } from "../wire/_error.ts";
-import { moduleUrl } from "../process/_target.ts";
 import {
   bufferCommand,
   decode,
@@ -23,21 +24,26 @@ import {
 } from "./_client.ts";
 import { callerKey, deadKey, GROUP, resultsKey, tasksKey } from "./_keys.ts";
 import { Links, sleep } from "./queue.ts";
-import { runRedisTask } from "./_runner.ts";
+import {
+  allowPrefix,
+  attachServeState,
+  readerName,
+  type ServeConfig,
+  serveRedisTasks,
+  ServeState,
+} from "./_serve.ts";
 import {
   DEAD_MAXLEN,
-  FAILED,
-  FINISH_BATCH,
   FINISH_LUA,
   type Header,
-  OK,
   POISON,
   type Reply,
 } from "./_wire.ts";
-import { ModuleNotAllowedError } from "./errors.ts";
 import type { Buffer } from "node:buffer";
 
-const RUNNER = new URL("./_runner.ts", import.meta.url).href;
+export { allowPrefix, isAllowed } from "./_serve.ts";
+
+const SERVE = new URL("./_serve.ts", import.meta.url).href;
 
 /** What a worker program is told on its command line. */
 export interface WorkerOptions {
@@ -54,24 +60,36 @@ export interface WorkerOptions {
   log?: (line: string) => void;
 }
 
-type Entry = [id: Buffer, fields: Buffer[]];
+type Entry = [id: Buffer, fields: Buffer[] | null];
 
-/** Normalizes an --allow-module prefix (a URL, or a path made a file URL). */
-export function allowPrefix(prefix: string): string {
-  const url = moduleUrl(prefix);
-  return prefix.endsWith("/") && !url.endsWith("/") ? `${url}/` : url;
-}
+/**
+ * KEYS[1] the task stream; ARGV[1] the group, then consumer names: resets
+ * the idle time of every entry they hold (XCLAIM JUSTID does not count a
+ * delivery). Atomic, so it never revives an entry acknowledged meanwhile.
+ */
+const HEARTBEAT_LUA = `
+for c = 2, #ARGV do
+  local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 10000, ARGV[c])
+  for i = 1, #held, 500 do
+    local ids = {}
+    for j = i, math.min(i + 499, #held) do ids[#ids + 1] = held[j][1] end
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[c], 0, 'JUSTID', unpack(ids))
+  end
+end
+return 0`;
 
-/** True when `module` is under one of `prefixes` (after URL normalization). */
-export function isAllowed(module: string, prefixes: string[]): boolean {
-  let href: string;
-  try {
-    href = new URL(module).href;
-  } catch {
-    return false;
-  }
-  return prefixes.some((p) => href.startsWith(p));
-}
+/**
+ * KEYS[1] the task stream; ARGV[1] the group, then consumer names: removes
+ * the ones that hold nothing (a stopped worker's), so the group does not
+ * collect a consumer per child per start.
+ */
+const FORGET_LUA = `
+for c = 2, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[c]) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[c])
+  end
+end
+return 0`;
 
 function diedInTask(e: unknown): boolean {
   // The local pool's words for a child that ended in the task.
@@ -85,25 +103,17 @@ export class RedisWorker {
   #links: Links;
   #main!: Link;
   #pool!: Pool;
+  #state: ServeState;
   #tasksKey: string;
   #allow: string[];
-  /** Tasks running here (heartbeated), by entry id. */
-  #active = new Map<string, Header>();
-  #headers = new Map<string, Header>();
-  /** Results written but not yet acknowledged (heartbeated too). */
-  #finishing = new Map<
-    string,
-    { caller: string; ttl: number; reply: Reply }
-  >();
-  #stopped = false;
-  #flushQueued = false;
-  #flushing: Promise<void> | null = null;
-  #window: number;
-  #done: number[] = [];
-  #slot: (() => void) | null = null;
+  #consumers: string[];
+  #serving: Promise<void>[] = [];
   #beat: ReturnType<typeof setInterval> | undefined;
+  #reclaimTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
-  #loop: Promise<void> | undefined;
+  #ended!: Promise<void>;
+  #end!: () => void;
+  #next = 0;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -116,7 +126,11 @@ export class RedisWorker {
       connectTimeout: o.connectTimeout,
     });
     this.#tasksKey = tasksKey(o.pool);
-    this.#window = o.processes * 2;
+    this.#state = new ServeState(o.processes);
+    this.#consumers = Array.from(
+      { length: o.processes },
+      (_, i) => `${this.#me}/${i}`,
+    );
   }
 
   /** The worker's consumer name. */
@@ -134,7 +148,14 @@ export class RedisWorker {
         if (!String(e).includes("BUSYGROUP")) throw e;
       }
     });
-    this.#pool = new Pool({ processes: this.#o.processes, module: RUNNER });
+    this.#ended = new Promise((r) => this.#end = r);
+    this.#pool = new Pool({
+      processes: this.#o.processes,
+      module: SERVE,
+      initializer: attachServeState,
+      initargs: [this.#state.buffer],
+    });
+    this.#serving = this.#consumers.map((_, slot) => this.#serve(slot));
     this.#beat = setInterval(
       () => this.#heartbeat(),
       Math.max(Math.floor(this.#o.visibilityTimeout / 3), 1),
@@ -142,226 +163,174 @@ export class RedisWorker {
     (this.#o.log ?? console.log)(
       `worker ${this.#me}: ready (pool ${this.#o.pool}, ${this.#o.processes} processes)`,
     );
-    this.#loop = this.#run();
-    await this.#loop;
+    this.#reclaimLoop();
+    await this.#ended;
   }
 
-  async #run(): Promise<void> {
-    const every = Math.max(Math.floor(this.#o.visibilityTimeout / 2), 50);
-    let nextReclaim = 0;
+  /** Keeps a serving task running in child `slot` (again after the child dies). */
+  async #serve(slot: number): Promise<void> {
+    const config: ServeConfig = {
+      url: this.#o.url,
+      pool: this.#o.pool,
+      consumer: this.#consumers[slot],
+      slot,
+      allow: this.#allow,
+      connectTimeout: this.#o.connectTimeout,
+    };
     while (!this.#stopping) {
       try {
-        const now = performance.now();
-        if (now >= nextReclaim) {
-          await this.#reclaim();
-          nextReclaim = performance.now() + every;
-        }
-        const room = this.#window - this.#active.size;
-        const until = Math.max(1, Math.ceil(nextReclaim - performance.now()));
-        if (room <= 0) {
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, until);
-            this.#slot = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
-          this.#slot = null;
-          continue;
-        }
-        const read = await this.#links.blocking((b) =>
-          b.run((r) =>
-            r.xreadgroupBuffer(
-              "GROUP",
-              GROUP,
-              this.#me,
-              "COUNT",
-              room,
-              "BLOCK",
-              Math.min(until, 1000),
-              "STREAMS",
-              this.#tasksKey,
-              ">",
-            )
-          )
-        ) as [Buffer, Entry[]][] | null;
-        for (const [id, fields] of read?.[0]?.[1] ?? []) {
-          if (fields) this.#start(id.toString(), fields);
-        }
+        await this.#pool.applyAsync(serveRedisTasks, [config]).get();
+        return; // it was told to stop
       } catch (e) {
-        if (this.#stopping) break;
-        console.error(
-          `worker ${this.#me}: ${
-            e instanceof Error ? e.message : e
-          }; trying again in 1 s`,
-        );
-        await sleep(1000);
+        if (this.#stopping && !diedInTask(e)) return;
+        if (diedInTask(e)) {
+          await this.#childDied(slot);
+        } else {
+          console.error(
+            `worker ${config.consumer}: ${
+              e instanceof Error ? `${e.name}: ${e.message}` : e
+            }; trying again in 1 s`,
+          );
+          await sleep(1000);
+        }
       }
-    }
-  }
-
-  /** The header in `h`, decoded once per caller, function and kind. */
-  #header(h: Buffer): Header {
-    const key = h.toString("latin1");
-    let header = this.#headers.get(key);
-    if (!header) {
-      header = decode(h) as Header;
-      if (this.#headers.size >= 1024) this.#headers.clear();
-      this.#headers.set(key, header);
-    }
-    return header;
-  }
-
-  /** Runs the task in entry `id` (fields h, s, p). */
-  #start(id: string, fields: Buffer[]): void {
-    let header: Header;
-    let seq: number;
-    try {
-      header = this.#header(fields[1]);
-      seq = Number(fields[3].toString());
-    } catch (e) {
-      console.error(`worker ${this.#me}: dropped corrupt task ${id}: ${e}`);
-      this.#main.run((r) =>
-        r.multi().xack(this.#tasksKey, GROUP, id).xdel(this.#tasksKey, id)
-          .exec()
-      ).catch(() => {});
-      return;
-    }
-    const p = fields[5];
-    const [, module, name, kind] = header;
-    if (!isAllowed(module, this.#allow)) {
-      this.#finish(
-        id,
-        header,
-        [
-          seq,
-          FAILED,
-          serializeError(new ModuleNotAllowedError(module, this.#allow)),
-        ],
-      );
-      return;
-    }
-    this.#active.set(id, header);
-    // A private copy: the reply's bytes may sit in a big socket buffer.
-    const payload = new Uint8Array(p.length);
-    payload.set(p);
-    this.#pool.applyAsync(runRedisTask, [module, name, kind, payload]).get()
-      .then(
-        (bytes) => this.#finish(id, header, [seq, OK, bytes]),
-        (e) => {
-          if (diedInTask(e)) {
-            // Left pending without heartbeats: delivered again (or, after
-            // maxTries, moved to the dead letters) after the visibility timeout.
-            this.#active.delete(id);
-            console.error(
-              `worker ${this.#me}: task ${id} (${name}) ended its process; it goes back after the visibility timeout`,
-            );
-            this.#freed();
-          } else {
-            this.#finish(id, header, [seq, FAILED, serializeError(e)]);
-          }
-        },
-      );
-  }
-
-  #finish(id: string, header: Header, reply: Reply): void {
-    this.#active.delete(id);
-    this.#finishing.set(id, { caller: header[0], ttl: header[5], reply });
-    this.#done.push(performance.now());
-    this.#freed();
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      queueMicrotask(() => {
-        this.#flushQueued = false;
-        this.#flush();
-      });
     }
   }
 
   /**
-   * Sizes the window to hold ~20 ms of work at the rate tasks finish (a
-   * read costs a round trip; slow tasks keep it small, so that other
-   * workers get their share).
+   * Child `slot` died: the task it was running counts as a try (moved to the
+   * dead letters after maxTries); the others it held were not started, so
+   * their read is not counted. Its replacement reads them again.
    */
-  #freed(): void {
-    const now = performance.now();
-    const done = this.#done;
-    let k = 0;
-    while (k < done.length && done[k] < now - 100) k++;
-    if (k) done.splice(0, k);
-    const rate = done.length * 10; // per second
-    this.#window = Math.max(
-      this.#o.processes * 2,
-      Math.min(1024, Math.ceil(rate * 0.02)),
-    );
-    const s = this.#slot;
-    this.#slot = null;
-    s?.();
+  async #childDied(slot: number): Promise<void> {
+    const running = this.#state.takeRunning(slot);
+    const consumer = this.#consumers[slot];
+    for (let pause = 100;; pause = Math.min(pause * 2, 2000)) {
+      try {
+        const held = await this.#main.run((r) =>
+          r.xpending(this.#tasksKey, GROUP, "-", "+", 10000, consumer)
+        ) as [string, string, number, number][];
+        for (const [id, , , deliveries] of held) {
+          if (id === running) {
+            const fields = await this.#fields(id);
+            if (!fields) continue;
+            const header = decode(fields[1]) as Header;
+            console.error(
+              `worker ${this.#me}: task ${id} (${
+                header[2]
+              }) ended its process (try ${deliveries} of ${header[4]})`,
+            );
+            if (deliveries >= header[4]) {
+              await this.#poison(id, fields, header, deliveries);
+            }
+          } else {
+            await this.#main.run((r) =>
+              r.xclaim(
+                this.#tasksKey,
+                GROUP,
+                consumer,
+                0,
+                id,
+                "RETRYCOUNT",
+                Math.max(deliveries - 1, 0),
+                "JUSTID",
+              )
+            );
+          }
+        }
+        return;
+      } catch (e) {
+        if (this.#stopping) return;
+        console.error(
+          `worker ${this.#me}: could not look at the tasks of a dead child (${e}); trying again`,
+        );
+        await sleep(pause);
+      }
+    }
   }
 
-  #flush(): void {
-    if (this.#flushing) {
-      // One write at a time; what came meanwhile goes with the next.
-      this.#flushing.then(() => this.#flush());
-      return;
-    }
-    if (this.#finishing.size === 0) return;
-    const entries = [...this.#finishing.entries()].slice(0, FINISH_BATCH);
-    // One result item per caller: the replies of its tasks.
-    const byCaller = new Map<string, { ttl: number; replies: Reply[] }>();
-    for (const [, f] of entries) {
-      let c = byCaller.get(f.caller);
-      if (!c) byCaller.set(f.caller, c = { ttl: f.ttl, replies: [] });
-      c.replies.push(f.reply);
-    }
-    const args: (string | number | Buffer)[] = [
-      this.#tasksKey,
-      GROUP,
-      entries.length,
-      ...entries.map(([id]) => id),
-    ];
-    for (const [caller, c] of byCaller) {
-      args.push(
+  /** The fields of entry `id`, or null when it was deleted. */
+  async #fields(id: string): Promise<Buffer[] | null> {
+    const got = await this.#main.run((r) =>
+      bufferCommand(r, "xrange", this.#tasksKey, id, id)
+    ) as Entry[];
+    return got[0]?.[1] ?? null;
+  }
+
+  /** Moves entry `id` to the dead letters and tells its caller. */
+  async #poison(
+    id: string,
+    fields: Buffer[],
+    header: Header,
+    tries: number,
+  ): Promise<void> {
+    const deadId = await this.#main.run((r) =>
+      r.xadd(
+        deadKey(this.#o.pool),
+        "MAXLEN",
+        "~",
+        DEAD_MAXLEN,
+        "*",
+        "h",
+        fields[1],
+        "s",
+        fields[3],
+        "p",
+        fields[5],
+        "tries",
+        tries,
+        "worker",
+        this.#me,
+      )
+    ) as string;
+    const reply: Reply = [Number(fields[3].toString()), POISON, [
+      tries,
+      deadId,
+    ]];
+    const [caller, , , , , ttl] = header;
+    await this.#main.run((r) =>
+      script(r, "mpPoolFinish", FINISH_LUA, 1, [
+        this.#tasksKey,
+        GROUP,
+        1,
+        id,
         resultsKey(this.#o.pool, caller),
         callerKey(this.#o.pool, caller),
-        c.ttl,
-        encode(c.replies),
-      );
-    }
-    this.#flushing = (async () => {
-      for (let pause = 100;; pause = Math.min(pause * 2, 2000)) {
-        try {
-          await this.#main.run((r) =>
-            script(r, "mpPoolFinish", FINISH_LUA, 1, args)
-          );
-          break;
-        } catch (e) {
-          if (this.#stopped) return;
-          console.error(
-            `worker ${this.#me}: could not write ${entries.length} results (${e}); trying again`,
-          );
-          await sleep(pause);
-        }
-      }
-      for (const [id, f] of entries) {
-        if (this.#finishing.get(id) === f) this.#finishing.delete(id);
-      }
-    })().finally(() => {
-      this.#flushing = null;
-      if (this.#finishing.size > 0) this.#flush();
-    });
+        ttl,
+        encode([reply]),
+      ])
+    );
   }
 
   #heartbeat(): void {
-    const ids = [...this.#active.keys(), ...this.#finishing.keys()];
-    for (let i = 0; i < ids.length; i += 1000) {
-      const part = ids.slice(i, i + 1000);
-      this.#main.run((r) =>
-        r.xclaim(this.#tasksKey, GROUP, this.#me, 0, ...part, "JUSTID")
-      ).catch(() => {
-        // Redis away for a moment: the next beat tries again.
-      });
-    }
+    this.#main.run((r) =>
+      script(r, "mpPoolBeat", HEARTBEAT_LUA, 1, [
+        this.#tasksKey,
+        GROUP,
+        ...this.#consumers,
+      ])
+    ).catch(() => {
+      // Redis away for a moment: the next beat tries again.
+    });
+  }
+
+  #reclaimLoop(): void {
+    const every = Math.max(Math.floor(this.#o.visibilityTimeout / 2), 50);
+    const go = async () => {
+      if (this.#stopping) return;
+      try {
+        await this.#reclaim();
+      } catch (e) {
+        if (this.#stopping) return;
+        console.error(
+          `worker ${this.#me}: ${
+            e instanceof Error ? e.message : e
+          }; trying again`,
+        );
+      }
+      if (!this.#stopping) this.#reclaimTimer = setTimeout(go, every);
+    };
+    go();
   }
 
   /** Takes over tasks idle past the visibility timeout (their worker died). */
@@ -370,69 +339,109 @@ export class RedisWorker {
     const idle = await this.#main.run((r) =>
       r.xpending(this.#tasksKey, GROUP, "IDLE", vis, "-", "+", 100)
     ) as [string, string, number, number][];
-    for (const [id, , , deliveries] of idle) {
-      if (this.#active.has(id) || this.#finishing.has(id)) continue;
+    const nudged = new Set<number>();
+    for (const [id, owner, , deliveries] of idle) {
+      if (this.#stopping) break;
+      if (this.#consumers.includes(owner)) continue; // heartbeated
+      // Ours now (JUSTID: not counted), unless another worker was first.
       const got = await this.#main.run((r) =>
-        bufferCommand(r, "xclaim", this.#tasksKey, GROUP, this.#me, vis, id)
-      ) as Entry[];
-      const entry = got.find((e) => e && e[1]);
-      if (!entry) continue; // another worker took it, or it was deleted
-      const [, fields] = entry;
-      let header: Header;
+        r.xclaim(this.#tasksKey, GROUP, this.#me, vis, id, "JUSTID")
+      ) as string[];
+      if (got.length === 0) continue;
+      const fields = await this.#fields(id);
+      let header: Header | undefined;
       try {
-        header = this.#header(fields[1]);
+        if (fields) header = decode(fields[1]) as Header;
       } catch {
-        this.#start(id, fields); // drops it, saying why
+        // corrupt: dropped below
+      }
+      if (!fields || !header) {
+        console.error(`worker ${this.#me}: dropped corrupt task ${id}`);
+        await this.#main.run((r) =>
+          r.multi().xack(this.#tasksKey, GROUP, id).xdel(this.#tasksKey, id)
+            .exec()
+        );
         continue;
       }
-      const runs = deliveries; // each delivery so far ended its worker
-      if (runs >= header[4]) {
-        const deadId = await this.#main.run((r) =>
-          r.xadd(
-            deadKey(this.#o.pool),
-            "MAXLEN",
-            "~",
-            DEAD_MAXLEN,
-            "*",
-            "h",
-            fields[1],
-            "s",
-            fields[3],
-            "p",
-            fields[5],
-            "tries",
-            runs,
-            "worker",
-            this.#me,
-          )
-        ) as string;
-        const seq = Number(fields[3].toString());
-        this.#finish(id, header, [seq, POISON, [runs, deadId]]);
-      } else {
-        this.#start(id, fields);
+      // Each delivery so far ended its worker.
+      if (deliveries >= header[4]) {
+        await this.#poison(id, fields, header, deliveries);
+        continue;
+      }
+      const slot = this.#pickSlot();
+      await this.#main.run((r) =>
+        r.xclaim(
+          this.#tasksKey,
+          GROUP,
+          this.#consumers[slot],
+          0,
+          id,
+          "JUSTID",
+        )
+      );
+      nudged.add(slot);
+    }
+    for (const slot of nudged) this.#state.nudge(slot);
+    if (nudged.size) await this.#unblock([...nudged]);
+  }
+
+  /** A child for a task taken over: an idle one if any, else the next in turn. */
+  #pickSlot(): number {
+    const n = this.#consumers.length;
+    for (let k = 0; k < n; k++) {
+      const slot = this.#next++ % n;
+      if (!this.#state.isRunning(slot)) return slot;
+    }
+    return this.#next++ % n;
+  }
+
+  /** Ends the blocked reads of children `slots` (they look at their flags). */
+  async #unblock(slots: number[]): Promise<void> {
+    const list = await this.#main.run((r) =>
+      r.call("CLIENT", "LIST", "TYPE", "normal")
+    ) as string;
+    const names = new Set(slots.map((s) => readerName(this.#consumers[s])));
+    for (const line of list.split("\n")) {
+      const name = / name=(\S+)/.exec(line)?.[1];
+      const id = /^id=(\d+)/.exec(line)?.[1];
+      if (name && id && names.has(name)) {
+        await this.#main.run((r) => r.call("CLIENT", "UNBLOCK", id));
       }
     }
   }
 
   /** Stops taking tasks, lets the ones in hand finish (up to `graceMs`), then ends. */
   async stop(graceMs = 30_000): Promise<void> {
+    if (this.#stopping) return;
     this.#stopping = true;
-    this.#links.closeBlocking();
-    const s = this.#slot;
-    this.#slot = null;
-    s?.();
-    await this.#loop?.catch(() => {});
-    const until = performance.now() + graceMs;
-    while (
-      (this.#active.size > 0 || this.#finishing.size > 0) &&
-      performance.now() < until
-    ) {
-      await sleep(20);
+    clearTimeout(this.#reclaimTimer);
+    const slots = this.#consumers.map((_, i) => i);
+    for (const slot of slots) this.#state.stop(slot);
+    if (this.#pool) {
+      await this.#unblock(slots).catch(() => {
+        // Redis away: the reads end within their block time.
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#serving),
+        new Promise((r) => timer = setTimeout(r, graceMs)),
+      ]);
+      clearTimeout(timer);
+      this.#pool.terminate();
+      await this.#pool.join();
     }
     clearInterval(this.#beat);
-    this.#stopped = true;
-    this.#pool?.terminate();
-    await this.#pool?.join();
+    await this.#main?.run((r) =>
+      script(r, "mpPoolForget", FORGET_LUA, 1, [
+        this.#tasksKey,
+        GROUP,
+        this.#me,
+        ...this.#consumers,
+      ])
+    ).catch(() => {
+      // Redis away: the names stay in the group, harmless.
+    });
     this.#links.close();
+    this.#end?.();
   }
 }
