@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import {
   AsyncResult,
+  BasePool,
   Pool,
   ProcessError,
   TargetNotExportedError,
@@ -137,6 +138,25 @@ Deno.test("a pool worker loads the library's shared classes only when a task bri
   assert.equal(await pool.apply(bump, [v]), 42);
   assert.equal(v.value, 42);
   assert.equal(await pool.apply(libraryLoaded), true);
+});
+
+Deno.test("the child's library loader is not public API: mod.ts exports neither loadRebuilders nor needsRebuilders", async () => {
+  const api: Record<string, unknown> = await import("../mod.ts");
+  assert.ok(!("loadRebuilders" in api), "loadRebuilders is exported");
+  assert.ok(!("needsRebuilders" in api), "needsRebuilders is exported");
+  assert.equal(typeof api.registerRebuilder, "function");
+});
+
+Deno.test("a class of one's own extending BasePool is told to extend Pool, not 'Cannot read properties of undefined'", async () => {
+  class Mine extends BasePool {}
+  const mine = new Mine();
+  const says = (e: unknown) =>
+    e instanceof TypeError && /BasePool/.test(e.message) &&
+    /extend Pool/.test(e.message);
+  assert.throws(() => mine.processes, says);
+  await assert.rejects(mine.map(square, [1]), says);
+  assert.throws(() => mine.close(), says);
+  await assert.rejects(mine[Symbol.asyncDispose](), says);
 });
 
 Deno.test("map: integer items reach the task as small integers, not doubles", async () => {

@@ -475,6 +475,10 @@ export function bindCore(pool: BasePool, core: PoolCore): PoolCore {
  * (the `module` option, else the module that created the pool) or from the
  * module that submits them.
  *
+ * It is a type to write against (and to test with `instanceof`), not a base
+ * for pools of your own: a subclass gets no workers, and its methods throw a
+ * TypeError saying so. Extend `Pool` to add methods to a pool.
+ *
  * @example Code for any pool
  * ```ts
  * import { type BasePool, Pool } from "@mp/multiprocessing";
@@ -494,10 +498,18 @@ export function bindCore(pool: BasePool, core: PoolCore): PoolCore {
  * ```
  */
 export abstract class BasePool implements AsyncDisposable {
-  #core!: PoolCore;
+  #bound: PoolCore | undefined;
 
   static {
-    bind = (pool, core) => pool.#core = core;
+    bind = (pool, core) => pool.#bound = core;
+  }
+
+  /** The core its pool's constructor bound; a class of the user's has none. */
+  get #core(): PoolCore {
+    if (this.#bound) return this.#bound;
+    throw new TypeError(
+      `${this.constructor.name} extends BasePool, which cannot send tasks by itself (only Pool and RedisPool give it workers): extend Pool instead, or use BasePool as a type`,
+    );
   }
 
   /** The number of worker processes (expected ones, for a remote pool). */
