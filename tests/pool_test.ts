@@ -6,6 +6,7 @@ import {
   BasePool,
   Pool,
   ProcessError,
+  type ResultCallbacks,
   TargetNotExportedError,
   TimeoutError,
   Value,
@@ -482,6 +483,33 @@ Deno.test("AsyncResult: get with timeout, wait, ready, successful, callbacks", a
   ]);
   assert.equal(bad.successful(), false);
   await assert.rejects(bad.get(), TypeError);
+});
+
+Deno.test("AsyncResult callbacks that are not functions, or misspelt, are refused at submission, not an uncaught TypeError when the result comes", async () => {
+  await using pool = new Pool({ processes: 1, module });
+  const callbacks = [
+    { callback: 5 },
+    { errorCallback: "log" },
+    { error_callback: () => {} },
+    "callback",
+  ] as unknown as ResultCallbacks<number>[];
+  for (const cbs of callbacks) {
+    assert.throws(() => pool.applyAsync(square, [2], cbs), TypeError);
+    assert.throws(
+      () => pool.mapAsync(square, [2], 1, cbs as never),
+      TypeError,
+    );
+    assert.throws(
+      () => pool.starmapAsync(add, [[1, 2]], 1, cbs as never),
+      TypeError,
+    );
+  }
+  assert.throws(
+    () => pool.applyAsync(square, [2], { error_callback: () => {} } as never),
+    /did you mean errorCallback\?/,
+  );
+  // The pool still works, and nothing was left pending.
+  assert.equal(await bounded(pool.apply(square, [3])), 9);
 });
 
 Deno.test("default chunksize is Python's; maxtasksperchild replaces workers", async () => {

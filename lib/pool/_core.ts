@@ -26,7 +26,13 @@ import {
   settleResult,
   type Task,
 } from "./_jobs.ts";
-import { checkChunksize, checkFn, checkItems, splitChunks } from "./_checks.ts";
+import {
+  checkCallbacks,
+  checkChunksize,
+  checkFn,
+  checkItems,
+  splitChunks,
+} from "./_checks.ts";
 import { allNumbers, KIND_APPLY, KIND_MAP, KIND_STAR } from "./_protocol.ts";
 import { traceSubmit, tracing } from "../trace/_writer.ts";
 import {
@@ -136,6 +142,7 @@ export class PoolCore {
         }; write apply(fn, [x])`,
       );
     }
+    checkCallbacks(callbacks);
     const result = new AsyncResult<R>(callbacks);
     const job = new ResultJob(
       result as AsyncResult<unknown>,
@@ -163,6 +170,7 @@ export class PoolCore {
     checkFn(fn, "fn");
     checkItems(items, kind === KIND_STAR ? "argsList" : "items");
     checkChunksize(chunksize);
+    checkCallbacks(callbacks);
     const result = new AsyncResult<unknown[]>(callbacks);
     // Stands in until the items are collected and the chunks known.
     const job: Job = {
