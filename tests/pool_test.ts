@@ -3,10 +3,8 @@ import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
 import {
   AsyncResult,
-  BasePool,
   Pool,
   ProcessError,
-  type ResultCallbacks,
   TargetNotExportedError,
   TimeoutError,
   Value,
@@ -139,25 +137,6 @@ Deno.test("a pool worker loads the library's shared classes only when a task bri
   assert.equal(await pool.apply(bump, [v]), 42);
   assert.equal(v.value, 42);
   assert.equal(await pool.apply(libraryLoaded), true);
-});
-
-Deno.test("the child's library loader is not public API: mod.ts exports neither loadRebuilders nor needsRebuilders", async () => {
-  const api: Record<string, unknown> = await import("../mod.ts");
-  assert.ok(!("loadRebuilders" in api), "loadRebuilders is exported");
-  assert.ok(!("needsRebuilders" in api), "needsRebuilders is exported");
-  assert.equal(typeof api.registerRebuilder, "function");
-});
-
-Deno.test("a class of one's own extending BasePool is told to extend Pool, not 'Cannot read properties of undefined'", async () => {
-  class Mine extends BasePool {}
-  const mine = new Mine();
-  const says = (e: unknown) =>
-    e instanceof TypeError && /BasePool/.test(e.message) &&
-    /extend Pool/.test(e.message);
-  assert.throws(() => mine.processes, says);
-  await assert.rejects(mine.map(square, [1]), says);
-  assert.throws(() => mine.close(), says);
-  await assert.rejects(mine[Symbol.asyncDispose](), says);
 });
 
 Deno.test("map: integer items reach the task as small integers, not doubles", async () => {
@@ -483,33 +462,6 @@ Deno.test("AsyncResult: get with timeout, wait, ready, successful, callbacks", a
   ]);
   assert.equal(bad.successful(), false);
   await assert.rejects(bad.get(), TypeError);
-});
-
-Deno.test("AsyncResult callbacks that are not functions, or misspelt, are refused at submission, not an uncaught TypeError when the result comes", async () => {
-  await using pool = new Pool({ processes: 1, module });
-  const callbacks = [
-    { callback: 5 },
-    { errorCallback: "log" },
-    { error_callback: () => {} },
-    "callback",
-  ] as unknown as ResultCallbacks<number>[];
-  for (const cbs of callbacks) {
-    assert.throws(() => pool.applyAsync(square, [2], cbs), TypeError);
-    assert.throws(
-      () => pool.mapAsync(square, [2], 1, cbs as never),
-      TypeError,
-    );
-    assert.throws(
-      () => pool.starmapAsync(add, [[1, 2]], 1, cbs as never),
-      TypeError,
-    );
-  }
-  assert.throws(
-    () => pool.applyAsync(square, [2], { error_callback: () => {} } as never),
-    /did you mean errorCallback\?/,
-  );
-  // The pool still works, and nothing was left pending.
-  assert.equal(await bounded(pool.apply(square, [3])), 9);
 });
 
 Deno.test("default chunksize is Python's; maxtasksperchild replaces workers", async () => {

@@ -13,6 +13,8 @@ import { callerModule, findExported, moduleUrl } from "../process/_target.ts";
 import type { TargetRef } from "../process/_target.ts";
 import { keepAlive } from "../shm/_wait.ts";
 import { ProcessError } from "../errors.ts";
+import { type Reduced, reduceSymbol } from "../reduction.ts";
+import { notQueueable } from "../wire/_codec.ts";
 import { show } from "../_show.ts";
 import {
   AsyncResult,
@@ -518,6 +520,24 @@ export abstract class BasePool implements AsyncDisposable {
     throw new TypeError(
       `${this.constructor.name} extends BasePool, which cannot send tasks by itself (only Pool and RedisPool give it workers): extend Pool instead, or use BasePool as a type`,
     );
+  }
+
+  /**
+   * Refuses to cross into another process, as Python's pool refuses to be
+   * pickled: its workers and results belong to the process that made it
+   * (structured clone would make it an empty `{}`).
+   *
+   * @throws {TypeError} always.
+   */
+  [reduceSymbol](): Reduced {
+    const e = new TypeError(this[notQueueable]);
+    e.name = "DataCloneError"; // as reduce() names what it refuses
+    throw e;
+  }
+
+  /** Why a queue cannot carry a pool either. */
+  get [notQueueable](): string {
+    return `a ${this.constructor.name} cannot be sent to another process: its workers belong to the process that made it; send the tasks' data (or results), or make a pool in the child`;
   }
 
   /** The number of worker processes (expected ones, for a remote pool). */
