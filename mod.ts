@@ -16,7 +16,17 @@
  * @module
  */
 export * from "./lib/errors.ts";
-export * from "./lib/reduction.ts";
+// Listed, not `export *`: reduction.ts also holds what a child uses to load
+// the library when it needs it (loadRebuilders), which is not API.
+export {
+  findUncloneable,
+  rebuild,
+  reduce,
+  type Reduced,
+  reduceSymbol,
+  registerRebuilder,
+  type Shareable,
+} from "./lib/reduction.ts";
 export {
   activeChildren,
   cpuCount,

@@ -6,6 +6,7 @@
  */
 
 import { show, showNumber } from "../_show.ts";
+import { checkKeys } from "../_options.ts";
 
 /** Throws unless `chunksize` is undefined or a positive integer. */
 export function checkChunksize(chunksize: unknown): void {
@@ -28,6 +29,31 @@ export function checkFn(fn: unknown, what: string): void {
     throw new TypeError(
       `${what} must be an exported function, got ${show(fn)}`,
     );
+  }
+}
+
+/**
+ * Throws unless `callbacks` is an object of `callback` / `errorCallback`
+ * functions: a wrong one would otherwise throw, uncaught, only when the
+ * result comes.
+ */
+export function checkCallbacks(callbacks: unknown): void {
+  if (callbacks === null || typeof callbacks !== "object") {
+    throw new TypeError(
+      `callbacks must be an object like { callback, errorCallback }, got ${
+        show(callbacks)
+      }`,
+    );
+  }
+  const names = ["callback", "errorCallback"] as const;
+  checkKeys(callbacks, names, "callbacks key");
+  for (const name of names) {
+    const f = (callbacks as Record<string, unknown>)[name];
+    if (f !== undefined && typeof f !== "function") {
+      throw new TypeError(
+        `${name} must be a function or undefined, got ${show(f)}`,
+      );
+    }
   }
 }
 

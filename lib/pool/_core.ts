@@ -13,6 +13,8 @@ import { callerModule, findExported, moduleUrl } from "../process/_target.ts";
 import type { TargetRef } from "../process/_target.ts";
 import { keepAlive } from "../shm/_wait.ts";
 import { ProcessError } from "../errors.ts";
+import { type Reduced, reduceSymbol } from "../reduction.ts";
+import { notQueueable } from "../wire/_codec.ts";
 import { show } from "../_show.ts";
 import {
   AsyncResult,
@@ -26,7 +28,13 @@ import {
   settleResult,
   type Task,
 } from "./_jobs.ts";
-import { checkChunksize, checkFn, checkItems, splitChunks } from "./_checks.ts";
+import {
+  checkCallbacks,
+  checkChunksize,
+  checkFn,
+  checkItems,
+  splitChunks,
+} from "./_checks.ts";
 import { allNumbers, KIND_APPLY, KIND_MAP, KIND_STAR } from "./_protocol.ts";
 import { traceSubmit, tracing } from "../trace/_writer.ts";
 import {
@@ -136,6 +144,7 @@ export class PoolCore {
         }; write apply(fn, [x])`,
       );
     }
+    checkCallbacks(callbacks);
     const result = new AsyncResult<R>(callbacks);
     const job = new ResultJob(
       result as AsyncResult<unknown>,
@@ -163,6 +172,7 @@ export class PoolCore {
     checkFn(fn, "fn");
     checkItems(items, kind === KIND_STAR ? "argsList" : "items");
     checkChunksize(chunksize);
+    checkCallbacks(callbacks);
     const result = new AsyncResult<unknown[]>(callbacks);
     // Stands in until the items are collected and the chunks known.
     const job: Job = {
@@ -475,6 +485,10 @@ export function bindCore(pool: BasePool, core: PoolCore): PoolCore {
  * (the `module` option, else the module that created the pool) or from the
  * module that submits them.
  *
+ * It is a type to write against (and to test with `instanceof`), not a base
+ * for pools of your own: a subclass gets no workers, and its methods throw a
+ * TypeError saying so. Extend `Pool` to add methods to a pool.
+ *
  * @example Code for any pool
  * ```ts
  * import { type BasePool, Pool } from "@mp/multiprocessing";
@@ -494,10 +508,36 @@ export function bindCore(pool: BasePool, core: PoolCore): PoolCore {
  * ```
  */
 export abstract class BasePool implements AsyncDisposable {
-  #core!: PoolCore;
+  #bound: PoolCore | undefined;
 
   static {
-    bind = (pool, core) => pool.#core = core;
+    bind = (pool, core) => pool.#bound = core;
+  }
+
+  /** The core its pool's constructor bound; a class of the user's has none. */
+  get #core(): PoolCore {
+    if (this.#bound) return this.#bound;
+    throw new TypeError(
+      `${this.constructor.name} extends BasePool, which cannot send tasks by itself (only Pool and RedisPool give it workers): extend Pool instead, or use BasePool as a type`,
+    );
+  }
+
+  /**
+   * Refuses to cross into another process, as Python's pool refuses to be
+   * pickled: its workers and results belong to the process that made it
+   * (structured clone would make it an empty `{}`).
+   *
+   * @throws {TypeError} always.
+   */
+  [reduceSymbol](): Reduced {
+    const e = new TypeError(this[notQueueable]);
+    e.name = "DataCloneError"; // as reduce() names what it refuses
+    throw e;
+  }
+
+  /** Why a queue cannot carry a pool either. */
+  get [notQueueable](): string {
+    return `a ${this.constructor.name} cannot be sent to another process: its workers belong to the process that made it; send the tasks' data (or results), or make a pool in the child`;
   }
 
   /** The number of worker processes (expected ones, for a remote pool). */
