@@ -77,3 +77,16 @@ Deno.test("AsyncResult callbacks that are not functions, or misspelt, are refuse
   // The pool still works, and nothing was left pending.
   assert.equal(await bounded(pool.apply(square, [3])), 9);
 });
+
+Deno.test("starmap with an item that is not an array of arguments rejects naming it, not with V8's spread error from the worker", async () => {
+  await using pool = new Pool({ processes: 1, module });
+  await bounded(
+    assert.rejects(
+      pool.starmap(add, [[1, 2], 3 as unknown as [number, number]]),
+      (e: unknown) =>
+        e instanceof TypeError && /argsList\[1\] is 3, not an array/.test(e.message),
+    ),
+  );
+  // The pool goes on.
+  assert.deepEqual(await bounded(pool.starmap(add, [[1, 2], [3, 4]])), [3, 7]);
+});

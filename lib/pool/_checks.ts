@@ -71,6 +71,19 @@ export function checkItems(items: unknown, what: string): void {
   }
 }
 
+/** Throws unless every item of `argsList` is an array (starmap's `fn(...args)`). */
+export function checkArgsLists(argsList: unknown[]): void {
+  for (let i = 0; i < argsList.length; i++) {
+    if (!Array.isArray(argsList[i])) {
+      throw new TypeError(
+        `argsList[${i}] is ${
+          show(argsList[i])
+        }, not an array of arguments: starmap calls fn(...args) for each; write starmap(fn, [[a, b], ...])`,
+      );
+    }
+  }
+}
+
 /**
  * Cuts `list` into chunks of `chunksize` items; without one, Python's
  * default: about four chunks per worker.

@@ -29,6 +29,7 @@ import {
   type Task,
 } from "./_jobs.ts";
 import {
+  checkArgsLists,
   checkCallbacks,
   checkChunksize,
   checkFn,
@@ -190,6 +191,7 @@ export class PoolCore {
     this.jobs.add(job);
     const enqueue = (fnId: number, list: unknown[]) => {
       if (job.over) return;
+      if (kind === KIND_STAR) checkArgsLists(list);
       const { size, chunks } = splitChunks(list, chunksize, this.processes);
       this.jobs.delete(job);
       job.over = true;
