@@ -194,7 +194,7 @@ export class Pool extends BasePool {
       options.permissions ?? "inherit",
     );
     core.transport = workers;
-    for (let i = 0; i < processes; i++) workers.spawn();
+    workers.startAll(processes);
     if (options.initializer) {
       // Fail fast (and clearly) when the initializer is not exported.
       core.lookUp(options.initializer, undefined).catch((e) =>
