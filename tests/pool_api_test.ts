@@ -84,7 +84,8 @@ Deno.test("starmap with an item that is not an array of arguments rejects naming
     assert.rejects(
       pool.starmap(add, [[1, 2], 3 as unknown as [number, number]]),
       (e: unknown) =>
-        e instanceof TypeError && /argsList\[1\] is 3, not an array/.test(e.message),
+        e instanceof TypeError &&
+        /argsList\[1\] is 3, not an array/.test(e.message),
     ),
   );
   // The pool goes on.
