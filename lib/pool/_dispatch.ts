@@ -171,13 +171,18 @@ export class Dispatcher implements Transport {
 
   #unstarted = 0;
   #startTimer: ReturnType<typeof setTimeout> | undefined;
+  #startDue = 0;
 
-  /** Starts one more of the pool's first workers in `ms` (none while a start is due). */
+  /**
+   * Starts one more of the pool's first workers in `ms`; a start due sooner
+   * stays (results arriving faster than a timer must not keep pushing it back).
+   */
   #startNext(ms: number): void {
     if (this.#startTimer !== undefined) {
-      if (ms > 0) return;
+      if (ms >= this.#startDue) return;
       clearTimeout(this.#startTimer);
     }
+    this.#startDue = ms;
     const timer = this.#startTimer = setTimeout(() => {
       this.#startTimer = undefined;
       if (this.#unstarted <= 0 || this.#core.terminated || this.#core.broken) {
