@@ -227,21 +227,30 @@ export function reduce(
  */
 export function rebuild(value: unknown): unknown {
   return rewrite(value, (x, walk) => {
-    if (Array.isArray(x) || x instanceof Map || x instanceof Set) {
-      return DESCEND;
-    }
-    if (isOpaque(x)) return x;
-    const rec = x as Record<string, unknown>;
-    const tag = rec[MARK];
-    if (typeof tag !== "string") return DESCEND;
+    const tag = reducedTag(x);
+    if (tag === OPAQUE) return x;
+    if (tag === DESCEND) return DESCEND;
     const rebuilder = rebuilders.get(tag);
     if (!rebuilder) {
       throw new TypeError(
         `cannot rebuild a shared object of kind '${tag}': its module was not loaded in this process`,
       );
     }
-    return rebuilder(walk(rec.state));
+    return rebuilder(walk((x as Record<string, unknown>).state));
   }, "inPlace");
+}
+
+const OPAQUE = Symbol("opaque");
+
+/**
+ * What a received part is to the walks that rebuild: a reduced object's
+ * tag, {@linkcode DESCEND} for what to look inside, or {@linkcode OPAQUE}.
+ */
+function reducedTag(x: object): string | typeof DESCEND | typeof OPAQUE {
+  if (Array.isArray(x) || x instanceof Map || x instanceof Set) return DESCEND;
+  if (isOpaque(x)) return OPAQUE;
+  const tag = (x as Record<string, unknown>)[MARK];
+  return typeof tag === "string" ? tag : DESCEND;
 }
 
 /**
@@ -251,12 +260,9 @@ export function rebuild(value: unknown): unknown {
  */
 export function needsRebuilders(value: unknown): boolean {
   return some(value, (x) => {
-    if (Array.isArray(x) || x instanceof Map || x instanceof Set) {
-      return DESCEND;
-    }
-    if (isOpaque(x)) return false;
-    const tag = (x as Record<string, unknown>)[MARK];
-    return typeof tag === "string" ? !rebuilders.has(tag) : DESCEND;
+    const tag = reducedTag(x);
+    if (tag === OPAQUE) return false;
+    return tag === DESCEND ? DESCEND : !rebuilders.has(tag);
   });
 }
 

@@ -98,7 +98,8 @@ function entrySource(
     return lines.join("\n");
   }
   // It may not read files, so it cannot load the library later, when its
-  // arguments or tasks bring shared objects (loadRebuilders): now, then.
+  // arguments or tasks bring shared objects (loadRebuilders): it imports it
+  // up front.
   lines.unshift(
     `import ${JSON.stringify(PRELUDE)};`,
     `import ${JSON.stringify(LIBRARY)};`,
