@@ -88,3 +88,9 @@ export function platformWhy(o: object): string {
 export const PROXY_WHY: string =
   "structured clone cannot copy a Proxy (structuredClone throws DataCloneError for it); " +
   "send a plain copy of the data it stands for";
+
+/** True for a promise or any other thenable (what `await` would wait on). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as PromiseLike<unknown>).then === "function";
+}

@@ -11,6 +11,7 @@ import { checkTimeout, settlesWithin } from "../shm/_wait.ts";
 import { allNumbers, KIND_MAP } from "./_protocol.ts";
 import { repr } from "../_inspect.ts";
 import { type Progress, rethrowLater } from "../_progress.ts";
+import { isThenable } from "../_values.ts";
 
 /**
  * Callbacks for the async submitters; they run in the parent when the result is ready.
@@ -732,11 +733,6 @@ export class ImapJob implements Job, IMapIterator<unknown> {
   [Symbol.for("Deno.customInspect")](): string {
     return this.toString();
   }
-}
-
-function isThenable(v: unknown): boolean {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as PromiseLike<unknown>).then === "function";
 }
 
 /** An iteration's last progress report; the iteration has ended, so what its callback throws is reported later. */

@@ -63,6 +63,7 @@ import {
   type WireError,
   writeResultHead,
 } from "./_protocol.ts";
+import { isThenable } from "../_values.ts";
 
 /** What a worker is told when it starts. */
 export interface WorkerConfig {
@@ -92,11 +93,6 @@ type Fn = (...args: unknown[]) => unknown;
  */
 function isInt(v: number): boolean {
   return (v | 0) === v && (v !== 0 || 1 / v > 0);
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as PromiseLike<unknown>).then === "function";
 }
 
 /** True once this process asked to end (`Deno.exit`, `self.close()`): let it unwind. */

@@ -310,3 +310,8 @@ export function script(
   ];
   return f.apply(r, args) as Promise<unknown>;
 }
+
+/** Waits `ms` (a poll's backoff). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -10,11 +10,7 @@
 import { resolveRef } from "../process/_target.ts";
 import { KIND_APPLY, KIND_STAR } from "../pool/_protocol.ts";
 import { decodeBytes, encodeWith } from "./_bytes.ts";
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as PromiseLike<unknown>).then === "function";
-}
+import { isThenable } from "../_values.ts";
 
 const alloc = (n: number) => new Uint8Array(n);
 

@@ -13,7 +13,14 @@
 import type { Buffer } from "node:buffer";
 import { serializeError } from "../wire/_error.ts";
 import { moduleUrl } from "../process/_target.ts";
-import { bufferCommand, decode, encode, Link, script } from "./_client.ts";
+import {
+  bufferCommand,
+  decode,
+  encode,
+  Link,
+  script,
+  sleep,
+} from "./_client.ts";
 import { callerKey, GROUP, resultsKey, tasksKey } from "./_keys.ts";
 import { runRedisTask } from "./_runner.ts";
 import { FAILED, FINISH_LUA, type Header, OK, type Reply } from "./_wire.ts";
@@ -132,8 +139,6 @@ let state: ServeState | undefined;
 export function attachServeState(buffer: SharedArrayBuffer): void {
   state = new ServeState(buffer);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Reads, runs and finishes the pool's tasks until the worker program says

@@ -20,10 +20,11 @@ import {
   encode,
   type Link,
   script,
+  sleep,
   uniqueId,
 } from "./_client.ts";
 import { callerKey, deadKey, GROUP, resultsKey, tasksKey } from "./_keys.ts";
-import { Links, sleep } from "./queue.ts";
+import { Links } from "./queue.ts";
 import {
   allowPrefix,
   attachServeState,

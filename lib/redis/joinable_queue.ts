@@ -17,6 +17,7 @@ import {
   decode,
   encode,
   type Link,
+  sleep,
   uniqueId,
 } from "./_client.ts";
 import { GROUP, joinableKey } from "./_keys.ts";
@@ -26,7 +27,6 @@ import {
   parseQueueOptions,
   type QueueConfig,
   type RedisQueueOptions,
-  sleep,
 } from "./queue.ts";
 
 /**

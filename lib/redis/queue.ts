@@ -18,6 +18,7 @@ import {
   decode,
   encode,
   Link,
+  sleep,
 } from "./_client.ts";
 import { queueKey } from "./_keys.ts";
 
@@ -96,11 +97,6 @@ export function parseBlock(
   }
   checkTimeout(options.timeout, `${what} timeout`);
   return (options.block ?? true) ? deadline(options.timeout) : 0;
-}
-
-/** Waits `ms` (a poll's backoff). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** The connections of one queue handle: one for commands, more for blocking reads. */
