@@ -21,6 +21,8 @@ import {
   half,
   init,
   initState,
+  isRamp,
+  keepReversed,
   notExported,
   returnFunction,
   sleepFor,
@@ -107,6 +109,45 @@ Deno.test("values of every kind travel: numbers exactly, objects, strings", asyn
     n: 59_999,
     s: "#59999",
     a: [59_999, -59_999],
+  });
+});
+
+Deno.test("big payloads both ways, many in flight: the shared buffers they travel in are reused, never while read", async () => {
+  // Every payload here is over a ring record (512 KiB): each goes in a
+  // SharedArrayBuffer that the reading side hands back for a later one.
+  await using pool = new Pool({ processes: 2, module });
+  const sizes = [70_000, 131_072, 65_600, 100_003]; // float64s: 525 KB-1 MiB
+  const ramp = (i: number) =>
+    Float64Array.from(
+      { length: sizes[i % sizes.length] },
+      (_, k) => i * 1e6 + k,
+    );
+  const pending: Promise<[boolean, Float64Array]>[] = [];
+  for (let i = 0; i < 24; i++) {
+    if (i >= 6) await bounded(pending[i - 6]);
+    pending.push(pool.apply(keepReversed, [ramp(i)]));
+  }
+  const got = await bounded(Promise.all(pending));
+  // Checked once all are in: a result that shared a reused buffer would
+  // have changed since.
+  got.forEach(([intact, back], i) => {
+    assert.equal(intact, true, `task ${i}: what the worker kept changed`);
+    const want = ramp(i).reverse();
+    assert.equal(back.length, want.length, `result ${i}'s length`);
+    assert.ok(back.every((x, k) => x === want[k]), `result ${i} is its own`);
+  });
+  // Numeric map chunks over a record, both ways, several rounds.
+  const maps = [];
+  for (let r = 0; r < 4; r++) {
+    maps.push(
+      await bounded(
+        pool.map(half, range(200_000 + r).map((k) => k + r), 70_000),
+      ),
+    );
+  }
+  maps.forEach((m, r) => {
+    assert.equal(m.length, 200_000 + r);
+    assert.ok(isRamp(m) && m[0] === r + 0.5, `map ${r}'s results`);
   });
 });
 

@@ -13,6 +13,7 @@ import { type Permissions, Process, whenEnded } from "../process.ts";
 import { findUncloneable, rebuild, reduce } from "../reduction.ts";
 import { SLICE_MS, waitAsync } from "../shm/_wait.ts";
 import { Spinner } from "../shm/_spin.ts";
+import { SpareBuffers } from "../shm/_spares.ts";
 import { ProcessError } from "../errors.ts";
 import { Decoder, EncodeError, Encoder } from "../wire/_codec.ts";
 import { RecordRing } from "./_record_ring.ts";
@@ -21,6 +22,7 @@ import {
   numResultHead,
   numTaskHead,
   PoolLink,
+  PORT_BACK,
   PORT_CLONE,
   PORT_CODEC,
   PORT_NUM,
@@ -101,6 +103,8 @@ export class Dispatcher implements Transport {
   #encoder = new Encoder();
   #decoder = new Decoder();
   #spinner = new Spinner();
+  /** Buffers of big tasks, handed back by the workers once read. */
+  #spares = new SpareBuffers();
 
   constructor(
     core: PoolCore,
@@ -392,10 +396,14 @@ export class Dispatcher implements Transport {
       // Too big for a ring record: its own shared memory, sent by the port
       // (sharing it costs the same whatever its size).
       const p = batch[i].payload as number[];
-      const big = new Float64Array(new SharedArrayBuffer(p.length * 8));
+      const big = new Float64Array(
+        this.#spares.take(p.length * 8),
+        0,
+        p.length,
+      );
       big.set(p);
       // The bare buffer: Deno walks every index of a typed array it receives.
-      return this.#writePort(w, batch[i], PORT_NUM, big.buffer);
+      return this.#writePort(w, batch[i], PORT_NUM, big.buffer, p.length);
     }
     const n = end - i;
     const head = numTaskHead(n, uniform);
@@ -446,9 +454,9 @@ export class Dispatcher implements Transport {
         if (j - i === 1) {
           // Too big for a ring record: the encoding in shared memory of its
           // own, by the port. (The encoding is of the one-task array.)
-          const bytes = new SharedArrayBuffer(size);
+          const bytes = this.#spares.take(size);
           this.#encoder.copyTo(new Uint8Array(bytes), 0, 0, size);
-          return this.#writePort(w, batch[i], PORT_CODEC, bytes);
+          return this.#writePort(w, batch[i], PORT_CODEC, bytes, size);
         }
         j = i + ((j - i) >> 1);
         continue;
@@ -466,22 +474,30 @@ export class Dispatcher implements Transport {
 
   /**
    * Sends one task through the port: its payload structured-cloned (shared
-   * objects transferred), or `bytes` (numbers, or the codec's encoding) in
-   * shared memory. Returns 1, or 0 when the ring is full.
+   * objects transferred), or the first `len` numbers or bytes of `bytes`
+   * (numbers, or the codec's encoding) in shared memory. Returns 1, or 0
+   * when the ring is full.
    */
   #writePort(
     w: Worker,
     t: Task,
     mode = PORT_CLONE,
-    bytes?: ArrayBufferLike,
+    bytes?: SharedArrayBuffer,
+    len = 0,
   ): number {
     const ring = w.tasks;
-    if (ring.begin(0) < 0) return 0;
+    if (ring.begin(0) < 0) {
+      if (bytes) this.#spares.give(bytes);
+      return 0;
+    }
     const undo: (() => void)[] = [];
     try {
       const transfer: Transferable[] = [];
       const wire = bytes ?? reduce(t.payload, transfer, undo);
-      w.port.postMessage([w.nextSeq, t.fnId, t.kind, wire, mode], transfer);
+      w.port.postMessage(
+        [w.nextSeq, t.fnId, t.kind, wire, mode, len],
+        transfer,
+      );
     } catch (e) {
       for (const f of undo) f(); // what reducing lent for the way
       t.job.error(t.index, this.#uncloneable(t, e));
@@ -490,6 +506,13 @@ export class Dispatcher implements Transport {
     ring.commit(T_PORT, 0);
     this.#sent(w, t);
     return 1;
+  }
+
+  /** Hands a big result's buffer, read, back to the worker that made it (if its ring has room). */
+  #giveBack(w: Worker, b: SharedArrayBuffer): void {
+    if (w.state === "dead" || w.tasks.begin(0) < 0) return;
+    w.port.postMessage([0, 0, 0, b, PORT_BACK, 0]);
+    w.tasks.commit(T_PORT, 0);
   }
 
   #uncloneable(t: Task, e: unknown): TypeError {
@@ -612,6 +635,8 @@ export class Dispatcher implements Transport {
               b: number;
               num?: SharedArrayBuffer;
               codec?: SharedArrayBuffer;
+              len?: number;
+              back?: SharedArrayBuffer;
             };
           }
           | undefined;
@@ -620,13 +645,20 @@ export class Dispatcher implements Transport {
           this.#portLate = true;
           return got;
         }
-        const { num, codec } = r.message;
+        const { num, codec, len, back } = r.message;
+        if (back) {
+          // A big task's buffer, read: for a later one.
+          this.#spares.give(back);
+          ring.release();
+          continue;
+        }
         if (codec) {
           const msg = this.#decoder.decode(
             new Uint8Array(codec),
             0,
-            codec.byteLength,
+            len!,
           ) as { v: unknown[]; e?: [number, WireError][] };
+          this.#giveBack(w, codec);
           this.#deliver(w, msg.v, msg.e);
           this.#measure(r.message.b, msg.v.length);
         } else if (num) {
@@ -634,9 +666,9 @@ export class Dispatcher implements Transport {
           const t = w.inflight.shift();
           if (t) {
             this.#inflight--;
-            const nums = new Float64Array(num);
-            t.job.resultNum(t.index, nums, 0, nums.length);
+            t.job.resultNum(t.index, new Float64Array(num, 0, len), 0, len!);
           }
+          this.#giveBack(w, num);
           this.#measure(r.message.b, 1);
         } else {
           const values = rebuild(r.message.v) as unknown[];

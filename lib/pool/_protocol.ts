@@ -43,8 +43,9 @@ export const T_NUM = 1;
 /** Task record: codec-encoded payloads (layout: `TASK_*`, from `TASK_CODEC_AT`). */
 export const T_CODEC = 2;
 /**
- * Task record: one task, on the port as `[seq, fnId, kind, payload, mode]`
- * (see the `PORT_*` modes); the record keeps its place in the order.
+ * Task record: one task, on the port as `[seq, fnId, kind, payload, mode,
+ * len]` (see the `PORT_*` modes; `len`: how much of a SharedArrayBuffer
+ * payload is used); the record keeps its place in the order.
  */
 export const T_PORT = 3;
 /** Task record: codec bytes of `[[fnId, module, name], ...]`. */
@@ -58,8 +59,9 @@ export const R_NUM = 1;
 export const R_CODEC = 2;
 /**
  * Result record: on the port, `{ v, e, b }` (values reduced, errors, busy
- * ms), or, too big for a record, `{ num, b }` / `{ codec, b }` with a
- * SharedArrayBuffer.
+ * ms), or, too big for a record, `{ num, len, b }` / `{ codec, len, b }`
+ * with a SharedArrayBuffer (its first `len` numbers or bytes), or no result:
+ * `{ back }`, a big task's SharedArrayBuffer handed back once read.
  */
 export const R_PORT = 3;
 /** Result record: codec bytes of the initializer's error; the worker ends. */
@@ -71,6 +73,8 @@ export const PORT_CLONE = 0;
 export const PORT_NUM = 1;
 /** A task on the port: the codec's encoding of `[payload]` in a SharedArrayBuffer. */
 export const PORT_CODEC = 2;
+/** No task: a big result's SharedArrayBuffer, read, handed back for the next one. */
+export const PORT_BACK = 3;
 
 /** `fn(...payload)`. */
 export const KIND_APPLY = 0;

@@ -20,6 +20,7 @@ import {
 import { resolveRef, type TargetRef } from "../process/_target.ts";
 import { SLICE_MS, waitAsync } from "../shm/_wait.ts";
 import { blockFor } from "../shm/_spin.ts";
+import { SpareBuffers } from "../shm/_spares.ts";
 import { currentIdent, haltIfEnded, isIdentAlive } from "../shm/_proctable.ts";
 import {
   traceFollow,
@@ -36,6 +37,7 @@ import {
   KIND_MAP,
   numTaskHead,
   type PoolLink,
+  PORT_BACK,
   PORT_CODEC,
   PORT_NUM,
   R_CODEC,
@@ -147,6 +149,8 @@ export async function poolWorker(
   const results = new RecordRing(link.results);
   const encoder = new Encoder();
   const decoder = new Decoder();
+  /** Buffers of big results, handed back by the parent once read. */
+  const spares = new SpareBuffers();
   const wake = () => {
     Atomics.add(signal, 0, 1);
     Atomics.notify(signal, 0);
@@ -162,6 +166,13 @@ export async function poolWorker(
       wake();
       await waitAsync(results.hdr, RING_R, seen, SLICE_MS);
     }
+  };
+
+  /** Hands a big task's buffer, read, back to the parent (if the ring has room). */
+  const giveBack = (back: SharedArrayBuffer) => {
+    if (results.begin(0) < 0) return;
+    port.postMessage({ back });
+    results.commit(R_PORT, 0);
   };
 
   const viaPort = async (msg: unknown, transfer: Transferable[]) => {
@@ -281,10 +292,13 @@ export async function poolWorker(
       if (num === 1 && length > results.maxPayload) {
         // Too big for a ring record: its own shared memory, by the port.
         const a = v as number[] | Float64Array;
-        const big = new Float64Array(new SharedArrayBuffer(a.length * 8));
+        const big = new Float64Array(spares.take(a.length * 8), 0, a.length);
         big.set(a);
         // The bare buffer: Deno walks every index of a typed array it receives.
-        return viaPort({ v: undefined, b: busy, num: big.buffer }, []);
+        return viaPort(
+          { v: undefined, b: busy, num: big.buffer, len: a.length },
+          [],
+        );
       }
       const at = await room(length);
       if (at >= 0) return putNum(at, length, v, num, busy);
@@ -299,9 +313,9 @@ export async function poolWorker(
     if (size >= 0) {
       if (RESULT_DATA_AT + size > results.maxPayload) {
         // Too big for a ring record: in shared memory of its own, by the port.
-        const bytes = new SharedArrayBuffer(size);
+        const bytes = spares.take(size);
         encoder.copyTo(new Uint8Array(bytes), 0, 0, size);
-        return viaPort({ v: undefined, b: busy, codec: bytes }, []);
+        return viaPort({ v: undefined, b: busy, codec: bytes, len: size }, []);
       }
       const at = await room(RESULT_DATA_AT + size);
       if (at >= 0) {
@@ -510,7 +524,7 @@ export async function poolWorker(
     }
     if (type === T_PORT) {
       const r = receiveMessageOnPort(port as never) as
-        | { message: [number, number, number, unknown, number] }
+        | { message: [number, number, number, unknown, number, number] }
         | undefined;
       if (!r) {
         // Posted before the record was written: it is on its way.
@@ -518,14 +532,22 @@ export async function poolWorker(
         continue;
       }
       tasks.release();
-      const [seq, fnId, kind, payload, mode] = r.message;
+      const [seq, fnId, kind, payload, mode, len] = r.message;
       let p: Promise<void> | undefined;
-      if (mode === PORT_NUM) {
-        const nums = new Float64Array(payload as SharedArrayBuffer);
-        p = run({ seq, fnId, kind, nums, from: 0, len: nums.length });
+      if (mode === PORT_BACK) {
+        spares.give(payload as SharedArrayBuffer);
+        continue;
+      } else if (mode === PORT_NUM) {
+        const nums = new Float64Array(payload as SharedArrayBuffer, 0, len);
+        p = run({ seq, fnId, kind, nums, from: 0, len });
+        // The task reads its items from the buffer as it goes.
+        if (p) await p;
+        p = undefined;
+        giveBack(nums.buffer as SharedArrayBuffer);
       } else if (mode === PORT_CODEC) {
         const bytes = new Uint8Array(payload as SharedArrayBuffer);
-        const [one] = decoder.decode(bytes, 0, bytes.length) as unknown[][];
+        const [one] = decoder.decode(bytes, 0, len) as unknown[][];
+        giveBack(bytes.buffer as SharedArrayBuffer);
         p = run({ seq, fnId, kind, payload: one as unknown[] });
       } else {
         await loadRebuilders(payload);
