@@ -57,6 +57,7 @@ import { repr } from "./_inspect.ts";
 import { show } from "./_show.ts";
 import { ItemRing, NOTHING } from "./shm/_ring.ts";
 import { WORDS as RING_WORDS } from "./shm/_ring_layout.ts";
+import { Fifo } from "./_fifo.ts";
 
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed
@@ -114,7 +115,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /** Values poll() took out of the ring. */
   #buffer: unknown[] = [];
   /** Port messages moved here by a same-thread peer that closed. */
-  #portBuffer: unknown[] = [];
+  #portBuffer = new Fifo<unknown>();
   /** Whether recv() blocks briefly for a fast reply before it parks. */
   #fast = true;
   #spinner = new Spinner();

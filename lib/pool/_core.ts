@@ -16,10 +16,10 @@ import { ProcessError } from "../errors.ts";
 import { type Reduced, reduceSymbol } from "../reduction.ts";
 import { notQueueable } from "../wire/_codec.ts";
 import { show } from "../_show.ts";
+import { Fifo } from "../_fifo.ts";
 import {
   AsyncResult,
   type Feeder,
-  Fifo,
   type IMapIterator,
   ImapJob,
   type Job,

@@ -50,7 +50,8 @@ import {
   type WireError,
   writeTaskHead,
 } from "./_protocol.ts";
-import { Fifo, type Task } from "./_jobs.ts";
+import type { Task } from "./_jobs.ts";
+import { Fifo } from "../_fifo.ts";
 import { poolWorker, type WorkerConfig } from "./_worker.ts";
 import { traceResult, tracing } from "../trace/_writer.ts";
 import { withRebuiltError } from "../wire/_error.ts";

@@ -10,6 +10,7 @@ import { ProcessError, TimeoutError } from "../errors.ts";
 import { checkTimeout, settlesWithin } from "../shm/_wait.ts";
 import { allNumbers, KIND_MAP } from "./_protocol.ts";
 import { repr } from "../_inspect.ts";
+import { Fifo } from "../_fifo.ts";
 import { type Progress, rethrowLater } from "../_progress.ts";
 import { isThenable } from "../_values.ts";
 
@@ -195,43 +196,6 @@ export interface Job {
   error(index: number, error: unknown): void;
   /** The pool ended or broke: fail with `error`. */
   abort(error: unknown): void;
-}
-
-/** A FIFO with O(1) push and shift. */
-export class Fifo<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-  /** Number of items. */
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  /** Adds at the end. */
-  push(x: T): void {
-    this.#items.push(x);
-  }
-  /** Takes from the front. */
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const x = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return x;
-  }
-  /** Puts `xs` back at the front, in order. */
-  unshiftAll(xs: T[]): void {
-    this.#items = [...xs, ...this.#items.slice(this.#head)];
-    this.#head = 0;
-  }
-  /** Takes everything. */
-  drain(): T[] {
-    const out = this.#items.slice(this.#head) as T[];
-    this.#items = [];
-    this.#head = 0;
-    return out;
-  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { repr } from "../_inspect.ts";
 import type { BlockOptions } from "../queues.ts";
 import { Empty, Full, ProcessError, TimeoutError } from "../errors.ts";
 import { checkTimeout, deadline } from "../shm/_wait.ts";
-import { Fifo } from "../pool/_jobs.ts";
+import { Fifo } from "../_fifo.ts";
 import {
   bufferCommand,
   checkMs,

@@ -46,6 +46,7 @@ import { holderGone, takeOver } from "./_owner.ts";
 import { ProcessError } from "../errors.ts";
 import { sliceUntil, waitAsync, waitSync } from "./_wait.ts";
 import { type Block, Spinner } from "./_spin.ts";
+import { Fifo } from "../_fifo.ts";
 import { Flusher } from "./_flusher.ts";
 import * as layout from "./_ring_layout.ts";
 
@@ -178,7 +179,7 @@ export class ItemRing {
   #scratch = new Uint8Array(0);
 
   // Producer state of this process.
-  #pending: Pending[] = [];
+  #pending = new Fifo<Pending>();
   #headSeen = 0;
   #streaming = false;
   readonly #flusher: Flusher = new Flusher(this);
@@ -478,7 +479,7 @@ export class ItemRing {
       }
       let done = true;
       while (pending.length) {
-        const it = pending[0];
+        const it = pending.peek()!;
         it.sent = this.#write(it.src, it.size, it.sent);
         if (it.sent < it.size) {
           done = false;
