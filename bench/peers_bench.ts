@@ -17,8 +17,12 @@
  * - CPU-bound speed-up over the same work run serially in this thread:
  *   8 x `fib(32)` (integers) and 8 x `floaty(x)` (floats), through the
  *   pool's batch call if it has one, else separate calls in flight (best
- *   of 3 serial and 3 pool runs, alternating);
+ *   of 5 serial and 5 pool runs, alternating);
  * - 64 x 1 MiB `Float64Array` payloads, one call each, 4 in flight, GB/s.
+ *
+ * Beside the pools, "raw": two plain Web Workers posted each call (round
+ * robin) or half a batch each, with no pool around them: the floor the
+ * machine itself sets (for CPU-bound work, the best speed-up it allows).
  *
  * A pool that fails to load or to run (or takes over 2 minutes for its
  * round: hung) prints its error and is left out; the others go on.
@@ -59,6 +63,52 @@ const ours: Lib = {
       close: async () => {
         pool.terminate();
         await pool.join();
+      },
+    });
+  },
+};
+
+/**
+ * The floor under every pool: two plain Web Workers, posted each call
+ * (round robin) or, for a batch, half the items each in one message. No
+ * queueing, no load balancing: what the machine itself allows.
+ */
+const raw: Lib = {
+  name: "raw",
+  start() {
+    const url = new URL("./_peer_workers/raw.ts", import.meta.url);
+    const workers = Array.from(
+      { length: WORKERS },
+      () => new Worker(url, { type: "module" }),
+    );
+    const waiting = new Map<number, (v: unknown) => void>();
+    for (const w of workers) {
+      w.onmessage = (e) => {
+        waiting.get(e.data.id)!(e.data.result);
+        waiting.delete(e.data.id);
+      };
+    }
+    let next = 0;
+    const post = (w: Worker, msg: object) =>
+      new Promise<unknown>((resolve) => {
+        const id = next++;
+        waiting.set(id, resolve);
+        w.postMessage({ id, ...msg });
+      });
+    return Promise.resolve({
+      call: (name, arg) => post(workers[next % WORKERS], { name, arg }),
+      batch: async (name, args) => {
+        const per = Math.ceil(args.length / WORKERS);
+        const parts = await Promise.all(
+          workers.map((w, i) =>
+            post(w, { name, items: args.slice(i * per, (i + 1) * per) })
+          ),
+        );
+        return (parts as unknown[][]).flat();
+      },
+      close: () => {
+        for (const w of workers) w.terminate();
+        return Promise.resolve();
       },
     });
   },
@@ -155,7 +205,7 @@ const ROUNDS = roundsArg >= 0
   : 5;
 const N_CALLS = quick ? 5_000 : 20_000;
 const N_LATENCY = quick ? 500 : 2_000;
-const FIB_N = 32, CPU_ITEMS = 8, CPU_REPEAT = 3;
+const FIB_N = 32, CPU_ITEMS = 8, CPU_REPEAT = 5;
 const MIB_ITEMS = quick ? 16 : 64, MIB_WINDOW = 4;
 /** A pool that takes longer than this for its round is left out as hung. */
 const ROUND_TIMEOUT_MS = 120_000;
@@ -354,7 +404,7 @@ function spread(a: number[], digits = 2): string {
 
 if (import.meta.main) {
   const only = Deno.args.indexOf("--only");
-  const libs = [ours, ...peers].filter((l) =>
+  const libs = [ours, ...peers, raw].filter((l) =>
     only < 0 || l.name === "ours" ||
     Deno.args[only + 1].split(",").includes(l.name)
   );
@@ -393,7 +443,10 @@ if (import.meta.main) {
     console.log(`round ${round + 1}/${ROUNDS} done`);
   }
   const names = libs.map((l) => l.name).filter((n) => !failed.has(n));
-  const peerNames = names.filter((n) => n !== "ours");
+  // The raw workers are the machine's floor, shown beside the pools but not
+  // a pool to beat.
+  const peerNames = names.filter((n) => n !== "ours" && n !== "raw");
+  const otherNames = names.filter((n) => n !== "ours");
   console.log(
     `\nPool, ${WORKERS} workers each, ${ROUNDS} rounds interleaved (first pool rotating); ` +
       `median (min-max) over rounds`,
@@ -405,7 +458,7 @@ if (import.meta.main) {
         .map((f) => row.raw(f!));
       console.log(`  ${n.padEnd(10)} ${vals.join("  ")}`);
     }
-    for (const p of peerNames) {
+    for (const p of otherNames) {
       const ratios: number[] = [];
       for (const r of results) {
         const a = r.get("ours"), b = r.get(p);
@@ -432,6 +485,15 @@ if (import.meta.main) {
   console.log(
     `  CPU-bound speed-up, floats:   ${spread(flo)}x (target >= 1.9x)`,
   );
+  if (names.includes("raw")) {
+    const rf = perRound((r) => r.get("raw")?.fibSpeedup);
+    const rfl = perRound((r) => r.get("raw")?.floatSpeedup);
+    console.log(
+      `  the machine's own (raw workers, half the items each): integers ${
+        spread(rf)
+      }x, floats ${spread(rfl)}x`,
+    );
+  }
   if (names.includes("piscina")) {
     const x = perRound((r) => {
       const a = r.get("ours"), b = r.get("piscina");

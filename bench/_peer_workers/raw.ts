@@ -1,0 +1,14 @@
+// The raw baseline's worker: a plain Web Worker that runs the shared task
+// functions on what it is posted, with no pool around it.
+import * as tasks from "../_peer_tasks.ts";
+
+type Fn = (x: unknown) => unknown;
+
+self.onmessage = (e: MessageEvent) => {
+  const { id, name, arg, items } = e.data;
+  const fn = tasks[name as keyof typeof tasks] as Fn;
+  self.postMessage({
+    id,
+    result: items ? (items as unknown[]).map((x) => fn(x)) : fn(arg),
+  });
+};
