@@ -174,6 +174,38 @@ Deno.test("SimpleQueue and JoinableQueue cross into a child as themselves", asyn
   assert.throws(() => out.taskDone(), ProcessError);
 });
 
+Deno.test("a burst past a full ring: small, ring-sized and streamed items all come out whole, in order", async () => {
+  // A 4 KiB ring holds a few items; the rest wait in this process (the small
+  // ones back to back in one buffer that grows and compacts, the others each
+  // on its own) and go in as gets make room, some while more are put.
+  using q = new Queue<unknown>({ capacityBytes: 4096 });
+  const item = (i: number): unknown =>
+    i % 97 === 0
+      ? "s".repeat(3000 + i % 5) // streamed in pieces
+      : i % 31 === 0
+      ? "m".repeat(1000 + i % 40) // near the largest whole record
+      : i % 2
+      ? { i, pad: "x".repeat(i % 300) }
+      : i;
+  const N = 6000;
+  let got = 0;
+  for (let i = 0; i < N; i++) {
+    q.putNowait(item(i));
+    // Every so often a few gets, so that writing resumes mid-burst.
+    if (i % 1000 === 999) {
+      for (let k = 0; k < 300; k++) {
+        assert.deepEqual(q.getNowait(), item(got++));
+      }
+    }
+  }
+  assert.equal(q.qsize(), N - got);
+  while (got < N) {
+    assert.deepEqual(await q.get({ timeout: T }), item(got), `item ${got}`);
+    got++;
+  }
+  assert.equal(q.empty(), true);
+});
+
 Deno.test("a child that put more than fits writes it all out before it ends", async () => {
   using q = new Queue<{ i: number; pad: string }>({ capacityBytes: 4096 });
   const p = new Process({
