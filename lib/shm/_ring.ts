@@ -130,8 +130,12 @@ interface SpillRun {
 const SPILL_ITEM = 4096;
 /** A spill buffer bigger than this is dropped once empty. */
 const SPILL_KEEP = 1 << 20;
-/** While items wait, every this many puts tries to write them (each try reads the consumers' side). */
-const FLUSH_EVERY = 16;
+/**
+ * While items wait, a put tries to write them once this many bytes were put
+ * since the last try (each try reads the consumers' side; tiny items then
+ * go in batches, big ones at every put).
+ */
+const FLUSH_BYTES = 1024;
 
 /** One item in the spill buffer, as a Source for `#write`. */
 class Spilled implements Source {
@@ -216,7 +220,7 @@ export class ItemRing {
   /** The pending run new small items join (null when the last pending entry is not a run). */
   #lastRun: SpillRun | null = null;
   readonly #spilled = new Spilled();
-  #putsSinceFlush = 0;
+  #bytesSinceFlush = 0;
   #headSeen = 0;
   #streaming = false;
   readonly #flusher: Flusher = new Flusher(this);
@@ -494,8 +498,8 @@ export class ItemRing {
     this.#wait(enc, size);
     // The flusher runs only when this process's event loop turns, which a
     // loop of puts may not let it do: move what fits now and then.
-    if (++this.#putsSinceFlush >= FLUSH_EVERY) {
-      this.#putsSinceFlush = 0;
+    if ((this.#bytesSinceFlush += size) >= FLUSH_BYTES) {
+      this.#bytesSinceFlush = 0;
       if (this.flushStep(false)) return;
     }
     this.#flusher.start();
