@@ -222,11 +222,15 @@ export class ItemRing {
   readonly #spilled = new Spilled();
   #bytesSinceFlush = 0;
   #headSeen = 0;
+  /** TAIL as this process's producer side last left it (another producer moved it on if it differs). */
+  #tailMine = 0;
   #streaming = false;
   readonly #flusher: Flusher = new Flusher(this);
   // Consumer state of this process.
   #asm: Assembly | null = null;
   #tailSeen = 0;
+  /** HEAD as this process's consumer side last left it (another consumer moved it on if it differs). */
+  #headMine = 0;
 
   /** Counts the records this process wrote or read: whether a step did anything. */
   moved = 0;
@@ -556,6 +560,7 @@ export class ItemRing {
       if (this.#spill.length > SPILL_KEEP) {
         this.#spill = new Uint8Array(0);
         this.#spill32 = new Uint32Array(0);
+        src.buf = this.#spill; // nor kept alive by the Source
       }
     }
     return true;
@@ -627,10 +632,15 @@ export class ItemRing {
     let tail = ctl[TAIL];
     // HEAD only moves on: an old value of it undercounts the free space, so
     // look at the consumers' side (another core's cache line) only when
-    // short of room.
+    // short of room. Only while no other producer wrote since this one
+    // last looked, though: past 4 GiB of their traffic, the old value
+    // would wrap around and overcount it.
     let head = this.#headSeen;
     let free = cap - ((tail - head) >>> 0);
-    if (free < cap / 2 || sent !== 0 || size > this.#maxWhole) {
+    if (
+      free < cap / 2 || sent !== 0 || size > this.#maxWhole ||
+      tail !== this.#tailMine
+    ) {
       head = this.#headSeen = Atomics.load(ctl, HEAD);
       free = cap - ((tail - head) >>> 0);
     }
@@ -708,6 +718,7 @@ export class ItemRing {
 
   #commitTail(tail: number): void {
     this.moved++;
+    this.#tailMine = tail | 0;
     Atomics.store(this.ctl, TAIL, tail | 0);
     // One consumer per item; but every one for the pieces of a stream, so
     // that the one receiving it is sure to wake.
@@ -730,9 +741,11 @@ export class ItemRing {
     for (;;) {
       const head = ctl[HEAD];
       // TAIL only moves on: records up to an old value of it are still there
-      // (HEAD is below it); look at the producers' side only when past it.
+      // (HEAD is below it); look at the producers' side only when past it,
+      // or when another consumer moved HEAD on (past 2 GiB of its reads, the
+      // old value would look ahead of HEAD again).
       let tail = this.#tailSeen;
-      if (((tail - head) | 0) <= 0) {
+      if (((tail - head) | 0) <= 0 || head !== this.#headMine) {
         tail = this.#tailSeen = Atomics.load(ctl, TAIL);
       }
       if (head === tail) {
@@ -873,6 +886,7 @@ export class ItemRing {
 
   #commitHead(head: number): void {
     this.moved++;
+    this.#headMine = head | 0;
     Atomics.store(this.ctl, HEAD, head | 0);
     this.notify(HEAD, SPACE_WAITERS);
   }
