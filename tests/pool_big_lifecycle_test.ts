@@ -1,9 +1,11 @@
+// Big payloads while workers come and go: maxtasksperchild 1, a worker that
+// exits mid-flight, terminate() mid-flight.
 import assert from "node:assert/strict";
-import { bounded } from "../_bounded.ts";
-import { Pool, ProcessError } from "../../mod.ts";
-import { checkNeg, exitIf, make, neg, ramp } from "../fixtures/review_tasks.ts";
+import { bounded } from "./_bounded.ts";
+import { Pool, ProcessError } from "../mod.ts";
+import { checkNeg, exitIf, make, neg, ramp } from "./fixtures/big_tasks.ts";
 
-const module = new URL("../fixtures/review_tasks.ts", import.meta.url);
+const module = new URL("./fixtures/big_tasks.ts", import.meta.url);
 function negOk(r: Float64Array, n: number, s: number) {
   if (r.length !== n) return false;
   for (let k = 0; k < n; k++) if (r[k] !== -(s * 1e7 + k)) return false;

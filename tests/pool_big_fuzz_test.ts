@@ -1,8 +1,10 @@
+// Random big and small payloads both ways through two pools (one recycling
+// its workers), sync and async tasks, checked at the end.
 import assert from "node:assert/strict";
-import { bounded } from "../_bounded.ts";
-import { Pool } from "../../mod.ts";
-import { fuzzTask, isRampOf, neg, ramp } from "../fixtures/review_tasks.ts";
-const module = new URL("../fixtures/review_tasks.ts", import.meta.url);
+import { bounded } from "./_bounded.ts";
+import { Pool } from "../mod.ts";
+import { fuzzTask, isRampOf, neg, ramp } from "./fixtures/big_tasks.ts";
+const module = new URL("./fixtures/big_tasks.ts", import.meta.url);
 
 let seed = Number(Deno.env.get("SEED") ?? 1);
 const rnd = () => {

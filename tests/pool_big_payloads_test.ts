@@ -1,6 +1,11 @@
+// Pool payloads over a ring record (~512 KiB), both ways: they travel in
+// shared buffers the reading side hands back (lib/shm/_spares.ts). Sizes on
+// both sides of the record limit and past the 32 MiB spare cap, many in
+// flight, every value checked after later calls (a reused buffer must never
+// show through a user's value).
 import assert from "node:assert/strict";
-import { bounded } from "../_bounded.ts";
-import { Pool } from "../../mod.ts";
+import { bounded } from "./_bounded.ts";
+import { Pool } from "../mod.ts";
 import {
   asyncCheck,
   checkNeg,
@@ -17,9 +22,9 @@ import {
   strLen,
   tagged,
   throwAfter,
-} from "../fixtures/review_tasks.ts";
+} from "./fixtures/big_tasks.ts";
 
-const module = new URL("../fixtures/review_tasks.ts", import.meta.url);
+const module = new URL("./fixtures/big_tasks.ts", import.meta.url);
 const SIZES = [
   65_000,
   65_530,

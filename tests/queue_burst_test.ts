@@ -1,5 +1,10 @@
+// Queue bursts put faster than they are taken, across processes: items of
+// mixed sizes around the spill buffer's and the ring's limits, several
+// producers and consumers, putSync/getSync mixes, producers that end right
+// after a burst, a JoinableQueue: nothing lost, doubled or reordered per
+// producer.
 import assert from "node:assert/strict";
-import { JoinableQueue, Process, Queue } from "../../mod.ts";
+import { JoinableQueue, Process, Queue } from "../mod.ts";
 import {
   burst,
   burstAsync,
@@ -7,9 +12,9 @@ import {
   consume,
   item,
   jconsume,
-} from "../fixtures/review_queue.ts";
+} from "./fixtures/burst_queue.ts";
 
-const module = new URL("../fixtures/review_queue.ts", import.meta.url);
+const module = new URL("./fixtures/burst_queue.ts", import.meta.url);
 const T = 60_000;
 
 async function run(

@@ -1,7 +1,10 @@
+// Thousands of pipe messages that go by the port (they hold a Value or a
+// Lock) sent in a burst before the other side reads, within one process and
+// across processes, read late or after close().
 import assert from "node:assert/strict";
-import { EOFError, Lock, Pipe, Process, Value } from "../../mod.ts";
-import { recvMany, sendMany } from "../fixtures/review_pipe.ts";
-const module = new URL("../fixtures/review_pipe.ts", import.meta.url);
+import { EOFError, Lock, Pipe, Process, Value } from "../mod.ts";
+import { recvMany, sendMany } from "./fixtures/burst_pipe.ts";
+const module = new URL("./fixtures/burst_pipe.ts", import.meta.url);
 
 Deno.test("same process: thousands of port messages in a burst, then close", async () => {
   using ends = Pipe();
