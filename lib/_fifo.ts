@@ -22,6 +22,12 @@ export class Fifo<T> {
   peek(): T | undefined {
     return this.#items[this.#head];
   }
+  /** The last item, left in place. */
+  last(): T | undefined {
+    return this.#items.length > this.#head
+      ? this.#items[this.#items.length - 1]
+      : undefined;
+  }
   /** Takes from the front. */
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;

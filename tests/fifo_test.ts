@@ -23,15 +23,19 @@ Deno.test("fifo: items come out in the order they went in, across compactions", 
   assert.equal(f.shift(), undefined);
 });
 
-Deno.test("fifo: unshiftAll puts items back at the front in order; drain takes the rest", () => {
+Deno.test("fifo: last, unshiftAll puts items back at the front in order; drain takes the rest", () => {
   const f = new Fifo<string>();
+  assert.equal(f.last(), undefined);
   for (const x of ["a", "b", "c", "d"]) f.push(x);
+  assert.equal(f.last(), "d");
   assert.equal(f.shift(), "a");
   f.unshiftAll(["x", "y"]);
   assert.equal(f.length, 5);
   assert.equal(f.shift(), "x");
   assert.deepEqual(f.drain(), ["y", "b", "c", "d"]);
   assert.equal(f.length, 0);
+  assert.equal(f.last(), undefined);
   f.push("e");
   assert.equal(f.peek(), "e");
+  assert.equal(f.last(), "e");
 });

@@ -103,11 +103,17 @@ interface Source {
   copyTo(dst: Uint8Array, at: number, from: number, to: number): void;
 }
 
-/** Bytes `[base, base + bytes.length)` of an item, owned by the ring. */
+/**
+ * Bytes of an item this process keeps until the ring has room: the item's
+ * byte `i` is `bytes[zero + i]` (a buffer of its own, or the spill buffer).
+ */
 class Owned implements Source {
-  constructor(readonly bytes: Uint8Array, readonly base: number) {}
+  constructor(public bytes: Uint8Array, public zero: number) {}
   copyTo(dst: Uint8Array, at: number, from: number, to: number): void {
-    dst.set(this.bytes.subarray(from - this.base, to - this.base), at);
+    const b = this.bytes, z = this.zero;
+    if (to - from <= 32) {
+      for (let i = z + from; i < z + to; i++) dst[at++] = b[i];
+    } else dst.set(b.subarray(z + from, z + to), at);
   }
 }
 
@@ -136,18 +142,6 @@ const SPILL_KEEP = 1 << 20;
  * go in batches, big ones at every put).
  */
 const FLUSH_BYTES = 1024;
-
-/** One item in the spill buffer, as a Source for `#write`. */
-class Spilled implements Source {
-  buf = new Uint8Array(0);
-  base = 0;
-  copyTo(dst: Uint8Array, at: number, from: number, to: number): void {
-    const b = this.buf, base = this.base;
-    if (to - from <= 32) {
-      for (let i = base + from; i < base + to; i++) dst[at++] = b[i];
-    } else dst.set(b.subarray(base + from, base + to), at);
-  }
-}
 
 /** A streamed item being received. */
 interface Assembly {
@@ -217,9 +211,8 @@ export class ItemRing {
   #spill32 = new Uint32Array(0);
   #spillR = 0;
   #spillW = 0;
-  /** The pending run new small items join (null when the last pending entry is not a run). */
-  #lastRun: SpillRun | null = null;
-  readonly #spilled = new Spilled();
+  /** The spill buffer's item being written, as a Source for `#write`. */
+  readonly #spilled = new Owned(this.#spill, 0);
   #bytesSinceFlush = 0;
   #headSeen = 0;
   /** TAIL as this process's producer side last left it (another producer moved it on if it differs). */
@@ -492,8 +485,7 @@ export class ItemRing {
       else if (sent < size) {
         const rest = new Uint8Array(size - sent);
         enc.copyTo(rest, 0, sent, size);
-        this.#pending.push({ src: new Owned(rest, sent), size, sent });
-        this.#lastRun = null;
+        this.#pending.push({ src: new Owned(rest, -sent), size, sent });
       }
       if (!this.#streaming) this.#unlock(WLOCK, WLOCK_WAITERS);
       if (sent < size) this.#flusher.start();
@@ -513,7 +505,6 @@ export class ItemRing {
   #wait(enc: Encoder, size: number): void {
     if (size > SPILL_ITEM || size > this.#maxWhole) {
       this.#pending.push({ src: new Owned(enc.toBytes(), 0), size, sent: 0 });
-      this.#lastRun = null;
       return;
     }
     const need = 8 + align8(size);
@@ -521,8 +512,9 @@ export class ItemRing {
     this.#spill32[this.#spillW >> 2] = size;
     enc.copyTo(this.#spill, this.#spillW + 8, 0, size);
     this.#spillW += need;
-    if (this.#lastRun) this.#lastRun.count++;
-    else this.#pending.push(this.#lastRun = { count: 1 });
+    const last = this.#pending.last();
+    if (last !== undefined && "count" in last) last.count++;
+    else this.#pending.push({ count: 1 });
   }
 
   /** Makes room for `need` more bytes in the spill buffer: compacts it, or grows it. */
@@ -546,21 +538,20 @@ export class ItemRing {
   /** Writes what fits of a run of spilled items; true when the whole run went. */
   #writeRun(run: SpillRun): boolean {
     const src = this.#spilled;
-    src.buf = this.#spill;
+    src.bytes = this.#spill;
     while (run.count > 0) {
       const size = this.#spill32[this.#spillR >> 2];
-      src.base = this.#spillR + 8;
+      src.zero = this.#spillR + 8;
       if (this.#write(src, size, 0) === 0) return false;
       this.#spillR += 8 + align8(size);
       run.count--;
     }
-    if (run === this.#lastRun) this.#lastRun = null;
     if (this.#spillR === this.#spillW) {
       this.#spillR = this.#spillW = 0;
       if (this.#spill.length > SPILL_KEEP) {
         this.#spill = new Uint8Array(0);
         this.#spill32 = new Uint32Array(0);
-        src.buf = this.#spill; // nor kept alive by the Source
+        src.bytes = this.#spill; // nor kept alive by the Source
       }
     }
     return true;
