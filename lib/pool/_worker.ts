@@ -539,10 +539,9 @@ export async function poolWorker(
         continue;
       } else if (mode === PORT_NUM) {
         const nums = new Float64Array(payload as SharedArrayBuffer, 0, len);
-        p = run({ seq, fnId, kind, nums, from: 0, len });
-        // The task reads its items from the buffer as it goes.
-        if (p) await p;
-        p = undefined;
+        // The task reads its items from the buffer as it goes: hand it back after.
+        const ran = run({ seq, fnId, kind, nums, from: 0, len });
+        if (ran) await ran;
         giveBack(nums.buffer as SharedArrayBuffer);
       } else if (mode === PORT_CODEC) {
         const bytes = new Uint8Array(payload as SharedArrayBuffer);
