@@ -27,17 +27,13 @@
  * @module
  */
 import { type DictProxy, Manager } from "../mod.ts";
+import { median } from "./_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const N = QUICK ? 1_000 : 5_000;
 const ROUNDS = 5;
 /** Pairs under way at once in the "in flight" line. */
 const IN_FLIGHT = 16;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Times `N` pairs of `pair()`, in pairs per second. */
 async function rate(pair: () => Promise<unknown>): Promise<number> {

@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { Pool, startTrace, stopTrace } from "../mod.ts";
+import { median } from "./_stats.ts";
 
 /** The tiny task. */
 export function square(x: number): number {
@@ -40,11 +41,6 @@ async function pair(rounds: number, a: MapFn, b: MapFn, items: number[]) {
     ratio.push(y / x);
   }
   return { ta, tb, ratio };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 function quartiles(xs: number[]): [number, number, number] {

@@ -33,6 +33,7 @@
  */
 import { Pool } from "../mod.ts";
 import * as tasks from "./_peer_tasks.ts";
+import { median, spread } from "./_stats.ts";
 
 type TaskName = "square" | "fib" | "floaty" | "total";
 
@@ -212,12 +213,6 @@ const ROUND_TIMEOUT_MS = 120_000;
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function check(ok: boolean, what: string): void {
@@ -404,13 +399,6 @@ const rows: Row[] = [
     raw: (f) => `${f.gbs.toFixed(2)} GB/s`,
   },
 ];
-
-function spread(a: number[], digits = 2): string {
-  if (a.length === 0) return "-";
-  return `${median(a).toFixed(digits)} (${Math.min(...a).toFixed(digits)}-${
-    Math.max(...a).toFixed(digits)
-  })`;
-}
 
 if (import.meta.main) {
   const only = Deno.args.indexOf("--only");

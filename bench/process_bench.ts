@@ -19,6 +19,7 @@
  */
 import { type Connection, Pipe, Process } from "../mod.ts";
 import { runPython } from "./_python.ts";
+import { median } from "./_stats.ts";
 
 const N_START = 30;
 const N_RT = 20_000;
@@ -37,11 +38,6 @@ export async function echo(conn: Connection) {
     }
     conn.send(msg);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function startJoin(): Promise<number> {

@@ -14,15 +14,20 @@
  * Each case starts its processes once, runs a warm-up round through them
  * (a fifth of the items: V8 compiles the hot code), then the timed round,
  * from a `go` event to the moment every consumer has taken every item; each
- * producer ends its round with a `null`, each consumer stops at one. Best of
- * 3 for every side, Python's included.
+ * producer ends its round with a `null`, each consumer stops at one.
  *
- * Run: `deno run --allow-all bench/queue_bench.ts` (needs `python3`).
+ * A round runs each case once on every side, Python's included (python3 is
+ * started once a round, first in even rounds and last in odd ones); the
+ * ratios are taken within a round, then their median (min-max) printed.
+ *
+ * Run: `deno run --allow-all bench/queue_bench.ts [--rounds N] [--quick]`
+ * (needs `python3`; 5 rounds, `--quick` 2).
  *
  * @module
  */
 import { Event, Process, Queue } from "../mod.ts";
 import { runPython } from "./_python.ts";
+import { spread } from "./_stats.ts";
 
 const N_SMALL = 100_000;
 const N_BIG = 200;
@@ -172,48 +177,82 @@ async function runPost(
   return big ? total * BIG / s / 1e6 : total / s;
 }
 
+/** One round of Python's side: one run of each case. */
 function python(): Promise<Record<string, number>> {
-  return runPython<Record<string, number>>("queue_bench.py");
+  return runPython<Record<string, number>>("queue_bench.py", ["--rounds", "1"]);
+}
+
+/** Ours, raw postMessage and Python, one run of each case: a round. */
+interface Round {
+  ours: number[];
+  post: number[];
+  py: number[];
+}
+
+/** One round; Python goes first in even rounds, last in odd ones. */
+async function round(r: number): Promise<Round> {
+  let py: Record<string, number> | undefined;
+  if (r % 2 === 0) py = await python();
+  const ours = [
+    await run(1, 1, N_SMALL),
+    await run(4, 4, N_SMALL / 4),
+    await run(1, 1, N_BIG, true),
+  ];
+  const post = [
+    await runPost(1, N_SMALL),
+    await runPost(4, N_SMALL / 4),
+    await runPost(1, N_BIG, true),
+  ];
+  py ??= await python();
+  return {
+    ours,
+    post,
+    py: [py.one_to_one_per_s, py.four_by_four_per_s, py.big_mb_per_s],
+  };
 }
 
 if (import.meta.main) {
-  const py = await python();
-  let one = 0, four = 0, big = 0, postOne = 0, postFour = 0, postBig = 0;
-  for (let round = 0; round < 3; round++) {
-    one = Math.max(one, await run(1, 1, N_SMALL));
-    postOne = Math.max(postOne, await runPost(1, N_SMALL));
-    four = Math.max(four, await run(4, 4, N_SMALL / 4));
-    postFour = Math.max(postFour, await runPost(4, N_SMALL / 4));
-    big = Math.max(big, await run(1, 1, N_BIG, true));
-    postBig = Math.max(postBig, await runPost(1, N_BIG, true));
+  const at = Deno.args.indexOf("--rounds");
+  const quick = Deno.args.includes("--quick");
+  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : quick ? 2 : 5;
+  const all: Round[] = [];
+  for (let r = 0; r < rounds; r++) all.push(await round(r));
+  const cases = [
+    `1 producer -> 1 consumer, ${N_SMALL} small items, msgs/s`,
+    `4 producers x 4 consumers, ${N_SMALL} small items in all, msgs/s`,
+    `1 producer -> 1 consumer, ${N_BIG} items of 1 MiB, MB/s`,
+  ];
+  const targets = [
+    ["10x", "2x"],
+    ["", ""],
+    ["", ""],
+  ];
+  const fig = (c: number, x: number) =>
+    c === 2 ? x.toFixed(0) : `${(x / 1000).toFixed(0)}k`;
+  const range = (c: number, xs: number[]) =>
+    `${fig(c, Math.min(...xs))}-${fig(c, Math.max(...xs))}`;
+  console.log(
+    `Queue beside Python's multiprocessing.Queue and raw postMessage, ${rounds} interleaved rounds (higher is better)`,
+  );
+  for (const [c, title] of cases.entries()) {
+    const ours = all.map((x) => x.ours[c]);
+    const post = all.map((x) => x.post[c]);
+    const py = all.map((x) => x.py[c]);
+    const [tPy, tPost] = targets[c];
+    console.log(title);
+    console.log(`  Python multiprocessing.Queue  ${range(c, py)}`);
+    console.log(
+      `  raw postMessage${c === 1 ? ", 4 pairs" : "         "}      ${
+        range(c, post)
+      }`,
+    );
+    console.log(`  Queue                         ${range(c, ours)}`);
+    console.log(
+      `  Queue/Python per round ${
+        spread(all.map((x) => x.ours[c] / x.py[c]), 1, "x")
+      }${tPy ? ` (target >= ${tPy})` : ""}, Queue/postMessage ${
+        spread(all.map((x) => x.ours[c] / x.post[c]), 1, "x")
+      }${tPost ? ` (target >= ${tPost})` : ""}`,
+    );
   }
-  const k = (x: number) => `${(x / 1000).toFixed(0)}k msgs/s`;
-  const mb = (x: number) => `${x.toFixed(0)} MB/s`;
-  const x = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
-  console.log(
-    `1 producer -> 1 consumer, ${N_SMALL} small items (higher is better)`,
-  );
-  console.log(`  Python multiprocessing.Queue     ${k(py.one_to_one_per_s)}`);
-  console.log(`  raw postMessage                  ${k(postOne)}`);
-  console.log(
-    `  Queue                            ${k(one)}  ${
-      x(one, py.one_to_one_per_s)
-    } Python (target >= 10x), ${x(one, postOne)} postMessage (target >= 2x)`,
-  );
-  console.log(`4 producers x 4 consumers, ${N_SMALL} small items in all`);
-  console.log(`  Python multiprocessing.Queue     ${k(py.four_by_four_per_s)}`);
-  console.log(`  raw postMessage, 4 pairs         ${k(postFour)}`);
-  console.log(
-    `  Queue                            ${k(four)}  ${
-      x(four, py.four_by_four_per_s)
-    } Python, ${x(four, postFour)} postMessage`,
-  );
-  console.log(`1 producer -> 1 consumer, ${N_BIG} items of 1 MiB`);
-  console.log(`  Python multiprocessing.Queue     ${mb(py.big_mb_per_s)}`);
-  console.log(`  raw postMessage (a copy each)    ${mb(postBig)}`);
-  console.log(
-    `  Queue                            ${mb(big)}  ${
-      x(big, py.big_mb_per_s)
-    } Python, ${x(big, postBig)} postMessage (target >= 1000 MB/s)`,
-  );
 }

@@ -20,6 +20,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { RedisPool } from "../redis.ts";
 import { startRedis, startWorker } from "../examples/_redis_server.ts";
 import { square } from "./_redis_targets.ts";
+import { median } from "./_stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,7 +32,6 @@ const SEPARATE_N = 5000;
 const MAP_N = 400_000;
 const MAP_CHUNK = 10_000;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const range = (xs: number[], digits = 2) =>
   `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
 

@@ -4,7 +4,7 @@ multiprocessing.Queue, run as the TypeScript side runs its Queue: the
 processes start once, a warm-up round (a fifth of the items) goes through
 them, then the timed round, from a `go` event to the moment every consumer
 has taken every item; each producer ends its round with None, each consumer
-stops at one. Best of 3.
+stops at one. Best of 3 (or of --rounds N).
 - one producer and one consumer process, 100,000 small items (msgs/s);
 - 4 producers x 4 consumers, 25,000 small items each (msgs/s);
 - one producer and one consumer, 1 MiB bytes items (MB/s).
@@ -15,6 +15,7 @@ prints the same numbers.
 import json
 import math
 import multiprocessing as mp
+import sys
 import time
 
 N_SMALL = 100_000
@@ -70,9 +71,12 @@ def run(producers, consumers, per_producer, big=False):
 
 
 if __name__ == "__main__":
+    # --rounds N: best of N runs of each case (bench/queue_bench.ts asks for
+    # one per round, to interleave them with its own).
+    n_rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
     result = {
-        "one_to_one_per_s": max(run(1, 1, N_SMALL) for _ in range(3)),
-        "four_by_four_per_s": max(run(4, 4, N_SMALL // 4) for _ in range(3)),
-        "big_mb_per_s": max(run(1, 1, N_BIG, True) for _ in range(3)),
+        "one_to_one_per_s": max(run(1, 1, N_SMALL) for _ in range(n_rounds)),
+        "four_by_four_per_s": max(run(4, 4, N_SMALL // 4) for _ in range(n_rounds)),
+        "big_mb_per_s": max(run(1, 1, N_BIG, True) for _ in range(n_rounds)),
     }
     print(json.dumps(result))
