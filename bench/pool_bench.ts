@@ -3,19 +3,26 @@
  * one run (the machine is noisy: only ratios taken in the same run mean
  * anything):
  *
- * - `map(square, range(100_000))` with the default chunksize, items/s: warm
- *   (best of 5 on one pool) and a cold pool's first call (after a map of
- *   1,000 items only), on 3 fresh pools;
+ * - `map(square, range(100_000))` with the default chunksize, items/s: a
+ *   fresh pool's first call (after a map of 1,000 items only), then the
+ *   best of 3 warm calls on it;
  * - `map(square, range(10_000), 1)`: chunksize 1, items/s (this needs many
  *   tasks in flight per worker, not one round trip each);
  * - a CPU-bound map (naive `fib`) on 1 worker, then on 2: the speed-up.
  *
- * Run: `deno run --allow-all bench/pool_bench.ts [--quick]` (needs `python3`).
+ * Each round runs every case on both sides, on fresh pools, the side going
+ * first rotating (`_rounds.ts`); ratios are taken within a round and printed
+ * as median (min-max) over the rounds.
+ *
+ * Run: `deno run --allow-all bench/pool_bench.ts [--quick] [--rounds N]`
+ * (needs `python3`; 5 rounds, `--quick` 2).
  *
  * @module
  */
 import { Pool } from "../mod.ts";
 import { runPython } from "./_python.ts";
+import { interleave } from "./_rounds.ts";
+import { spread } from "./_stats.ts";
 
 /** The tiny task. */
 export function square(x: number): number {
@@ -31,14 +38,28 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-async function best(rounds: number, fn: () => Promise<unknown>) {
+/** Seconds `fn` took, the best of `repeat` runs. */
+async function best(repeat: number, fn: () => Promise<unknown>) {
   let t = Infinity;
-  for (let i = 0; i < rounds; i++) {
+  for (let i = 0; i < repeat; i++) {
     const t0 = performance.now();
     await fn();
     t = Math.min(t, (performance.now() - t0) / 1000);
   }
   return t;
+}
+
+const N = 100_000, N1 = 10_000;
+
+/** One side's figures for one round. */
+interface Figures {
+  /** `map(square, range(N))`, items/s: a fresh pool's first call (after a map of 1,000), then the best of `repeat` warm calls. */
+  first?: number;
+  warm: number;
+  /** `map(square, range(N1), 1)`, items/s. */
+  chunk1: number;
+  /** `map(fib, ...)` on 1 worker over on 2. */
+  speedup: number;
 }
 
 interface PyResults {
@@ -49,96 +70,94 @@ interface PyResults {
   fib_speedup: number;
 }
 
-function python(quick: boolean): Promise<PyResults> {
-  return runPython<PyResults>("pool_bench.py", quick ? ["--quick"] : []);
+/** Python: one round (`--repeat`: warm calls a round; `--quick`: smaller fib). */
+async function python(quick: boolean, repeat: number): Promise<Figures> {
+  const py = await runPython<PyResults>("pool_bench.py", [
+    "--repeat",
+    String(repeat),
+    ...(quick ? ["--quick"] : []),
+  ]);
+  return {
+    warm: py.map_default.items_per_s,
+    chunk1: py.map_chunk1.items_per_s,
+    speedup: py.fib_speedup,
+  };
+}
+
+// JS runs fib ~40x faster than Python: a larger n for a similar duration.
+const fibN = (quick: boolean) => quick ? 27 : 32;
+const FIB_ITEMS = 32;
+
+/** Ours: one round, on fresh pools. */
+async function ours(quick: boolean, repeat: number): Promise<Figures> {
+  const big = range(N), small = range(N1);
+  let first: number, warm: number, chunk1: number;
+  {
+    await using pool = new Pool({ processes: 2 });
+    await pool.map(square, range(1000)); // warm up
+    const t0 = performance.now();
+    const check = await pool.map(square, big);
+    first = N / ((performance.now() - t0) / 1000);
+    if (check[N - 1] !== (N - 1) ** 2) throw new Error("wrong result");
+    warm = N / await best(repeat, () => pool.map(square, big));
+    chunk1 = N1 / await best(repeat, () => pool.map(square, small, 1));
+  }
+  const items = Array(FIB_ITEMS).fill(fibN(quick));
+  await using one = new Pool({ processes: 1 });
+  await using two = new Pool({ processes: 2 });
+  await one.map(fib, [20]); // warm up
+  await two.map(fib, [20, 20]);
+  const t1 = await best(1, () => one.map(fib, items));
+  const t2 = await best(1, () => two.map(fib, items));
+  return { first, warm, chunk1, speedup: t1 / t2 };
 }
 
 if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
-  const rounds = quick ? 2 : 5;
-  const py = await python(quick);
-
-  const N = 100_000, N1 = 10_000;
-  let tDefault: number, tChunk1: number;
-  // A cold pool's first big map (after a small warm-up only), on fresh
-  // pools: what a short program sees, beside the warm best below.
-  const firsts: number[] = [];
-  for (let p = 0; p < (quick ? 2 : 3); p++) {
-    await using pool = new Pool({ processes: 2 });
-    await pool.map(square, range(1000)); // warm up
-    const big = range(N);
-    const t0 = performance.now();
-    const check = await pool.map(square, big);
-    firsts.push((performance.now() - t0) / 1000);
-    if (check[N - 1] !== (N - 1) ** 2) throw new Error("wrong result");
-  }
-  {
-    await using pool = new Pool({ processes: 2 });
-    await pool.map(square, range(1000)); // warm up
-    const big = range(N), small = range(N1);
-    await pool.map(square, big);
-    tDefault = await best(rounds, () => pool.map(square, big));
-    tChunk1 = await best(rounds, () => pool.map(square, small, 1));
-  }
-  // JS runs fib ~40x faster than Python: a larger n for a similar duration.
-  // Rounds alternate 1 and 2 workers, so that noise hits both alike.
-  const fibN = quick ? 27 : 32, fibItems = 32;
-  const fibTime = [Infinity, Infinity];
-  {
-    await using one = new Pool({ processes: 1 });
-    await using two = new Pool({ processes: 2 });
-    await one.map(fib, [20]); // warm up
-    await two.map(fib, [20, 20]);
-    const items = Array(fibItems).fill(fibN);
-    for (let round = 0; round < Math.max(2, rounds >> 1); round++) {
-      fibTime[0] = Math.min(
-        fibTime[0],
-        await best(1, () => one.map(fib, items)),
-      );
-      fibTime[1] = Math.min(
-        fibTime[1],
-        await best(1, () => two.map(fib, items)),
-      );
-    }
-  }
-
-  const rate = (n: number, s: number) => n / s;
-  const fmt = (r: number) =>
-    r >= 1e6 ? `${(r / 1e6).toFixed(2)}M/s` : `${(r / 1e3).toFixed(1)}k/s`;
-  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  const dRate = rate(N, tDefault), cRate = rate(N1, tChunk1);
-  const speedup = fibTime[0] / fibTime[1];
-  console.log("Pool(2).map throughput, items/s (higher is better)");
+  const at = Deno.args.indexOf("--rounds");
+  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : quick ? 2 : 5;
+  const repeat = quick ? 2 : 3;
+  const r = await interleave(rounds, {
+    ours: () => ours(quick, repeat),
+    python: () => python(quick, repeat),
+  });
+  const fmt = (x: number) =>
+    x >= 1e6 ? `${(x / 1e6).toFixed(2)}M/s` : `${(x / 1e3).toFixed(1)}k/s`;
+  const range = (xs: number[]) =>
+    `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
+  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const of = (k: keyof Figures, side: Figures[]) => side.map((f) => f[k]!);
+  const [o, p] = [r.ours, r.python];
   console.log(
-    `  map(square, range(100_000)), default chunksize: Python ${
-      fmt(py.map_default.items_per_s)
-    }, Deno ${fmt(dRate)}  ${
-      x(dRate, py.map_default.items_per_s)
+    `Pool(2) beside Python's multiprocessing.Pool(2), ${rounds} interleaved rounds, ratios per round as median (min-max) (higher is better)`,
+  );
+  console.log(`map(square, range(100_000)), default chunksize, items/s`);
+  console.log(
+    `  warm, best of ${repeat} a round: Python ${range(of("warm", p))}, Deno ${
+      range(of("warm", o))
+    }  ${
+      spread(per(of("warm", o), of("warm", p)), 1, "x")
     } Python (target >= 3x)`,
   );
   console.log(
-    `  the same, a cold pool's first call (after map of 1,000): Deno ${
-      firsts.map((t) => fmt(rate(N, t))).join(", ")
-    }  ${firsts.map((t) => x(tDefault, t)).join(", ")} of the warm best`,
+    `  a fresh pool's first call (after a map of 1,000): Deno ${
+      range(of("first", o))
+    }  ${spread(per(of("first", o), of("warm", o)), 2, "x")} of its warm best`,
   );
+  console.log(`map(square, range(10_000), chunksize 1), items/s`);
   console.log(
-    `  map(square, range(10_000), chunksize 1):        Python ${
-      fmt(py.map_chunk1.items_per_s)
-    }, Deno ${fmt(cRate)}  ${
-      x(cRate, py.map_chunk1.items_per_s)
+    `  Python ${range(of("chunk1", p))}, Deno ${range(of("chunk1", o))}  ${
+      spread(per(of("chunk1", o), of("chunk1", p)), 1, "x")
     } Python (target >= 3x)`,
   );
-  console.log(`CPU-bound map(fib, ...) on 1 worker vs 2 (parallel speed-up)`);
   console.log(
-    `  Python fib(${py.fib_1.n}) x ${py.fib_1.items}: ${
-      py.fib_1.seconds.toFixed(3)
-    } s vs ${py.fib_2.seconds.toFixed(3)} s  speed-up ${
-      py.fib_speedup.toFixed(2)
-    }x`,
+    `CPU-bound map(fib, ...), speed-up of 2 workers over 1 (Python ${
+      quick ? "16 x fib(24)" : "32 x fib(27)"
+    }, Deno ${FIB_ITEMS} x fib(${fibN(quick)}))`,
   );
   console.log(
-    `  Deno   fib(${fibN}) x ${fibItems}: ${fibTime[0].toFixed(3)} s vs ${
-      fibTime[1].toFixed(3)
-    } s  speed-up ${speedup.toFixed(2)}x (target >= 1.8x)`,
+    `  Python ${spread(of("speedup", p), 2, "x")}, Deno ${
+      spread(of("speedup", o), 2, "x")
+    } (target >= 1.8x)`,
   );
 }

@@ -17,7 +17,7 @@
  * producer ends its round with a `null`, each consumer stops at one.
  *
  * A round runs each case once on every side, Python's included (python3 is
- * started once a round, first in even rounds and last in odd ones); the
+ * started once a round), the side going first rotating (`_rounds.ts`); the
  * ratios are taken within a round, then their median (min-max) printed.
  *
  * Run: `deno run --allow-all bench/queue_bench.ts [--rounds N] [--quick]`
@@ -27,6 +27,7 @@
  */
 import { Event, Process, Queue } from "../mod.ts";
 import { runPython } from "./_python.ts";
+import { interleave } from "./_rounds.ts";
 import { spread } from "./_stats.ts";
 
 const N_SMALL = 100_000;
@@ -182,41 +183,35 @@ function python(): Promise<Record<string, number>> {
   return runPython<Record<string, number>>("queue_bench.py", ["--rounds", "1"]);
 }
 
-/** Ours, raw postMessage and Python, one run of each case: a round. */
-interface Round {
-  ours: number[];
-  post: number[];
-  py: number[];
-}
-
-/** One round; Python goes first in even rounds, last in odd ones. */
-async function round(r: number): Promise<Round> {
-  let py: Record<string, number> | undefined;
-  if (r % 2 === 0) py = await python();
-  const ours = [
+/** Ours: one run of each case. */
+async function ours(): Promise<number[]> {
+  return [
     await run(1, 1, N_SMALL),
     await run(4, 4, N_SMALL / 4),
     await run(1, 1, N_BIG, true),
   ];
-  const post = [
+}
+
+/** Raw postMessage: one run of each case. */
+async function post(): Promise<number[]> {
+  return [
     await runPost(1, N_SMALL),
     await runPost(4, N_SMALL / 4),
     await runPost(1, N_BIG, true),
   ];
-  py ??= await python();
-  return {
-    ours,
-    post,
-    py: [py.one_to_one_per_s, py.four_by_four_per_s, py.big_mb_per_s],
-  };
+}
+
+/** Python: one run of each case. */
+async function py(): Promise<number[]> {
+  const r = await python();
+  return [r.one_to_one_per_s, r.four_by_four_per_s, r.big_mb_per_s];
 }
 
 if (import.meta.main) {
   const at = Deno.args.indexOf("--rounds");
   const quick = Deno.args.includes("--quick");
   const rounds = at >= 0 ? Number(Deno.args[at + 1]) : quick ? 2 : 5;
-  const all: Round[] = [];
-  for (let r = 0; r < rounds; r++) all.push(await round(r));
+  const all = await interleave(rounds, { ours, post, py });
   const cases = [
     `1 producer -> 1 consumer, ${N_SMALL} small items, msgs/s`,
     `4 producers x 4 consumers, ${N_SMALL} small items in all, msgs/s`,
@@ -235,23 +230,23 @@ if (import.meta.main) {
     `Queue beside Python's multiprocessing.Queue and raw postMessage, ${rounds} interleaved rounds (higher is better)`,
   );
   for (const [c, title] of cases.entries()) {
-    const ours = all.map((x) => x.ours[c]);
-    const post = all.map((x) => x.post[c]);
-    const py = all.map((x) => x.py[c]);
+    const our = all.ours.map((x) => x[c]);
+    const raw = all.post.map((x) => x[c]);
+    const python = all.py.map((x) => x[c]);
     const [tPy, tPost] = targets[c];
     console.log(title);
-    console.log(`  Python multiprocessing.Queue  ${range(c, py)}`);
+    console.log(`  Python multiprocessing.Queue  ${range(c, python)}`);
     console.log(
       `  raw postMessage${c === 1 ? ", 4 pairs" : "         "}      ${
-        range(c, post)
+        range(c, raw)
       }`,
     );
-    console.log(`  Queue                         ${range(c, ours)}`);
+    console.log(`  Queue                         ${range(c, our)}`);
     console.log(
       `  Queue/Python per round ${
-        spread(all.map((x) => x.ours[c] / x.py[c]), 1, "x")
+        spread(our.map((x, r) => x / python[r]), 1, "x")
       }${tPy ? ` (target >= ${tPy})` : ""}, Queue/postMessage ${
-        spread(all.map((x) => x.ours[c] / x.post[c]), 1, "x")
+        spread(our.map((x, r) => x / raw[r]), 1, "x")
       }${tPost ? ` (target >= ${tPost})` : ""}`,
     );
   }

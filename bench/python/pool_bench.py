@@ -1,7 +1,7 @@
 """Python's multiprocessing.Pool, measured the way bench/pool_bench.ts measures
 the Deno Pool. Prints one JSON object (items/s and seconds) on stdout.
 
-Run: python3 bench/python/pool_bench.py [--quick]
+Run: python3 bench/python/pool_bench.py [--quick] [--repeat N]
 """
 import json
 import sys
@@ -28,7 +28,8 @@ def best(fn, repeat):
 
 def main():
     quick = "--quick" in sys.argv
-    repeat = 2 if quick else 5
+    # --repeat N: best of N warm calls (bench/pool_bench.ts runs this once a round).
+    repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 2 if quick else 5
     out = {}
     with Pool(2) as pool:
         pool.map(square, range(1000))  # warm up
