@@ -4,7 +4,7 @@
  *
  * One pair = `await d.set("k", i)` then `await d.get("k")` on a manager dict
  * (two proxy calls, each a full round trip to the server process); pairs per
- * second, the median of `ROUNDS` rounds:
+ * second:
  * - local: `Manager.start()`; proxies talk to the server worker through
  *   shared memory, each side woken by a futex wait (Python:
  *   `multiprocessing.Manager()`, over a Unix socket);
@@ -22,16 +22,22 @@
  * threads then share a core, which is where spinning waits used to cost
  * ~10x.
  *
- * Run: `deno run --allow-all bench/manager_bench.ts [--quick]` (needs `python3`).
+ * Each round runs every measure once on both sides, the first side rotating
+ * (`_rounds.ts`); ratios are taken within a round, printed as median
+ * (min-max).
+ *
+ * Run: `deno run --allow-all bench/manager_bench.ts [--quick] [--rounds N]`
+ * (needs `python3`; 5 rounds, `--quick` 2).
  *
  * @module
  */
 import { type DictProxy, Manager } from "../mod.ts";
-import { median } from "./_stats.ts";
+import { runPython } from "./_python.ts";
+import { interleave } from "./_rounds.ts";
+import { spread } from "./_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const N = QUICK ? 1_000 : 5_000;
-const ROUNDS = 5;
 /** Pairs under way at once in the "in flight" line. */
 const IN_FLIGHT = 16;
 
@@ -95,96 +101,93 @@ async function rawTcpEcho(): Promise<[() => Promise<unknown>, () => void]> {
   }];
 }
 
-/**
- * Medians of `ROUNDS` rounds of each pair, the rounds of all of them
- * interleaved (so a noisy second costs each the same).
- */
-async function interleaved(
-  pairs: (() => Promise<unknown>)[],
-): Promise<number[]> {
+/** Rates of each pair, one after the other, after 500 pairs of each to warm up. */
+async function rates(pairs: (() => Promise<unknown>)[]): Promise<number[]> {
   for (const p of pairs) for (let i = 0; i < 500; i++) await p();
-  const rates: number[][] = pairs.map(() => []);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (let k = 0; k < pairs.length; k++) {
-      rates[k].push(await rate(pairs[k]));
-    }
-  }
-  return rates.map(median);
+  const out: number[] = [];
+  for (const p of pairs) out.push(await rate(p));
+  return out;
 }
 
-async function python(): Promise<
-  { local_pairs_per_s: number; tcp_pairs_per_s: number }
-> {
-  const out = await new Deno.Command("python3", {
-    args: [
-      new URL("./python/manager_bench.py", import.meta.url).pathname,
-      ...(QUICK ? ["--quick"] : []),
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) {
-    throw new Error("python3 bench/python/manager_bench.py failed");
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+interface Figures {
+  local: number;
+  tcp: number;
+  floor: number;
+  tcpInFlight: number;
 }
 
-if (import.meta.main) {
-  const py = await python();
+/** Ours: one round, on managers started for it. */
+async function ours(): Promise<Figures> {
   let local: number;
   {
     await using m = await Manager.start();
-    [local] = await interleaved([setGet(await m.dict<string, number>())]);
+    [local] = await rates([setGet(await m.dict<string, number>())]);
   }
-  let tcp: number, floor: number, tcpInFlight: number;
-  {
-    await using server = await Manager.start({
-      address: { hostname: "127.0.0.1", port: 0 },
-      authkey: "bench-key-of-16-bytes",
-    });
-    await using client = await Manager.connect({
-      address: server.address!,
-      authkey: "bench-key-of-16-bytes",
-    });
-    const [echo, close] = await rawTcpEcho();
-    try {
-      const d = await client.dict<string, number>();
-      const many = Array.from({ length: IN_FLIGHT }, () => setGet(d));
-      [tcp, floor, tcpInFlight] = await interleaved([
-        setGet(d),
-        echo,
-        () => Promise.all(many.map((pair) => pair())),
-      ]);
-      tcpInFlight *= IN_FLIGHT;
-    } finally {
-      close();
-    }
+  await using server = await Manager.start({
+    address: { hostname: "127.0.0.1", port: 0 },
+    authkey: "bench-key-of-16-bytes",
+  });
+  await using client = await Manager.connect({
+    address: server.address!,
+    authkey: "bench-key-of-16-bytes",
+  });
+  const [echo, close] = await rawTcpEcho();
+  try {
+    const d = await client.dict<string, number>();
+    const many = Array.from({ length: IN_FLIGHT }, () => setGet(d));
+    const [tcp, floor, inFlight] = await rates([
+      setGet(d),
+      echo,
+      () => Promise.all(many.map((pair) => pair())),
+    ]);
+    return { local, tcp, floor, tcpInFlight: inFlight * IN_FLIGHT };
+  } finally {
+    close();
   }
-  const f = (x: number) => Math.round(x).toString();
-  const r = (x: number) => x.toFixed(2);
-  console.log("Manager dict set+get pairs per second (2 proxy calls each)");
+}
+
+/** Python: one round. */
+async function python(): Promise<Pick<Figures, "local" | "tcp">> {
+  const r = await runPython<
+    { local_pairs_per_s: number; tcp_pairs_per_s: number }
+  >("manager_bench.py", ["--rounds", "1", ...(QUICK ? ["--quick"] : [])]);
+  return { local: r.local_pairs_per_s, tcp: r.tcp_pairs_per_s };
+}
+
+if (import.meta.main) {
+  const at = Deno.args.indexOf("--rounds");
+  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : QUICK ? 2 : 5;
+  const r = await interleave(rounds, { ours, python });
+  const o = (k: keyof Figures) => r.ours.map((x) => x[k]);
+  const p = (k: "local" | "tcp") => r.python.map((x) => x[k]);
+  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const f = (xs: number[]) =>
+    `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
   console.log(
-    `  local: ours ${f(local)}  python ${
-      f(py.local_pairs_per_s)
-    }  ours/python ${r(local / py.local_pairs_per_s)} (target >= 2)`,
+    `Manager dict set+get pairs per second (2 proxy calls each), ${rounds} interleaved rounds; ratios per round, median (min-max)`,
   );
   console.log(
-    `  tcp:   ours ${f(tcp)}  python ${f(py.tcp_pairs_per_s)}  ours/python ${
-      r(tcp / py.tcp_pairs_per_s)
+    `  local: ours ${f(o("local"))}  python ${f(p("local"))}  ours/python ${
+      spread(per(o("local"), p("local")))
     } (target >= 2)`,
   );
   console.log(
-    `  tcp floor (bare Deno socket echo, same pairs): ${f(floor)}  ours/floor ${
-      r(tcp / floor)
-    }  floor/python ${
-      r(floor / py.tcp_pairs_per_s)
+    `  tcp:   ours ${f(o("tcp"))}  python ${f(p("tcp"))}  ours/python ${
+      spread(per(o("tcp"), p("tcp")))
+    } (target >= 2)`,
+  );
+  console.log(
+    `  tcp floor (bare Deno socket echo, same pairs): ${
+      f(o("floor"))
+    }  ours/floor ${spread(per(o("tcp"), o("floor")))}  floor/python ${
+      spread(per(o("floor"), p("tcp")))
     } (the best ratio a Deno TCP proxy could reach)`,
   );
   // Python's proxies make one call at a time per thread; ours may have many
   // under way on one connection (not the target's measure: for information).
   console.log(
     `  tcp, ${IN_FLIGHT} pairs under way at once: ours ${
-      f(tcpInFlight)
-    }  ours/python(one at a time) ${r(tcpInFlight / py.tcp_pairs_per_s)}`,
+      f(o("tcpInFlight"))
+    }  ours/python(one at a time) ${spread(per(o("tcpInFlight"), p("tcp")))}`,
   );
 }

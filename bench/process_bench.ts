@@ -13,13 +13,18 @@
  * Targets (issue 2): start+join at most half of Python's; Pipe round trip
  * within 1.2x of raw MessageChannel.
  *
- * Run: `deno run --allow-all bench/process_bench.ts` (needs `python3`).
+ * Each round runs every side once, the first rotating (`_rounds.ts`);
+ * ratios are taken within a round, printed as median (min-max).
+ *
+ * Run: `deno run --allow-all bench/process_bench.ts [--quick] [--rounds N]`
+ * (needs `python3`; 5 rounds, `--quick` 2).
  *
  * @module
  */
 import { type Connection, Pipe, Process } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { median } from "./_stats.ts";
+import { interleave } from "./_rounds.ts";
+import { median, spread } from "./_stats.ts";
 
 const N_START = 30;
 const N_RT = 20_000;
@@ -142,31 +147,50 @@ function python(): Promise<{ start_join_ms: number; pipe_rt_us: number }> {
 }
 
 if (import.meta.main) {
-  const py = await python();
-  const ours = await startJoin();
-  const raw = await rawStart();
-  const rt = await pipeRt();
-  const rawRt = await rawChannelRt();
-  const atomicsRt = await rawAtomicsRt();
-  const f = (x: number) => x.toFixed(2);
-  console.log("Process start+join (median ms)");
+  const at = Deno.args.indexOf("--rounds");
+  const rounds = at >= 0
+    ? Number(Deno.args[at + 1])
+    : Deno.args.includes("--quick")
+    ? 2
+    : 5;
+  const r = await interleave(rounds, {
+    ours: async () => ({ start: await startJoin(), rt: await pipeRt() }),
+    python: python,
+    raw: async () => ({
+      start: await rawStart(),
+      rt: await rawChannelRt(),
+      atomics: await rawAtomicsRt(),
+    }),
+  });
+  const f = (xs: number[]) =>
+    `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+  const ours = r.ours, py = r.python, raw = r.raw;
+  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const start = ours.map((x) => x.start), rt = ours.map((x) => x.rt);
+  const pyStart = py.map((x) => x.start_join_ms);
+  const pyRt = py.map((x) => x.pipe_rt_us);
+  const rawStartMs = raw.map((x) => x.start), rawRt = raw.map((x) => x.rt);
   console.log(
-    `  ours ${f(ours)}  python ${f(py.start_join_ms)}  raw Worker ${f(raw)}`,
+    `${rounds} interleaved rounds; ratios per round, median (min-max) (lower is better)`,
+  );
+  console.log("Process start+join (median ms of a round)");
+  console.log(
+    `  ours ${f(start)}  python ${f(pyStart)}  raw Worker ${f(rawStartMs)}`,
   );
   console.log(
-    `  ours/python ${f(ours / py.start_join_ms)} (target <= 0.5)  ours/raw ${
-      f(ours / raw)
+    `  ours/python ${spread(per(start, pyStart))} (target <= 0.5)  ours/raw ${
+      spread(per(start, rawStartMs))
     }`,
   );
   console.log("Pipe round trip (us)");
   console.log(
-    `  ours ${f(rt)}  python ${f(py.pipe_rt_us)}  raw MessageChannel ${
+    `  ours ${f(rt)}  python ${f(pyRt)}  raw MessageChannel ${
       f(rawRt)
-    }  raw Atomics ${f(atomicsRt)}`,
+    }  raw Atomics ${f(raw.map((x) => x.atomics))}`,
   );
   console.log(
-    `  ours/raw MessageChannel ${f(rt / rawRt)} (target <= 1.2)  ours/python ${
-      f(rt / py.pipe_rt_us)
-    }`,
+    `  ours/raw MessageChannel ${
+      spread(per(rt, rawRt))
+    } (target <= 1.2)  ours/python ${spread(per(rt, pyRt))}`,
   );
 }

@@ -9,12 +9,19 @@
  * - two processes each adding 1 to one shared Value 100,000 times under its
  *   lock: total time, against Python's `with value.get_lock():`.
  *
- * Run: `deno run --allow-all bench/sync_bench.ts` (needs `python3`).
+ * Each round runs every measure once on both sides, the first side
+ * rotating (`_rounds.ts`); ratios are taken within a round, printed as
+ * median (min-max).
+ *
+ * Run: `deno run --allow-all bench/sync_bench.ts [--quick] [--rounds N]`
+ * (needs `python3`; 5 rounds, `--quick` 2).
  *
  * @module
  */
 import { Event, Lock, Process, RLock, Value } from "../mod.ts";
 import { runPython } from "./_python.ts";
+import { interleave } from "./_rounds.ts";
+import { spread } from "./_stats.ts";
 
 const N_UNCONTENDED = 5_000_000;
 const N_CONTENDED = 100_000;
@@ -113,66 +120,79 @@ async function contended(sync: boolean): Promise<number> {
   return s;
 }
 
+/** Python: one round (one run of each). */
 function python(): Promise<Record<string, number>> {
-  return runPython<Record<string, number>>("sync_bench.py");
+  return runPython<Record<string, number>>("sync_bench.py", ["--repeat", "1"]);
+}
+
+/** Ours: one round (one run of each). */
+async function ours(): Promise<Record<string, number>> {
+  return {
+    raw: perSecond(N_UNCONTENDED, raw),
+    sync: perSecond(N_UNCONTENDED, lockSync),
+    rlock: perSecond(N_UNCONTENDED, rlockSync),
+    hold: perSecond(N_UNCONTENDED, holdSync),
+    async: await perSecondAsync(N_UNCONTENDED, lockAsync),
+    contSync: await contended(true),
+    contAsync: await contended(false),
+  };
 }
 
 if (import.meta.main) {
-  const py = await python();
-  // Rounds interleave the loops, so that noise hits them alike; best of each.
-  let rawRate = 0, syncRate = 0, rlockRate = 0, holdRate = 0, asyncRate = 0;
-  for (let round = 0; round < 5; round++) {
-    rawRate = Math.max(rawRate, perSecond(N_UNCONTENDED, raw));
-    syncRate = Math.max(syncRate, perSecond(N_UNCONTENDED, lockSync));
-    rlockRate = Math.max(rlockRate, perSecond(N_UNCONTENDED, rlockSync));
-    holdRate = Math.max(holdRate, perSecond(N_UNCONTENDED, holdSync));
-    asyncRate = Math.max(
-      asyncRate,
-      await perSecondAsync(N_UNCONTENDED, lockAsync),
-    );
-  }
-  let contSync = Infinity, contAsync = Infinity;
-  for (let i = 0; i < 3; i++) {
-    contSync = Math.min(contSync, await contended(true));
-    contAsync = Math.min(contAsync, await contended(false));
-  }
-  const M = (x: number) => `${(x / 1e6).toFixed(1)}M/s`;
-  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  console.log("uncontended Lock acquire + release (higher is better)");
-  console.log(`  raw CAS + store loop (ceiling)   ${M(rawRate)}`);
-  console.log(`  Python lock.acquire(); release() ${M(py.lock_per_s)}`);
-  console.log(`  Python, methods bound once       ${M(py.bound_per_s)}`);
-  console.log(`  Python with lock:                ${M(py.with_per_s)}`);
+  const at = Deno.args.indexOf("--rounds");
+  const rounds = at >= 0
+    ? Number(Deno.args[at + 1])
+    : Deno.args.includes("--quick")
+    ? 2
+    : 5;
+  const r = await interleave(rounds, { ours, python });
+  const o = (k: string) => r.ours.map((x) => x[k]);
+  const p = (k: string) => r.python.map((x) => x[k]);
+  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const M = (xs: number[]) =>
+    `${(Math.min(...xs) / 1e6).toFixed(1)}-${
+      (Math.max(...xs) / 1e6).toFixed(1)
+    }M/s`;
+  const S = (xs: number[]) =>
+    `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)} s`;
   console.log(
-    `  acquireSync(); release()         ${M(syncRate)}  ${
-      x(syncRate, py.lock_per_s)
-    } Python (target >= 3x), raw/this ${x(rawRate, syncRate)} (target <= 1.5x)`,
+    `${rounds} interleaved rounds; ratios per round, median (min-max)`,
   );
-  console.log(`  RLock acquireSync(); release()   ${M(rlockRate)}`);
+  console.log("uncontended Lock acquire + release (higher is better)");
+  console.log(`  raw CAS + store loop (ceiling)   ${M(o("raw"))}`);
+  console.log(`  Python lock.acquire(); release() ${M(p("lock_per_s"))}`);
+  console.log(`  Python, methods bound once       ${M(p("bound_per_s"))}`);
+  console.log(`  Python with lock:                ${M(p("with_per_s"))}`);
   console.log(
-    `  using _ = lock.holdSync()        ${M(holdRate)}  ${
-      x(holdRate, py.with_per_s)
+    `  acquireSync(); release()         ${M(o("sync"))}  ${
+      spread(per(o("sync"), p("lock_per_s")), 2, "x")
+    } Python (target >= 3x), raw/this ${
+      spread(per(o("raw"), o("sync")), 2, "x")
+    } (target <= 1.5x)`,
+  );
+  console.log(`  RLock acquireSync(); release()   ${M(o("rlock"))}`);
+  console.log(
+    `  using _ = lock.holdSync()        ${M(o("hold"))}  ${
+      spread(per(o("hold"), p("with_per_s")), 2, "x")
     } Python's with (V8's own \`using\` costs ~150 ns)`,
   );
   console.log(
-    `  await acquire(); release()       ${M(asyncRate)}  ${
-      x(asyncRate, py.lock_per_s)
+    `  await acquire(); release()       ${M(o("async"))}  ${
+      spread(per(o("async"), p("lock_per_s")), 2, "x")
     } Python (target >= 1x)`,
   );
   console.log(
     `two processes x ${N_CONTENDED} increments of one Value under its lock (lower is better)`,
   );
+  console.log(`  Python                           ${S(p("contended_s"))}`);
   console.log(
-    `  Python                           ${py.contended_s.toFixed(3)} s`,
-  );
-  console.log(
-    `  holdSync()                       ${contSync.toFixed(3)} s  ${
-      x(py.contended_s, contSync)
+    `  holdSync()                       ${S(o("contSync"))}  ${
+      spread(per(p("contended_s"), o("contSync")), 2, "x")
     } faster than Python (target > 1x)`,
   );
   console.log(
-    `  await hold()                     ${contAsync.toFixed(3)} s  ${
-      x(py.contended_s, contAsync)
+    `  await hold()                     ${S(o("contAsync"))}  ${
+      spread(per(p("contended_s"), o("contAsync")), 2, "x")
     } faster than Python`,
   );
 }

@@ -34,6 +34,9 @@ def pairs_per_second(d):
 if __name__ == "__main__":
     if "--quick" in sys.argv:
         N = 1_000
+    # --rounds N: timed rounds of N pairs (bench/manager_bench.ts asks for 1 a round).
+    if "--rounds" in sys.argv:
+        ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1])
     mp.set_start_method("spawn")
     with mp.Manager() as m:
         local = pairs_per_second(m.dict())

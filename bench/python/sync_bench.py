@@ -4,6 +4,7 @@ Run by bench/sync_bench.ts (python3 bench/python/sync_bench.py); alone it
 prints the same numbers.
 """
 import json
+import sys
 import multiprocessing as mp
 import time
 
@@ -64,10 +65,12 @@ def contended():
 
 
 if __name__ == "__main__":
-    best = lambda f, k=3: max(f() for _ in range(k))
+    # --repeat N: best of N runs of each (bench/sync_bench.ts runs this once a round).
+    k = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
+    best = lambda f: max(f() for _ in range(k))
     print(json.dumps({
         "lock_per_s": best(uncontended_lock),
         "bound_per_s": best(uncontended_bound),
         "with_per_s": best(uncontended_with),
-        "contended_s": min(contended() for _ in range(3)),
+        "contended_s": min(contended() for _ in range(k)),
     }))
