@@ -13,15 +13,17 @@ export interface Output {
 
 /**
  * Runs `deno <args>` at the repository root (or in `cwd`), bounded by
- * RUN_TIMEOUT_MS.
+ * RUN_TIMEOUT_MS, with `env` added to the environment.
  */
 export async function runDeno(
   args: string[],
   cwd: string | URL = new URL("..", import.meta.url),
+  env?: Record<string, string>,
 ): Promise<Output> {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
+    env,
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(RUN_TIMEOUT_MS),

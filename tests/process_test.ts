@@ -331,12 +331,13 @@ Deno.test("permissions without --unstable-worker-options: the error names the fl
  * Runs `deno <args>` in a user's project of its own (a temp dir outside this
  * repository, whose deno.json sets the worker-options flag): `files` maps
  * the project's file names to fixtures (their import of mod.ts rewritten);
- * `config` is the project's deno.json.
+ * `config` is the project's deno.json; `env` is added to the environment.
  */
 async function runUserProject(
   files: Record<string, string>,
   args: string[],
   config?: object,
+  env?: Record<string, string>,
 ) {
   const dir = await Deno.makeTempDir();
   try {
@@ -351,7 +352,7 @@ async function runUserProject(
     if (config) {
       await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify(config));
     }
-    return await runDeno(args, dir);
+    return await runDeno(args, dir, env);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -389,6 +390,31 @@ Deno.test("permissions with only --allow-read and the flag on the command line: 
   const r = await runPermissionsProject(["--unstable-worker-options"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^caught: .*cannot tell whether it has it/);
+});
+
+Deno.test("a daemon child, a Pool and a Manager run with only --allow-read and ask for no other permission (a node:worker_threads worker copied the environment: an env prompt in a terminal)", async () => {
+  // Deno logs every permission its program asks for that it was not given.
+  const audit = await Deno.makeTempFile({ suffix: ".jsonl" });
+  try {
+    const r = await runUserProject(
+      { "main.ts": "read_only_program.ts" },
+      ["run", "--allow-read", "main.ts"],
+      undefined,
+      { DENO_AUDIT_PERMISSIONS: audit },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [
+      "daemon child ran",
+      "daemon exitCode 0",
+      "pool [1,4,9]",
+      "manager 7",
+    ]);
+    const asked = (await Deno.readTextFile(audit)).trim().split("\n")
+      .filter((l) => l).map((l) => JSON.parse(l).permission);
+    assert.deepEqual(asked.filter((p) => p !== "read"), []);
+  } finally {
+    await Deno.remove(audit);
+  }
 });
 
 Deno.test("deno test of a user's project does not type-check the children's entries (printed 'Check data:...' and took seconds)", async () => {

@@ -15,6 +15,7 @@
  * @module
  */
 
+import type { WorkerOptions as NodeWorkerOptions } from "node:worker_threads";
 import { threads } from "./_threads.ts";
 import { ProcessError } from "../errors.ts";
 
@@ -272,7 +273,15 @@ function spawnNode(
     "data:application/javascript," +
       encodeURIComponent(entrySource(modules, "node", true)),
   );
-  const worker = new (threads().Worker)(url, { name });
+  const t = threads();
+  // By default a node:worker_threads worker gets a copy of the whole
+  // environment, which asks for env access (a prompt in a terminal, with
+  // only --allow-read) before any code of the child runs. Shared, the child
+  // reads the environment as a Web Worker does: when it asks for a variable.
+  const worker = new t.Worker(url, {
+    name,
+    env: t.SHARE_ENV as NodeWorkerOptions["env"],
+  });
   worker.unref();
   worker.on("message", (m: unknown) => hooks.onMessage(m));
   worker.on("error", (e: Error) => hooks.onError(e?.stack ?? String(e)));
