@@ -372,13 +372,7 @@ export class Process<A extends unknown[] = any[]> {
         onError: (message) => {
           if (s.exitCode === null) {
             console.error(`Process ${s.name}:\n${message}`);
-            // Before the bootstrap ran (the module failed to load): say why.
-            s.settleStartup?.(
-              new ProcessError(
-                `Process '${s.name}' could not start: ${message}`,
-              ),
-            );
-            ended(this, 1);
+            couldNotStart(this, message);
           }
         },
       });
@@ -567,6 +561,18 @@ function onChildMessage(p: Process, msg: ChildMessage): void {
       rebuilt.then(() => s.rebuilding = undefined);
     }
   } else if (msg?.kind === "exit") ended(p, msg.code);
+  else if (msg?.kind === "loadFailed" && s.exitCode === null) {
+    couldNotStart(p, msg.message);
+  }
+}
+
+/** Before the bootstrap ran (a module failed to load): `start()` says why. */
+function couldNotStart(p: Process, message: string): void {
+  const s = stateOf(p);
+  s.settleStartup?.(
+    new ProcessError(`Process '${s.name}' could not start: ${message}`),
+  );
+  ended(p, 1);
 }
 function ended(p: Process, code: number, stopped = false): void {
   const s = stateOf(p);
@@ -607,7 +613,8 @@ function checkOpen(p: Process): void {
 type ChildMessage =
   | { kind: "started" }
   | { kind: "failed"; error: WireError }
-  | { kind: "exit"; code: number };
+  | { kind: "exit"; code: number }
+  | { kind: "loadFailed"; message: string };
 
 function stateOf(p: Process): State {
   let s = states.get(p);

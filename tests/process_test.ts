@@ -318,8 +318,12 @@ Deno.test("an uncaught error in a child is printed to stderr headed 'Process <na
 
 Deno.test("a missing import.meta.main guard is an error, not a spawn storm", async () => {
   const r = await runFixture("no_guard.ts");
-  assert.match(r.stderr, /import\.meta\.main/);
-  assert.equal(r.stdout.trim(), "exitCode 1");
+  const [caught, exit] = r.stdout.trim().split("\n");
+  assert.match(
+    caught,
+    /^caught: Process 'Process-1' could not start: .*import\.meta\.main/,
+  );
+  assert.equal(exit, "exitCode 1");
 });
 
 Deno.test("permissions without --unstable-worker-options: the error names the flag", async () => {
@@ -415,6 +419,21 @@ Deno.test("a daemon child, a Pool and a Manager run with only --allow-read and a
   } finally {
     await Deno.remove(audit);
   }
+});
+
+Deno.test("a child that cannot load its modules (run with no permission): start() rejects with one error naming the fix, and nothing else is printed (Deno printed the child's error, and the parent a second copy)", async () => {
+  const r = await runUserProject(
+    { "main.ts": "no_read_program.ts" },
+    ["run", "main.ts"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const [caught, exit] = r.stdout.trim().split("\n");
+  assert.match(
+    caught,
+    /^caught ProcessError: Process 'Process-1' could not start: .*Requires read access.*--allow-read/,
+  );
+  assert.equal(exit, "exitCode 1");
+  assert.equal(r.stderr, "");
 });
 
 Deno.test("deno test of a user's project does not type-check the children's entries (printed 'Check data:...' and took seconds)", async () => {

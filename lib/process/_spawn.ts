@@ -82,6 +82,9 @@ function entrySource(
       ? `const init = new Promise((r) => wt.parentPort.once("message", r));`
       : `const init = new Promise((r) => { self.onmessage = (e) => { self.onmessage = null; r(e.data); }; });`,
   );
+  const post = kind === "node"
+    ? "wt.parentPort.postMessage"
+    : "self.postMessage";
   const tail = `, ${JSON.stringify(kind)}, ${
     kind === "node" ? "wt" : "undefined"
   }, init);`;
@@ -93,7 +96,11 @@ function entrySource(
       // function, not a top-level await: a worker whose entry awaits at top
       // level kept ~0.5 MB of the process after it ended (pools made and
       // ended grew the program ~1 MB a cycle).
-      `(async () => { for (const url of urls) ns.push(await import(url));`,
+      // A module that fails to load (no read permission, a syntax error) is
+      // reported to the parent, which says it once: left uncaught, Deno
+      // would print it as well, and the parent's error a third time.
+      `(async () => { try { for (const url of urls) ns.push(await import(url)); }`,
+      `catch (e) { ${post}({ kind: "loadFailed", message: String(e) }); return; }`,
       `ns.pop().bootstrap(urls.slice(1, -1).map((u, i) => [u, ns[i + 1]])${tail} })();`,
     );
     return lines.join("\n");
