@@ -7,6 +7,26 @@
  * @module
  */
 
+/**
+ * The rounds a bench runs: `--rounds N` from its arguments, else `quick`
+ * (with `--quick`) or `full`.
+ *
+ * @throws {RangeError} for a `--rounds` that is not a positive integer.
+ */
+export function roundsFromArgs(full = 5, quick = 2): number {
+  const at = Deno.args.indexOf("--rounds");
+  if (at < 0) return Deno.args.includes("--quick") ? quick : full;
+  const n = Number(Deno.args[at + 1]);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(
+      `--rounds ${
+        Deno.args[at + 1] ?? ""
+      }: pass a positive integer, e.g. --rounds 5`,
+    );
+  }
+  return n;
+}
+
 /** What one side gives for one round. */
 export type Side<T> = () => Promise<T>;
 

@@ -33,7 +33,7 @@
  */
 import { type DictProxy, Manager } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { interleave } from "./_rounds.ts";
+import { interleave, roundsFromArgs } from "./_rounds.ts";
 import { spread } from "./_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
@@ -155,8 +155,7 @@ async function python(): Promise<Pick<Figures, "local" | "tcp">> {
 }
 
 if (import.meta.main) {
-  const at = Deno.args.indexOf("--rounds");
-  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : QUICK ? 2 : 5;
+  const rounds = roundsFromArgs();
   const r = await interleave(rounds, { ours, python });
   const o = (k: keyof Figures) => r.ours.map((x) => x[k]);
   const p = (k: "local" | "tcp") => r.python.map((x) => x[k]);

@@ -33,6 +33,7 @@
  */
 import { Pool } from "../mod.ts";
 import * as tasks from "./_peer_tasks.ts";
+import { roundsFromArgs } from "./_rounds.ts";
 import { median, spread } from "./_stats.ts";
 
 type TaskName = "square" | "fib" | "floaty" | "total";
@@ -198,12 +199,7 @@ interface Figures {
 }
 
 const quick = Deno.args.includes("--quick");
-const roundsArg = Deno.args.indexOf("--rounds");
-const ROUNDS = roundsArg >= 0
-  ? Number(Deno.args[roundsArg + 1])
-  : quick
-  ? 3
-  : 5;
+const ROUNDS = roundsFromArgs(5, 3);
 const N_CALLS = quick ? 5_000 : 20_000;
 const N_LATENCY = quick ? 500 : 2_000;
 const FIB_N = 32, CPU_ITEMS = 8, CPU_REPEAT = 5;

@@ -21,7 +21,7 @@
  */
 import { Pool } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { interleave } from "./_rounds.ts";
+import { interleave, roundsFromArgs } from "./_rounds.ts";
 import { spread } from "./_stats.ts";
 
 /** The tiny task. */
@@ -114,8 +114,7 @@ async function ours(quick: boolean, repeat: number): Promise<Figures> {
 
 if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
-  const at = Deno.args.indexOf("--rounds");
-  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : quick ? 2 : 5;
+  const rounds = roundsFromArgs();
   const repeat = quick ? 2 : 3;
   const r = await interleave(rounds, {
     ours: () => ours(quick, repeat),

@@ -23,7 +23,7 @@
  */
 import { type Connection, Pipe, Process } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { interleave } from "./_rounds.ts";
+import { interleave, roundsFromArgs } from "./_rounds.ts";
 import { median, spread } from "./_stats.ts";
 
 const N_START = 30;
@@ -147,12 +147,7 @@ function python(): Promise<{ start_join_ms: number; pipe_rt_us: number }> {
 }
 
 if (import.meta.main) {
-  const at = Deno.args.indexOf("--rounds");
-  const rounds = at >= 0
-    ? Number(Deno.args[at + 1])
-    : Deno.args.includes("--quick")
-    ? 2
-    : 5;
+  const rounds = roundsFromArgs();
   const r = await interleave(rounds, {
     ours: async () => ({ start: await startJoin(), rt: await pipeRt() }),
     python: python,

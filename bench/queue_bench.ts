@@ -27,7 +27,7 @@
  */
 import { Event, Process, Queue } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { interleave } from "./_rounds.ts";
+import { interleave, roundsFromArgs } from "./_rounds.ts";
 import { spread } from "./_stats.ts";
 
 const N_SMALL = 100_000;
@@ -208,9 +208,7 @@ async function py(): Promise<number[]> {
 }
 
 if (import.meta.main) {
-  const at = Deno.args.indexOf("--rounds");
-  const quick = Deno.args.includes("--quick");
-  const rounds = at >= 0 ? Number(Deno.args[at + 1]) : quick ? 2 : 5;
+  const rounds = roundsFromArgs();
   const all = await interleave(rounds, { ours, post, py });
   const cases = [
     `1 producer -> 1 consumer, ${N_SMALL} small items, msgs/s`,

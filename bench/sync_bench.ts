@@ -20,7 +20,7 @@
  */
 import { Event, Lock, Process, RLock, Value } from "../mod.ts";
 import { runPython } from "./_python.ts";
-import { interleave } from "./_rounds.ts";
+import { interleave, roundsFromArgs } from "./_rounds.ts";
 import { spread } from "./_stats.ts";
 
 const N_UNCONTENDED = 5_000_000;
@@ -139,12 +139,7 @@ async function ours(): Promise<Record<string, number>> {
 }
 
 if (import.meta.main) {
-  const at = Deno.args.indexOf("--rounds");
-  const rounds = at >= 0
-    ? Number(Deno.args[at + 1])
-    : Deno.args.includes("--quick")
-    ? 2
-    : 5;
+  const rounds = roundsFromArgs();
   const r = await interleave(rounds, { ours, python });
   const o = (k: string) => r.ours.map((x) => x[k]);
   const p = (k: string) => r.python.map((x) => x[k]);
