@@ -369,11 +369,11 @@ export class Process<A extends unknown[] = any[]> {
       }, {
         onMessage: (msg) => onChildMessage(this, msg as ChildMessage),
         onExit: (code) => ended(this, code ?? 1),
+        // An error the bootstrap did not catch (a module a child with its
+        // own permissions imports statically failed): Deno prints it, and
+        // start() says it again, not a third time.
         onError: (message) => {
-          if (s.exitCode === null) {
-            console.error(`Process ${s.name}:\n${message}`);
-            couldNotStart(this, message);
-          }
+          if (s.exitCode === null) couldNotStart(this, message);
         },
       });
     } catch (e) {

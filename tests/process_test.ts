@@ -318,7 +318,10 @@ Deno.test("an uncaught error in a child is printed to stderr headed 'Process <na
 
 Deno.test("a missing import.meta.main guard is an error, not a spawn storm", async () => {
   const r = await runFixture("no_guard.ts");
-  const [caught, exit] = r.stdout.trim().split("\n");
+  // The error, with the stack of the unguarded start(), then the exit code.
+  const lines = r.stdout.trim().split("\n");
+  const [caught, exit] = [lines[0], lines.at(-1)];
+  assert.match(r.stdout, /at .*no_guard\.ts:\d+/);
   assert.match(
     caught,
     /^caught: Process 'Process-1' could not start: .*import\.meta\.main/,
@@ -434,6 +437,37 @@ Deno.test("a child that cannot load its modules (run with no permission): start(
   );
   assert.equal(exit, "exitCode 1");
   assert.equal(r.stderr, "");
+});
+
+Deno.test("a target's module that fails as a child loads it: start() rejects at once with the exit code, or the error and where it was thrown, in a Web Worker child and a daemon alike (a Deno.exit at its top level left start() waiting forever)", async () => {
+  const fixture = (how: string) =>
+    new URL(`./fixtures/load_fails.ts?how=${how}`, import.meta.url);
+  // Found by name in `module`, as the fixture's own `work`.
+  function work(): void {}
+  for (const daemon of [false, true]) {
+    const cases: [string, RegExp, number][] = [
+      ["exit", /ended \(exit code 3\) before it started/, 3],
+      [
+        "throw",
+        /could not start: Error: thrown while loading\n.*load_fails\.ts/,
+        1,
+      ],
+      ["null", /could not start: \[Object: null prototype\] \{\}/, 1],
+    ];
+    for (const [how, message, code] of cases) {
+      const p = new Process({ target: work, daemon, module: fixture(how) });
+      await assert.rejects(
+        bounded(
+          p.start(),
+          20_000,
+          `start() of a child whose module does ${how}`,
+        ),
+        (e: Error) => e instanceof ProcessError && message.test(e.message),
+        `${how}, daemon ${daemon}`,
+      );
+      assert.equal(p.exitCode, code, `${how}, daemon ${daemon}`);
+    }
+  }
 });
 
 Deno.test("deno test of a user's project does not type-check the children's entries (printed 'Check data:...' and took seconds)", async () => {

@@ -56,7 +56,10 @@ export function bootstrap(
   const post: Post = kind === "node"
     ? (msg) => parentPort!.postMessage(msg)
     : (msg) => scope.postMessage(msg);
-  const realExit = Deno.exit.bind(Deno);
+  // Deno's own exit (the prelude may have wrapped it for the loading).
+  const realExit = ((globalThis as Record<symbol, unknown>)[
+    Symbol.for("mp.realExit")
+  ] as typeof Deno.exit | undefined) ?? Deno.exit.bind(Deno);
   let ident = 0;
   const finish = (code: number): never => {
     if (!finished) {

@@ -60,6 +60,16 @@ export interface SpawnHooks {
 }
 
 /**
+ * Entry source: the text of a failed import's error `e`, for the parent:
+ * its stack without the entry's own (data:) frames, or, for a thrown value
+ * that is no Error and cannot be made a string, what `Deno.inspect` shows.
+ */
+const LOAD_ERROR_TEXT =
+  `(() => { try { return typeof e?.stack === "string" ? ` +
+  `e.stack.split("\\n").filter((l) => !l.includes("data:application/javascript")).join("\\n") : String(e); } ` +
+  `catch { try { return Deno.inspect(e); } catch { return "a thrown value that cannot be shown"; } } })()`;
+
+/**
  * The source of the child's entry module. Under `deno test` (which
  * type-checks), Deno type-checks every worker's first module graph, printing
  * "Check data:..." and taking a second or more: so a child that may read
@@ -74,7 +84,12 @@ function entrySource(
 ): string {
   const lines: string[] = [];
   // A Node-style worker needs node:worker_threads (its parentPort) anyway.
-  if (kind === "node") lines.push(`import * as wt from "node:worker_threads";`);
+  if (kind === "node") {
+    lines.push(
+      `import * as wt from "node:worker_threads";`,
+      `globalThis[Symbol.for("mp.node")] = true;`,
+    );
+  }
   // Listen for the init message first: one that comes while the imports
   // are awaited, with no listener, would be lost.
   lines.push(
@@ -96,11 +111,12 @@ function entrySource(
       // function, not a top-level await: a worker whose entry awaits at top
       // level kept ~0.5 MB of the process after it ended (pools made and
       // ended grew the program ~1 MB a cycle).
-      // A module that fails to load (no read permission, a syntax error) is
-      // reported to the parent, which says it once: left uncaught, Deno
-      // would print it as well, and the parent's error a third time.
+      // A module that fails to load (no read permission, a module not
+      // found, a throw at its top level) is reported to the parent, whose
+      // start() says it once, with where it happened (the stack, less this
+      // entry's frames): left uncaught, Deno would print it too.
       `(async () => { try { for (const url of urls) ns.push(await import(url)); }`,
-      `catch (e) { ${post}({ kind: "loadFailed", message: String(e) }); return; }`,
+      `catch (e) { ${post}({ kind: "loadFailed", message: ${LOAD_ERROR_TEXT} }); return; }`,
       `ns.pop().bootstrap(urls.slice(1, -1).map((u, i) => [u, ns[i + 1]])${tail} })();`,
     );
     return lines.join("\n");
