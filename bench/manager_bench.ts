@@ -34,7 +34,7 @@
 import { type DictProxy, Manager } from "../mod.ts";
 import { runPython } from "./_python.ts";
 import { interleave, roundsFromArgs } from "./_rounds.ts";
-import { spread } from "./_stats.ts";
+import { minMax, ratios, spread } from "./_stats.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const N = QUICK ? 1_000 : 5_000;
@@ -159,27 +159,25 @@ if (import.meta.main) {
   const r = await interleave(rounds, { ours, python });
   const o = (k: keyof Figures) => r.ours.map((x) => x[k]);
   const p = (k: "local" | "tcp") => r.python.map((x) => x[k]);
-  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
-  const f = (xs: number[]) =>
-    `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
+  const f = (xs: number[]) => minMax(xs, (x) => Math.round(x).toString());
   console.log(
     `Manager dict set+get pairs per second (2 proxy calls each), ${rounds} interleaved rounds; ratios per round, median (min-max)`,
   );
   console.log(
     `  local: ours ${f(o("local"))}  python ${f(p("local"))}  ours/python ${
-      spread(per(o("local"), p("local")))
+      spread(ratios(o("local"), p("local")))
     } (target >= 2)`,
   );
   console.log(
     `  tcp:   ours ${f(o("tcp"))}  python ${f(p("tcp"))}  ours/python ${
-      spread(per(o("tcp"), p("tcp")))
+      spread(ratios(o("tcp"), p("tcp")))
     } (target >= 2)`,
   );
   console.log(
     `  tcp floor (bare Deno socket echo, same pairs): ${
       f(o("floor"))
-    }  ours/floor ${spread(per(o("tcp"), o("floor")))}  floor/python ${
-      spread(per(o("floor"), p("tcp")))
+    }  ours/floor ${spread(ratios(o("tcp"), o("floor")))}  floor/python ${
+      spread(ratios(o("floor"), p("tcp")))
     } (the best ratio a Deno TCP proxy could reach)`,
   );
   // Python's proxies make one call at a time per thread; ours may have many
@@ -187,6 +185,8 @@ if (import.meta.main) {
   console.log(
     `  tcp, ${IN_FLIGHT} pairs under way at once: ours ${
       f(o("tcpInFlight"))
-    }  ours/python(one at a time) ${spread(per(o("tcpInFlight"), p("tcp")))}`,
+    }  ours/python(one at a time) ${
+      spread(ratios(o("tcpInFlight"), p("tcp")))
+    }`,
   );
 }

@@ -22,7 +22,7 @@
 import { Pool } from "../mod.ts";
 import { runPython } from "./_python.ts";
 import { interleave, roundsFromArgs } from "./_rounds.ts";
-import { spread } from "./_stats.ts";
+import { minMax, ratios, spread } from "./_stats.ts";
 
 /** The tiny task. */
 export function square(x: number): number {
@@ -134,9 +134,7 @@ if (import.meta.main) {
   });
   const fmt = (x: number) =>
     x >= 1e6 ? `${(x / 1e6).toFixed(2)}M/s` : `${(x / 1e3).toFixed(1)}k/s`;
-  const range = (xs: number[]) =>
-    `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
-  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
+  const range = (xs: number[]) => minMax(xs, fmt);
   const of = (k: keyof Figures, side: Figures[]) => side.map((f) => f[k]!);
   const [o, p] = [r.ours, r.python];
   console.log(
@@ -147,18 +145,20 @@ if (import.meta.main) {
     `  warm, best of ${repeat} a round: Python ${range(of("warm", p))}, Deno ${
       range(of("warm", o))
     }  ${
-      spread(per(of("warm", o), of("warm", p)), 1, "x")
+      spread(ratios(of("warm", o), of("warm", p)), 1, "x")
     } Python (target >= 3x)`,
   );
   console.log(
     `  a fresh pool's first call (after a map of 1,000): Deno ${
       range(of("first", o))
-    }  ${spread(per(of("first", o), of("warm", o)), 2, "x")} of its warm best`,
+    }  ${
+      spread(ratios(of("first", o), of("warm", o)), 2, "x")
+    } of its warm best`,
   );
   console.log(`map(square, range(10_000), chunksize 1), items/s`);
   console.log(
     `  Python ${range(of("chunk1", p))}, Deno ${range(of("chunk1", o))}  ${
-      spread(per(of("chunk1", o), of("chunk1", p)), 1, "x")
+      spread(ratios(of("chunk1", o), of("chunk1", p)), 1, "x")
     } Python (target >= 3x)`,
   );
   console.log(

@@ -24,7 +24,7 @@
 import { type Connection, Pipe, Process } from "../mod.ts";
 import { runPython } from "./_python.ts";
 import { interleave, roundsFromArgs } from "./_rounds.ts";
-import { median, spread } from "./_stats.ts";
+import { median, minMax, ratios, spread } from "./_stats.ts";
 
 const N_START = 30;
 const N_RT = 20_000;
@@ -157,10 +157,8 @@ if (import.meta.main) {
       atomics: await rawAtomicsRt(),
     }),
   });
-  const f = (xs: number[]) =>
-    `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+  const f = (xs: number[]) => minMax(xs);
   const ours = r.ours, py = r.python, raw = r.raw;
-  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
   const start = ours.map((x) => x.start), rt = ours.map((x) => x.rt);
   const pyStart = py.map((x) => x.start_join_ms);
   const pyRt = py.map((x) => x.pipe_rt_us);
@@ -173,9 +171,9 @@ if (import.meta.main) {
     `  ours ${f(start)}  python ${f(pyStart)}  raw Worker ${f(rawStartMs)}`,
   );
   console.log(
-    `  ours/python ${spread(per(start, pyStart))} (target <= 0.5)  ours/raw ${
-      spread(per(start, rawStartMs))
-    }`,
+    `  ours/python ${
+      spread(ratios(start, pyStart))
+    } (target <= 0.5)  ours/raw ${spread(ratios(start, rawStartMs))}`,
   );
   console.log("Pipe round trip (us)");
   console.log(
@@ -185,7 +183,7 @@ if (import.meta.main) {
   );
   console.log(
     `  ours/raw MessageChannel ${
-      spread(per(rt, rawRt))
-    } (target <= 1.2)  ours/python ${spread(per(rt, pyRt))}`,
+      spread(ratios(rt, rawRt))
+    } (target <= 1.2)  ours/python ${spread(ratios(rt, pyRt))}`,
   );
 }

@@ -28,7 +28,7 @@
 import { Event, Process, Queue } from "../mod.ts";
 import { runPython } from "./_python.ts";
 import { interleave, roundsFromArgs } from "./_rounds.ts";
-import { spread } from "./_stats.ts";
+import { minMax, ratios, spread } from "./_stats.ts";
 
 const N_SMALL = 100_000;
 const N_BIG = 200;
@@ -222,8 +222,7 @@ if (import.meta.main) {
   ];
   const fig = (c: number, x: number) =>
     c === 2 ? x.toFixed(0) : `${(x / 1000).toFixed(0)}k`;
-  const range = (c: number, xs: number[]) =>
-    `${fig(c, Math.min(...xs))}-${fig(c, Math.max(...xs))}`;
+  const range = (c: number, xs: number[]) => minMax(xs, (x) => fig(c, x));
   console.log(
     `Queue beside Python's multiprocessing.Queue and raw postMessage, ${rounds} interleaved rounds (higher is better)`,
   );
@@ -241,11 +240,11 @@ if (import.meta.main) {
     );
     console.log(`  Queue                         ${range(c, our)}`);
     console.log(
-      `  Queue/Python per round ${
-        spread(our.map((x, r) => x / python[r]), 1, "x")
-      }${tPy ? ` (target >= ${tPy})` : ""}, Queue/postMessage ${
-        spread(our.map((x, r) => x / raw[r]), 1, "x")
-      }${tPost ? ` (target >= ${tPost})` : ""}`,
+      `  Queue/Python per round ${spread(ratios(our, python), 1, "x")}${
+        tPy ? ` (target >= ${tPy})` : ""
+      }, Queue/postMessage ${spread(ratios(our, raw), 1, "x")}${
+        tPost ? ` (target >= ${tPost})` : ""
+      }`,
     );
   }
 }

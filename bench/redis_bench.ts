@@ -20,7 +20,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { RedisPool } from "../redis.ts";
 import { startRedis, startWorker } from "../examples/_redis_server.ts";
 import { square } from "./_redis_targets.ts";
-import { median } from "./_stats.ts";
+import { median, minMax } from "./_stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,7 +33,7 @@ const MAP_N = 400_000;
 const MAP_CHUNK = 10_000;
 
 const range = (xs: number[], digits = 2) =>
-  `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+  minMax(xs, (x) => x.toFixed(digits));
 
 await using redis = await startRedis();
 const port = redis.port;

@@ -21,7 +21,7 @@
 import { Event, Lock, Process, RLock, Value } from "../mod.ts";
 import { runPython } from "./_python.ts";
 import { interleave, roundsFromArgs } from "./_rounds.ts";
-import { spread } from "./_stats.ts";
+import { minMax, ratios, spread } from "./_stats.ts";
 
 const N_UNCONTENDED = 5_000_000;
 const N_CONTENDED = 100_000;
@@ -143,13 +143,8 @@ if (import.meta.main) {
   const r = await interleave(rounds, { ours, python });
   const o = (k: string) => r.ours.map((x) => x[k]);
   const p = (k: string) => r.python.map((x) => x[k]);
-  const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]);
-  const M = (xs: number[]) =>
-    `${(Math.min(...xs) / 1e6).toFixed(1)}-${
-      (Math.max(...xs) / 1e6).toFixed(1)
-    }M/s`;
-  const S = (xs: number[]) =>
-    `${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)} s`;
+  const M = (xs: number[]) => `${minMax(xs, (x) => (x / 1e6).toFixed(1))}M/s`;
+  const S = (xs: number[]) => `${minMax(xs, (x) => x.toFixed(3))} s`;
   console.log(
     `${rounds} interleaved rounds; ratios per round, median (min-max)`,
   );
@@ -160,20 +155,20 @@ if (import.meta.main) {
   console.log(`  Python with lock:                ${M(p("with_per_s"))}`);
   console.log(
     `  acquireSync(); release()         ${M(o("sync"))}  ${
-      spread(per(o("sync"), p("lock_per_s")), 2, "x")
+      spread(ratios(o("sync"), p("lock_per_s")), 2, "x")
     } Python (target >= 3x), raw/this ${
-      spread(per(o("raw"), o("sync")), 2, "x")
+      spread(ratios(o("raw"), o("sync")), 2, "x")
     } (target <= 1.5x)`,
   );
   console.log(`  RLock acquireSync(); release()   ${M(o("rlock"))}`);
   console.log(
     `  using _ = lock.holdSync()        ${M(o("hold"))}  ${
-      spread(per(o("hold"), p("with_per_s")), 2, "x")
+      spread(ratios(o("hold"), p("with_per_s")), 2, "x")
     } Python's with (V8's own \`using\` costs ~150 ns)`,
   );
   console.log(
     `  await acquire(); release()       ${M(o("async"))}  ${
-      spread(per(o("async"), p("lock_per_s")), 2, "x")
+      spread(ratios(o("async"), p("lock_per_s")), 2, "x")
     } Python (target >= 1x)`,
   );
   console.log(
@@ -182,12 +177,12 @@ if (import.meta.main) {
   console.log(`  Python                           ${S(p("contended_s"))}`);
   console.log(
     `  holdSync()                       ${S(o("contSync"))}  ${
-      spread(per(p("contended_s"), o("contSync")), 2, "x")
+      spread(ratios(p("contended_s"), o("contSync")), 2, "x")
     } faster than Python (target > 1x)`,
   );
   console.log(
     `  await hold()                     ${S(o("contAsync"))}  ${
-      spread(per(p("contended_s"), o("contAsync")), 2, "x")
+      spread(ratios(p("contended_s"), o("contAsync")), 2, "x")
     } faster than Python`,
   );
 }
