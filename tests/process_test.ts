@@ -4,10 +4,12 @@ import {
   activeChildren,
   cpuCount,
   currentProcess,
+  Event,
   parentProcess,
   Pipe,
   Process,
   ProcessError,
+  Queue,
   TargetNotExportedError,
 } from "../mod.ts";
 import { runDeno, runProgram } from "./_run_task.ts";
@@ -485,4 +487,21 @@ Deno.test("deno test of a user's project does not type-check the children's entr
   assert.equal(r.code, 0, out);
   assert.match(out, /2 passed/);
   assert.doesNotMatch(out, /Check data:/);
+});
+
+Deno.test("a child makes no timer to start or to wait (a Web Worker's first costs it 4-11 ms)", async () => {
+  const { timersMade } = await import(new URL("timer_count.ts", FIXTURES).href);
+  const go = new Event();
+  using out = new Queue<number>();
+  const p = new Process({
+    target: timersMade,
+    args: [go, out],
+    module: new URL("timer_count.ts", FIXTURES),
+  });
+  await bounded(p.start(), T);
+  await new Promise((r) => setTimeout(r, 20)); // the child waits on `go`
+  go.set();
+  assert.equal(await bounded(out.get(), T), 0);
+  await bounded(p.join(), T);
+  assert.equal(p.exitCode, 0);
 });

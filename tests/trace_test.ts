@@ -253,8 +253,8 @@ Deno.test("a trace started after the pool reaches its workers, named; stopped, t
   await bounded(pool.map(work, [1, 1], 1)); // the workers run
   try {
     startTrace(path);
-    // The workers look every 250 ms.
-    await new Promise((r) => setTimeout(r, 400));
+    // The workers follow at once (the start wakes them); a pause to be sure.
+    await new Promise((r) => setTimeout(r, 50));
     await bounded(pool.map(work, [5, 5, 5, 5], 1));
     stopTrace();
     await new Promise((r) => setTimeout(r, 400));
@@ -265,6 +265,34 @@ Deno.test("a trace started after the pool reaches its workers, named; stopped, t
     assert.equal(events.filter(isTask).length, 4);
     const tracks = [...names(events).values()];
     assert.equal(tracks.filter((n) => n.startsWith("PoolWorker-")).length, 2);
+  } finally {
+    stopTrace();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a child idle in a wait when the trace starts is woken into it: its next wait is traced", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  const { twoWaits } = await import(TARGETS.href);
+  const [first, second] = [new Event(), new Event()];
+  const p = new Process({
+    target: twoWaits,
+    args: [first, second],
+    module: TARGETS,
+  });
+  await bounded(p.start());
+  try {
+    startTrace(path);
+    await new Promise((r) => setTimeout(r, 20));
+    first.set(); // the child waits on `second` now, traced only if it follows
+    await new Promise((r) => setTimeout(r, 60));
+    second.set();
+    await bounded(p.join());
+    const waits = parseTrace(await Deno.readTextFile(path))
+      .filter((e) => e.cat === "wait" && e.tid !== 0);
+    assert.equal(waits.length, 1, JSON.stringify(waits));
+    assert.equal(waits[0].name, "Event.wait");
+    assert.ok(waits[0].dur! >= 40_000, JSON.stringify(waits));
   } finally {
     stopTrace();
     await Deno.remove(path);

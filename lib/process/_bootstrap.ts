@@ -28,6 +28,7 @@ import { TargetNotExportedError } from "../errors.ts";
 import { serializeError } from "../wire/_error.ts";
 import { runAtExit } from "./_atexit.ts";
 import { attachTrace, flushTrace } from "../trace/_writer.ts";
+import { loopStaysAlive } from "../shm/_wait.ts";
 
 type Post = (msg: unknown) => void;
 
@@ -45,6 +46,7 @@ export function bootstrap(
   init: Promise<InitMessage>,
 ): void {
   if (wt) provideThreads(wt);
+  if (kind === "web") loopStaysAlive();
   const parentPort = wt?.parentPort;
   for (const [url, ns] of modules) registerModule(url, ns);
   delete (globalThis as Record<symbol, unknown>)[Symbol.for("mp.importing")];

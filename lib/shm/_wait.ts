@@ -22,16 +22,29 @@ export const SLICE_MS = 50;
 // pending (cheaper than a timer per wait: waits sit on the hot path).
 let keepAliveTimer: number | undefined;
 let pending = 0;
+/**
+ * Set in a Web Worker child: its event loop waits for messages whatever is
+ * pending, so its waits need no timer, and a Web Worker's first timer costs
+ * 4-11 ms (Deno sets timers up on first use; a node worker's are set up).
+ */
+let loopHeld = false;
+
+/** This thread's event loop never ends by itself (a Web Worker's): async waits make no timer to hold it. */
+export function loopStaysAlive(): void {
+  loopHeld = true;
+}
 
 function hold(): void {
-  if (pending++ === 0) {
+  if (pending++ === 0 && !loopHeld) {
     keepAliveTimer ??= setInterval(() => {}, 2 ** 30) as unknown as number;
     Deno.refTimer(keepAliveTimer);
   }
 }
 
 function released<T>(v: T): T {
-  if (--pending === 0) Deno.unrefTimer(keepAliveTimer!);
+  if (--pending === 0 && keepAliveTimer !== undefined) {
+    Deno.unrefTimer(keepAliveTimer);
+  }
   haltIfEnded();
   return v;
 }

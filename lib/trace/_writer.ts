@@ -9,8 +9,9 @@
  *   `MP_TRACE=out.json`, when this module loads, so a bad path fails at once;
  * - every child gets the program's trace control (shared memory: on/off,
  *   the path, the epoch) in its init message (`traceShare` / `attachTrace`)
- *   and follows it, looking 4 times a second, so a trace started after a
- *   pool's workers reaches them too; it appends its own batches to the file
+ *   and follows it (an async wait on it, which starting or stopping the
+ *   trace wakes), so a trace started after a pool's workers reaches them
+ *   too; it appends its own batches to the file
  *   with `O_APPEND`; each batch is whole lines, so batches of different
  *   threads never cut into each other;
  * - timestamps are `performance.timeOrigin + performance.now()`, an epoch
@@ -43,8 +44,6 @@ export interface TraceShare {
 
 const CONTROL_BYTES = 4096;
 const PATH_AT = 32;
-/** How often a child looks whether a trace started or stopped (ms). */
-const POLL_MS = 250;
 
 /** True while this thread writes a trace: the one check hot paths make. */
 export let tracing = false;
@@ -68,7 +67,6 @@ const FLUSH_MS = 100;
 let control: SharedArrayBuffer | undefined;
 let ctl: Int32Array | undefined;
 let path = "";
-let poll: ReturnType<typeof setInterval> | undefined;
 let generation = 0;
 let epoch = 0;
 let waitThreshold = WAIT_THRESHOLD_MS;
@@ -425,10 +423,25 @@ export function attachTrace(
   if (!s) return;
   control = s.ctl;
   ctl = new Int32Array(control, 0, 2);
-  follow();
-  // Unref'd: it never keeps the child alive; an Atomics.load 4 times a second.
-  poll = setInterval(follow, POLL_MS);
-  Deno.unrefTimer(poll as unknown as number);
+  watch();
+}
+
+/**
+ * Follows the control word from now on: an async wait on it, which the
+ * main program's `beginTrace` / `endTrace` wake. Not a timer: a Web
+ * Worker's first timer costs 4-11 ms (Deno sets timers up on first use),
+ * which every child's start-up paid; a pending async wait keeps no worker
+ * alive.
+ */
+function watch(): void {
+  for (;;) {
+    follow();
+    const w = Atomics.waitAsync(ctl!, 0, generation);
+    if (w.async) {
+      w.value.then(watch);
+      return;
+    }
+  }
 }
 
 /** In a child: takes up a trace started or stopped since it last looked (an Atomics.load when nothing changed). */
@@ -590,6 +603,7 @@ export function beginTrace(
   // Last: a child that sees the new generation finds the rest in place.
   generation = 1 + ((Math.random() * 0x7ffffff0) | 0);
   Atomics.store(words, 0, generation);
+  Atomics.notify(words, 0);
   file = f;
   path = to;
   owner = true;
@@ -616,6 +630,7 @@ export function endTrace(): string | undefined {
   traceInstant(tid, "trace end", traceNow());
   flushTrace(true);
   Atomics.store(ctl!, 0, 0);
+  Atomics.notify(ctl!, 0);
   generation = 0;
   tracing = false;
   try {
