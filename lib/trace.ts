@@ -34,7 +34,8 @@
  */
 
 import { beginTrace, endTrace } from "./trace/_writer.ts";
-export { renderTrace, type RenderTraceOptions } from "./trace/_view.ts";
+import type { RenderTraceOptions } from "./trace/_view.ts";
+export type { RenderTraceOptions } from "./trace/_view.ts";
 
 /**
  * Options of {@linkcode startTrace}.
@@ -98,4 +99,31 @@ export function startTrace(path: string | URL, options?: TraceOptions): void {
  */
 export function stopTrace(): string | undefined {
   return endTrace();
+}
+
+/**
+ * Draws the trace at `path` as a self-contained HTML page (inline SVG, no
+ * network) beside it (`out.json` → `out.html`), and returns the page's path.
+ * A trace cut short (the program was killed) draws too.
+ *
+ * @param path A trace written with `MP_TRACE` or {@linkcode startTrace}.
+ * @param options Where the page goes, its width and title.
+ * @returns The path of the page.
+ * @throws {Deno.errors.NotFound} When there is no file at `path`.
+ * @throws {SyntaxError} When the file is not a trace.
+ *
+ * @example Draw a trace
+ * ```ts ignore
+ * import { renderTrace } from "@mp/multiprocessing";
+ * console.log(await renderTrace("out.json")); // out.html
+ * ```
+ */
+export async function renderTrace(
+  path: string | URL,
+  options: RenderTraceOptions = {},
+): Promise<string> {
+  // Loaded when first used: every child loads the whole module graph of its
+  // target's module, and the viewer would be 16 KB of it for nothing.
+  const { drawTrace } = await import("./trace/_view.ts");
+  return drawTrace(path, options);
 }

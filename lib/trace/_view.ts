@@ -448,24 +448,8 @@ function niceStep(raw: number): number {
   return 10 * p;
 }
 
-/**
- * Draws the trace at `path` as a self-contained HTML page (inline SVG, no
- * network) beside it (`out.json` → `out.html`), and returns the page's path.
- * A trace cut short (the program was killed) draws too.
- *
- * @param path A trace written with `MP_TRACE` or {@linkcode startTrace}.
- * @param options Where the page goes, its width and title.
- * @returns The path of the page.
- * @throws {Deno.errors.NotFound} When there is no file at `path`.
- * @throws {SyntaxError} When the file is not a trace.
- *
- * @example Draw a trace
- * ```ts ignore
- * import { renderTrace } from "@mp/multiprocessing";
- * console.log(await renderTrace("out.json")); // out.html
- * ```
- */
-export async function renderTrace(
+/** `renderTrace` (trace.ts, which loads this module when first called). */
+export async function drawTrace(
   path: string | URL,
   options: RenderTraceOptions = {},
 ): Promise<string> {
@@ -490,7 +474,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    console.log(await renderTrace(path, out ? { out } : {}));
+    console.log(await drawTrace(path, out ? { out } : {}));
   } catch (e) {
     console.error(
       e instanceof Deno.errors.NotFound
