@@ -2,9 +2,10 @@
 
 multiprocessing.Queue, run as the TypeScript side runs its Queue: the
 processes start once, a warm-up round (a fifth of the items) goes through
-them, then the timed round, from a `go` event to the moment every consumer
-has taken every item; each producer ends its round with None, each consumer
-stops at one. Best of 3 (or of --rounds N).
+them, then --timed N timed rounds (default 5), each from a `go` event to the
+moment every consumer has taken every item; each producer ends its round
+with None, each consumer stops at one. Prints each case's rate per timed
+round.
 - one producer and one consumer process, 100,000 small items (msgs/s);
 - 4 producers x 4 consumers, 25,000 small items each (msgs/s);
 - one producer and one consumer, 1 MiB bytes items (MB/s).
@@ -46,10 +47,10 @@ def consumer(q, rounds, done):
         done.put(n)
 
 
-def run(producers, consumers, per_producer, big=False):
+def run(producers, consumers, per_producer, big=False, timed=5):
     q = mp.Queue()
     done = mp.Queue()
-    rounds = [mp.Event(), mp.Event()]
+    rounds = [mp.Event() for _ in range(1 + timed)]
     procs = [mp.Process(target=consumer, args=(q, rounds, done)) for _ in range(consumers)]
     procs += [
         mp.Process(target=producer, args=(q, rounds, i * per_producer, per_producer, big))
@@ -60,23 +61,24 @@ def run(producers, consumers, per_producer, big=False):
     rounds[0].set()  # warm-up
     for _ in range(consumers):
         done.get()
-    t = time.perf_counter()
-    rounds[1].set()
-    total = sum(done.get() for _ in range(consumers))
-    s = time.perf_counter() - t
+    rates = []
+    for r in range(1, 1 + timed):
+        t = time.perf_counter()
+        rounds[r].set()
+        total = sum(done.get() for _ in range(consumers))
+        s = time.perf_counter() - t
+        assert total == producers * per_producer, total
+        rates.append(total * BIG / s / 1e6 if big else total / s)
     for p in procs:
         p.join()
-    assert total == producers * per_producer, total
-    return total * BIG / s / 1e6 if big else total / s
+    return rates
 
 
 if __name__ == "__main__":
-    # --rounds N: best of N runs of each case (bench/queue_bench.ts asks for
-    # one per round, to interleave them with its own).
-    n_rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3
+    timed = int(sys.argv[sys.argv.index("--timed") + 1]) if "--timed" in sys.argv else 5
     result = {
-        "one_to_one_per_s": max(run(1, 1, N_SMALL) for _ in range(n_rounds)),
-        "four_by_four_per_s": max(run(4, 4, N_SMALL // 4) for _ in range(n_rounds)),
-        "big_mb_per_s": max(run(1, 1, N_BIG, True) for _ in range(n_rounds)),
+        "one_to_one_per_s": run(1, 1, N_SMALL, timed=timed),
+        "four_by_four_per_s": run(4, 4, N_SMALL // 4, timed=timed),
+        "big_mb_per_s": run(1, 1, N_BIG, True, timed=timed),
     }
     print(json.dumps(result))
