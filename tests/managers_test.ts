@@ -1310,6 +1310,26 @@ Deno.test("create(Cls): a user's exported class lives in the server; its methods
   );
 });
 
+Deno.test("a local manager refuses a URL or Headers in a call or a result, as a queue does (structured clone would make it {})", async () => {
+  await using m = await Manager.start();
+  const d = await bounded(m.dict<string, unknown>());
+  await assert.rejects(
+    () => d.set("u", new URL("http://x/y")),
+    named(TypeError, /args\[1\] is a URL/),
+  );
+  await assert.rejects(
+    () => d.set("h", new Headers({ a: "b" })),
+    named(TypeError, /args\[1\] is a Headers/),
+  );
+  assert.equal(await bounded(d.get("u")), undefined);
+  const loud = await bounded(m.create(LoudCounter, 1));
+  await assert.rejects(
+    () => loud.link("http://x/"),
+    named(TypeError, /the result cannot be sent to the proxy: result is a URL/),
+  );
+  assert.equal(await bounded(loud.incr()), 2); // the proxy goes on
+});
+
 Deno.test("create(Cls): a user's error class thrown in the server comes back as that class, with its fields", async () => {
   await using m = await Manager.start();
   const c = await bounded(m.create(Counter, 3));
@@ -1382,7 +1402,7 @@ Deno.test("create(Cls): bad input fails by name, never hangs", async () => {
     () => bounded(c.reader()),
     named(
       TypeError,
-      /result cannot be sent to the proxy: .*could not be cloned/,
+      /result cannot be sent to the proxy: result is a function/,
     ),
   );
   assert.equal(await c.incr(), 1);

@@ -64,6 +64,14 @@ import {
 const TAG = "mp.ManagerChannel";
 
 /**
+ * A request the codec refused, as the caller sees it: the culprit's path
+ * from the call's arguments (`args[1]`), not from the request (`item[4][1]`).
+ */
+function unsendable(e: unknown): TypeError {
+  const why = String((e as Error)?.message ?? e).replace(/^item\[4\]/, "args");
+  return new TypeError(`the value cannot be sent to the manager: ${why}`);
+}
+/**
  * An error from the server whose class is not known here. A local channel
  * imports the modules that name a user's error class (as a Pool's results
  * do); a TCP channel never imports what a remote server names, and rebuilds
@@ -233,11 +241,7 @@ export class LocalChannel implements ProxyChannel {
       try {
         this.#post(req);
       } catch (e) {
-        return Promise.reject(
-          new TypeError(
-            `the value cannot be sent to the manager: ${(e as Error).message}`,
-          ),
-        );
+        return Promise.reject(unsendable(e));
       }
     }
     const p = new Promise<unknown>((resolve, reject) => {
@@ -319,13 +323,7 @@ export class LocalChannel implements ProxyChannel {
           const p = this.#pending.get(req[0]);
           this.#pending.delete(req[0]);
           if (p?.blocking) this.#blocking--;
-          p?.reject(
-            new TypeError(
-              `the value cannot be sent to the manager: ${
-                (e as Error).message
-              }`,
-            ),
-          );
+          p?.reject(unsendable(e));
         }
       }
     }
@@ -601,11 +599,7 @@ export class TcpChannel implements ProxyChannel {
     try {
       n = encoder.encode([id, op, a, b, c] satisfies Request);
     } catch (e) {
-      return Promise.reject(
-        new TypeError(
-          `the value cannot be sent to the manager: ${(e as Error).message}`,
-        ),
-      );
+      return Promise.reject(unsendable(e));
     }
     if (n > this.maxFrame) {
       return Promise.reject(

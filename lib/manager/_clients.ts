@@ -102,7 +102,10 @@ export class LocalClient extends Client {
         serializeError(
           new TypeError(
             `the result cannot be sent to the proxy: ${
-              (e as Error).message.replace(/\.$/, "")
+              (e as Error).message.replace(/\.$/, "").replace(
+                /^item\[2\]/,
+                "result",
+              )
             }; return data (no functions, symbols or class-private state)`,
           ),
         ),

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Decoder, Encoder } from "../wire/_codec.ts";
+import { Decoder, EncodeError, Encoder } from "../wire/_codec.ts";
 
 /** This thread's encoder and decoder (used synchronously, so one is enough). */
 export const encoder: Encoder = new Encoder();
@@ -29,8 +29,11 @@ export function postToPort(port: MessagePort, msg: unknown): void {
   let n = -1;
   try {
     n = encoder.encode(msg);
-  } catch {
-    // structured clone may take it
+  } catch (e) {
+    // What structured clone carries faithfully (a Blob, a MessagePort, ...)
+    // goes by it; the rest is refused, as a queue refuses it: a URL or
+    // Headers, which it would silently make `{}`.
+    if (!(e instanceof EncodeError && e.portable)) throw e;
   }
   if (n <= FAST_BYTES) return port.postMessage(msg);
   const bytes = new Uint8Array(n);

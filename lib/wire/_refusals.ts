@@ -46,7 +46,7 @@ export function describe(v: unknown): string {
 }
 
 export const CLONE_WHY =
-  "it cannot be cloned to another process (only structured-cloneable values can be put on a queue)";
+  "it cannot be cloned to another process (only structured-cloneable values can be sent to one)";
 export const SHARED_WHY =
   "it holds shared memory, which a queue cannot carry (a queue copies bytes); " +
   "pass shared objects to a child in its Process args instead";
