@@ -262,6 +262,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    * {@linkcode Connection.recvBytes} at the other end.
    *
    * @param size Default: the rest of `buf` after `offset`.
+   * @throws {TypeError} when `buf` is not bytes (a string, an array, ...).
    * @throws {RangeError} when `offset` or `size` reach outside `buf`.
    * @throws {EOFError} when the other end is gone, as `send`.
    */
@@ -270,6 +271,13 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     offset = 0,
     size?: number,
   ): void {
+    if (!(buf instanceof ArrayBuffer) && !ArrayBuffer.isView(buf)) {
+      throw new TypeError(
+        `sendBytes() takes bytes (a typed array, DataView or ArrayBuffer), got ${
+          show(buf)
+        }; send other values with send(), or text as new TextEncoder().encode(text)`,
+      );
+    }
     const bytes = buf instanceof ArrayBuffer
       ? new Uint8Array(buf)
       : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -384,14 +392,15 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
    * Receives a message sent with {@linkcode Connection.sendBytes}, as a
    * Uint8Array.
    *
-   * @throws {TypeError} (rejects) when the message received is not bytes (it
-   *   is taken: `recv()` would not see it again).
+   * @throws {TypeError} (rejects) when the next message is not bytes; it
+   *   stays the next message, for `recv()`.
    * @throws {EOFError} (rejects) as `recv`.
    */
   async recvBytes(): Promise<Uint8Array> {
     const m = await this.recv();
     if (m instanceof Uint8Array) return m;
     if (m instanceof ArrayBuffer) return new Uint8Array(m);
+    this.#buffer.unshift(m);
     throw new TypeError(
       `recvBytes(): the message received is a ${
         m === null ? "null" : typeof m
@@ -470,7 +479,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     const port = this.#open();
     if (this.#buffer.length > 0 || this.#portBuffer.length > 0) {
       throw new ProcessError(
-        "cannot send a connection that holds a message already taken by poll(); recv() it first",
+        "cannot send a connection that holds a message already taken by poll() or refused by recvBytes(); recv() it first",
       );
     }
     if (this.#outbox?.buffering) {

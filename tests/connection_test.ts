@@ -115,7 +115,22 @@ Deno.test("sendBytes/recvBytes with offset and size", async () => {
   assert.deepEqual(await bounded(b.recvBytes()), new Uint8Array([9, 8]));
   assert.throws(() => a.sendBytes(new Uint8Array(2), 1, 5), RangeError);
   a.send("text");
-  await assert.rejects(bounded(b.recvBytes()), TypeError);
+  a.send({ x: 1 });
+  await assert.rejects(
+    bounded(b.recvBytes()),
+    /a string, not bytes; use recv\(\)/,
+  );
+  // Refused, not lost: it is still the next message.
+  assert.equal(await bounded(b.recv()), "text");
+  assert.deepEqual(await bounded(b.recv()), { x: 1 });
+  // Not bytes: refused by name, nothing sent.
+  for (const bad of ["abc", [1, 2, 3], 5, null]) {
+    assert.throws(
+      () => a.sendBytes(bad as never),
+      /sendBytes\(\) takes bytes .*, got /,
+    );
+  }
+  assert.equal(await bounded(b.poll()), false);
 });
 
 Deno.test("async iteration yields until EOF", async () => {
