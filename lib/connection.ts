@@ -92,6 +92,12 @@ const localEnds = new Map<
   (WeakRef<Connection> | undefined)[]
 >();
 
+/** True when end `side` of the pipe whose control words are `ctl` closed or its process ended. */
+function endGone(ctl: Int32Array, side: 0 | 1): boolean {
+  return Atomics.load(ctl, CLOSED + side) === 1 ||
+    !isIdentAlive(Atomics.load(ctl, HOLDER + side));
+}
+
 /**
  * One end of a {@linkcode Pipe}: Python's `multiprocessing.connection.Connection`.
  * Send it to a child inside `args` (or through another pipe) to give the
@@ -134,6 +140,10 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     loadThreads(); // for receiveMessageOnPort, before it is needed
     this.#inbox = inbox ? ItemRing.attach(inbox) : null;
     this.#outbox = outbox ? ItemRing.attach(outbox) : null;
+    // What waits to be sent is dropped once the other end can no longer
+    // read it: waiting on, it would hold the program forever.
+    const peer = side === 0 ? 1 : 0;
+    if (this.#outbox) this.#outbox.readerGone = () => endGone(ctl, peer);
     Atomics.store(ctl, HOLDER + side, currentIdent());
     this.#enterThread();
   }
@@ -202,9 +212,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
 
   /** True when the other end closed or its process ended. */
   #peerGone(): boolean {
-    const peer = this.#peer();
-    return Atomics.load(this.#ctl, CLOSED + peer) === 1 ||
-      !isIdentAlive(Atomics.load(this.#ctl, HOLDER + peer));
+    return endGone(this.#ctl, this.#peer());
   }
 
   /**

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { bounded } from "./_bounded.ts";
+import { runProgram } from "./_run_task.ts";
 import {
   type Connection,
   EOFError,
@@ -291,3 +292,14 @@ Deno.test("what only structured clone carries (a Blob) goes by the port; a URL i
 });
 
 export type { Connection };
+
+Deno.test("what waits to be sent to an end no one can read any more is dropped: the program ends", async () => {
+  const program = new URL("./fixtures/pipe_unread.ts", import.meta.url);
+  // The reading end went to a child that ended without reading; or it was
+  // closed here. Before, the writer's flusher waited forever for room.
+  for (const how of ["child", "closed"]) {
+    const out = await runProgram(program, [], [how]);
+    assert.equal(out.code, 0, `${how}: ${out.stderr}`);
+    assert.equal(out.stdout, "done\n", how);
+  }
+});

@@ -4,7 +4,8 @@
  * fit is buffered in this process and written by an async flusher as space
  * frees. Blocking waits push the writes on themselves (a thread blocked in a
  * wait starves the event loop the flushers need), and a child process awaits
- * its flushers before it ends (`process/_atexit.ts`).
+ * its flushers before it ends (`process/_atexit.ts`). What a pipe's reader
+ * can no longer read (its end closed, its process ended) is dropped.
  *
  * @module
  */
@@ -19,6 +20,8 @@ export interface Flushable {
   flushStep(patient?: boolean): boolean;
   /** Waits for what the last step that wrote nothing asked for. */
   waitAsync(deadline: number): Promise<void>;
+  /** Drops the buffered items when nobody can read them any more; true when it did. */
+  dropIfUnread(): boolean;
 }
 
 /** Flushers a child awaits before it ends. */
@@ -28,7 +31,10 @@ const flushing = new Set<Flusher>();
 onBlockingWait(() => {
   for (const flusher of flushing) {
     try {
-      if (flusher.ring.flushStep(false)) flushing.delete(flusher);
+      const ring = flusher.ring;
+      if (ring.flushStep(false) || ring.dropIfUnread()) {
+        flushing.delete(flusher);
+      }
     } catch {
       // Terminated: the flusher itself stops.
     }
@@ -60,7 +66,11 @@ export class Flusher {
     this.#running = (async () => {
       await null; // let the caller record the promise first
       try {
-        while (!this.ring.flushStep()) await this.ring.waitAsync(Infinity);
+        // A wait is one slice (the ring's): then look whether anyone can
+        // still read what is left.
+        while (!this.ring.flushStep() && !this.ring.dropIfUnread()) {
+          await this.ring.waitAsync(Infinity);
+        }
       } catch (e) {
         if (!(e instanceof ProcessError)) throw e; // terminated: stop writing
       } finally {

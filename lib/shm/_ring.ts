@@ -592,6 +592,31 @@ export class ItemRing {
   }
 
   /**
+   * For a pipe's ring: true once nobody can read it any more (the reading
+   * end closed, or its process ended). Unset for a queue: any process that
+   * holds it may read it later.
+   */
+  readerGone: (() => boolean) | undefined;
+
+  /**
+   * Drops the items this process could not write yet when nobody can read
+   * them any more (see {@linkcode ItemRing.readerGone}); true when it did:
+   * waiting on, they would hold the program forever.
+   */
+  dropIfUnread(): boolean {
+    if (this.#pending.length === 0 || !this.readerGone?.()) return false;
+    this.#pending = new Fifo();
+    this.#spillR = this.#spillW = 0;
+    this.#kept = undefined;
+    if (this.#streaming) {
+      this.#streaming = false;
+      Atomics.store(this.ctl, WSTREAM, 0);
+      this.#unlock(WLOCK, WLOCK_WAITERS);
+    }
+    return true;
+  }
+
+  /**
    * Writes as much of this process's buffered items as fits now. True when
    * none is left; else false, having said what to wait for.
    */
