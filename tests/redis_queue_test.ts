@@ -257,12 +257,32 @@ Deno.test("Redis queues: a wrong password, no password, a refused port, a silent
   });
   await ok.put(1);
   assert.equal(await ok.get(), 1);
+  // A database the server does not have: refused by name (ioredis alone
+  // went on in database 0); one it has is used.
+  await using far = new RedisQueue({
+    url: `redis://:s3cret@${base}/99`,
+    name: "x",
+  });
+  const db = await bounded(far.put(1).catch((e) => e), 5_000, "db 99");
+  assert.ok(db instanceof RedisConnectionError, String(db));
+  assert.match(db.message, /has no database 99/);
+  await using three = new RedisQueue({
+    url: `redis://:s3cret@${base}/3`,
+    name: "x",
+  });
+  await three.put(3);
+  assert.equal(await ok.qsize(), 0, "not in database 0");
+  assert.equal(await three.get(), 3);
 });
 
 Deno.test("Redis queues: bad options name the value and the fix", () => {
   assert.throws(
     () => new RedisQueue({ url: "http://x", name: "q" }),
     /must start with redis:\/\//,
+  );
+  assert.throws(
+    () => new RedisQueue({ url: "redis://x:6379/abc", name: "q" }),
+    /names the database "abc"; a Redis database is a number/,
   );
   assert.throws(
     () => new RedisQueue({ url: "redis://x", name: "" }),

@@ -55,7 +55,19 @@ export function checkUrl(url: unknown, what: string): string {
       } must start with redis:// (or rediss:// for TLS)`,
     );
   }
+  if (!/^\/?\d*$/.test(u.pathname)) {
+    throw new TypeError(
+      `${what}: url ${JSON.stringify(safeUrl(url))} names the database ${
+        JSON.stringify(u.pathname.slice(1))
+      }; a Redis database is a number: write redis://host:port/0 (or no path, for 0)`,
+    );
+  }
   return url;
+}
+
+/** The database a checked url names (its path: `/3`; none: 0). */
+function databaseOf(url: string): number {
+  return Number(new URL(url).pathname.slice(1) || 0);
 }
 
 /** Checks a `name` option (the Redis keys are derived from it). */
@@ -92,6 +104,13 @@ function translate(e: unknown, url: string): Error {
       `redis at ${
         safeUrl(url)
       } refused the user name or password (${msg}); fix them in the url: redis://USER:PASSWORD@host:port (or redis://:PASSWORD@host:port)`,
+    );
+  }
+  if (/DB index/i.test(msg)) {
+    return new RedisConnectionError(
+      `redis at ${safeUrl(url)} has no database ${
+        databaseOf(url)
+      } (${msg}); use a number below its "databases" setting (16 by default)`,
     );
   }
   if (/NOAUTH/i.test(msg)) {
@@ -177,6 +196,10 @@ export class Link {
         (async () => {
           await redis.connect();
           await redis.ping();
+          // ioredis selects the url's database itself, but a refused SELECT
+          // only reaches its "error" event, and it goes on in database 0.
+          const db = databaseOf(url);
+          if (db !== 0) await redis.select(db);
         })(),
         new Promise((_, reject) =>
           timer = setTimeout(
