@@ -45,7 +45,7 @@ import {
 } from "./shm/_ring_layout.ts";
 import { addUnfinished, allDone, taskDone } from "./shm/_tasks.ts";
 import { checkTimeout, deadline } from "./shm/_wait.ts";
-import { Empty, Full, ProcessError } from "./errors.ts";
+import { Empty, Full, ProcessError, TimeoutError } from "./errors.ts";
 import { type Reduced, reduceSymbol, registerRebuilder } from "./reduction.ts";
 import { repr } from "./_inspect.ts";
 import { show, showNumber } from "./_show.ts";
@@ -531,16 +531,42 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     }
   }
 
-  /** Resolves once every item put has been marked done with `taskDone()`. */
-  async join(): Promise<void> {
+  /**
+   * Resolves once every item put has been marked done with `taskDone()`.
+   * An item whose consumer ended before its `taskDone()` is never done (as
+   * in Python): give a timeout where a consumer may die.
+   *
+   * @param timeoutMs The most to wait; undefined: forever.
+   * @throws {TimeoutError} (rejects) when items are still not done after
+   *   `timeoutMs` (as `RedisJoinableQueue.join` does).
+   */
+  async join(timeoutMs?: number): Promise<void> {
+    const until = deadline(checkTimeout(timeoutMs, "join timeout"));
     const ring = ringOf(this);
-    while (!allDone(ring)) await ring.waitAsync(Infinity);
+    while (!allDone(ring)) {
+      if (performance.now() >= until) throw this.#notDone(timeoutMs!);
+      await ring.waitAsync(until);
+    }
   }
 
-  /** {@linkcode JoinableQueue.join} that blocks the thread (`Atomics.wait`). */
-  joinSync(): void {
+  /**
+   * {@linkcode JoinableQueue.join} that blocks the thread (`Atomics.wait`).
+   *
+   * @throws {TimeoutError} as `join` rejects with it.
+   */
+  joinSync(timeoutMs?: number): void {
+    const until = deadline(checkTimeout(timeoutMs, "joinSync timeout"));
     const ring = ringOf(this);
-    while (!allDone(ring)) ring.waitSync(Infinity);
+    while (!allDone(ring)) {
+      if (performance.now() >= until) throw this.#notDone(timeoutMs!);
+      ring.waitSync(until);
+    }
+  }
+
+  #notDone(timeoutMs: number): TimeoutError {
+    return new TimeoutError(
+      `JoinableQueue: items were still not marked done (taskDone()) after ${timeoutMs} ms`,
+    );
   }
 }
 

@@ -10,6 +10,7 @@ import {
   ProcessError,
   Queue,
   SimpleQueue,
+  TimeoutError,
 } from "../mod.ts";
 import {
   consumeRange,
@@ -21,6 +22,7 @@ import {
   putBigThenBlock,
   putMoreThanFits,
   syncEcho,
+  takeAndEnd,
 } from "./fixtures/queue_targets.ts";
 import { runTask } from "./_run_task.ts";
 
@@ -159,6 +161,28 @@ Deno.test("JoinableQueue: join waits for taskDone; taskDone too often throws", a
   await q.get();
   q.taskDone();
   q.joinSync();
+});
+
+Deno.test("JoinableQueue: join(timeout) rejects with TimeoutError when a consumer ended before taskDone()", async () => {
+  using q = new JoinableQueue<number>();
+  const p = new Process({ module, target: takeAndEnd, args: [q] });
+  await p.start();
+  await q.put(7);
+  await p.join(T);
+  assert.equal(p.exitCode, 0);
+  // Its item is never done: join would wait forever, a timeout bounds it.
+  await assert.rejects(
+    q.join(50),
+    (e: Error) =>
+      e instanceof TimeoutError &&
+      /not marked done .* after 50 ms/.test(e.message),
+  );
+  assert.throws(() => q.joinSync(10), TimeoutError);
+  await assert.rejects(q.join(-1), RangeError);
+  assert.throws(() => q.joinSync("5" as never), TypeError);
+  q.taskDone();
+  await q.join(50);
+  q.joinSync(0);
 });
 
 Deno.test("SimpleQueue and JoinableQueue cross into a child as themselves", async () => {
