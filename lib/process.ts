@@ -222,7 +222,8 @@ export class Process<A extends unknown[] = any[]> {
    * Creates a process; nothing runs until {@linkcode Process.start}.
    *
    * @throws {TypeError} for options that are not an object, an unknown option
-   *   key (naming the closest valid one), or `args` that is not an array.
+   *   key (naming the closest valid one), `args` that is not an array, or a
+   *   `name` that is not a string.
    */
   constructor(options: ProcessOptions<A> = {}) {
     const opts = options as unknown as ProcessOptions<unknown[]>;
@@ -241,6 +242,13 @@ export class Process<A extends unknown[] = any[]> {
         `args must be an array of arguments, got ${
           show(opts.args)
         }; write args: [x] (Python's args=(x,))`,
+      );
+    }
+    if (opts.name !== undefined && typeof opts.name !== "string") {
+      throw new TypeError(
+        `Process option name must be a string, got ${
+          show(opts.name)
+        }; write name: "worker-1"`,
       );
     }
     const permissions = opts.permissions ?? "inherit";

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   Barrier,
+  Condition,
   JoinableQueue,
   Manager,
   Pipe,
@@ -93,6 +94,27 @@ Deno.test("options: new Process(f) says to pass { target: f }; Pipe(options) say
         .test(e.message) &&
       /Pipe\(false\)/.test(e.message),
   );
+});
+
+Deno.test("options: a Process name that is not a string, and Condition.waitFor without a predicate, are TypeErrors naming the fix", async () => {
+  assert.throws(
+    () => new Process({ target: work, name: 5 as never }),
+    /Process option name must be a string, got 5; write name: "worker-1"/,
+  );
+  const c = new Condition();
+  await c.acquire();
+  try {
+    await assert.rejects(
+      c.waitFor(5 as never),
+      /waitFor\(\) takes a predicate function first, got 5; write waitFor\(\(\) => ready, timeoutMs\)/,
+    );
+    assert.throws(
+      () => c.waitForSync("x" as never),
+      /waitForSync\(\) takes a predicate/,
+    );
+  } finally {
+    c.release();
+  }
 });
 
 Deno.test("options: a manager Lock proxy refuses a misspelt acquire option while the lock is held, never a wait", async () => {

@@ -662,6 +662,8 @@ const PYTHON_STYLE: [unknown, RegExp][] = [
     /unknown acquire option "block" \(did you mean blocking\?\)/,
   ],
   [{ blocking: "no" }, /blocking must be true or false, got "no"/],
+  // Python: "can't specify a timeout for a non-blocking call".
+  [{ blocking: false, timeout: 10 }, /a non-blocking try takes no timeout/],
 ];
 
 Deno.test("Lock, RLock, Semaphore, BoundedSemaphore, Condition: Python-style acquire arguments are a TypeError naming the value and the TS form, never a wait", async () => {

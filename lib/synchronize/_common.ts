@@ -129,6 +129,13 @@ export function acquireTimeout(
       `acquire option blocking must be true or false, got ${show(blocking)}`,
     );
   }
+  if (blocking === false && timeout !== undefined && options.timeout !== 0) {
+    // Python: "can't specify a timeout for a non-blocking call".
+    throw new TypeError(
+      `acquire({ blocking: false, timeout: ${options.timeout} }): a non-blocking try takes no timeout; ` +
+        `write acquire({ blocking: false }) or acquire({ timeout: ${options.timeout} })`,
+    );
+  }
   return blocking === false ? 0 : timeout;
 }
 

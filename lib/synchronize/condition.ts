@@ -39,6 +39,16 @@ const C_MAX_BYTES = (C_SLOTS + 2 * 65536) * 4;
 const NOTIFIED = -1;
 const TICKETS = 0x3fffffff;
 
+function checkPredicate(predicate: unknown, what: string): void {
+  if (typeof predicate !== "function") {
+    throw new TypeError(
+      `${what}() takes a predicate function first, got ${
+        show(predicate)
+      }; write ${what}(() => ready, timeoutMs)`,
+    );
+  }
+}
+
 /**
  * A condition variable shared between processes (Python's
  * `multiprocessing.Condition`), over a {@linkcode Lock} or {@linkcode RLock}
@@ -218,6 +228,7 @@ export class Condition {
     predicate: () => T | Promise<T>,
     timeoutMs?: number,
   ): Promise<T> {
+    checkPredicate(predicate, "waitFor");
     const end = deadline(checkTimeout(timeoutMs));
     let result = await predicate();
     while (!result) {
@@ -231,6 +242,7 @@ export class Condition {
 
   /** {@linkcode Condition.waitFor} that blocks the thread. */
   waitForSync<T>(predicate: () => T, timeoutMs?: number): T {
+    checkPredicate(predicate, "waitForSync");
     const end = deadline(checkTimeout(timeoutMs));
     let result = predicate();
     while (!result) {
