@@ -125,6 +125,8 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   /** Whether recv() blocks briefly for a fast reply before it parks. */
   #fast = true;
   #spinner = new Spinner();
+  /** Set when this end was sent to another process (then closed here). */
+  #sent = false;
 
   /** Internal: use {@linkcode Pipe}. */
   constructor(
@@ -202,8 +204,17 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
   }
 
   #open(): MessagePort {
-    if (this.#port === null) throw new ProcessError("connection is closed");
+    if (this.#port === null) throw this.#closedError();
     return this.#port;
+  }
+
+  #closedError(): ProcessError {
+    return new ProcessError(
+      this.#sent
+        ? "connection is closed here: this end was sent to another process (in a Process's args or through a pipe), which holds it now; " +
+          "make another Pipe() for this process"
+        : "connection is closed",
+    );
   }
 
   #peer(): 0 | 1 {
@@ -381,7 +392,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
       }
       const t = performance.now();
       await inbox.waitAsync(Infinity, false); // one slice: then look at the peer again
-      if (this.#port === null) throw new ProcessError("connection is closed");
+      if (this.#port === null) throw this.#closedError();
       if (performance.now() - t < REFAST_MS) this.#fast = true;
     }
   }
@@ -439,7 +450,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
       if (this.#peerGone()) return true;
       if (performance.now() >= end) return false;
       await inbox.waitAsync(end);
-      if (this.#port === null) throw new ProcessError("connection is closed");
+      if (this.#port === null) throw this.#closedError();
     }
   }
 
@@ -498,6 +509,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     }
     // The port moves; this object must not use it again.
     this.#port = null;
+    this.#sent = true;
     this.#leaveThread();
     return {
       tag: TAG,
@@ -512,6 +524,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
       // Not sent after all (the port did not move): this end stays here.
       undo: () => {
         this.#port = port;
+        this.#sent = false;
         this.#enterThread();
       },
     };

@@ -187,6 +187,10 @@ Deno.test("round trips with a child; a connection sent through a connection", as
   await bounded(q.start());
   carrier.send(innerChild);
   assert.equal(innerChild.closed, true, "the sent end moved to the child");
+  assert.throws(
+    () => innerChild.send(1),
+    /closed here: this end was sent to another process .* make another Pipe\(\)/,
+  );
   assert.equal(await bounded(inner.recv()), "via a forwarded connection");
   await q.join(T);
   inner.close();
