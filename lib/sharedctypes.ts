@@ -185,7 +185,15 @@ const isBig = (t: Typecode): boolean => t === "q" || t === "Q";
 function element(t: Typecode, x: unknown): number | bigint {
   if (isBig(t)) {
     if (typeof x === "bigint") return x;
-    if (typeof x === "number") return BigInt(x);
+    if (typeof x === "number" && Number.isInteger(x)) return BigInt(x);
+    if (typeof x === "number") {
+      // BigInt() would throw a RangeError that names neither.
+      throw new RangeError(
+        `typecode '${t}' holds integers (bigints), got ${
+          showNumber(x)
+        }; round it first (BigInt(Math.trunc(x)))`,
+      );
+    }
   } else if (typeof x === "number") return x;
   throw new TypeError(
     `typecode '${t}' holds ${isBig(t) ? "bigints" : "numbers"}, got ${

@@ -127,7 +127,13 @@ Deno.test("bad input: unknown typecode, bad size, wrong element type", () => {
     TypeError,
   );
   assert.throws(() => new Value("i", "3" as unknown as number), TypeError);
-  assert.throws(() => new Value("q", 1.5), RangeError); // BigInt(1.5)
+  assert.throws(
+    () => new Value("q", 1.5),
+    (e: Error) =>
+      e instanceof RangeError &&
+      /typecode 'q' holds integers \(bigints\), got 1\.5/.test(e.message),
+  );
+  assert.equal(new Value("Q", 3).value, 3n);
   const v = new Value("d", 0);
   assert.throws(() => (v.value = "1" as unknown as number), TypeError);
   assert.throws(
