@@ -62,7 +62,10 @@ import { Fifo } from "./_fifo.ts";
 // Control words, per end `side` (0 or 1):
 const CLOSED = 0; // [CLOSED + side]: end `side` closed
 const HOLDER = 2; // [HOLDER + side]: ident of the process holding end `side`
-const WORDS = 4;
+// [TRANSIT + side]: 1 while end `side` travels to another process (HOLDER
+// still names the sender, which may end before the receiver takes it up).
+const TRANSIT = 4;
+const WORDS = 6;
 
 /** Bytes of each direction's ring (bigger messages stream through it). */
 const RING_BYTES = 64 * 1024;
@@ -92,10 +95,11 @@ const localEnds = new Map<
   (WeakRef<Connection> | undefined)[]
 >();
 
-/** True when end `side` of the pipe whose control words are `ctl` closed or its process ended. */
+/** True when end `side` of the pipe whose control words are `ctl` closed, or its process ended (not while the end travels to another). */
 function endGone(ctl: Int32Array, side: 0 | 1): boolean {
   return Atomics.load(ctl, CLOSED + side) === 1 ||
-    !isIdentAlive(Atomics.load(ctl, HOLDER + side));
+    (Atomics.load(ctl, TRANSIT + side) === 0 &&
+      !isIdentAlive(Atomics.load(ctl, HOLDER + side)));
 }
 
 /**
@@ -147,6 +151,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     const peer = side === 0 ? 1 : 0;
     if (this.#outbox) this.#outbox.readerGone = () => endGone(ctl, peer);
     Atomics.store(ctl, HOLDER + side, currentIdent());
+    Atomics.store(ctl, TRANSIT + side, 0);
     this.#enterThread();
   }
 
@@ -511,6 +516,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
     this.#port = null;
     this.#sent = true;
     this.#leaveThread();
+    Atomics.store(this.#ctl, TRANSIT + this.#side, 1);
     return {
       tag: TAG,
       state: [
@@ -526,6 +532,7 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         this.#port = port;
         this.#sent = false;
         this.#enterThread();
+        Atomics.store(this.#ctl, TRANSIT + this.#side, 0);
       },
     };
   }

@@ -4,6 +4,7 @@ import { runProgram } from "./_run_task.ts";
 import {
   type Connection,
   EOFError,
+  Event,
   Pipe,
   Process,
   ProcessError,
@@ -13,6 +14,7 @@ import {
   echo,
   flood,
   forward,
+  handBack,
   holdEndForever,
   lockThroughOwnPipe,
   sleepThenSend,
@@ -306,4 +308,25 @@ Deno.test("what waits to be sent to an end no one can read any more is dropped: 
     assert.equal(out.code, 0, `${how}: ${out.stderr}`);
     assert.equal(out.stdout, "done\n", how);
   }
+});
+
+Deno.test("what waits for an end that travels while its last holder ended is kept: the end's next holder reads it all", async () => {
+  const [a, b] = Pipe();
+  const [c, d] = Pipe();
+  const go = new Event();
+  const p = new Process({ module, target: handBack, args: [b, d, go] });
+  await bounded(p.start());
+  const big = new Uint8Array(4 << 20).map((_, i) => i & 255);
+  a.sendBytes(big); // most of it waits here: the ring holds 64 KiB
+  a.send("after");
+  go.set();
+  await bounded(p.join(T));
+  // The child ended; `b` is on its way back. The flusher looks every slice.
+  await new Promise((r) => setTimeout(r, 150));
+  const b2 = await bounded(c.recv()) as Connection;
+  assert.deepEqual(await bounded(b2.recvBytes()), big);
+  assert.equal(await bounded(b2.recv()), "after");
+  a.close();
+  b2.close();
+  c.close();
 });
