@@ -266,6 +266,13 @@ Deno.test("Redis queues: a wrong password, no password, a refused port, a silent
   const db = await bounded(far.put(1).catch((e) => e), 5_000, "db 99");
   assert.ok(db instanceof RedisConnectionError, String(db));
   assert.match(db.message, /has no database 99/);
+  await using query = new RedisQueue({
+    url: `redis://:s3cret@${base}?db=99`,
+    name: "x",
+  });
+  const dbq = await bounded(query.put(1).catch((e) => e), 5_000, "?db=99");
+  assert.ok(dbq instanceof RedisConnectionError, String(dbq));
+  assert.match(dbq.message, /has no database 99/);
   await using three = new RedisQueue({
     url: `redis://:s3cret@${base}/3`,
     name: "x",
@@ -283,6 +290,10 @@ Deno.test("Redis queues: bad options name the value and the fix", () => {
   assert.throws(
     () => new RedisQueue({ url: "redis://x:6379/abc", name: "q" }),
     /names the database "abc"; a Redis database is a number/,
+  );
+  assert.throws(
+    () => new RedisQueue({ url: "redis://x:6379?db=two", name: "q" }),
+    /names the database "two"; a Redis database is a number/,
   );
   assert.throws(
     () => new RedisQueue({ url: "redis://x", name: "" }),

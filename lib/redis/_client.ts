@@ -55,6 +55,14 @@ export function checkUrl(url: unknown, what: string): string {
       } must start with redis:// (or rediss:// for TLS)`,
     );
   }
+  const db = u.searchParams.get("db");
+  if (db !== null && !/^\d+$/.test(db)) {
+    throw new TypeError(
+      `${what}: url ${JSON.stringify(safeUrl(url))} names the database ${
+        JSON.stringify(db)
+      }; a Redis database is a number: write redis://host:port/0`,
+    );
+  }
   if (!/^\/?\d*$/.test(u.pathname)) {
     throw new TypeError(
       `${what}: url ${JSON.stringify(safeUrl(url))} names the database ${
@@ -65,9 +73,10 @@ export function checkUrl(url: unknown, what: string): string {
   return url;
 }
 
-/** The database a checked url names (its path: `/3`; none: 0). */
+/** The database a checked url names: its path (`/3`), else its `?db=3` (as ioredis reads it), else 0. */
 function databaseOf(url: string): number {
-  return Number(new URL(url).pathname.slice(1) || 0);
+  const u = new URL(url);
+  return Number(u.pathname.slice(1) || u.searchParams.get("db") || 0);
 }
 
 /** Checks a `name` option (the Redis keys are derived from it). */
