@@ -318,7 +318,9 @@ export class Connection implements AsyncIterable<unknown>, Disposable {
         } bytes after offset)`,
       );
     }
-    this.send(bytes.subarray(offset, offset + n));
+    const view = bytes.subarray(offset, offset + n);
+    // A copy, as promised: a view of shared memory would go as shared.
+    this.send(bytes.buffer instanceof SharedArrayBuffer ? view.slice() : view);
   }
 
   #check(): ItemRing {

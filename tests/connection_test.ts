@@ -134,6 +134,13 @@ Deno.test("sendBytes/recvBytes with offset and size", async () => {
     );
   }
   assert.equal(await bounded(b.poll()), false);
+  // Bytes in shared memory are copied too, not shared.
+  const shared = new Uint8Array(new SharedArrayBuffer(4)).fill(7);
+  a.sendBytes(shared);
+  shared.fill(9);
+  const got = await bounded(b.recvBytes());
+  assert.deepEqual(got, new Uint8Array([7, 7, 7, 7]));
+  assert.ok(!(got.buffer instanceof SharedArrayBuffer));
 });
 
 Deno.test("async iteration yields until EOF", async () => {
