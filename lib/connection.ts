@@ -13,8 +13,10 @@
  * alive in Deno); it takes messages with `receiveMessageOnPort`.
  *
  * A small control buffer says which end closed and which process holds each
- * end, so `recv()` sees EOF when the peer closes *or its process ends*
- * instead of hanging.
+ * end (or that it is on its way to another), so `recv()` sees EOF when the
+ * peer closes *or its process ends* instead of hanging, and what waits to be
+ * sent to an end nobody can read any more is dropped instead of holding the
+ * program.
  *
  * @example
  * ```ts
